@@ -1,0 +1,53 @@
+"""zhplm: every model of the Awesome Pretrained Chinese NLP Models list, found, fetched, converted,
+loaded and used in one call.
+
+The public API is resolved lazily, so ``import zhplm`` stays light: it never imports torch,
+transformers, TensorFlow or Paddle. Those load only when a function that needs them is called.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    "list_models": "zhplm.catalog",
+    "search": "zhplm.catalog",
+    "info": "zhplm.catalog",
+    "get_catalog": "zhplm.catalog",
+    "ModelRecord": "zhplm.catalog.schema",
+    "open_checkpoint": "zhplm.formats",
+    "extract_archive": "zhplm.formats",
+    "download": "zhplm.sources",
+    "import_file": "zhplm.sources",
+    "convert": "zhplm.convert",
+    "load": "zhplm.load",
+    "pipeline": "zhplm.tasks",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from zhplm.catalog import get_catalog, info, list_models, search
+    from zhplm.catalog.schema import ModelRecord
+    from zhplm.convert import convert
+    from zhplm.formats import extract_archive, open_checkpoint
+    from zhplm.load import load
+    from zhplm.sources import download, import_file
+    from zhplm.tasks import pipeline
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zhplm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,5 @@
+import sys
+
+from zhplm.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,380 @@
+"""Typed catalog records: one :class:`ModelRecord` per row of the awesome list.
+
+Records are plain frozen dataclasses built with the standard library only, so that reading the
+catalog never imports torch or transformers. ``to_dict``/``from_dict`` give the JSON form that
+``zhplm catalog export --format json`` writes and ``zhplm catalog add`` reads; ``from_dict`` validates
+every field and names the offending one in its :class:`~zhplm.errors.CatalogError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from zhplm.errors import CatalogError
+
+Section = Literal["NLU", "NLG", "NLU-NLG", "Multi-Modal", "Table"]
+SECTIONS: tuple[str, ...] = get_args(Section)
+
+# The list's column a link sits in ("project" = a project page, not weights).
+Framework = Literal["tensorflow", "pytorch", "paddlepaddle", "keras", "mindspore", "project"]
+FRAMEWORKS: tuple[str, ...] = get_args(Framework)
+
+HostKind = Literal[
+    "huggingface",
+    "google-drive",
+    "google-storage",
+    "baidu-pan",
+    "iflytek",
+    "aliyun-oss",
+    "jdcloud",
+    "bcebos",
+    "wudao",
+    "openi",
+    "github-release",
+    "modelscope",
+    "other",
+]
+HOST_KINDS: tuple[str, ...] = get_args(HostKind)
+
+# Hosts a program can fetch without a human (subject to the link being a file, not a folder page).
+AUTOMATIC_HOSTS: frozenset[str] = frozenset(
+    {"huggingface", "google-storage", "aliyun-oss", "jdcloud", "bcebos", "github-release", "modelscope", "other"}
+)
+
+# Checkpoint formats, as named by zhplm.formats readers.
+CHECKPOINT_FORMATS: tuple[str, ...] = (
+    "tf1",
+    "pytorch",
+    "paddle",
+    "paddle-static",
+    "keras-h5",
+    "mindspore",
+    "megatron",
+    "safetensors",
+    "hf",  # a Hugging Face model folder / hub repository (safetensors or pytorch inside)
+    "unknown",
+)
+
+DownloadNote = Literal["application-required", "login-required", "folder", "dead-link", "expired-signature"]
+DOWNLOAD_NOTES: tuple[str, ...] = get_args(DownloadNote)
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A labelled link, as the list writes it: ``[label](url)``."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One paper line of a family: ``+ year | title | authors | venue | [`PDF`](url)``."""
+
+    year: int
+    title: str
+    authors: str
+    venue: str
+    links: tuple[Link, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Publisher:
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A fact the list gets wrong: the corrected value is in the record, the list's text is kept here."""
+
+    field: str
+    listed: str
+    corrected: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """One link in a row's download cells.
+
+    ``column`` is the list column the link sits in; ``framework`` is what the file really is (they
+    differ only where a :class:`Correction` says so). ``text`` is the link text exactly as listed.
+    The fields after ``notes`` are for automatic fetching and are filled by curation where known.
+    """
+
+    url: str
+    text: str
+    column: Framework
+    framework: Framework
+    host: HostKind
+    code: str | None = None
+    notes: tuple[str, ...] = ()
+    format: str | None = None  # expected checkpoint format inside (see CHECKPOINT_FORMATS)
+    hf_repo: str | None = None  # "org/name" for huggingface links
+    revision: str | None = None  # pinned hub revision (fnlp BART/CPT: v1.0)
+    sha256: str | None = None
+    size: int | None = None
+    filename: str | None = None  # expected file name of a manual download
+
+    @property
+    def automatic(self) -> bool:
+        """True when a program can fetch this link without a human in the loop."""
+        if "application-required" in self.notes or "login-required" in self.notes or "folder" in self.notes:
+            return False
+        if "dead-link" in self.notes or self.column == "project":
+            return False
+        return self.host in AUTOMATIC_HOSTS
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """Everything zhplm knows about one row of the list."""
+
+    id: str
+    name: str  # display name (the list's 模型 cell, markup removed)
+    section: Section
+    family: str  # the list's family heading, e.g. "RoBERTa"
+    size: str  # the list's 版本 cell, e.g. "base", "3层large", "12-layer, 768-hidden, 12-heads"
+    size_label: str  # normalised: tiny/mini/small/medium/base/large/xlarge/xxlarge or e.g. "6b"
+    arch: str  # the zhplm architecture it converts with: bert, albert, nezha, roformer_v2, gpt2, t5, …
+    domain_zh: str
+    domain_en: str
+    publisher: Publisher
+    source_repo: str | None
+    papers: tuple[Paper, ...]
+    downloads: tuple[Download, ...]
+    aliases: tuple[str, ...] = ()
+    layers: int | None = None
+    hidden: int | None = None
+    heads: int | None = None
+    parameters: int | None = None
+    vocab_size: int | None = None
+    tokenizer: str | None = None  # e.g. "bert-char", "wobert-jieba", "sentencepiece", "chinesebert-pinyin"
+    model_type: str | None = None  # the 类型 column where the list has one (二郎神)
+    corrections: tuple[Correction, ...] = ()
+    notes: tuple[str, ...] = ()
+    order: int = 0  # position of the row in the list (for stable export)
+
+    @property
+    def hf_ids(self) -> tuple[str, ...]:
+        return tuple(a for a in self.aliases if "/" in a)
+
+    @property
+    def downloadable(self) -> bool:
+        """An automatic source exists."""
+        return any(d.automatic for d in self.downloads)
+
+    @property
+    def frameworks(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(d.framework for d in self.downloads))
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(d.host for d in self.downloads))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _prune(dataclasses.asdict(self))
+
+
+def _prune(value: Any) -> Any:
+    """Drop None and empty tuples so JSON exports stay readable; from_dict restores defaults."""
+    if isinstance(value, dict):
+        return {k: _prune(v) for k, v in value.items() if v is not None and v != () and v != []}
+    if isinstance(value, list | tuple):
+        return [_prune(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Fields:
+    """Typed access to a raw mapping that reports errors with the record's file and field path."""
+
+    def __init__(self, raw: Any, *, file: str | None, path: str) -> None:
+        if not isinstance(raw, dict):
+            raise CatalogError(f"expected a table/object, got {type(raw).__name__}", file=file, field=path)
+        self.raw: dict[str, Any] = raw
+        self.file = file
+        self.path = path
+        self.used: set[str] = set()
+
+    def _err(self, name: str, message: str) -> CatalogError:
+        return CatalogError(message, file=self.file, field=f"{self.path}.{name}" if self.path else name)
+
+    def str(self, name: str, *, optional: bool = False, choices: tuple[str, ...] | None = None) -> Any:
+        self.used.add(name)
+        value = self.raw.get(name)
+        if value is None:
+            if optional:
+                return None
+            raise self._err(name, "is required")
+        if not isinstance(value, str):
+            raise self._err(name, f"must be a string, got {type(value).__name__}")
+        if choices is not None and value not in choices:
+            raise self._err(name, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def int(self, name: str, *, optional: bool = False) -> Any:
+        self.used.add(name)
+        value = self.raw.get(name)
+        if value is None:
+            if optional:
+                return None
+            raise self._err(name, "is required")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self._err(name, f"must be a non-negative integer, got {value!r}")
+        return value
+
+    def list(self, name: str) -> list[Any]:
+        self.used.add(name)
+        value = self.raw.get(name, [])
+        if not isinstance(value, list | tuple):
+            raise self._err(name, f"must be a list, got {type(value).__name__}")
+        return list(value)
+
+    def strs(self, name: str, *, choices: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        out = []
+        for i, v in enumerate(self.list(name)):
+            if not isinstance(v, str):
+                raise self._err(f"{name}[{i}]", f"must be a string, got {type(v).__name__}")
+            if choices is not None and v not in choices:
+                raise self._err(f"{name}[{i}]", f"{v!r} is not one of {', '.join(choices)}")
+            out.append(v)
+        return tuple(out)
+
+    def sub(self, name: str, index: int | None = None, raw: Any = None) -> _Fields:
+        path = f"{self.path}.{name}" if self.path else name
+        if index is not None:
+            path += f"[{index}]"
+        self.used.add(name)
+        return _Fields(self.raw.get(name) if raw is None else raw, file=self.file, path=path)
+
+    def done(self) -> None:
+        extra = sorted(set(self.raw) - self.used)
+        if extra:
+            raise CatalogError(
+                f"unknown field(s): {', '.join(extra)}", file=self.file, field=self.path or None
+            )
+
+
+def _link(f: _Fields) -> Link:
+    link = Link(label=f.str("label"), url=f.str("url"))
+    f.done()
+    return link
+
+
+def paper_from_dict(raw: Any, *, file: str | None = None, path: str = "paper") -> Paper:
+    f = _Fields(raw, file=file, path=path)
+    paper = Paper(
+        year=f.int("year"),
+        title=f.str("title"),
+        authors=f.str("authors"),
+        venue=f.str("venue"),
+        links=tuple(_link(f.sub("links", i, r)) for i, r in enumerate(f.list("links"))),
+    )
+    f.done()
+    return paper
+
+
+def download_from_dict(raw: Any, *, file: str | None = None, path: str = "download") -> Download:
+    f = _Fields(raw, file=file, path=path)
+    column = f.str("column", choices=FRAMEWORKS)
+    d = Download(
+        url=f.str("url"),
+        text=f.str("text"),
+        column=column,
+        framework=f.str("framework", optional=True, choices=FRAMEWORKS) or column,
+        host=f.str("host", choices=HOST_KINDS),
+        code=f.str("code", optional=True),
+        notes=f.strs("notes", choices=DOWNLOAD_NOTES),
+        format=f.str("format", optional=True, choices=CHECKPOINT_FORMATS),
+        hf_repo=f.str("hf_repo", optional=True),
+        revision=f.str("revision", optional=True),
+        sha256=f.str("sha256", optional=True),
+        size=f.int("size", optional=True),
+        filename=f.str("filename", optional=True),
+    )
+    if d.sha256 is not None and not _SHA256_RE.match(d.sha256):
+        raise f._err("sha256", f"{d.sha256!r} is not 64 lowercase hex digits")
+    if d.host == "huggingface" and d.hf_repo is not None and d.hf_repo.count("/") != 1:
+        raise f._err("hf_repo", f"{d.hf_repo!r} is not of the form org/name")
+    f.done()
+    return d
+
+
+def record_from_dict(raw: Any, *, file: str | None = None, path: str = "") -> ModelRecord:
+    """Build and validate a record from its dict form (TOML table or JSON object)."""
+    f = _Fields(raw, file=file, path=path)
+    model_id = f.str("id")
+    if not _ID_RE.match(model_id):
+        raise f._err("id", f"{model_id!r} must be lowercase letters, digits, '.', '-' or '_'")
+    pub = f.sub("publisher")
+    publisher = Publisher(name=pub.str("name"), url=pub.str("url", optional=True))
+    pub.done()
+    corrections = []
+    for i, r in enumerate(f.list("corrections")):
+        c = f.sub("corrections", i, r)
+        corrections.append(
+            Correction(field=c.str("field"), listed=c.str("listed"), corrected=c.str("corrected"), reason=c.str("reason"))
+        )
+        c.done()
+    record = ModelRecord(
+        id=model_id,
+        name=f.str("name"),
+        section=f.str("section", choices=SECTIONS),
+        family=f.str("family"),
+        size=f.str("size"),
+        size_label=f.str("size_label"),
+        arch=f.str("arch"),
+        domain_zh=f.str("domain_zh"),
+        domain_en=f.str("domain_en"),
+        publisher=publisher,
+        source_repo=f.str("source_repo", optional=True),
+        papers=tuple(paper_from_dict(r, file=file, path=f"{path}.papers[{i}]") for i, r in enumerate(f.list("papers"))),
+        downloads=tuple(
+            download_from_dict(r, file=file, path=f"{path}.downloads[{i}]") for i, r in enumerate(f.list("downloads"))
+        ),
+        aliases=f.strs("aliases"),
+        layers=f.int("layers", optional=True),
+        hidden=f.int("hidden", optional=True),
+        heads=f.int("heads", optional=True),
+        parameters=f.int("parameters", optional=True),
+        vocab_size=f.int("vocab_size", optional=True),
+        tokenizer=f.str("tokenizer", optional=True),
+        model_type=f.str("model_type", optional=True),
+        corrections=tuple(corrections),
+        notes=f.strs("notes"),
+        order=f.int("order", optional=True) or 0,
+    )
+    f.done()
+    return record
+
+
+__all__ = [
+    "AUTOMATIC_HOSTS",
+    "CHECKPOINT_FORMATS",
+    "DOWNLOAD_NOTES",
+    "FRAMEWORKS",
+    "HOST_KINDS",
+    "SECTIONS",
+    "Correction",
+    "Download",
+    "Framework",
+    "HostKind",
+    "Link",
+    "ModelRecord",
+    "Paper",
+    "Publisher",
+    "Section",
+    "download_from_dict",
+    "paper_from_dict",
+    "record_from_dict",
+]

@@ -1,0 +1,44 @@
+"""Exceptions → exit codes and messages, in one table (first match wins, so subclasses come first)."""
+
+from __future__ import annotations
+
+import sys
+
+from zhplm import errors as E
+
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (E.UnknownModelError, 2),
+    (E.MarkdownParseError, 3),
+    (E.CatalogError, 3),
+    (E.ManualDownloadRequired, 4),
+    (E.OfflineError, 5),
+    (E.ChecksumMismatchError, 6),
+    (E.SourceError, 7),
+    (E.StoreError, 8),
+    (E.UnsafeContentError, 9),
+    (E.EncryptedCheckpointError, 10),
+    (E.FormatError, 10),
+    (E.MappingError, 11),
+    (E.ParityError, 12),
+    (E.ConversionError, 11),
+    (E.MissingDependencyError, 13),
+    (E.ZhplmError, 1),
+    (FileNotFoundError, 14),
+    (KeyboardInterrupt, 130),
+)
+
+
+def exit_code(exc: BaseException) -> int:
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return 1
+
+
+def report(exc: BaseException) -> int:
+    """Print a one-paragraph message (no traceback) to stderr and return the exit code."""
+    if isinstance(exc, KeyboardInterrupt):
+        print("zhplm: interrupted", file=sys.stderr)
+    else:
+        print(f"zhplm: error: {exc}", file=sys.stderr)
+    return exit_code(exc)

@@ -1,0 +1,74 @@
+"""The one reader interface every checkpoint format implements.
+
+Readers are lazy: opening one reads names, shapes and dtypes only; ``get`` reads one tensor. Tensors
+come back as numpy arrays (bfloat16 as ``ml_dtypes.bfloat16``), so reading never needs torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class Reader:
+    """Base class of the format readers. Subclasses set ``format`` and implement the abstract methods."""
+
+    format: ClassVar[str] = "unknown"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    # -- the interface ---------------------------------------------------------------
+    def keys(self) -> list[str]:
+        raise NotImplementedError
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def dtype(self, name: str) -> np.dtype[Any]:
+        raise NotImplementedError
+
+    def get(self, name: str) -> np.ndarray[Any, Any]:
+        raise NotImplementedError
+
+    def metadata(self) -> dict[str, Any]:
+        return {"format": self.format, "path": str(self.path)}
+
+    def close(self) -> None:
+        """Release file handles; idempotent."""
+
+    # -- conveniences ----------------------------------------------------------------
+    def __contains__(self, name: object) -> bool:
+        return name in self.keys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def items(self) -> Iterator[tuple[str, np.ndarray[Any, Any]]]:
+        """Yield ``(name, array)`` one tensor at a time (streaming)."""
+        for name in self.keys():
+            yield name, self.get(name)
+
+    def numel(self, name: str) -> int:
+        n = 1
+        for d in self.shape(name):
+            n *= d
+        return n
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path}>"
