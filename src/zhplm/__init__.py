@@ -8,7 +8,7 @@ transformers, TensorFlow or Paddle. Those load only when a function that needs t
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -29,15 +29,6 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
-
-if TYPE_CHECKING:  # pragma: no cover
-    from zhplm.catalog import get_catalog, info, list_models, search
-    from zhplm.catalog.schema import ModelRecord
-    from zhplm.convert import convert
-    from zhplm.formats import extract_archive, open_checkpoint
-    from zhplm.load import load
-    from zhplm.sources import download, import_file
-    from zhplm.tasks import pipeline
 
 
 def __getattr__(name: str) -> Any:

@@ -41,7 +41,16 @@ HOST_KINDS: tuple[str, ...] = get_args(HostKind)
 
 # Hosts a program can fetch without a human (subject to the link being a file, not a folder page).
 AUTOMATIC_HOSTS: frozenset[str] = frozenset(
-    {"huggingface", "google-storage", "aliyun-oss", "jdcloud", "bcebos", "github-release", "modelscope", "other"}
+    {
+        "huggingface",
+        "google-storage",
+        "aliyun-oss",
+        "jdcloud",
+        "bcebos",
+        "github-release",
+        "modelscope",
+        "other",
+    }
 )
 
 # Checkpoint formats, as named by zhplm.formats readers.
@@ -323,7 +332,12 @@ def record_from_dict(raw: Any, *, file: str | None = None, path: str = "") -> Mo
     for i, r in enumerate(f.list("corrections")):
         c = f.sub("corrections", i, r)
         corrections.append(
-            Correction(field=c.str("field"), listed=c.str("listed"), corrected=c.str("corrected"), reason=c.str("reason"))
+            Correction(
+                field=c.str("field"),
+                listed=c.str("listed"),
+                corrected=c.str("corrected"),
+                reason=c.str("reason"),
+            )
         )
         c.done()
     record = ModelRecord(
@@ -338,9 +352,12 @@ def record_from_dict(raw: Any, *, file: str | None = None, path: str = "") -> Mo
         domain_en=f.str("domain_en"),
         publisher=publisher,
         source_repo=f.str("source_repo", optional=True),
-        papers=tuple(paper_from_dict(r, file=file, path=f"{path}.papers[{i}]") for i, r in enumerate(f.list("papers"))),
+        papers=tuple(
+            paper_from_dict(r, file=file, path=f"{path}.papers[{i}]") for i, r in enumerate(f.list("papers"))
+        ),
         downloads=tuple(
-            download_from_dict(r, file=file, path=f"{path}.downloads[{i}]") for i, r in enumerate(f.list("downloads"))
+            download_from_dict(r, file=file, path=f"{path}.downloads[{i}]")
+            for i, r in enumerate(f.list("downloads"))
         ),
         aliases=f.strs("aliases"),
         layers=f.int("layers", optional=True),
