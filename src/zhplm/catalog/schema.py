@@ -189,7 +189,8 @@ class ModelRecord:
         return tuple(dict.fromkeys(d.host for d in self.downloads))
 
     def to_dict(self) -> dict[str, Any]:
-        return _prune(dataclasses.asdict(self))
+        pruned: dict[str, Any] = _prune(dataclasses.asdict(self))
+        return pruned
 
 
 def _prune(value: Any) -> Any:
@@ -218,7 +219,7 @@ class _Fields:
     def _err(self, name: str, message: str) -> CatalogError:
         return CatalogError(message, file=self.file, field=f"{self.path}.{name}" if self.path else name)
 
-    def str(self, name: str, *, optional: bool = False, choices: tuple[str, ...] | None = None) -> Any:
+    def text(self, name: str, *, optional: bool = False, choices: tuple[str, ...] | None = None) -> Any:
         self.used.add(name)
         value = self.raw.get(name)
         if value is None:
@@ -231,7 +232,7 @@ class _Fields:
             raise self._err(name, f"{value!r} is not one of {', '.join(choices)}")
         return value
 
-    def int(self, name: str, *, optional: bool = False) -> Any:
+    def integer(self, name: str, *, optional: bool = False) -> Any:
         self.used.add(name)
         value = self.raw.get(name)
         if value is None:
@@ -242,7 +243,7 @@ class _Fields:
             raise self._err(name, f"must be a non-negative integer, got {value!r}")
         return value
 
-    def list(self, name: str) -> list[Any]:
+    def seq(self, name: str) -> list[Any]:
         self.used.add(name)
         value = self.raw.get(name, [])
         if not isinstance(value, list | tuple):
@@ -251,7 +252,7 @@ class _Fields:
 
     def strs(self, name: str, *, choices: tuple[str, ...] | None = None) -> tuple[str, ...]:
         out = []
-        for i, v in enumerate(self.list(name)):
+        for i, v in enumerate(self.seq(name)):
             if not isinstance(v, str):
                 raise self._err(f"{name}[{i}]", f"must be a string, got {type(v).__name__}")
             if choices is not None and v not in choices:
@@ -275,7 +276,7 @@ class _Fields:
 
 
 def _link(f: _Fields) -> Link:
-    link = Link(label=f.str("label"), url=f.str("url"))
+    link = Link(label=f.text("label"), url=f.text("url"))
     f.done()
     return link
 
@@ -283,11 +284,11 @@ def _link(f: _Fields) -> Link:
 def paper_from_dict(raw: Any, *, file: str | None = None, path: str = "paper") -> Paper:
     f = _Fields(raw, file=file, path=path)
     paper = Paper(
-        year=f.int("year"),
-        title=f.str("title"),
-        authors=f.str("authors"),
-        venue=f.str("venue"),
-        links=tuple(_link(f.sub("links", i, r)) for i, r in enumerate(f.list("links"))),
+        year=f.integer("year"),
+        title=f.text("title"),
+        authors=f.text("authors"),
+        venue=f.text("venue"),
+        links=tuple(_link(f.sub("links", i, r)) for i, r in enumerate(f.seq("links"))),
     )
     f.done()
     return paper
@@ -295,21 +296,21 @@ def paper_from_dict(raw: Any, *, file: str | None = None, path: str = "paper") -
 
 def download_from_dict(raw: Any, *, file: str | None = None, path: str = "download") -> Download:
     f = _Fields(raw, file=file, path=path)
-    column = f.str("column", choices=FRAMEWORKS)
+    column = f.text("column", choices=FRAMEWORKS)
     d = Download(
-        url=f.str("url"),
-        text=f.str("text"),
+        url=f.text("url"),
+        text=f.text("text"),
         column=column,
-        framework=f.str("framework", optional=True, choices=FRAMEWORKS) or column,
-        host=f.str("host", choices=HOST_KINDS),
-        code=f.str("code", optional=True),
+        framework=f.text("framework", optional=True, choices=FRAMEWORKS) or column,
+        host=f.text("host", choices=HOST_KINDS),
+        code=f.text("code", optional=True),
         notes=f.strs("notes", choices=DOWNLOAD_NOTES),
-        format=f.str("format", optional=True, choices=CHECKPOINT_FORMATS),
-        hf_repo=f.str("hf_repo", optional=True),
-        revision=f.str("revision", optional=True),
-        sha256=f.str("sha256", optional=True),
-        size=f.int("size", optional=True),
-        filename=f.str("filename", optional=True),
+        format=f.text("format", optional=True, choices=CHECKPOINT_FORMATS),
+        hf_repo=f.text("hf_repo", optional=True),
+        revision=f.text("revision", optional=True),
+        sha256=f.text("sha256", optional=True),
+        size=f.integer("size", optional=True),
+        filename=f.text("filename", optional=True),
     )
     if d.sha256 is not None and not _SHA256_RE.match(d.sha256):
         raise f._err("sha256", f"{d.sha256!r} is not 64 lowercase hex digits")
@@ -322,54 +323,54 @@ def download_from_dict(raw: Any, *, file: str | None = None, path: str = "downlo
 def record_from_dict(raw: Any, *, file: str | None = None, path: str = "") -> ModelRecord:
     """Build and validate a record from its dict form (TOML table or JSON object)."""
     f = _Fields(raw, file=file, path=path)
-    model_id = f.str("id")
+    model_id = f.text("id")
     if not _ID_RE.match(model_id):
         raise f._err("id", f"{model_id!r} must be lowercase letters, digits, '.', '-' or '_'")
     pub = f.sub("publisher")
-    publisher = Publisher(name=pub.str("name"), url=pub.str("url", optional=True))
+    publisher = Publisher(name=pub.text("name"), url=pub.text("url", optional=True))
     pub.done()
     corrections = []
-    for i, r in enumerate(f.list("corrections")):
+    for i, r in enumerate(f.seq("corrections")):
         c = f.sub("corrections", i, r)
         corrections.append(
             Correction(
-                field=c.str("field"),
-                listed=c.str("listed"),
-                corrected=c.str("corrected"),
-                reason=c.str("reason"),
+                field=c.text("field"),
+                listed=c.text("listed"),
+                corrected=c.text("corrected"),
+                reason=c.text("reason"),
             )
         )
         c.done()
     record = ModelRecord(
         id=model_id,
-        name=f.str("name"),
-        section=f.str("section", choices=SECTIONS),
-        family=f.str("family"),
-        size=f.str("size"),
-        size_label=f.str("size_label"),
-        arch=f.str("arch"),
-        domain_zh=f.str("domain_zh"),
-        domain_en=f.str("domain_en"),
+        name=f.text("name"),
+        section=f.text("section", choices=SECTIONS),
+        family=f.text("family"),
+        size=f.text("size"),
+        size_label=f.text("size_label"),
+        arch=f.text("arch"),
+        domain_zh=f.text("domain_zh"),
+        domain_en=f.text("domain_en"),
         publisher=publisher,
-        source_repo=f.str("source_repo", optional=True),
+        source_repo=f.text("source_repo", optional=True),
         papers=tuple(
-            paper_from_dict(r, file=file, path=f"{path}.papers[{i}]") for i, r in enumerate(f.list("papers"))
+            paper_from_dict(r, file=file, path=f"{path}.papers[{i}]") for i, r in enumerate(f.seq("papers"))
         ),
         downloads=tuple(
             download_from_dict(r, file=file, path=f"{path}.downloads[{i}]")
-            for i, r in enumerate(f.list("downloads"))
+            for i, r in enumerate(f.seq("downloads"))
         ),
         aliases=f.strs("aliases"),
-        layers=f.int("layers", optional=True),
-        hidden=f.int("hidden", optional=True),
-        heads=f.int("heads", optional=True),
-        parameters=f.int("parameters", optional=True),
-        vocab_size=f.int("vocab_size", optional=True),
-        tokenizer=f.str("tokenizer", optional=True),
-        model_type=f.str("model_type", optional=True),
+        layers=f.integer("layers", optional=True),
+        hidden=f.integer("hidden", optional=True),
+        heads=f.integer("heads", optional=True),
+        parameters=f.integer("parameters", optional=True),
+        vocab_size=f.integer("vocab_size", optional=True),
+        tokenizer=f.text("tokenizer", optional=True),
+        model_type=f.text("model_type", optional=True),
         corrections=tuple(corrections),
         notes=f.strs("notes"),
-        order=f.int("order", optional=True) or 0,
+        order=f.integer("order", optional=True) or 0,
     )
     f.done()
     return record
