@@ -24,16 +24,22 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.zhplm-stamp 2>/dev/null)" != "$m
 fi
 
 if [ "$want_ref" = 1 ]; then
-  ref_stamp=$(stamp scripts/setup.sh tests/oracles/requirements.txt)
+  ref_stamp=$(stamp scripts/setup.sh tests/oracles/requirements*.txt)
   if [ ! -x .venv-ref/bin/python ] || [ "$(cat .venv-ref/.zhplm-stamp 2>/dev/null)" != "$ref_stamp" ]; then
     echo "== setting up .venv-ref (reference implementations for parity tests)" >&2
     [ -x .venv-ref/bin/python ] || "$PY" -m venv .venv-ref
     .venv-ref/bin/python -m pip install -q --upgrade pip
     .venv-ref/bin/python -m pip install -q torch==2.13.0
     .venv-ref/bin/python -m pip install -q -r tests/oracles/requirements.txt
-    if [ -f tests/oracles/requirements-nodeps.txt ]; then
-      .venv-ref/bin/python -m pip install -q --no-deps -r tests/oracles/requirements-nodeps.txt
-    fi
+    # one extra file per group of oracles; *-nodeps.txt are installed without their declared
+    # dependencies (packages whose pins would drag in CUDA torch or torchvision).
+    for f in tests/oracles/requirements-*.txt; do
+      [ -e "$f" ] || continue
+      case "$f" in
+        *-nodeps.txt) .venv-ref/bin/python -m pip install -q --no-deps -r "$f" ;;
+        *) .venv-ref/bin/python -m pip install -q -r "$f" ;;
+      esac
+    done
     echo "$ref_stamp" > .venv-ref/.zhplm-stamp
   fi
 fi
