@@ -1,0 +1,125 @@
+"""What an architecture module declares: naming schemes (rule sets), config translation, heads, tokenizer.
+
+An :class:`ArchSpec` is data plus a few small methods; :mod:`zhplm.convert` drives it. Subclasses
+override only what differs (a new naming scheme, a config quirk, another tokenizer).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zhplm.arch._rules import TRANSPOSE as T
+from zhplm.arch._rules import Rule, Rules, Shape
+from zhplm.errors import ConversionError
+
+# Variables that training leaves in checkpoints and no model uses.
+TRAINING_LEFTOVERS: dict[str, str] = {
+    r"(?:.*/)?adam_[mv]|.*/adam_[mv]": "optimizer slot",
+    r".*/Adam(?:_1)?|.*/Momentum|.*/RMSProp(?:_1)?|.*/LAMB(?:_1)?|.*/ExponentialMovingAverage": "optimizer slot",
+    r"global_step|bad_steps|good_steps|loss_scale|current_loss_scale|beta[12]_power": "training counter",
+    r"_CHECKPOINTABLE_OBJECT_GRAPH": "TF2 object graph",
+}
+
+
+def dense(src: str, dst: str) -> tuple[Rule, Rule]:
+    """A TF dense layer ``src/{kernel,bias}`` → torch Linear ``dst.{weight,bias}`` (kernel transposed)."""
+    return (Rule(f"{src}/kernel", f"{dst}.weight", T), Rule(f"{src}/bias", f"{dst}.bias"))
+
+
+def layer_norm(src: str, dst: str) -> tuple[Rule, Rule]:
+    """A TF LayerNorm ``src/{gamma,beta}`` → ``dst.{weight,bias}``."""
+    return (Rule(f"{src}/gamma", f"{dst}.weight"), Rule(f"{src}/beta", f"{dst}.bias"))
+
+
+@dataclass(frozen=True)
+class Head:
+    """A head a checkpoint may or may not carry: its target parameter names (regexes)."""
+
+    name: str
+    targets: tuple[str, ...]
+    description: str = ""
+
+    def owns(self, target: str) -> bool:
+        return any(re.fullmatch(p, target) for p in self.targets)
+
+
+@dataclass
+class ArchSpec:
+    """How one architecture's original checkpoints become a transformers model folder."""
+
+    name: str
+    description: str
+    model_type: str  # transformers config model_type
+    full_class: str  # the class with every head: its state dict is the universe of target names
+    schemes: dict[str, Rules] = field(default_factory=dict)
+    heads: tuple[Head, ...] = ()
+    config_names: tuple[str, ...] = ("config.json",)
+    vocab_names: tuple[str, ...] = ("vocab.txt",)
+
+    # -- detection -----------------------------------------------------------------------
+    def scheme_scores(self, names: Iterable[str]) -> dict[str, float]:
+        """Fraction of names each scheme can place (matched or ignored)."""
+        names = list(names)
+        scores: dict[str, float] = {}
+        for key, rules in self.schemes.items():
+            placed = sum(
+                1
+                for n in names
+                if rules.ignored_reason(n) is not None or any(r.compiled().fullmatch(n) for r in rules.rules)
+            )
+            scores[key] = placed / max(len(names), 1)
+        return scores
+
+    def pick_scheme(self, names: Iterable[str]) -> str:
+        scores = self.scheme_scores(names)
+        if not scores:
+            raise ConversionError(f"architecture {self.name} declares no naming scheme")
+        return max(scores, key=lambda k: scores[k])
+
+    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
+        """How well this architecture explains a checkpoint (0..1). Subclasses sharpen this with
+        names that only they have."""
+        scores = self.scheme_scores(names)
+        return max(scores.values(), default=0.0)
+
+    # -- config --------------------------------------------------------------------------
+    def read_original_config(self, folder: Path | None) -> dict[str, Any] | None:
+        if folder is None:
+            return None
+        for name in self.config_names:
+            for path in sorted(folder.rglob(name)):
+                try:
+                    data = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError) as exc:
+                    raise ConversionError(f"cannot read config {path}: {exc}") from exc
+                if isinstance(data, dict):
+                    return data
+        return None
+
+    def build_config(
+        self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def architectures(self, present_heads: set[str]) -> list[str]:
+        """The transformers class name(s) that fit the heads the checkpoint carries."""
+        raise NotImplementedError
+
+    # -- tokenizer -----------------------------------------------------------------------
+    def find_vocab(self, folder: Path | None) -> Path | None:
+        if folder is None:
+            return None
+        for name in self.vocab_names:
+            found = sorted(folder.rglob(name))
+            if found:
+                return found[0]
+        return None
+
+    def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
+        """Write tokenizer files into ``out``; return notes (e.g. 'no vocab found')."""
+        return [] if vocab is not None else ["no vocabulary file found: the tokenizer was not written"]

@@ -1,0 +1,153 @@
+"""BERT-architecture encoders → transformers ``BertForPreTraining`` / ``BertForMaskedLM`` / ``BertModel``.
+
+Covers Google BERT and every list row that is BERT underneath (Chinese "RoBERTa", MacBERT, PERT,
+WoBERT, StructBERT, OpenCLaP, …). Naming schemes:
+
+* ``google-tf1``: Google's TF1 names (``bert/encoder/layer_N/attention/self/query/kernel``); also what
+  bert4keras saves (often without pooler / NSP).
+* ``pytorch``: HF and pytorch-pretrained-BERT names (``bert.encoder.layer.N…``; ``LayerNorm.gamma/beta``;
+  ``module.`` prefixes; bare state dicts of ``model.bert`` without the ``bert.`` prefix).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from zhplm.arch._rules import Rule, Rules, Shape
+from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Head, dense, layer_norm
+from zhplm.errors import ConversionError
+
+L = r"bert/encoder/layer_(\d+)"
+HL = r"bert.encoder.layer.\1"
+
+GOOGLE_TF1 = Rules(
+    Rule(r"bert/embeddings/word_embeddings", "bert.embeddings.word_embeddings.weight"),
+    Rule(r"bert/embeddings/position_embeddings", "bert.embeddings.position_embeddings.weight"),
+    Rule(r"bert/embeddings/token_type_embeddings", "bert.embeddings.token_type_embeddings.weight"),
+    *layer_norm("bert/embeddings/LayerNorm", "bert.embeddings.LayerNorm"),
+    *dense(rf"{L}/attention/self/(query|key|value)", rf"{HL}.attention.self.\2"),
+    *dense(rf"{L}/attention/output/dense", rf"{HL}.attention.output.dense"),
+    *layer_norm(rf"{L}/attention/output/LayerNorm", rf"{HL}.attention.output.LayerNorm"),
+    *dense(rf"{L}/intermediate/dense", rf"{HL}.intermediate.dense"),
+    *dense(rf"{L}/output/dense", rf"{HL}.output.dense"),
+    *layer_norm(rf"{L}/output/LayerNorm", rf"{HL}.output.LayerNorm"),
+    *dense(r"bert/pooler/dense", "bert.pooler.dense"),
+    *dense(r"cls/predictions/transform/dense", "cls.predictions.transform.dense"),
+    *layer_norm(r"cls/predictions/transform/LayerNorm", "cls.predictions.transform.LayerNorm"),
+    Rule(r"cls/predictions/output_bias", "cls.predictions.bias"),
+    # Google stores the NSP weight already as [2, hidden]: no transpose.
+    Rule(r"cls/seq_relationship/output_weights", "cls.seq_relationship.weight"),
+    Rule(r"cls/seq_relationship/output_bias", "cls.seq_relationship.bias"),
+    ignore=TRAINING_LEFTOVERS,
+    name="google-tf1",
+)
+
+_PREFIX = r"(?:module\.)?(?:model\.)?"
+PYTORCH = Rules(
+    Rule(rf"{_PREFIX}((?:bert|cls)\..*LayerNorm)\.gamma", r"\1.weight"),
+    Rule(rf"{_PREFIX}((?:bert|cls)\..*LayerNorm)\.beta", r"\1.bias"),
+    Rule(rf"{_PREFIX}((?:embeddings|encoder|pooler)\..*LayerNorm)\.gamma", r"bert.\1.weight"),
+    Rule(rf"{_PREFIX}((?:embeddings|encoder|pooler)\..*LayerNorm)\.beta", r"bert.\1.bias"),
+    Rule(rf"{_PREFIX}((?:bert|cls)\.(?!predictions\.decoder).*)", r"\1"),
+    Rule(rf"{_PREFIX}((?:embeddings|encoder|pooler)\..*)", r"bert.\1"),
+    ignore={
+        rf"{_PREFIX}(?:bert\.)?embeddings\.position_ids": "buffer, recomputed by the model",
+        rf"{_PREFIX}cls\.predictions\.decoder\.weight": "tied to bert.embeddings.word_embeddings.weight",
+        rf"{_PREFIX}cls\.predictions\.decoder\.bias": "tied to cls.predictions.bias",
+    },
+    name="pytorch",
+)
+
+HEADS = (
+    Head("pooler", (r"bert\.pooler\..*",), "pooler dense + tanh over [CLS]"),
+    Head("mlm", (r"cls\.predictions\..*",), "masked-LM head (transform + tied decoder)"),
+    Head("nsp", (r"cls\.seq_relationship\..*",), "next-sentence head"),
+)
+
+# Google bert_config.json keys that BertConfig takes as they are.
+_CONFIG_KEYS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "initializer_range",
+    "layer_norm_eps",
+    "pad_token_id",
+)
+
+
+def count_layers(targets: Iterable[str], pattern: str = r".*\.layer\.(\d+)\..*") -> int:
+    rx = re.compile(pattern)
+    indices = {int(m.group(1)) for t in targets if (m := rx.fullmatch(t))}
+    return max(indices) + 1 if indices else 0
+
+
+class BertSpec(ArchSpec):
+    def build_config(
+        self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
+    ) -> dict[str, Any]:
+        targets = set(plan_targets)
+        cfg: dict[str, Any] = {k: original[k] for k in _CONFIG_KEYS if original and k in original}
+        # Fill what the checkpoint itself tells (configs are missing or incomplete in several releases).
+        word = _shape_of(shapes, targets, "bert.embeddings.word_embeddings.weight")
+        cfg.setdefault("vocab_size", word[0])
+        cfg.setdefault("hidden_size", word[1])
+        cfg.setdefault("num_hidden_layers", count_layers(targets))
+        inter = _shape_of(shapes, targets, "bert.encoder.layer.0.intermediate.dense.weight", required=False)
+        if inter:
+            cfg.setdefault("intermediate_size", inter[0])
+        pos = _shape_of(shapes, targets, "bert.embeddings.position_embeddings.weight", required=False)
+        if pos:
+            cfg.setdefault("max_position_embeddings", pos[0])
+        types = _shape_of(shapes, targets, "bert.embeddings.token_type_embeddings.weight", required=False)
+        if types:
+            cfg.setdefault("type_vocab_size", types[0])
+        cfg.setdefault("num_attention_heads", max(1, cfg["hidden_size"] // 64))
+        cfg.setdefault("hidden_act", "gelu")
+        cfg.setdefault("layer_norm_eps", 1e-12)
+        cfg["model_type"] = self.model_type
+        return cfg
+
+    def architectures(self, present_heads: set[str]) -> list[str]:
+        if {"mlm", "nsp"} <= present_heads:
+            return ["BertForPreTraining"]
+        if "mlm" in present_heads:
+            return ["BertForMaskedLM"]
+        return ["BertModel"]
+
+    def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
+        if vocab is None:
+            return super().write_tokenizer(vocab, out, config)
+        from zhplm.arch.tokenizers import write_bert_tokenizer
+
+        return write_bert_tokenizer(vocab, out, do_lower_case=True)
+
+
+def _shape_of(shapes: Mapping[str, Shape], targets: set[str], name: str, required: bool = True) -> Shape:
+    """Shape of the *target* ``name``, found through the plan (shapes are keyed by target here)."""
+    if name in shapes:
+        return shapes[name]
+    if required:
+        raise ConversionError(f"the checkpoint has no tensor for {name}: cannot infer the model size")
+    return ()
+
+
+SPEC = BertSpec(
+    name="bert",
+    description="BERT encoder (Google BERT and every BERT-architecture Chinese model)",
+    model_type="bert",
+    full_class="BertForPreTraining",
+    schemes={"google-tf1": GOOGLE_TF1, "pytorch": PYTORCH},
+    heads=HEADS,
+    config_names=("bert_config.json", "config.json"),
+    vocab_names=("vocab.txt",),
+)

@@ -1,0 +1,46 @@
+"""Tokenizer files for converted folders (fast ``tokenizer.json`` wherever it can represent the tokenizer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zhplm.errors import ConversionError, MissingDependencyError
+
+
+def read_vocab(path: Path) -> list[str]:
+    """Read a WordPiece vocab; accepts ERNIE's ``token<TAB>id`` lines (keeps the token)."""
+    tokens = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        token = line.rstrip("\n")
+        if "\t" in token:
+            token = token.split("\t", 1)[0]
+        tokens.append(token)
+    while tokens and tokens[-1] == "":
+        tokens.pop()
+    if not tokens:
+        raise ConversionError(f"vocabulary {path} is empty")
+    return tokens
+
+
+def write_bert_tokenizer(vocab: Path, out: Path, *, do_lower_case: bool = True) -> list[str]:
+    """A BERT WordPiece tokenizer: ``vocab.txt`` + ``tokenizer.json`` + ``tokenizer_config.json``."""
+    try:
+        from transformers import BertTokenizer
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise MissingDependencyError("transformers", "torch", "write the tokenizer") from exc
+    tokens = read_vocab(vocab)
+    out.mkdir(parents=True, exist_ok=True)
+    clean = out / "vocab.txt"
+    clean.write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    notes = []
+    missing = [t for t in ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]") if t not in tokens]
+    if missing:
+        notes.append(f"vocabulary lacks special tokens {', '.join(missing)}")
+    # transformers 5: pass vocab=<path>; vocab_file=<path> silently builds a 5-token vocab.
+    tok = BertTokenizer(vocab=str(clean), do_lower_case=do_lower_case, tokenize_chinese_chars=True)
+    if len(tok.get_vocab()) != len(dict.fromkeys(tokens)):
+        raise ConversionError(
+            f"tokenizer built from {vocab} has {len(tok.get_vocab())} tokens, the file has {len(tokens)}"
+        )
+    tok.save_pretrained(str(out))
+    return notes

@@ -1,0 +1,349 @@
+"""Convert an original checkpoint into a Hugging Face folder: reader → plan → checks → streamed
+safetensors → config, tokenizer and a ``zhplm.json`` provenance record.
+
+The plan is built from names and shapes only and checked against the target model (built on the
+``meta`` device, so no memory is spent) before any tensor is read: every source tensor is used or
+explicitly ignored, every target parameter is filled, heads are reported as trained, absent or
+known-untrained. Tensors are then streamed one at a time, so peak memory is about the largest tensor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zhplm import __version__
+from zhplm.arch import ArchSpec, detect_arch, get_arch
+from zhplm.arch._rules import Plan, Shape
+from zhplm.errors import ConversionError, FormatError, UnsupportedFormatError
+from zhplm.formats import open_checkpoint, sniff
+from zhplm.formats.base import Reader
+from zhplm.formats.safetensors_write import TensorSpec, write_model
+
+log = logging.getLogger(__name__)
+
+PROVENANCE = "zhplm.json"
+_SIDE_SUFFIXES = {".json", ".txt", ".model", ".md", ".npy", ".vocab", ".meta", ".py", ".cfg", ".yaml", ".yml"}
+_FORMAT_PRIORITY = (
+    "safetensors",
+    "pytorch",
+    "tf1",
+    "paddle",
+    "paddle-static",
+    "megatron",
+    "mindspore",
+    "keras-h5",
+)
+
+
+@dataclass
+class ConversionResult:
+    """What a conversion did (also written, in JSON form, to ``zhplm.json``)."""
+
+    out: Path | None
+    arch: str
+    scheme: str
+    format: str
+    architectures: list[str]
+    heads: dict[str, str]
+    plan: Plan
+    config: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- locating the checkpoint
+
+
+def _is_archive(path: Path) -> bool:
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+        # a torch zip checkpoint is also a zip: it holds <name>/data.pkl
+        return not any(n.endswith("/data.pkl") or n == "data.pkl" for n in names)
+    try:
+        return tarfile.is_tarfile(path)
+    except OSError:
+        return False
+
+
+def locate_checkpoint(folder: Path) -> tuple[Path, str, list[str]]:
+    """Find the checkpoint inside an extracted folder; return ``(path, format, notes)``."""
+    notes: list[str] = []
+    try:
+        return folder, sniff(folder), notes
+    except (UnsupportedFormatError, FormatError, FileNotFoundError):
+        pass
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.suffix.lower() in _SIDE_SUFFIXES or path.name == "checkpoint":
+            continue
+        if path.name.endswith(".index") or ".data-" in path.name:
+            candidate = path.with_name(path.name.split(".index")[0].split(".data-")[0])
+        else:
+            candidate = path
+        try:
+            fmt = sniff(candidate)
+        except (UnsupportedFormatError, FormatError, FileNotFoundError):
+            continue
+        found.setdefault(fmt, candidate)
+    if not found:
+        raise UnsupportedFormatError(f"no checkpoint zhplm can read was found under {folder}")
+    fmt = next(f for f in (*_FORMAT_PRIORITY, *found) if f in found)
+    if len(found) > 1:
+        notes.append(f"several checkpoints found ({', '.join(sorted(found))}); converted the {fmt} one")
+    return found[fmt], fmt, notes
+
+
+@contextmanager
+def _materialised(src: Path) -> Iterator[tuple[Path, Path | None]]:
+    """Yield ``(checkpoint_or_folder, side_file_folder)``, extracting archives to a temporary folder."""
+    if src.is_file() and _is_archive(src):
+        from zhplm.formats import extract_archive
+
+        with tempfile.TemporaryDirectory(prefix="zhplm-convert-") as tmp:
+            dest = Path(tmp) / "x"
+            extract_archive(src, dest)
+            yield dest, dest
+        return
+    if src.is_dir():
+        yield src, src
+    else:
+        yield src, src.parent
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _input_files(src: Path) -> list[dict[str, Any]]:
+    files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
+    if not src.is_file() and not src.exists():  # a TF prefix
+        files = sorted(src.parent.glob(src.name + ".*"))
+    return [{"path": str(p), "size": p.stat().st_size, "sha256": _sha256(p)} for p in files]
+
+
+# --------------------------------------------------------------------------- the target model
+
+
+def target_parameters(spec: ArchSpec, config: Mapping[str, Any]) -> tuple[dict[str, Shape], set[str], Any]:
+    """Shapes of every parameter of ``spec.full_class`` for ``config`` (built on the meta device),
+    the names tied to another parameter, and the transformers config object."""
+    try:
+        import torch
+        import transformers
+    except ImportError as exc:
+        from zhplm.errors import MissingDependencyError
+
+        raise MissingDependencyError("torch and transformers", "torch", "convert checkpoints") from exc
+    from zhplm.load import register_architectures
+
+    register_architectures()
+    kwargs = dict(config)
+    model_type = kwargs.pop("model_type")
+    cfg = transformers.AutoConfig.for_model(model_type, **kwargs)
+    cls = _model_class(spec.full_class)
+    with torch.device("meta"):
+        model = cls(cfg)
+    buffers = {name for name, _ in model.named_buffers()}
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items() if k not in buffers}
+    tied = set(getattr(model, "_tied_weights_keys", None) or {})
+    return shapes, tied, cfg
+
+
+def _model_class(name: str) -> Any:
+    import transformers
+
+    cls = getattr(transformers, name, None)
+    if cls is None:
+        from zhplm.arch import modeling
+
+        cls = getattr(modeling, name, None)
+    if cls is None:
+        raise ConversionError(f"model class {name} is not available")
+    return cls
+
+
+# --------------------------------------------------------------------------- convert
+
+
+def plan_conversion(
+    reader: Reader, spec: ArchSpec, original_config: Mapping[str, Any] | None
+) -> tuple[Plan, dict[str, Any], dict[str, str], set[str], Any]:
+    """Match the checkpoint against ``spec`` and check it fits; nothing is read but names and shapes."""
+    names = reader.keys()
+    shapes = {n: reader.shape(n) for n in names}
+    dtypes = {n: reader.dtype(n).name for n in names}
+    scheme = spec.pick_scheme(names)
+    plan = spec.schemes[scheme].plan(shapes, dtypes, original_config)
+    target_shapes = {s.target: s.shape for s in plan.steps}
+    config = spec.build_config(original_config, target_shapes, target_shapes)
+    model_shapes, tied, cfg_obj = target_parameters(spec, config)
+    heads: dict[str, str] = {}
+    optional: set[str] = set()
+    for head in spec.heads:
+        owned = [t for t in model_shapes if head.owns(t) and t not in tied]
+        if not any(t in target_shapes for t in owned):
+            heads[head.name] = "absent"
+            optional.update(owned)
+        else:
+            heads[head.name] = "trained"
+    plan.check(model_shapes, optional=optional, tied=tied)
+    return plan, config, heads, tied, cfg_obj
+
+
+def convert(
+    src: str | Path,
+    out: str | Path | None = None,
+    *,
+    arch: str | None = None,
+    model_id: str | None = None,
+    dry_run: bool = False,
+    untrained_heads: Iterable[str] = (),
+    max_shard_bytes: int | None = None,
+    overwrite: bool = False,
+) -> ConversionResult:
+    """Convert ``src`` (a checkpoint file, TF prefix, folder or archive) into ``out``.
+
+    ``arch`` names the architecture (detected from names and shapes when omitted); ``untrained_heads``
+    marks heads known to be random in the release (e.g. RoBERTa-wwm-ext-large's MLM head).
+    With ``dry_run`` nothing is written: the result carries the plan.
+    """
+    src_path = Path(src)
+    if not src_path.exists() and not Path(str(src_path) + ".index").exists():
+        src_path = _resolve_catalog_source(str(src), model_id)
+        model_id = model_id or str(src)
+    with ExitStack() as stack:
+        root, side = stack.enter_context(_materialised(src_path))
+        notes: list[str] = []
+        if root.is_dir():
+            ckpt, fmt, found_notes = locate_checkpoint(root)
+            notes += found_notes
+        else:
+            ckpt, fmt = root, sniff(root)
+        reader = stack.enter_context(open_checkpoint(ckpt, format=fmt))
+        if arch is None:
+            spec, score = detect_arch({n: reader.shape(n) for n in reader})
+            notes.append(f"architecture detected as {spec.name} (score {score:.2f})")
+        else:
+            spec = get_arch(arch)
+        original = spec.read_original_config(side)
+        if original is None:
+            notes.append("no original config found: the model size was inferred from the tensor shapes")
+        plan, config, heads, _tied, cfg_obj = plan_conversion(reader, spec, original)
+        for head in untrained_heads:
+            if heads.get(head) == "trained":
+                heads[head] = "untrained"
+        notes += [f"{h} head is absent from the checkpoint" for h, s in heads.items() if s == "absent"]
+        notes += [
+            f"{h} head is in the checkpoint but was never trained"
+            for h, s in heads.items()
+            if s == "untrained"
+        ]
+        present = {h for h, s in heads.items() if s == "trained"}
+        architectures = spec.architectures(present)
+        result = ConversionResult(
+            out=None if dry_run else Path(out or "."),
+            arch=spec.name,
+            scheme=plan.scheme,
+            format=fmt,
+            architectures=architectures,
+            heads=heads,
+            plan=plan,
+            config=config,
+            notes=notes,
+        )
+        if dry_run:
+            return result
+        if out is None:
+            raise ConversionError("an output folder is needed (out=...)")
+        out_path = Path(out)
+        _prepare_out(out_path, overwrite)
+        tmp_out = Path(tempfile.mkdtemp(prefix=".zhplm-convert-", dir=out_path.parent))
+        try:
+            _write(reader, plan, tmp_out, max_shard_bytes)
+            cfg_obj.architectures = architectures
+            cfg_obj.save_pretrained(str(tmp_out))
+            result.notes += spec.write_tokenizer(spec.find_vocab(side), tmp_out, config)
+            result.inputs = _input_files(ckpt)
+            _write_provenance(tmp_out, result, src_path, model_id)
+            if out_path.exists():
+                shutil.rmtree(out_path)
+            tmp_out.rename(out_path)
+        except BaseException:
+            shutil.rmtree(tmp_out, ignore_errors=True)
+            raise
+        result.out = out_path
+        return result
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ConversionError(
+            f"{out} exists and is not empty; pass overwrite=True (--overwrite) to replace it"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _write(reader: Reader, plan: Plan, out: Path, max_shard_bytes: int | None) -> None:
+    steps = plan.targets
+    specs = [TensorSpec(s.target, s.shape, s.dtype) for s in plan.steps]
+
+    def produce(spec: TensorSpec) -> Any:
+        return steps[spec.name].run(reader.get)
+
+    kwargs: dict[str, Any] = {"metadata": {"format": "pt", "producer": f"zhplm {__version__}"}}
+    if max_shard_bytes:
+        kwargs["max_shard_bytes"] = max_shard_bytes
+    write_model(out, specs, produce, **kwargs)
+
+
+def _write_provenance(out: Path, result: ConversionResult, src: Path, model_id: str | None) -> None:
+    record = {
+        "zhplm_version": __version__,
+        "model_id": model_id,
+        "source": str(src),
+        "inputs": result.inputs,
+        "reader": result.format,
+        "arch": result.arch,
+        "scheme": result.scheme,
+        "architectures": result.architectures,
+        "heads": result.heads,
+        "ignored": [{"name": n, "why": w} for n, w in result.plan.ignored],
+        "notes": result.notes,
+        "parity": None,
+    }
+    (out / PROVENANCE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def record_parity(out: Path, parity: Mapping[str, Any]) -> None:
+    """Add a parity result (reference, max abs diff per output) to a converted folder's provenance."""
+    path = out / PROVENANCE
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["parity"] = dict(parity)
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _resolve_catalog_source(src: str, model_id: str | None) -> Path:
+    """A catalog id whose raw files are in the store."""
+    from zhplm.catalog import get_catalog
+
+    record = get_catalog().get(src)
+    from zhplm.sources import store
+
+    return Path(store.Store().raw_dir(record.id))

@@ -1,0 +1,116 @@
+"""``zhplm.load(id_or_dir)``: a converted folder (or a catalog id whose converted folder is in the
+store) → model and tokenizer, in eval mode, with the best attention implementation available.
+
+Our own architectures (NEZHA, RoFormerV2, …) are registered with the transformers Auto classes first,
+so a converted folder of theirs loads like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from zhplm.errors import ConversionError, MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+
+class Loaded(NamedTuple):
+    """``model, tokenizer = zhplm.load(...)``; ``provenance`` is the folder's ``zhplm.json`` (or {})."""
+
+    model: Any
+    tokenizer: Any
+    provenance: dict[str, Any]
+    path: Path
+
+
+def register_architectures() -> None:
+    """Register zhplm's own model classes with transformers (idempotent)."""
+    try:
+        from zhplm.arch import modeling
+    except ModuleNotFoundError as exc:
+        if exc.name == "zhplm.arch.modeling":
+            return
+        raise
+    register = getattr(modeling, "register", None)
+    if register is not None:
+        register()
+
+
+def resolve_model_dir(id_or_dir: str | Path) -> Path:
+    """A folder as given, else the converted folder of a catalog id in the store."""
+    path = Path(id_or_dir)
+    if path.is_dir():
+        return path
+    from zhplm.catalog import get_catalog
+    from zhplm.sources import store
+
+    record = get_catalog().get(str(id_or_dir))
+    return Path(store.Store().converted_dir(record.id))
+
+
+def read_provenance(folder: Path) -> dict[str, Any]:
+    path = folder / "zhplm.json"
+    if not path.exists():
+        return {}
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def model_class_for(folder: Path, task: str | None = None) -> Any:
+    """The class to instantiate: the folder's declared architecture, or the Auto class for ``task``."""
+    import transformers
+
+    if task is not None:
+        auto = {
+            "fill-mask": transformers.AutoModelForMaskedLM,
+            "embeddings": transformers.AutoModel,
+            "base": transformers.AutoModel,
+        }.get(task)
+        if auto is None:
+            raise ConversionError(f"unknown task {task!r}")
+        return auto
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    for name in config.get("architectures") or []:
+        cls = getattr(transformers, name, None)
+        if cls is None:
+            from zhplm.arch import modeling
+
+            cls = getattr(modeling, name, None)
+        if cls is not None:
+            return cls
+    return transformers.AutoModel
+
+
+def load(
+    id_or_dir: str | Path,
+    *,
+    task: str | None = None,
+    dtype: Any = None,
+    attn_implementation: str | None = None,
+) -> Loaded:
+    """Load a converted model and its tokenizer (eval mode, SDPA attention where supported)."""
+    try:
+        import torch  # noqa: F401
+        import transformers
+    except ImportError as exc:
+        raise MissingDependencyError("torch and transformers", "torch", "load models") from exc
+    folder = resolve_model_dir(id_or_dir)
+    register_architectures()
+    cls = model_class_for(folder, task)
+    kwargs: dict[str, Any] = {}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    kwargs["attn_implementation"] = attn_implementation or "sdpa"
+    try:
+        model = cls.from_pretrained(str(folder), **kwargs)
+    except (ValueError, ImportError) as exc:
+        if attn_implementation is not None or "sdpa" not in str(exc).lower():
+            raise
+        kwargs.pop("attn_implementation")  # an architecture without SDPA support
+        model = cls.from_pretrained(str(folder), **kwargs)
+    model.eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    return Loaded(model, tokenizer, read_provenance(folder), folder)
