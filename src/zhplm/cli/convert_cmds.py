@@ -1,10 +1,63 @@
-"""CLI commands of this group (filled in by the issue that builds the group)."""
+"""``zhplm convert``: an original checkpoint (catalog id in the store, folder, archive or file) → HF folder."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add this group's sub-commands to the zhplm parser."""
+    p = sub.add_parser(
+        "convert",
+        help="convert an original checkpoint into a Hugging Face folder",
+        description="Convert SRC (a catalog id whose files are in the store, or a folder, archive or file) "
+        "into a Hugging Face folder: config.json, model.safetensors, tokenizer files and zhplm.json.",
+    )
+    p.add_argument("src", help="catalog id, or path to a folder, archive, checkpoint file or TF prefix")
+    p.add_argument("--out", help="output folder (required unless --dry-run)")
+    p.add_argument("--arch", help="architecture (detected from names and shapes when omitted)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan: source → target, transform, shape")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=_convert)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from zhplm.convert import convert
+    from zhplm.errors import ConversionError
+
+    if not args.dry_run and not args.out:
+        raise ConversionError("--out DIR is required (or use --dry-run to see the plan)")
+    result = convert(args.src, args.out, arch=args.arch, dry_run=args.dry_run, overwrite=args.overwrite)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "out": str(result.out) if result.out else None,
+                    "arch": result.arch,
+                    "format": result.format,
+                    "scheme": result.scheme,
+                    "architectures": result.architectures,
+                    "heads": result.heads,
+                    "tensors": len(result.plan.steps),
+                    "ignored": [n for n, _ in result.plan.ignored],
+                    "notes": result.notes,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    print(
+        f"format {result.format}, arch {result.arch} ({result.scheme} names) → {', '.join(result.architectures)}"
+    )
+    if args.dry_run:
+        print(result.plan.render())
+    heads = ", ".join(f"{h}: {s}" for h, s in result.heads.items())
+    print(f"heads: {heads}")
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.out:
+        print(f"written to {result.out}")
+    return 0

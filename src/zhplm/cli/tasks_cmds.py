@@ -1,10 +1,84 @@
-"""CLI commands of this group (filled in by the issue that builds the group)."""
+"""``zhplm fill-mask`` and ``zhplm embed``: use a converted model from the command line."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add this group's sub-commands to the zhplm parser."""
+    p = sub.add_parser("fill-mask", help="predict the [MASK] tokens of a text")
+    p.add_argument("model", help="catalog id (converted in the store) or a converted folder")
+    p.add_argument("text", help='e.g. "中国的首都是[MASK]京。"')
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_fill_mask)
+
+    e = sub.add_parser("embed", help="embed the lines of a text file")
+    e.add_argument("model", help="catalog id (converted in the store) or a converted folder")
+    e.add_argument("--input", required=True, help="UTF-8 text file, one text per line")
+    e.add_argument("--output", required=True, help="FILE.npy or FILE.jsonl")
+    e.add_argument("--pooling", choices=("cls", "mean", "pooler"), default="cls")
+    e.add_argument("--no-normalize", action="store_true")
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--max-length", type=int, default=512)
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(handler=_embed)
+
+
+def _fill_mask(args: argparse.Namespace) -> int:
+    from zhplm.tasks import pipeline
+
+    results = pipeline("fill-mask", args.model, top_k=args.top_k)(args.text)
+    if args.json:
+        rows = [[p.__dict__ for p in preds] for preds in results]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    for n, preds in enumerate(results, 1):
+        if len(results) > 1:
+            print(f"[MASK] #{n}")
+        for p in preds:
+            print(f"{p.score:8.4f}  {p.token}  {p.sequence}")
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from zhplm.errors import ConversionError
+    from zhplm.tasks import pipeline
+
+    out = Path(args.output)
+    if out.suffix not in (".npy", ".jsonl"):
+        raise ConversionError(f"--output must end in .npy or .jsonl, got {out.name}")
+    texts = [line.rstrip("\n") for line in Path(args.input).read_text(encoding="utf-8").splitlines()]
+    embed = pipeline(
+        "embeddings",
+        args.model,
+        pooling=args.pooling,
+        normalize=not args.no_normalize,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+    )
+    bar = None
+    if not args.quiet:
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(texts), unit="text", file=sys.stderr)
+        except ImportError:
+            bar = None
+    vectors = embed(texts, progress=bar.update if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    if out.suffix == ".npy":
+        np.save(out, vectors)
+    else:
+        with open(out, "w", encoding="utf-8") as fh:
+            for text, vec in zip(texts, vectors, strict=True):
+                fh.write(json.dumps({"text": text, "embedding": vec.tolist()}, ensure_ascii=False) + "\n")
+    print(f"{len(texts)} embeddings of size {vectors.shape[1]} written to {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,29 @@
+"""Tasks on loaded models, chosen from what their heads really are (no silently random heads).
+
+``zhplm.pipeline("fill-mask", model=ID_OR_DIR)`` and ``zhplm.pipeline("embeddings", model=...)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from zhplm.errors import ConversionError
+
+TASKS = ("fill-mask", "embeddings")
+
+
+def pipeline(task: str, model: str | Path, **options: Any) -> Any:
+    """Build a task callable over a converted model (a folder or a catalog id in the store)."""
+    if task == "fill-mask":
+        from zhplm.tasks.fill_mask import FillMask
+
+        return FillMask.from_model(model, **options)
+    if task == "embeddings":
+        from zhplm.tasks.embed import Embeddings
+
+        return Embeddings.from_model(model, **options)
+    raise ConversionError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+
+
+__all__ = ["TASKS", "pipeline"]
