@@ -67,7 +67,10 @@ CHECKPOINT_FORMATS: tuple[str, ...] = (
     "unknown",
 )
 
-DownloadNote = Literal["application-required", "login-required", "folder", "dead-link", "expired-signature"]
+# "page": the link is a web page (a project, repository, release or download page), not a file.
+DownloadNote = Literal[
+    "application-required", "login-required", "folder", "page", "dead-link", "expired-signature"
+]
 DOWNLOAD_NOTES: tuple[str, ...] = get_args(DownloadNote)
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
@@ -97,6 +100,18 @@ class Paper:
 class Publisher:
     name: str
     url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListCell:
+    """A cell of the list's row whose text cannot be regenerated from the record's fields.
+
+    ``column`` is the table header of the cell (e.g. ``"TensorFlow"``, ``"模型"``); ``text`` is the cell as
+    listed. Kept so that ``zhplm catalog export --format md`` reproduces the list exactly.
+    """
+
+    column: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +152,7 @@ class Download:
         """True when a program can fetch this link without a human in the loop."""
         if "application-required" in self.notes or "login-required" in self.notes or "folder" in self.notes:
             return False
-        if "dead-link" in self.notes or self.column == "project":
+        if "dead-link" in self.notes or "page" in self.notes or self.column == "project":
             return False
         return self.host in AUTOMATIC_HOSTS
 
@@ -170,6 +185,9 @@ class ModelRecord:
     corrections: tuple[Correction, ...] = ()
     notes: tuple[str, ...] = ()
     order: int = 0  # position of the row in the list (for stable export)
+    source_label: str | None = None  # the text of the 源地址 link, e.g. "github", "UER"
+    remark: str | None = None  # the 备注 column where the list has one, verbatim
+    list_cells: tuple[ListCell, ...] = ()  # raw cells the md export cannot regenerate (see ListCell)
 
     @property
     def hf_ids(self) -> tuple[str, ...]:
@@ -191,6 +209,20 @@ class ModelRecord:
     def to_dict(self) -> dict[str, Any]:
         pruned: dict[str, Any] = _prune(dataclasses.asdict(self))
         return pruned
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyInfo:
+    """A family of the list (its ``###`` heading) and what the md export needs to regenerate it."""
+
+    title: str  # the heading, e.g. "RoBERTa", "二郎神"
+    section: Section
+    order: int  # position of the family in the list
+    header: tuple[str, ...]  # the table header cells
+    papers: tuple[Paper, ...] = ()
+    notes_label: bool = False  # a "备注:" line introduces the notes
+    notes: tuple[str, ...] = ()  # the family's ``>`` notes, markdown as listed
+    file: str | None = None  # the data file it was loaded from
 
 
 def _prune(value: Any) -> Any:
@@ -279,6 +311,12 @@ def _link(f: _Fields) -> Link:
     link = Link(label=f.text("label"), url=f.text("url"))
     f.done()
     return link
+
+
+def _list_cell(f: _Fields) -> ListCell:
+    cell = ListCell(column=f.text("column"), text=f.text("text"))
+    f.done()
+    return cell
 
 
 def paper_from_dict(raw: Any, *, file: str | None = None, path: str = "paper") -> Paper:
@@ -371,6 +409,9 @@ def record_from_dict(raw: Any, *, file: str | None = None, path: str = "") -> Mo
         corrections=tuple(corrections),
         notes=f.strs("notes"),
         order=f.integer("order", optional=True) or 0,
+        source_label=f.text("source_label", optional=True),
+        remark=f.text("remark", optional=True),
+        list_cells=tuple(_list_cell(f.sub("list_cells", i, r)) for i, r in enumerate(f.seq("list_cells"))),
     )
     f.done()
     return record
@@ -385,9 +426,11 @@ __all__ = [
     "SECTIONS",
     "Correction",
     "Download",
+    "FamilyInfo",
     "Framework",
     "HostKind",
     "Link",
+    "ListCell",
     "ModelRecord",
     "Paper",
     "Publisher",
