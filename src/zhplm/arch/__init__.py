@@ -16,14 +16,33 @@ from zhplm.errors import ConversionError
 # arch name (as the catalog's ``arch`` field) -> module defining SPEC
 ARCH_MODULES: dict[str, str] = {
     "bert": "zhplm.arch.bert",
+    "roberta": "zhplm.arch.roberta",
+    "albert": "zhplm.arch.albert",
+    "albert_brightmart": "zhplm.arch.albert_brightmart",
+    "electra": "zhplm.arch.electra",
+    "xlnet": "zhplm.arch.xlnet",
+    "roformer": "zhplm.arch.roformer",
+    "mobilebert": "zhplm.arch.mobilebert",
+    "megatron_bert": "zhplm.arch.megatron_bert",
+    "ernie": "zhplm.arch.ernie",
+    "nezha": "zhplm.arch.nezha",
+    "roformer_v2": "zhplm.arch.roformer_v2",
+    "gau_alpha": "zhplm.arch.gau_alpha",
 }
+
+
+def available_archs() -> list[str]:
+    """Architectures whose converter module is present in this build."""
+    import importlib.util
+
+    return [name for name, mod in ARCH_MODULES.items() if importlib.util.find_spec(mod) is not None]
 
 
 def get_arch(name: str) -> ArchSpec:
     module = ARCH_MODULES.get(name)
-    if module is None:
+    if module is None or name not in available_archs():
         raise ConversionError(
-            f"no converter for architecture {name!r} yet; known: {', '.join(sorted(ARCH_MODULES))}"
+            f"no converter for architecture {name!r} yet; available: {', '.join(available_archs())}"
         )
     spec: ArchSpec = importlib.import_module(module).SPEC
     return spec
@@ -32,7 +51,7 @@ def get_arch(name: str) -> ArchSpec:
 def detect_arch(shapes: Mapping[str, Shape]) -> tuple[ArchSpec, float]:
     """The architecture that best explains a checkpoint's names and shapes, with its score."""
     best: tuple[ArchSpec, float] | None = None
-    for name in ARCH_MODULES:
+    for name in available_archs():
         spec = get_arch(name)
         score = spec.matches(list(shapes), shapes)
         if best is None or score > best[1]:
@@ -44,4 +63,4 @@ def detect_arch(shapes: Mapping[str, Shape]) -> tuple[ArchSpec, float]:
     return best
 
 
-__all__ = ["ARCH_MODULES", "ArchSpec", "detect_arch", "get_arch"]
+__all__ = ["ARCH_MODULES", "ArchSpec", "available_archs", "detect_arch", "get_arch"]
