@@ -154,7 +154,7 @@ class Bundle:
         ]
         entries = {}
         for name, arr in self.tensors.items():
-            a = np.ascontiguousarray(arr)
+            a = np.array(arr, order="C")  # (ascontiguousarray would turn a 0-d array into 1-d)
             stored = a.byteswap().tobytes() if self.big_endian else a.tobytes()
             sid = self.shard_of.get(name, 0)
             kw: dict[str, Any] = dict(
