@@ -1,10 +1,313 @@
-"""CLI commands of this group (filled in by the issue that builds the group)."""
+"""Catalog commands: ``zhplm list``, ``search``, ``info`` and ``zhplm catalog import|export|add|remove|archs``.
+
+Thin: parse arguments, call one zhplm.catalog function, print. Nothing here imports torch.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from zhplm.catalog.schema import FRAMEWORKS, HOST_KINDS, SECTIONS, ModelRecord
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this group's sub-commands to the zhplm parser."""
+    p = sub.add_parser("list", help="list the models of the catalog, with filters")
+    p.add_argument("--section", help=f"one of {', '.join(SECTIONS)} (or the list's heading, e.g. NLU系列)")
+    p.add_argument("--family", help="the list's family heading, e.g. RoBERTa, 二郎神")
+    p.add_argument("--arch", help="architecture, e.g. bert, nezha, roformer_v2 (see `zhplm catalog archs`)")
+    p.add_argument("--domain", help="domain in Chinese or English, e.g. 司法, legal, medical")
+    p.add_argument("--framework", choices=FRAMEWORKS, help="a download of this framework exists")
+    p.add_argument("--host", choices=HOST_KINDS, help="a download on this host exists")
+    p.add_argument("--size", help="size label (tiny, base, large, 2.6b …) or the list's 版本 text")
+    p.add_argument(
+        "--downloadable",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="only models an automatic source exists for (--no-downloadable: only manual ones)",
+    )
+    p.add_argument("--json", action="store_true", help="print the records as JSON")
+    p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("search", help="search the catalog (Chinese or English), best match first")
+    p.add_argument(
+        "query", nargs="+", help="words to look for: ids, names, family, domain, publisher, papers"
+    )
+    p.add_argument("--json", action="store_true", help="print the records as JSON")
+    p.set_defaults(handler=cmd_search)
+
+    p = sub.add_parser("info", help="everything about one model, including how to get it")
+    p.add_argument("id", help="a model id or alias (e.g. macbert-base, hfl/chinese-macbert-base)")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.set_defaults(handler=cmd_info)
+
+    cat = sub.add_parser("catalog", help="import, export and extend the catalog")
+    cs = cat.add_subparsers(dest="catalog_command", metavar="ACTION")
+    cat.set_defaults(handler=lambda args: _help(cat))
+
+    p = cs.add_parser(
+        "import", help="parse a version of the awesome list's markdown and report what it holds"
+    )
+    p.add_argument("file", type=Path, help="the list's markdown file")
+    p.add_argument(
+        "--json", action="store_true", help="print the parsed document (with line numbers) as JSON"
+    )
+    p.set_defaults(handler=cmd_import)
+
+    p = cs.add_parser("export", help="export the catalog as json, csv, the list's markdown, or bibtex")
+    p.add_argument("--format", choices=("json", "csv", "md", "bibtex"), default="json")
+    p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    p.set_defaults(handler=cmd_export)
+
+    p = cs.add_parser("add", help="register extra records (a JSON list in the `catalog export` schema)")
+    p.add_argument("file", type=Path)
+    p.set_defaults(handler=cmd_add)
+
+    p = cs.add_parser("remove", help="remove a record added with `zhplm catalog add`")
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_remove)
+
+    p = cs.add_parser("archs", help="list the architecture names records may use")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_archs)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from zhplm.catalog import list_models
+
+    records = list_models(
+        section=args.section,
+        family=args.family,
+        arch=args.arch,
+        domain=args.domain,
+        framework=args.framework,
+        host=args.host,
+        size=args.size,
+        downloadable=args.downloadable,
+    )
+    if args.json:
+        _print_json([r.to_dict() for r in records])
+    else:
+        _print_records(records)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from zhplm.catalog import search
+
+    query = " ".join(args.query)
+    records = search(query)
+    if args.json:
+        _print_json([r.to_dict() for r in records])
+        return 0
+    if not records:
+        print(f"no model matches {query!r}", file=sys.stderr)
+        return 1
+    _print_records(records)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from zhplm.catalog import how_to_get, info
+
+    record = info(args.id)
+    plan = how_to_get(record)
+    if args.json:
+        data = record.to_dict()
+        data["downloadable"] = record.downloadable
+        data["how_to_get"] = {
+            "automatic": [d.hf_repo or d.url for d in plan.automatic],
+            "steps": list(plan.steps),
+        }
+        _print_json(data)
+        return 0
+    print(_describe(record, plan.steps))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from zhplm.catalog import awesome, export, get_catalog
+
+    doc = awesome.parse_file(args.file)  # raises MarkdownParseError listing every bad line
+    catalog = get_catalog()
+    known = {
+        (f.title, row.cells)
+        for _, f, row in export.document(catalog).rows  # the rows the catalog already holds, as listed
+    }
+    new_rows = [(f.title, row) for _, f, row in doc.rows if (f.title, row.cells) not in known]
+    links = sum(len(awesome.cell_links(c)) for _, _, row in doc.rows for c in row.cells)
+    summary = {
+        "file": str(args.file),
+        "sections": len(doc.sections),
+        "families": len(doc.families),
+        "paper_lines": sum(len(f.papers) for f in doc.families),
+        "rows": len(doc.rows),
+        "links_in_rows": links,
+        "rows_in_catalog": len(doc.rows) - len(new_rows),
+        "rows_not_in_catalog": [
+            {"family": fam, "line": row.line, "model": row.cells[0]} for fam, row in new_rows
+        ],
+    }
+    if args.json:
+        _print_json({"summary": summary, "document": doc.to_dict()})
+        return 0
+    print(
+        f"{args.file}: {summary['sections']} sections, {summary['families']} families, "
+        f"{summary['paper_lines']} paper lines, {summary['rows']} rows, {links} links; nothing unparsed"
+    )
+    print(
+        f"{summary['rows_in_catalog']} rows are in the catalog as listed; {len(new_rows)} are new or changed"
+    )
+    for fam, row in new_rows:
+        print(f"  line {row.line}: [{fam}] {awesome.cell_text(row.cells[0])}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from zhplm.catalog import export, get_catalog
+
+    text = export.export(get_catalog(), args.format)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from zhplm import config
+    from zhplm.catalog.overlay import add_records
+
+    added = add_records(args.file)
+    print(f"added {len(added)} record(s) to {config.user_catalog_path()}: {', '.join(r.id for r in added)}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from zhplm.catalog.overlay import remove_record
+
+    removed = remove_record(args.id)
+    print(f"removed {removed.id}")
+    return 0
+
+
+def cmd_archs(args: argparse.Namespace) -> int:
+    from zhplm.catalog import get_catalog
+    from zhplm.catalog.archs import ARCHS
+
+    counts: dict[str, int] = {}
+    for r in get_catalog():
+        counts[r.arch] = counts.get(r.arch, 0) + 1
+    if args.json:
+        _print_json([{"arch": a, "description": d, "models": counts.get(a, 0)} for a, d in ARCHS.items()])
+        return 0
+    _print_table(["ARCH", "MODELS", "DESCRIPTION"], [[a, str(counts.get(a, 0)), d] for a, d in ARCHS.items()])
+    return 0
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max([_width(h), *(_width(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    lines = ["  ".join(_pad(c, w) for c, w in zip(header, widths, strict=True)).rstrip()]
+    lines += ["  ".join(_pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _print_records(records: Sequence[ModelRecord]) -> None:
+    rows = [
+        [
+            r.id,
+            r.family,
+            r.size_label,
+            r.arch,
+            r.domain_en,
+            ",".join(f for f in r.frameworks if f != "project") or "-",
+            "auto" if r.downloadable else "manual",
+        ]
+        for r in records
+    ]
+    _print_table(["ID", "FAMILY", "SIZE", "ARCH", "DOMAIN", "FRAMEWORKS", "GET"], rows)
+    print(f"{len(records)} model(s)", file=sys.stderr)
+
+
+def _describe(r: ModelRecord, steps: Sequence[str]) -> str:
+    dims = ", ".join(
+        f"{k} {v:,}" if k == "parameters" else f"{k} {v}"
+        for k, v in (
+            ("layers", r.layers),
+            ("hidden", r.hidden),
+            ("heads", r.heads),
+            ("parameters", r.parameters),
+            ("vocab", r.vocab_size),
+        )
+        if v is not None
+    )
+    out = [
+        f"{r.id}  ({r.name})",
+        f"  section     {r.section} / {r.family}",
+        f"  size        {r.size_label}  (listed: {r.size or '-'})" + (f"; {dims}" if dims else ""),
+        f"  arch        {r.arch}" + (f"; tokenizer {r.tokenizer}" if r.tokenizer else ""),
+        f"  domain      {r.domain_zh} / {r.domain_en}",
+        f"  publisher   {r.publisher.name}" + (f"  {r.publisher.url}" if r.publisher.url else ""),
+        f"  source      {r.source_repo or '-'}",
+    ]
+    if r.model_type:
+        out.append(f"  type        {r.model_type}")
+    if r.aliases:
+        out.append(f"  aliases     {', '.join(r.aliases)}")
+    out.append("  downloads")
+    for d in r.downloads:
+        extra = [f"host {d.host}"]
+        if d.format:
+            extra.append(f"format {d.format}")
+        if d.hf_repo:
+            extra.append(f"repo {d.hf_repo}" + (f"@{d.revision}" if d.revision else ""))
+        if d.code:
+            extra.append(f"code {d.code}")
+        extra += list(d.notes)
+        extra.append("automatic" if d.automatic else "manual")
+        out.append(f"    [{d.framework}] {d.text}: {d.url}")
+        out.append(f"        {'; '.join(extra)}")
+    out.append("  how to get it")
+    out += [f"    {i}. {s}" for i, s in enumerate(steps, 1)]
+    if r.papers:
+        out.append("  papers")
+        out += [f"    {p.year}  {p.title} ({p.authors}, {p.venue})" for p in r.papers]
+    for c in r.corrections:
+        out.append(
+            f"  correction  {c.field}: the list says {c.listed!r}, in fact {c.corrected!r}: {c.reason}"
+        )
+    for n in r.notes:
+        out.append(f"  note        {n}")
+    if r.remark:
+        out.append(f"  remark      {r.remark}")
+    return "\n".join(out)
