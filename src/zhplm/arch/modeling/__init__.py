@@ -1,0 +1,50 @@
+"""zhplm's own transformers-5 model implementations (NEZHA, RoFormerV2, GAU-α) and their registration.
+
+transformers 5 has none of these architectures. :func:`register` makes ``AutoConfig`` and the ``AutoModel*``
+classes know our ``model_type`` values, so a converted folder (``config.json`` with ``"model_type":
+"nezha"``, ``"roformer_v2"`` or ``"gau_alpha"``) loads with ``AutoModel.from_pretrained(path)``.
+Importing this package imports neither torch nor transformers; :func:`register` does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+# model_type -> (module, config class, {Auto class name: model class name})
+MODELS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "nezha": (
+        "zhplm.arch.modeling.nezha",
+        "NezhaConfig",
+        {
+            "AutoModel": "NezhaModel",
+            "AutoModelForMaskedLM": "NezhaForMaskedLM",
+            "AutoModelForPreTraining": "NezhaForPreTraining",
+        },
+    ),
+}
+
+_lock = threading.Lock()
+_registered: set[str] = set()
+
+
+def register() -> None:
+    """Register every model above with the transformers Auto classes (safe to call many times)."""
+    with _lock:
+        if _registered >= MODELS.keys():
+            return
+        import transformers
+
+        for model_type, (module_name, config_name, heads) in MODELS.items():
+            if model_type in _registered:
+                continue
+            module = importlib.import_module(module_name)
+            config_cls = getattr(module, config_name)
+            transformers.AutoConfig.register(model_type, config_cls, exist_ok=True)
+            for auto_name, model_name in heads.items():
+                auto_cls = getattr(transformers, auto_name)
+                auto_cls.register(config_cls, getattr(module, model_name), exist_ok=True)
+            _registered.add(model_type)
+
+
+__all__ = ["MODELS", "register"]

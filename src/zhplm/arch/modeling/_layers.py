@@ -1,0 +1,151 @@
+"""Layers shared by zhplm's own model implementations (NEZHA, RoFormerV2, GAU-α).
+
+One copy of each piece of maths instead of one per model file: the parameter-free RMS norm of the
+bert4keras family, interleaved rotary position embeddings (RoPE), NEZHA's functional relative position
+table, key-padding masks and the attention kernels (PyTorch SDPA where the maths allows it).
+"""
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ScaleFreeRMSNorm(nn.Module):
+    """``x / sqrt(mean(x²) + eps)`` over the last axis: no mean-centring, no gain, no bias.
+
+    bert4keras builds it as ``LayerNormalization(zero_mean=False, scale=False, offset=False)`` with
+    epsilon ``K.epsilon()`` = 1e-7; junnyu's ``roformer`` package uses ``layer_norm_eps`` (1e-12).
+    """
+
+    def __init__(self, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        variance = x.pow(2).mean(-1, keepdim=True)
+        return x * torch.rsqrt(variance + self.eps)
+
+    def extra_repr(self) -> str:
+        return f"eps={self.eps}"
+
+
+def key_padding_bias(
+    attention_mask: torch.Tensor | None, batch: int, seq_len: int, dtype: torch.dtype
+) -> torch.Tensor | None:
+    """A ``[B, L]`` 1/0 keep-mask as an additive ``[B, 1, 1, L]`` bias (0 where kept, very negative where not).
+
+    ``None`` (nothing masked) stays ``None`` so that attention kernels can take their unmasked fast path.
+    """
+    if attention_mask is None:
+        return None
+    if attention_mask.dim() != 2 or tuple(attention_mask.shape) != (batch, seq_len):
+        raise ValueError(
+            f"attention_mask must have shape (batch, seq_len) = {(batch, seq_len)}, "
+            f"got {tuple(attention_mask.shape)}"
+        )
+    keep = attention_mask.to(torch.bool)[:, None, None, :]
+    bias = torch.zeros(keep.shape, dtype=dtype, device=attention_mask.device)
+    return bias.masked_fill(~keep, torch.finfo(dtype).min)
+
+
+# --- rotary position embeddings (RoFormer, RoFormerV2, GAU-α) --------------------------------------
+
+
+def rotary_cos_sin(
+    seq_len: int, dim: int, device: torch.device, dtype: torch.dtype, base: float = 10000.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cos`` and ``sin`` tables ``[seq_len, dim]`` for interleaved RoPE (each frequency used twice).
+
+    Frequency i is ``base^(-2i/dim)``, as bert4keras' ``sinusoidal_embeddings``; the pair
+    (x[2i], x[2i+1]) is rotated by ``position * freq_i``.
+    """
+    if dim % 2:
+        raise ValueError(f"rotary embeddings need an even size, got {dim}")
+    inv_freq = base ** (-torch.arange(0, dim // 2, dtype=torch.float64, device=device) * 2.0 / dim)
+    angles = torch.arange(seq_len, dtype=torch.float64, device=device)[:, None] * inv_freq[None, :]
+    angles = angles.repeat_interleave(2, dim=-1)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate each interleaved pair of the last axis of ``x [..., L, d]`` by its position's angle."""
+    pairs = x.reshape(*x.shape[:-1], -1, 2)
+    rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+    return x * cos + rotated * sin
+
+
+# --- NEZHA functional relative positions --------------------------------------------------------------
+
+
+def relative_position_table(
+    max_relative_position: int, depth: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """NEZHA's fixed sinusoidal table ``[2·M+1, depth]``: row r holds sin/cos (interleaved) of ``r``.
+
+    Row r stands for the clipped distance ``r - M``; the sinusoid is taken of the shifted index r
+    itself, exactly as NEZHA's TensorFlow code does (``pos / 10000^(2i/depth)``, even = sin, odd = cos).
+    """
+    if depth % 2:
+        raise ValueError(f"the relative position table needs an even head size, got {depth}")
+    rows = torch.arange(2 * max_relative_position + 1, dtype=torch.float64, device=device)
+    inv_freq = 10000.0 ** (-torch.arange(0, depth, 2, dtype=torch.float64, device=device) / depth)
+    angles = rows[:, None] * inv_freq[None, :]
+    table = torch.empty(rows.numel(), depth, dtype=torch.float64, device=device)
+    table[:, 0::2] = angles.sin()
+    table[:, 1::2] = angles.cos()
+    return table.to(dtype)
+
+
+def relative_position_index(length: int, max_relative_position: int, device: torch.device) -> torch.Tensor:
+    """``[L, L]`` row of the table for query i and key j: ``clip(j - i, -M, M) + M``."""
+    pos = torch.arange(length, device=device)
+    distance = pos[None, :] - pos[:, None]
+    return distance.clamp(-max_relative_position, max_relative_position) + max_relative_position
+
+
+# --- attention kernels -------------------------------------------------------------------------------
+
+
+def dot_product_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    bias: torch.Tensor | None,
+    dropout_p: float,
+    scale: float,
+    need_weights: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``softmax(q·kᵀ·scale + bias)·v`` for ``[B, H, L, d]`` tensors.
+
+    Uses PyTorch's fused SDPA unless the probabilities are wanted (``output_attentions``), where the
+    same maths runs eagerly and the probabilities are returned too.
+    """
+    if not need_weights:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+        return out, None
+    scores = torch.matmul(q, k.transpose(-1, -2)) * scale
+    if bias is not None:
+        scores = scores + bias
+    probs = scores.softmax(dim=-1)
+    dropped = F.dropout(probs, p=dropout_p) if dropout_p > 0 else probs
+    return torch.matmul(dropped, v), probs
+
+
+def default_scale(head_size: int) -> float:
+    return 1.0 / math.sqrt(head_size)
+
+
+# --- outputs -----------------------------------------------------------------------------------------
+
+
+def want_dict(config: Any, return_dict: bool | None) -> bool:
+    """Whether a forward returns a ``ModelOutput`` (else a tuple), as ``return_dict`` or the config say."""
+    return bool(return_dict if return_dict is not None else config.return_dict)
+
+
+def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the last axis; label -100 is ignored (Hugging Face convention)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)

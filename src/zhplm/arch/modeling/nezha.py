@@ -1,0 +1,436 @@
+# mypy: disable-error-code="no-untyped-call,misc"
+"""NEZHA (Huawei Noah's Ark, TF1) and WoNEZHA: BERT with functional relative positions.
+
+transformers 5 dropped NEZHA; this is zhplm's own implementation, written from the paper and the
+original TensorFlow code. Differences from BERT: no absolute position embeddings; each self-attention
+adds a fixed sinusoidal relative-position term on the key side (``q·R_ijᵀ`` in the scores) and on the
+value side (``Σ_j p_ij·R_ij`` in the context), with ``R_ij = table[clip(j-i, ±M) + M]``, M =
+``max_relative_position`` (64). The key-side term is ``q`` against the (2M+1)-row table, gathered per
+(i, j) — no ``[L, L, d]`` tensor is built; the value side sums the probabilities per table row first.
+
+Parameter names (BERT's Hugging Face naming, so a Google-BERT name mapping applies), with
+``P = "bert."`` inside the head models and ``P = ""`` in :class:`NezhaModel`::
+
+    P embeddings.word_embeddings.weight            [vocab, H]
+    P embeddings.token_type_embeddings.weight      [type_vocab, H]
+    P embeddings.LayerNorm.{weight,bias}           [H]
+    P encoder.layer.N.attention.self.{query,key,value}.{weight [H, H], bias [H]}
+    P encoder.layer.N.attention.output.dense.{weight [H, H], bias}
+    P encoder.layer.N.attention.output.LayerNorm.{weight,bias}
+    P encoder.layer.N.intermediate.dense.{weight [I, H], bias [I]}
+    P encoder.layer.N.output.dense.{weight [H, I], bias [H]}
+    P encoder.layer.N.output.LayerNorm.{weight,bias}
+    P pooler.dense.{weight,bias}                   (NezhaModel, NezhaForPreTraining)
+    cls.predictions.transform.dense.{weight,bias}  (NezhaForMaskedLM, NezhaForPreTraining)
+    cls.predictions.transform.LayerNorm.{weight,bias}
+    cls.predictions.bias                           [vocab]
+    cls.predictions.decoder.weight                 tied to bert.embeddings.word_embeddings.weight
+    cls.seq_relationship.{weight [2, H], bias [2]} (NezhaForPreTraining)
+
+A checkpoint's ``position_embeddings`` (if any) has no place here: NEZHA uses relative positions only.
+Linear weights are ``[out, in]`` (TF kernels transposed).
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
+from transformers.utils.generic import ModelOutput
+
+from zhplm.arch.modeling._layers import (
+    default_scale,
+    key_padding_bias,
+    relative_position_index,
+    relative_position_table,
+    token_loss,
+    want_dict,
+)
+
+# our decoder weight is the word embedding (transformers 5 ties what this names)
+_TIED_DECODER = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
+
+
+class NezhaConfig(PreTrainedConfig):  # type: ignore[misc]
+    """Hyper-parameters of a NEZHA model (the fields of NEZHA's ``bert_config.json``)."""
+
+    model_type = "nezha"
+
+    vocab_size: int = 21128
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    max_relative_position: int = 64
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    classifier_dropout: float | None = None
+    pad_token_id: int | None = 0
+    tie_word_embeddings: bool = True
+
+
+class NezhaEmbeddings(nn.Module):
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(
+            config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
+        )
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, inputs_embeds: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
+        if token_type_ids is None:
+            x = inputs_embeds + self.token_type_embeddings.weight[0]
+        else:
+            x = inputs_embeds + self.token_type_embeddings(token_type_ids)
+        out: torch.Tensor = self.dropout(self.LayerNorm(x))
+        return out
+
+
+class NezhaSelfAttention(nn.Module):
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError(
+                f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
+                f"{config.num_attention_heads}"
+            )
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.hidden_size // config.num_attention_heads
+        self.scale = default_scale(self.head_size)
+        self.dropout_p = config.attention_probs_dropout_prob
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(
+        self, hidden: torch.Tensor, bias: torch.Tensor | None, table: torch.Tensor, index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, length, _ = hidden.shape
+        heads = (batch, length, self.num_heads, self.head_size)
+        q = self.query(hidden).view(heads).transpose(1, 2)
+        k = self.key(hidden).view(heads).transpose(1, 2)
+        v = self.value(hidden).view(heads).transpose(1, 2)
+        pair_index = index.expand(batch, self.num_heads, length, length)
+
+        # key side: q_i·(k_j + R_ij) = q_i·k_j + (q_i·tableᵀ)[r_ij]
+        scores = torch.matmul(q, k.transpose(-1, -2))
+        scores += torch.matmul(q, table.t()).gather(-1, pair_index)
+        scores *= self.scale
+        if bias is not None:
+            scores += bias
+        probs = scores.softmax(dim=-1)
+        dropped = F.dropout(probs, p=self.dropout_p, training=self.training)
+
+        # value side: Σ_j p_ij·(v_j + R_ij) = p·v + (Σ_{j: r_ij = r} p_ij)·table
+        context = torch.matmul(dropped, v)
+        per_row = dropped.new_zeros(batch, self.num_heads, length, table.shape[0])
+        per_row.scatter_add_(-1, pair_index, dropped)
+        context += torch.matmul(per_row, table)
+        return context.transpose(1, 2).reshape(batch, length, -1), probs
+
+
+class NezhaSelfOutput(nn.Module):
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.LayerNorm(self.dropout(self.dense(hidden)) + residual)
+        return out
+
+
+class NezhaAttention(nn.Module):
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__()
+        self.self = NezhaSelfAttention(config)
+        self.output = NezhaSelfOutput(config)
+
+
+class NezhaIntermediate(nn.Module):
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = ACT2FN[config.hidden_act]
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.act(self.dense(hidden))
+        return out
+
+
+class NezhaOutput(NezhaSelfOutput):
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__(config)
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+
+
+class NezhaLayer(nn.Module):
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__()
+        self.attention = NezhaAttention(config)
+        self.intermediate = NezhaIntermediate(config)
+        self.output = NezhaOutput(config)
+
+    def forward(
+        self, hidden: torch.Tensor, bias: torch.Tensor | None, table: torch.Tensor, index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        context, probs = self.attention.self(hidden, bias, table, index)
+        hidden = self.attention.output(context, hidden)
+        return self.output(self.intermediate(hidden), hidden), probs
+
+
+class NezhaEncoder(nn.Module):
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(NezhaLayer(config) for _ in range(config.num_hidden_layers))
+
+
+class NezhaPooler(nn.Module):
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(hidden[:, 0]))
+
+
+class NezhaPredictionHeadTransform(nn.Module):
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.LayerNorm(self.act(self.dense(hidden)))
+        return out
+
+
+class NezhaLMPredictionHead(nn.Module):
+    """Transform, then the (tied) token embedding transposed plus a per-token bias."""
+
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__()
+        self.transform = NezhaPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.transform(hidden), self.decoder.weight, self.bias)
+
+
+class NezhaOnlyMLMHead(nn.Module):
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__()
+        self.predictions = NezhaLMPredictionHead(config)
+
+
+class NezhaPreTrainingHeads(NezhaOnlyMLMHead):
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__(config)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+
+class NezhaPreTrainedModel(PreTrainedModel):  # type: ignore[misc]
+    config_class = NezhaConfig
+    config: NezhaConfig
+    base_model_prefix = "bert"
+    supports_gradient_checkpointing = False
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, NezhaLMPredictionHead):
+            init.zeros_(module.bias)
+
+
+@dataclass
+class NezhaForPreTrainingOutput(ModelOutput):  # type: ignore[misc]
+    """MLM logits and next-sentence logits (and the summed loss when labels were given)."""
+
+    loss: torch.Tensor | None = None
+    prediction_logits: torch.Tensor | None = None
+    seq_relationship_logits: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+class NezhaModel(NezhaPreTrainedModel):
+    """The NEZHA encoder (+ BERT pooler): ``last_hidden_state``, ``pooler_output``."""
+
+    def __init__(self, config: NezhaConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__(config)
+        self.embeddings = NezhaEmbeddings(config)
+        self.encoder = NezhaEncoder(config)
+        self.pooler = NezhaPooler(config) if add_pooling_layer else None
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        if not isinstance(value, nn.Embedding):
+            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
+        self.embeddings.word_embeddings = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPooling | tuple[torch.Tensor, ...]:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        if inputs_embeds is None:
+            assert input_ids is not None
+            inputs_embeds = self.embeddings.word_embeddings(input_ids)
+        batch, length, _ = inputs_embeds.shape
+        want_attn = bool(
+            output_attentions if output_attentions is not None else self.config.output_attentions
+        )
+        want_hidden = bool(
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+
+        hidden = self.embeddings(inputs_embeds, token_type_ids)
+        bias = key_padding_bias(attention_mask, batch, length, hidden.dtype)
+        head_size = self.config.hidden_size // self.config.num_attention_heads
+        table = relative_position_table(
+            self.config.max_relative_position, head_size, hidden.device, hidden.dtype
+        )
+        index = relative_position_index(length, self.config.max_relative_position, hidden.device)
+
+        all_hidden: list[torch.Tensor] = [hidden]
+        all_attn: list[torch.Tensor] = []
+        for layer in self.encoder.layer:
+            hidden, probs = layer(hidden, bias, table, index)
+            all_hidden.append(hidden)
+            all_attn.append(probs)
+        pooled = self.pooler(hidden) if self.pooler is not None else None
+        out = BaseModelOutputWithPooling(
+            last_hidden_state=hidden,
+            pooler_output=pooled,
+            hidden_states=tuple(all_hidden) if want_hidden else None,
+            attentions=tuple(all_attn) if want_attn else None,
+        )
+        return out if want_dict(self.config, return_dict) else out.to_tuple()
+
+
+class NezhaForMaskedLM(NezhaPreTrainedModel):
+    """NEZHA with BERT's MLM head (transform + tied decoder + bias): ``logits [B, L, vocab]``."""
+
+    _tied_weights_keys = _TIED_DECODER
+
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__(config)
+        self.bert = NezhaModel(config, add_pooling_layer=False)
+        self.cls = NezhaOnlyMLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, value: nn.Module) -> None:
+        if not isinstance(value, nn.Linear):
+            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
+        self.cls.predictions.decoder = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MaskedLMOutput | tuple[torch.Tensor, ...]:
+        base = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.cls.predictions(base.last_hidden_state)
+        loss = None if labels is None else token_loss(logits, labels)
+        out = MaskedLMOutput(
+            loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
+        )
+        return out if want_dict(self.config, return_dict) else out.to_tuple()
+
+
+class NezhaForPreTraining(NezhaPreTrainedModel):
+    """NEZHA with both pre-training heads: MLM logits and next-sentence (NSP) logits."""
+
+    _tied_weights_keys = _TIED_DECODER
+
+    def __init__(self, config: NezhaConfig) -> None:
+        super().__init__(config)
+        self.bert = NezhaModel(config)
+        self.cls = NezhaPreTrainingHeads(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, value: nn.Module) -> None:
+        if not isinstance(value, nn.Linear):
+            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
+        self.cls.predictions.decoder = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        next_sentence_label: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> NezhaForPreTrainingOutput | tuple[torch.Tensor, ...]:
+        base = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.cls.predictions(base.last_hidden_state)
+        nsp_logits = self.cls.seq_relationship(base.pooler_output)
+        loss = None
+        if labels is not None and next_sentence_label is not None:
+            loss = token_loss(logits, labels) + token_loss(nsp_logits, next_sentence_label)
+        out = NezhaForPreTrainingOutput(
+            loss=loss,
+            prediction_logits=logits,
+            seq_relationship_logits=nsp_logits,
+            hidden_states=base.hidden_states,
+            attentions=base.attentions,
+        )
+        return out if want_dict(self.config, return_dict) else out.to_tuple()
+
+
+__all__ = ["NezhaConfig", "NezhaForMaskedLM", "NezhaForPreTraining", "NezhaModel", "NezhaPreTrainedModel"]
