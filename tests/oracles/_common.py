@@ -1,0 +1,258 @@
+"""Helpers shared by the oracle scripts (run only in ``.venv-ref``, never imported by zhplm or its tests).
+
+Oracles write tiny random checkpoints in an ORIGINAL format with the original framework (TensorFlow writes
+the TF1 bundles, torch writes the pickles), then compute reference outputs from those files with an
+implementation we did not write (transformers 4.46.3, pytorch-pretrained-bert, …). The helpers here are the
+plumbing: seeded random values, tiny vocabularies, the TF1 writer, and the check that a reference loader
+really consumed every checkpoint variable and set every parameter (the transformers 4.x TF loaders skip
+unknown names silently, so a wrong name would otherwise go unnoticed and the "reference" would be random).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# A few hundred common Chinese characters; the tiny vocabularies take the first N they need.
+CHARS = (
+    "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后"
+    "小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长"
+    "知民样现分将外但身些与高意进把法此实回二理美点月明其种声全工己话儿者向情部正名定女问力机给等几很业最"
+    "间新什打便位因重被走电四第门相次东政海口使教西再平真听世气信北少关并内加化由却代军产入先山五太水万市"
+    "眼体别处总才场师书比住员九笑性通目华报立马命张活难神数件安表原车白应路期叫死常提感金何更反合放做系计"
+)
+WORDS = ["中国", "我们", "北京", "时候", "自己", "一个", "没有", "什么", "知道", "现在", "可以", "学生"]
+
+
+def rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def random_value(r: np.random.Generator, name: str, shape: Iterable[int]) -> np.ndarray:
+    """A float32 value of a scale that keeps a tiny model's activations O(1) and every weight visible.
+
+    LayerNorm gammas sit around 1, biases and betas around 0 with a visible spread, matrices are scaled
+    by 1/sqrt(fan_in) so attention does not saturate (a saturated softmax would hide mapping errors).
+    """
+    shape = tuple(int(s) for s in shape)
+    leaf = name.rsplit("/", 1)[-1].rsplit(".", 1)[-1]
+    if leaf in ("gamma", "weight_ln") or leaf.endswith("gamma"):
+        v = 1.0 + 0.1 * r.standard_normal(shape)
+    elif leaf in ("beta", "bias", "output_bias") or "bias" in leaf:
+        v = 0.1 * r.standard_normal(shape)
+    elif len(shape) >= 2 and "embed" not in name and "lookup" not in name:
+        v = r.standard_normal(shape) / np.sqrt(shape[0])
+    else:
+        v = 0.5 * r.standard_normal(shape)
+    return v.astype(np.float32)
+
+
+def tiny_vocab(size: int, words: bool = False) -> list[str]:
+    """``size`` tokens: the BERT specials, (optionally) some jieba words, Chinese chars, then ##-pieces."""
+    toks = list(SPECIAL_TOKENS)
+    if words:
+        toks += WORDS
+    toks += [c for c in CHARS if c not in toks]
+    i = 0
+    while len(toks) < size:
+        toks.append(f"##{CHARS[i % len(CHARS)]}{i // len(CHARS) or ''}")
+        i += 1
+    return toks[:size]
+
+
+def write_vocab(path: Path, size: int, words: bool = False) -> None:
+    path.write_text("".join(t + "\n" for t in tiny_vocab(size, words)), encoding="utf-8")
+
+
+def save_tf1_checkpoint(directory: Path, prefix_name: str, arrays: dict[str, np.ndarray]) -> Path:
+    """Write a TF1 name-based checkpoint (``.index`` + ``.data-00000-of-00001`` + ``checkpoint``) with TF.
+
+    ``tf.raw_ops.SaveV2`` keeps the exact variable names (``tf.train.Checkpoint`` would write object-graph
+    names instead), which is what TF1 ``tf.train.Saver`` produced for the original releases.
+    """
+    import tensorflow as tf
+
+    directory.mkdir(parents=True, exist_ok=True)
+    prefix = directory / prefix_name
+    names = sorted(arrays)
+    tf.raw_ops.SaveV2(
+        prefix=str(prefix),
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tf.constant(arrays[n]) for n in names],
+    )
+    (directory / "checkpoint").write_text(
+        f'model_checkpoint_path: "{prefix_name}"\nall_model_checkpoint_paths: "{prefix_name}"\n'
+    )
+    return prefix
+
+
+def read_tf1_checkpoint(prefix: Path | str) -> dict[str, np.ndarray]:
+    """Every variable of a TF1 checkpoint, read by TensorFlow's own reader."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def find_tf1_prefix(directory: Path) -> Path:
+    """The checkpoint prefix named by the ``checkpoint`` file (or the only ``*.index``)."""
+    ck = directory / "checkpoint"
+    if ck.exists():
+        for line in ck.read_text().splitlines():
+            if line.startswith("model_checkpoint_path:"):
+                return directory / line.split(":", 1)[1].strip().strip('"')
+    idx = sorted(directory.glob("*.index"))
+    if len(idx) != 1:
+        raise SystemExit(f"cannot find one checkpoint prefix in {directory}: {idx}")
+    return idx[0].with_suffix("")
+
+
+def optimizer_slots(r: np.random.Generator, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``adam_m``/``adam_v`` slots for every weight plus ``global_step``, as Google's BERT optimizer saved them."""
+    out: dict[str, np.ndarray] = {}
+    for name, a in arrays.items():
+        out[f"{name}/adam_m"] = (0.01 * r.standard_normal(a.shape)).astype(np.float32)
+        out[f"{name}/adam_v"] = np.abs(0.01 * r.standard_normal(a.shape)).astype(np.float32)
+    out["global_step"] = np.array(1000, dtype=np.int64)
+    return out
+
+
+def read_inputs(path: Path) -> dict[str, np.ndarray]:
+    data = json.loads(Path(path).read_text())
+    ids = np.asarray(data["input_ids"], dtype=np.int64)
+    out = {"input_ids": ids}
+    out["token_type_ids"] = np.asarray(data.get("token_type_ids", np.zeros_like(ids)), dtype=np.int64)
+    out["attention_mask"] = np.asarray(data.get("attention_mask", np.ones_like(ids)), dtype=np.int64)
+    return out
+
+
+def save_outputs(path: Path, outputs: dict[str, Any]) -> None:
+    arrays = {}
+    for k, v in outputs.items():
+        if hasattr(v, "detach"):
+            v = v.detach().cpu().numpy()
+        arrays[k] = np.asarray(v, dtype=np.float32)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Some transformers 4.x loaders ``print`` every name; keep our stdout for the one JSON summary."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def _fingerprints(a: np.ndarray) -> set[str]:
+    a = np.asarray(a, dtype=np.float32)
+    views = [a]
+    if a.ndim >= 2:
+        views.append(a.T)
+        views.extend(a[i] for i in range(a.shape[0]))
+    return {hashlib.sha1(np.ascontiguousarray(v).tobytes()).hexdigest() + str(v.shape) for v in views}
+
+
+def checked_load(
+    models: list[Any],
+    load: Callable[[], Any],
+    ckpt: dict[str, np.ndarray],
+    *,
+    ignore: Callable[[str], bool],
+    may_stay: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Run a reference loader and prove that it used the checkpoint fully.
+
+    * every parameter of ``models`` changed (unless its name starts with one of ``may_stay``: parts the
+      checkpoint legitimately lacks; the outputs that need them are not reported);
+    * every checkpoint variable not ``ignore``d equals some loaded parameter (as is, transposed, or as one
+      row of a stacked per-layer array).
+    Returns a summary for the script's stdout.
+    """
+    import torch
+
+    before = [{n: p.detach().clone() for n, p in m.named_parameters()} for m in models]
+    with stdout_to_stderr(), torch.no_grad():
+        load()
+    unchanged: list[str] = []
+    prints: set[str] = set()
+    for m, b in zip(models, before, strict=True):
+        for n, p in m.named_parameters():
+            if torch.equal(p.detach(), b[n]):
+                unchanged.append(n)
+            else:
+                prints.add(
+                    hashlib.sha1(np.ascontiguousarray(p.detach().float().numpy()).tobytes()).hexdigest()
+                    + str(tuple(p.shape))
+                )
+    bad_unchanged = [n for n in unchanged if not any(n.startswith(s) for s in may_stay)]
+    unused = [k for k, v in ckpt.items() if not ignore(k) and not (_fingerprints(v) & prints)]
+    if bad_unchanged or unused:
+        raise SystemExit(
+            "reference loader did not use the checkpoint fully:\n"
+            f"  parameters left at their random init: {bad_unchanged}\n"
+            f"  checkpoint variables not found in the model: {unused}"
+        )
+    return {
+        "loaded_variables": sum(1 for k in ckpt if not ignore(k)),
+        "ignored_variables": len([k for k in ckpt if ignore(k)]),
+        "unset_parameters": sorted(unchanged),
+    }
+
+
+def base_parser(archs: Iterable[str]) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("write", help="write a tiny random checkpoint in the original layout")
+    w.add_argument("--arch", required=True, choices=sorted(archs))
+    w.add_argument("--config", type=Path, help="original-framework config json (default: a tiny one)")
+    w.add_argument("--out", type=Path, required=True)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--flavor", default=None, help="layout variant of the arch (see README)")
+    f = sub.add_parser("forward", help="reference outputs from a checkpoint directory")
+    f.add_argument("--arch", required=True, choices=sorted(archs))
+    f.add_argument("--ckpt", type=Path, required=True)
+    f.add_argument("--inputs", type=Path, required=True)
+    f.add_argument("--out", type=Path, required=True)
+    f.add_argument("--impl", default="hf4", help="which reference implementation (hf4 unless noted)")
+    return p
+
+
+def load_config(path: Path | None, default: dict[str, Any]) -> dict[str, Any]:
+    if path is None:
+        return json.loads(json.dumps(default))
+    return dict(json.loads(Path(path).read_text()))
+
+
+def dump_json(path: Path, obj: dict[str, Any]) -> None:
+    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def report(summary: dict[str, Any]) -> None:
+    print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
+
+
+def main_with_batch(run: Callable[[list[str]], None]) -> None:
+    """``script.py ARGS…`` runs one command; ``script.py batch JOBS.json`` runs a JSON list of argument lists
+    in one process (TensorFlow and torch import once: the self-check test stays fast)."""
+    argv = sys.argv[1:]
+    if argv[:1] == ["batch"]:
+        if len(argv) != 2:
+            raise SystemExit("usage: batch JOBS.json")
+        for job in json.loads(Path(argv[1]).read_text()):
+            run([str(a) for a in job])
+    else:
+        run(argv)
