@@ -960,7 +960,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
                 "taichu-text-gpt",
                 "3.2b",
                 parameters=3_200_000_000,
-                dl={1: {"column": "mindspore", "framework": "mindspore", "format": None}},
+                dl={1: {"column": "mindspore", "framework": "mindspore", "format": "unknown"}},
             ),
             R(
                 "taichu-vision",
