@@ -10,7 +10,7 @@ import pytest
 
 from zhplm.arch import get_arch
 from zhplm.arch._rules import TRANSPOSE, Rule, Rules
-from zhplm.convert import _write, plan_conversion
+from zhplm.converter import _write, plan_conversion
 from zhplm.errors import MappingError
 from zhplm.formats.base import Reader
 

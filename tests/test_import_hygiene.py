@@ -23,3 +23,11 @@ def test_import_zhplm_is_light() -> None:
 def test_cli_parser_is_light() -> None:
     mods = _modules_after("from zhplm.cli.main import build_parser\nbuild_parser()")
     assert not [m for m in mods if m.split(".")[0] in HEAVY]
+
+
+def test_public_functions_are_not_shadowed_by_submodules() -> None:
+    import zhplm
+    import zhplm.converter
+    import zhplm.loader  # noqa: F401  importing submodules must not replace the functions
+
+    assert callable(zhplm.load) and callable(zhplm.convert) and callable(zhplm.pipeline)

@@ -23,8 +23,8 @@ _LAZY: dict[str, str] = {
     "extract_archive": "zhplm.formats",
     "download": "zhplm.sources",
     "import_file": "zhplm.sources",
-    "convert": "zhplm.convert",
-    "load": "zhplm.load",
+    "convert": "zhplm.converter",
+    "load": "zhplm.loader",
     "pipeline": "zhplm.tasks",
 }
 

@@ -1,6 +1,6 @@
 """What an architecture module declares: naming schemes (rule sets), config translation, heads, tokenizer.
 
-An :class:`ArchSpec` is data plus a few small methods; :mod:`zhplm.convert` drives it. Subclasses
+An :class:`ArchSpec` is data plus a few small methods; :mod:`zhplm.converter` drives it. Subclasses
 override only what differs (a new naming scheme, a config quirk, another tokenizer).
 """
 

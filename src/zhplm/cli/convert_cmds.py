@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from zhplm.convert import convert
+    from zhplm.converter import convert
     from zhplm.errors import ConversionError
 
     if not args.dry_run and not args.out:

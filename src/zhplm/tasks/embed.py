@@ -45,7 +45,7 @@ class Embeddings:
         max_length: int = 512,
         **load_options: Any,
     ) -> Embeddings:
-        from zhplm.load import load
+        from zhplm.loader import load
 
         loaded = load(model, task="embeddings", **load_options)
         if pooling == "pooler":

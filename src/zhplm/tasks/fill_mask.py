@@ -26,7 +26,7 @@ class FillMask:
 
     @classmethod
     def from_model(cls, model: str | Path, *, top_k: int = 5, **load_options: Any) -> FillMask:
-        from zhplm.load import load
+        from zhplm.loader import load
 
         loaded = load(model, task="fill-mask", **load_options)
         require_head(loaded.provenance, "mlm", "fill-mask")

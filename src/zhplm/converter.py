@@ -150,7 +150,7 @@ def target_parameters(spec: ArchSpec, config: Mapping[str, Any]) -> tuple[dict[s
         from zhplm.errors import MissingDependencyError
 
         raise MissingDependencyError("torch and transformers", "torch", "convert checkpoints") from exc
-    from zhplm.load import register_architectures
+    from zhplm.loader import register_architectures
 
     register_architectures()
     kwargs = dict(config)
