@@ -346,4 +346,4 @@ def _resolve_catalog_source(src: str, model_id: str | None) -> Path:
     record = get_catalog().get(src)
     from zhplm.sources import store
 
-    return Path(store.Store().raw_dir(record.id))
+    return store.Store().path_of(record.id)
