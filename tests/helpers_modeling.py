@@ -68,7 +68,7 @@ def _is_tied(model: torch.nn.Module, key: str, new: dict[str, torch.Tensor]) -> 
 
 def max_diff(ours: torch.Tensor, ref: torch.Tensor, what: str, tol: float = TOL) -> float:
     assert ours.shape == ref.shape, f"{what}: shape {tuple(ours.shape)} vs peer {tuple(ref.shape)}"
-    diff = float((ours.detach().float() - ref.float()).abs().max())
+    diff = float((ours.detach().float() - ref.detach().float()).abs().max())
     print(f"max |ours - peer| {what}: {diff:.3e}")
     assert diff <= tol, f"{what}: max abs diff {diff:.3e} > {tol}"
     return diff

@@ -23,10 +23,15 @@ import torch
 
 
 def randomize(model: torch.nn.Module, seed: int) -> None:
-    """Every parameter random: gains near 1, biases near 0, matrices scaled by 1/sqrt(fan_in)."""
+    """Every trainable parameter random: gains near 1, biases near 0, matrices scaled by 1/sqrt(fan_in).
+
+    Frozen parameters (fixed sinusoidal tables) keep their values.
+    """
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
             noise = torch.randn(p.shape, generator=g)
             leaf = name.rsplit(".", 1)[-1]
             if "norm" in name.lower() and leaf in ("weight", "gamma"):

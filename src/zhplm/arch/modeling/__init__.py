@@ -22,6 +22,11 @@ MODELS: dict[str, tuple[str, str, dict[str, str]]] = {
             "AutoModelForPreTraining": "NezhaForPreTraining",
         },
     ),
+    "roformer_v2": (
+        "zhplm.arch.modeling.roformer_v2",
+        "RoFormerV2Config",
+        {"AutoModel": "RoFormerV2Model", "AutoModelForMaskedLM": "RoFormerV2ForMaskedLM"},
+    ),
 }
 
 _lock = threading.Lock()

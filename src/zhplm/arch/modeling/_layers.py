@@ -149,3 +149,65 @@ def want_dict(config: Any, return_dict: bool | None) -> bool:
 def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over the last axis; label -100 is ignored (Hugging Face convention)."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+
+# --- pieces of the bert4keras RoFormerV2 family (RoFormerV2, GAU-α) ---------------------------------------
+
+
+class NormedEmbeddings(nn.Module):
+    """Token + segment embeddings, then (optionally) the scale-free RMS norm; no position embeddings.
+
+    bert4keras ``RoFormerV2.apply_embeddings``: ``Embedding-Token`` + ``Embedding-Segment`` ->
+    ``Embedding-Dropout`` -> ``Embedding-Norm`` (no parameters).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        type_vocab_size: int,
+        hidden_size: int,
+        *,
+        eps: float,
+        dropout: float,
+        pad_token_id: int | None,
+        norm: bool,
+    ) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab_size, hidden_size, padding_idx=pad_token_id)
+        self.token_type_embeddings = (
+            nn.Embedding(type_vocab_size, hidden_size) if type_vocab_size > 0 else None
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.norm = ScaleFreeRMSNorm(eps) if norm else None
+
+    def forward(self, inputs_embeds: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
+        x = inputs_embeds
+        if self.token_type_embeddings is not None:
+            if token_type_ids is None:
+                x = x + self.token_type_embeddings.weight[0]
+            else:
+                x = x + self.token_type_embeddings(token_type_ids)
+        x = self.dropout(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x
+
+
+class TiedDecoder(nn.Module):
+    """MLM logits as the hidden states times the token embedding transposed: no transform, no bias."""
+
+    def __init__(self, hidden_size: int, vocab_size: int) -> None:
+        super().__init__()
+        self.decoder = nn.Linear(hidden_size, vocab_size, bias=False)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.decoder(hidden)
+        return out
+
+
+class DecoderOnlyMLMHead(nn.Module):
+    """``cls.predictions.decoder``: the naming junnyu's RoFormerV2 (and BERT) use for the MLM decoder."""
+
+    def __init__(self, hidden_size: int, vocab_size: int) -> None:
+        super().__init__()
+        self.predictions = TiedDecoder(hidden_size, vocab_size)

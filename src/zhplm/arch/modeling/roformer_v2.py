@@ -1,0 +1,293 @@
+# mypy: disable-error-code="no-untyped-call,misc"
+"""RoFormerV2 (ZhuiyiTechnology, bert4keras): RoFormer without biases and with a scale-free RMS norm.
+
+transformers 5 has RoFormer v1 only (biases everywhere, LayerNorm with gain and bias). RoFormerV2, as
+bert4keras 0.11 ``RoFormerV2`` builds it: token + segment embeddings -> scale-free RMS norm; then per
+layer: multi-head self-attention with RoPE on q and k (interleaved pairs, base 10000), no biases ->
+residual -> norm -> feed-forward (no biases) -> residual -> norm (post-norm); MLM logits = hidden ·
+token embeddingᵀ (no transform, no bias). The norm is ``x / sqrt(mean(x²) + eps)`` with no parameters;
+bert4keras uses eps = 1e-7 (``K.epsilon()``, our default) and junnyu's ``roformer`` uses
+``layer_norm_eps`` = 1e-12: set ``layer_norm_eps`` to match the weights' origin (the difference is
+below fp32 resolution for hidden states of unit scale). Attention runs on PyTorch SDPA.
+
+Parameter names (those of junnyu's ``roformer`` package, so its converted RoFormerV2 weights load as
+they are), with ``P = "roformer."`` inside :class:`RoFormerV2ForMaskedLM` and ``P = ""`` in
+:class:`RoFormerV2Model`; every Linear has a weight ``[out, in]`` and no bias::
+
+    P embeddings.word_embeddings.weight                 [vocab, H]
+    P embeddings.token_type_embeddings.weight           [type_vocab, H]
+    P encoder.layer.N.attention.self.{query,key,value}.weight   [H, H]
+    P encoder.layer.N.attention.output.dense.weight     [H, H]
+    P encoder.layer.N.intermediate.dense.weight         [I, H]
+    P encoder.layer.N.output.dense.weight               [H, I]
+    cls.predictions.decoder.weight                      tied to roformer.embeddings.word_embeddings.weight
+
+bert4keras names, for the converter: ``Embedding-Token`` = ``bert/embeddings/word_embeddings``,
+``Embedding-Segment`` = ``bert/embeddings/token_type_embeddings``,
+``Transformer-N-MultiHeadSelfAttention`` = ``bert/encoder/layer_N/attention/self/{query,key,value}/kernel``
+and ``…/attention/output/dense/kernel``, ``Transformer-N-FeedForward`` =
+``bert/encoder/layer_N/intermediate/dense/kernel`` and ``…/output/dense/kernel`` (kernels are ``[in, out]``).
+RoFormerV2 checkpoints with ``embedding_size != hidden_size`` (an extra projection) are not supported.
+"""
+
+import torch
+from torch import nn
+from transformers import PreTrainedConfig, PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
+
+from zhplm.arch.modeling._layers import (
+    DecoderOnlyMLMHead,
+    NormedEmbeddings,
+    ScaleFreeRMSNorm,
+    apply_rotary,
+    default_scale,
+    dot_product_attention,
+    key_padding_bias,
+    rotary_cos_sin,
+    token_loss,
+    want_dict,
+)
+
+_TIED_DECODER = {"cls.predictions.decoder.weight": "roformer.embeddings.word_embeddings.weight"}
+
+
+class RoFormerV2Config(PreTrainedConfig):
+    """Hyper-parameters of a RoFormerV2 model (the fields of its ``bert_config.json``)."""
+
+    model_type = "roformer_v2"
+
+    vocab_size: int = 12000
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "relu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-7
+    rotary_base: float = 10000.0
+    pad_token_id: int | None = 0
+    tie_word_embeddings: bool = True
+
+
+class RoFormerV2SelfAttention(nn.Module):
+    def __init__(self, config: RoFormerV2Config) -> None:
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError(
+                f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
+                f"{config.num_attention_heads}"
+            )
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.hidden_size // config.num_attention_heads
+        self.dropout_p = config.attention_probs_dropout_prob
+        self.query = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        bias: torch.Tensor | None,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        need_weights: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch, length, _ = hidden.shape
+        heads = (batch, length, self.num_heads, self.head_size)
+        q = apply_rotary(self.query(hidden).view(heads).transpose(1, 2), cos, sin)
+        k = apply_rotary(self.key(hidden).view(heads).transpose(1, 2), cos, sin)
+        v = self.value(hidden).view(heads).transpose(1, 2)
+        dropout_p = self.dropout_p if self.training else 0.0
+        context, probs = dot_product_attention(
+            q, k, v, bias, dropout_p, default_scale(self.head_size), need_weights
+        )
+        return context.transpose(1, 2).reshape(batch, length, -1), probs
+
+
+class RoFormerV2SelfOutput(nn.Module):
+    """Output projection (no bias), dropout, residual, then the scale-free norm."""
+
+    def __init__(self, config: RoFormerV2Config, in_size: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(in_size, config.hidden_size, bias=False)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.norm = ScaleFreeRMSNorm(config.layer_norm_eps)
+
+    def forward(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.norm(residual + self.dropout(self.dense(hidden)))
+        return out
+
+
+class RoFormerV2Attention(nn.Module):
+    def __init__(self, config: RoFormerV2Config) -> None:
+        super().__init__()
+        self.self = RoFormerV2SelfAttention(config)
+        self.output = RoFormerV2SelfOutput(config, config.hidden_size)
+
+
+class RoFormerV2Intermediate(nn.Module):
+    def __init__(self, config: RoFormerV2Config) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.act = ACT2FN[config.hidden_act]
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.act(self.dense(hidden))
+        return out
+
+
+class RoFormerV2Layer(nn.Module):
+    def __init__(self, config: RoFormerV2Config) -> None:
+        super().__init__()
+        self.attention = RoFormerV2Attention(config)
+        self.intermediate = RoFormerV2Intermediate(config)
+        self.output = RoFormerV2SelfOutput(config, config.intermediate_size)
+
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        bias: torch.Tensor | None,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        need_weights: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        context, probs = self.attention.self(hidden, bias, cos, sin, need_weights)
+        hidden = self.attention.output(context, hidden)
+        return self.output(self.intermediate(hidden), hidden), probs
+
+
+class RoFormerV2Encoder(nn.Module):
+    def __init__(self, config: RoFormerV2Config) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(RoFormerV2Layer(config) for _ in range(config.num_hidden_layers))
+
+
+class RoFormerV2PreTrainedModel(PreTrainedModel):
+    config_class = RoFormerV2Config
+    config: RoFormerV2Config
+    base_model_prefix = "roformer"
+    supports_gradient_checkpointing = False
+    _supports_sdpa = True
+
+
+class RoFormerV2Model(RoFormerV2PreTrainedModel):
+    """The RoFormerV2 encoder: ``last_hidden_state`` (no pooler: RoFormerV2 has none)."""
+
+    def __init__(self, config: RoFormerV2Config) -> None:
+        super().__init__(config)
+        self.embeddings = NormedEmbeddings(
+            config.vocab_size,
+            config.type_vocab_size,
+            config.hidden_size,
+            eps=config.layer_norm_eps,
+            dropout=config.hidden_dropout_prob,
+            pad_token_id=config.pad_token_id,
+            norm=True,
+        )
+        self.encoder = RoFormerV2Encoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        if not isinstance(value, nn.Embedding):
+            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
+        self.embeddings.word_embeddings = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutput | tuple[torch.Tensor, ...]:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        if inputs_embeds is None:
+            assert input_ids is not None
+            inputs_embeds = self.embeddings.word_embeddings(input_ids)
+        batch, length, _ = inputs_embeds.shape
+        want_attn = bool(
+            output_attentions if output_attentions is not None else self.config.output_attentions
+        )
+        want_hidden = bool(
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+
+        hidden = self.embeddings(inputs_embeds, token_type_ids)
+        bias = key_padding_bias(attention_mask, batch, length, hidden.dtype)
+        head_size = self.config.hidden_size // self.config.num_attention_heads
+        cos, sin = rotary_cos_sin(length, head_size, hidden.device, hidden.dtype, self.config.rotary_base)
+
+        all_hidden: list[torch.Tensor] = [hidden]
+        all_attn: list[torch.Tensor] = []
+        for layer in self.encoder.layer:
+            hidden, probs = layer(hidden, bias, cos, sin, want_attn)
+            all_hidden.append(hidden)
+            if probs is not None:
+                all_attn.append(probs)
+        out = BaseModelOutput(
+            last_hidden_state=hidden,
+            hidden_states=tuple(all_hidden) if want_hidden else None,
+            attentions=tuple(all_attn) if want_attn else None,
+        )
+        return out if want_dict(self.config, return_dict) else out.to_tuple()
+
+
+class RoFormerV2ForMaskedLM(RoFormerV2PreTrainedModel):
+    """RoFormerV2 with its MLM head: the tied token embedding transposed, no transform, no bias."""
+
+    _tied_weights_keys = _TIED_DECODER
+
+    def __init__(self, config: RoFormerV2Config) -> None:
+        super().__init__(config)
+        self.roformer = RoFormerV2Model(config)
+        self.cls = DecoderOnlyMLMHead(config.hidden_size, config.vocab_size)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, value: nn.Module) -> None:
+        if not isinstance(value, nn.Linear):
+            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
+        self.cls.predictions.decoder = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MaskedLMOutput | tuple[torch.Tensor, ...]:
+        base = self.roformer(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.cls.predictions(base.last_hidden_state)
+        loss = None if labels is None else token_loss(logits, labels)
+        out = MaskedLMOutput(
+            loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
+        )
+        return out if want_dict(self.config, return_dict) else out.to_tuple()
+
+
+__all__ = ["RoFormerV2Config", "RoFormerV2ForMaskedLM", "RoFormerV2Model", "RoFormerV2PreTrainedModel"]
