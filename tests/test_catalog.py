@@ -221,3 +221,16 @@ def test_a_broken_record_names_its_file_and_field(tmp_path: Path) -> None:
         parse_family_file(bad, "05-macbert.toml")
     with pytest.raises(CatalogError, match="not valid TOML"):
         parse_family_file(text + "\n[[models]\n", "05-macbert.toml")
+
+
+def test_a_verbatim_cell_must_agree_with_the_downloads() -> None:
+    text = (DATA / "12-roformer.toml").read_text(encoding="utf-8")
+    parse_family_file(text, "12-roformer.toml")
+    stale = text.replace(
+        'url = "https://open.zhuiyi.ai/releases/nlp/models/zhuiyi/chinese_roformer-v2-char_L-6_H-384_A-6.zip"',
+        'url = "https://example.org/moved.zip"',
+        1,
+    )
+    assert stale != text
+    with pytest.raises(CatalogError, match=r"list_cells\[0\]"):
+        parse_family_file(stale, "12-roformer.toml")

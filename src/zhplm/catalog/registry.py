@@ -162,6 +162,28 @@ def check_record(record: ModelRecord, *, file: str | None, path: str) -> None:
             )
 
 
+def check_list_cells(record: ModelRecord, header: Sequence[str], *, file: str | None, path: str) -> None:
+    """A verbatim cell must name a real column and carry exactly the links the record's fields hold there,
+    so that editing a download without its cell cannot make the md export lie."""
+    from zhplm.catalog import awesome
+
+    canonical = dict(zip(header, awesome.canonical_cells(header, record), strict=True))
+    for i, cell in enumerate(record.list_cells):
+        where = f"{path}.list_cells[{i}]"
+        if cell.column not in canonical:
+            raise CatalogError(
+                f"column {cell.column!r} is not in the family's table header", file=file, field=where
+            )
+        want = [k.url for k in awesome.cell_links(canonical[cell.column])]
+        got = [k.url for k in awesome.cell_links(cell.text)]
+        if want and got != want:
+            raise CatalogError(
+                f"its links {got} differ from the record's {want} for column {cell.column!r}",
+                file=file,
+                field=where,
+            )
+
+
 def parse_family_file(text: str, file: str) -> tuple[FamilyInfo, list[ModelRecord]]:
     """Parse and validate one family data file."""
     try:
@@ -189,6 +211,7 @@ def parse_family_file(text: str, file: str) -> tuple[FamilyInfo, list[ModelRecor
         merged["papers"] = [_paper_dict(p) for p in family.papers]
         record = record_from_dict(merged, file=file, path=path)
         check_record(record, file=file, path=path)
+        check_list_cells(record, family.header, file=file, path=path)
         records.append(record)
     return family, records
 
