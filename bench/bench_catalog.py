@@ -63,7 +63,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"# bench_catalog  python {platform.python_version()}  {platform.machine()}  {os.cpu_count()} cpus")
+    print(f"# load average at start: {load} (a shared machine: compare min columns)")
     print(f"# subprocess wall time, {args.repeat} runs each (ms)")
     print(f"{'command':<44} {'min':>8} {'median':>8} {'max':>8}")
     for name, cmd in COMMANDS:
