@@ -859,8 +859,10 @@ def has_tensors(obj: Any, depth: int = 0) -> bool:
 def select_root(obj: Any, root: str | None) -> tuple[Any, str]:
     """The part of an unpickled checkpoint that holds the weights, and its dotted path.
 
-    ``root=None`` chooses automatically: while the current dict holds no tensor directly, descend into
-    the first of :data:`WRAPPER_KEYS` (``state_dict``, ``model``, ``module`` …) that holds tensors.
+    ``root=None`` chooses automatically: while the current dict has one of :data:`WRAPPER_KEYS`
+    (``state_dict``, ``model``, ``module`` …) whose value is a container holding tensors, descend into
+    the first such key. Tensors beside it (optimizer state, RNG states) are left out; a plain state dict
+    never matches, since its values are tensors, not containers.
     ``root=""`` keeps everything; ``root="model.language_model"`` names the path explicitly.
     """
     if root is not None:
@@ -873,10 +875,11 @@ def select_root(obj: Any, root: str | None) -> tuple[Any, str]:
     path: list[str] = []
     cur = obj
     for _ in range(MAX_DEPTH):
-        if not isinstance(cur, dict) or any(is_tensor(v) for v in dict.values(cur)):
+        if not isinstance(cur, dict):
             break
         for key in WRAPPER_KEYS:
-            if key in cur and has_tensors(dict.__getitem__(cur, key)):
+            value = dict.get(cur, key)
+            if isinstance(value, dict | list | tuple) and has_tensors(value):
                 path.append(key)
                 cur = dict.__getitem__(cur, key)
                 break
