@@ -207,7 +207,7 @@ class ModelRecord:
         return tuple(dict.fromkeys(d.host for d in self.downloads))
 
     def to_dict(self) -> dict[str, Any]:
-        pruned: dict[str, Any] = _prune(dataclasses.asdict(self))
+        pruned: dict[str, Any] = _as_plain(self)
         return pruned
 
 
@@ -223,6 +223,21 @@ class FamilyInfo:
     notes_label: bool = False  # a "备注:" line introduces the notes
     notes: tuple[str, ...] = ()  # the family's ``>`` notes, markdown as listed
     file: str | None = None  # the data file it was loaded from
+
+
+def _as_plain(value: Any) -> Any:
+    """dataclasses.asdict + _prune in one pass (several times faster: no deep copies of strings)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if v is None or v == ():
+                continue
+            out[f.name] = _as_plain(v)
+        return out
+    if isinstance(value, tuple | list):
+        return [_as_plain(v) for v in value]
+    return value
 
 
 def _prune(value: Any) -> Any:
