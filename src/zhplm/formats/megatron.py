@@ -38,7 +38,7 @@ class Split:
     parts: int = 1
 
 
-REPLICATED = None
+REPLICATED: None = None
 Rule = tuple[str, Split | None]
 
 DEFAULT_RULES: tuple[Rule, ...] = (
@@ -131,7 +131,9 @@ class MegatronReader(Reader):
             raise CorruptCheckpointError(f"{path}: model-parallel ranks {tp} are not 0..{len(tp) - 1}")
         self.shards = shards
         self.check_replicated = check_replicated
-        self.rules = [(re.compile(p), s) for p, s in (*rules, *DEFAULT_RULES)]
+        self.rules: list[tuple[re.Pattern[str], Split | None]] = [
+            (re.compile(p), s) for p, s in (*rules, *DEFAULT_RULES)
+        ]
         self._readers: list[torch_pickle.TorchReader] = []
         try:
             for shard in shards:
