@@ -1,0 +1,74 @@
+"""ALBERT conversions against references we did not write.
+
+* Google ALBERT (zh): TensorFlow writes the TF1 checkpoint with Google's names; transformers 4.46.3's
+  ``load_tf_weights_in_albert`` + ``AlbertForPreTraining`` compute the reference.
+* brightmart albert_zh: no maintained implementation exists; the reference is a TensorFlow forward pass
+  written from brightmart's ``modeling.py`` / ``run_pretraining.py`` (tests/oracles/bert_family.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import zhplm
+from helpers_parity import INPUTS, compare, oracle_checkpoint, run_model
+from zhplm.converter import record_parity
+from zhplm.errors import ConversionError
+
+TOL = 1e-4
+MASK = np.array(INPUTS["attention_mask"])
+
+
+@pytest.fixture(scope="module")
+def google_albert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
+    return oracle_checkpoint("bert_family.py", "albert", tmp_path_factory.mktemp("google-albert"))
+
+
+@pytest.mark.oracle
+def test_google_albert_matches_transformers4(tmp_path: Path, google_albert: tuple[Path, dict]) -> None:
+    ckpt, ref = google_albert
+    result = zhplm.convert(ckpt, tmp_path / "out")  # detection: must not be taken for BERT
+    assert result.arch == "albert" and result.scheme == "google-tf1"
+    assert result.architectures == ["AlbertForPreTraining"]
+    assert result.heads == {"pooler": "trained", "mlm": "trained", "sop": "trained"}
+    assert result.config["hidden_act"] == "relu"  # from albert_config.json, not the gelu_new default
+    assert [n for n, _ in result.plan.ignored] == ["global_step"]
+    ours = run_model(
+        tmp_path / "out",
+        INPUTS,
+        lambda o: {
+            "last_hidden_state": o.hidden_states[-1],
+            "hidden_states": torch.stack(o.hidden_states),
+            "mlm_logits": o.prediction_logits,
+            "sop_logits": o.sop_logits,
+        },
+    )
+    diffs = compare(ours, ref, MASK)
+    record_parity(
+        tmp_path / "out",
+        {"reference": "transformers 4.46.3 load_tf_weights_in_albert", "max_abs_diff": diffs},
+    )
+    assert max(diffs.values()) < TOL
+    tok = json.loads((tmp_path / "out" / "tokenizer_config.json").read_text())
+    assert "Bert" in tok.get("tokenizer_class", "")
+    vocab = (ckpt / "vocab_chinese.txt").read_text(encoding="utf-8").split()
+    assert (tmp_path / "out" / "vocab.txt").read_text(encoding="utf-8").split() == vocab
+
+
+@pytest.mark.oracle
+def test_google_albert_needs_its_config_for_the_layer_count(
+    tmp_path: Path, google_albert: tuple[Path, dict]
+) -> None:
+    ckpt, _ = google_albert
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in ckpt.glob("model.ckpt-best.*"):
+        (bare / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(ConversionError, match="num_hidden_layers"):
+        zhplm.convert(bare, tmp_path / "out", arch="albert")
+    assert not (tmp_path / "out").exists()
