@@ -661,6 +661,267 @@ def forward(
     raise SystemExit(f"forward: unknown arch {arch}")
 
 
+# --------------------------------------------------------------------------------------------------------
+# MobileBERT (google-research/mobilebert modeling.py; Chinese-MobileBERT ships the teacher inside)
+
+MOBILEBERT_CONFIG = {  # shaped like Chinese-MobileBERT base-f2: trigram input, bottleneck attention, 2 FFNs
+    "attention_probs_dropout_prob": 0.1,
+    "classifier_activation": False,
+    "embedding_size": 32,
+    "hidden_act": "relu",
+    "hidden_dropout_prob": 0.0,
+    "hidden_size": 32,
+    "initializer_range": 0.02,
+    "intermediate_size": 24,
+    "intra_bottleneck_size": 16,
+    "max_position_embeddings": 64,
+    "normalization_type": "no_norm",
+    "num_attention_heads": 4,
+    "num_feedforward_networks": 2,
+    "num_hidden_layers": 2,
+    "trigram_input": True,
+    "type_vocab_size": 2,
+    "use_bottleneck": True,
+    "use_bottleneck_attention": True,
+    "vocab_size": 120,
+    # key_query_shared_bottleneck is absent on purpose (as in base-f2): Google's default is False
+}
+# google-research/mobilebert BertConfig defaults; transformers' MobileBertConfig defaults differ (True/4/no_norm…)
+MOBILEBERT_GOOGLE_DEFAULTS: dict[str, Any] = {
+    "type_vocab_size": 16,
+    "embedding_size": None,
+    "trigram_input": False,
+    "use_bottleneck": False,
+    "intra_bottleneck_size": None,
+    "use_bottleneck_attention": False,
+    "key_query_shared_bottleneck": False,
+    "num_feedforward_networks": 1,
+    "normalization_type": "layer_norm",
+    "classifier_activation": True,
+}
+
+
+def mobilebert_full_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Google ``BertConfig.from_dict``: Google defaults for absent keys, then embedding/bottleneck = hidden."""
+    full = {**MOBILEBERT_GOOGLE_DEFAULTS, **cfg}
+    if full["embedding_size"] is None:
+        full["embedding_size"] = full["hidden_size"]
+    if full["intra_bottleneck_size"] is None:
+        full["intra_bottleneck_size"] = full["hidden_size"]
+    return full
+
+
+def mobilebert_shapes(cfg: dict[str, Any], prefix: str = "bert", cls: str = "cls") -> Shapes:
+    c = mobilebert_full_config(cfg)
+    h, e, v, inter = c["hidden_size"], c["embedding_size"], c["vocab_size"], c["intermediate_size"]
+    bn = c["use_bottleneck"]
+    b = c["intra_bottleneck_size"] if bn else h
+    ln = "FakeLayerNorm" if c["normalization_type"] == "no_norm" else "LayerNorm"
+
+    def dense(scope: str, i: int, o: int) -> Shapes:
+        return {f"{scope}/kernel": (i, o), f"{scope}/bias": (o,)}
+
+    def norm(scope: str, n: int) -> Shapes:
+        return {f"{scope}/{ln}/gamma": (n,), f"{scope}/{ln}/beta": (n,)}
+
+    s: Shapes = {f"{prefix}/embeddings/word_embeddings": (v, e)}
+    if c["trigram_input"] or e != h:
+        s.update(
+            dense(f"{prefix}/embeddings/embedding_transformation", 3 * e if c["trigram_input"] else e, h)
+        )
+    s[f"{prefix}/embeddings/token_type_embeddings"] = (c["type_vocab_size"], h)
+    s[f"{prefix}/embeddings/position_embeddings"] = (c["max_position_embeddings"], h)
+    s.update(norm(f"{prefix}/embeddings", h))
+    for i in range(c["num_hidden_layers"]):
+        p = f"{prefix}/encoder/layer_{i}"
+        q_in = v_in = h
+        if bn:
+            s.update(dense(f"{p}/bottleneck/input/dense", h, b))
+            s.update(norm(f"{p}/bottleneck/input", b))
+            if c["use_bottleneck_attention"]:
+                q_in = v_in = b
+            elif c["key_query_shared_bottleneck"]:
+                s.update(dense(f"{p}/bottleneck/attention/dense", h, b))
+                s.update(norm(f"{p}/bottleneck/attention", b))
+                q_in = b
+        s.update(dense(f"{p}/attention/self/query", q_in, b))
+        s.update(dense(f"{p}/attention/self/key", q_in, b))
+        s.update(dense(f"{p}/attention/self/value", v_in, b))
+        s.update(dense(f"{p}/attention/output/dense", b, b))
+        s.update(norm(f"{p}/attention/output", b))
+        for f in range(c["num_feedforward_networks"] - 1):
+            s.update(dense(f"{p}/ffn_layer_{f}/intermediate/dense", b, inter))
+            s.update(dense(f"{p}/ffn_layer_{f}/output/dense", inter, b))
+            s.update(norm(f"{p}/ffn_layer_{f}/output", b))
+        s.update(dense(f"{p}/intermediate/dense", b, inter))
+        s.update(dense(f"{p}/output/dense", inter, b))
+        s.update(norm(f"{p}/output", b))
+        if bn:
+            s.update(dense(f"{p}/output/bottleneck/dense", b, h))
+            s.update(norm(f"{p}/output/bottleneck", h))
+    if c["classifier_activation"]:
+        s.update(dense(f"{prefix}/pooler/dense", h, h))
+    # run_pretraining.get_logits: transform (a real LayerNorm), output_bias, extra_output_weights [V, H-E]
+    s.update(dense(f"{cls}/predictions/transform/dense", h, h))
+    s[f"{cls}/predictions/transform/LayerNorm/gamma"] = (h,)
+    s[f"{cls}/predictions/transform/LayerNorm/beta"] = (h,)
+    s[f"{cls}/predictions/output_bias"] = (v,)
+    if h != e:
+        s[f"{cls}/predictions/extra_output_weights"] = (v, h - e)
+    s[f"{cls}/seq_relationship/output_weights"] = (2, h)
+    s[f"{cls}/seq_relationship/output_bias"] = (2,)
+    return s
+
+
+def _is_distill(name: str) -> bool:
+    return name.startswith("teacher/") or "distill" in name
+
+
+def write_mobilebert(cfg_path: Path | None, out: Path, seed: int, flavor: str | None) -> dict[str, Any]:
+    cfg = C.load_config(cfg_path, MOBILEBERT_CONFIG)
+    arrays = randomize(mobilebert_shapes(cfg), seed)
+    extra = C.optimizer_slots(C.rng(seed + 1), arrays)
+    if flavor != "student_only":
+        # the IB-BERT teacher rides along (deliberately other widths: loading it into the student must fail)
+        t_cfg = {**BERT_CONFIG, "vocab_size": cfg["vocab_size"], "hidden_size": 48, "intermediate_size": 96}
+        teacher = {**bert_shapes(t_cfg, prefix="teacher/bert"), **pooler_shapes(t_cfg, "teacher/bert")}
+        teacher.update({f"teacher/{k}": v for k, v in mlm_shapes(t_cfg).items()})
+        extra.update(randomize(teacher, seed + 2))
+    out.mkdir(parents=True, exist_ok=True)
+    C.dump_json(out / "bert_config.json", cfg)
+    C.write_vocab(out / "vocab.txt", cfg["vocab_size"])
+    C.save_tf1_checkpoint(out, "mobilebert_variables.ckpt", {**arrays, **extra})
+    return {"arch": "mobilebert", "flavor": flavor, "variables": len(arrays) + len(extra)}
+
+
+def forward_mobilebert(
+    d: Path, inp: dict[str, np.ndarray], impl: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    import tempfile
+
+    import torch
+    from transformers import MobileBertConfig, MobileBertForPreTraining, load_tf_weights_in_mobilebert
+
+    cfg = mobilebert_full_config(C.load_config(d / "bert_config.json", {}))
+    config = MobileBertConfig.from_dict({**cfg, "layer_norm_eps": cfg.get("layer_norm_eps", 1e-12)})
+    torch.manual_seed(0)
+    model = MobileBertForPreTraining(config).eval()
+    ckpt = C.read_tf1_checkpoint(C.find_tf1_prefix(d))
+    # load_tf_weights_in_mobilebert skips an unknown first scope but goes on walking, so ``teacher/bert/…``
+    # would be loaded INTO the student: hand it the student variables only (TF re-saves them unchanged).
+    student = {k: v for k, v in ckpt.items() if not _is_distill(k) and not _ignore_optimizer(k)}
+    may_stay = []
+    if not (cfg["trigram_input"] or cfg["embedding_size"] != cfg["hidden_size"]):
+        may_stay.append("mobilebert.embeddings.embedding_transformation.")  # built but unused by the class
+    if cfg["embedding_size"] == cfg["hidden_size"]:
+        may_stay.append("cls.predictions.dense.")  # [0, V]: no extra_output_weights
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = C.save_tf1_checkpoint(Path(tmp), "student.ckpt", student)
+        summary = C.checked_load(
+            [model],
+            lambda: load_tf_weights_in_mobilebert(model, config, str(prefix)),
+            ckpt,
+            ignore=lambda n: _ignore_optimizer(n) or _is_distill(n),
+            may_stay=may_stay,
+        )
+    with torch.no_grad():
+        out = model(**_torch_inputs(inp), output_hidden_states=True)
+        base = model.mobilebert(**_torch_inputs(inp))
+    summary["teacher_variables"] = sum(1 for k in ckpt if _is_distill(k))
+    return {
+        "last_hidden_state": base.last_hidden_state,
+        "hidden_states": _hidden(out),
+        "pooler_output": base.pooler_output,
+        "mlm_logits": out.prediction_logits,
+        "nsp_logits": out.seq_relationship_logits,
+    }, summary
+
+
+WRITERS["mobilebert"] = write_mobilebert
+FORWARDS["mobilebert"] = forward_mobilebert
+
+# --------------------------------------------------------------------------------------------------------
+# XLNet (zihangdai/xlnet modeling.py names; HFL Chinese XLNet: relu FFN, untie_r)
+
+XLNET_CONFIG = {
+    "d_head": 8,
+    "d_inner": 64,
+    "d_model": 32,
+    "ff_activation": "relu",
+    "n_head": 4,
+    "n_layer": 2,
+    "n_token": 120,
+    "untie_r": True,
+}
+
+
+def xlnet_shapes(cfg: dict[str, Any]) -> Shapes:
+    d, n, dh, layers = cfg["d_model"], cfg["n_head"], cfg["d_head"], cfg["n_layer"]
+    t = "model/transformer"
+    bias_shape = (layers, n, dh) if cfg["untie_r"] else (n, dh)
+    s: Shapes = {
+        f"{t}/word_embedding/lookup_table": (cfg["n_token"], d),
+        f"{t}/mask_emb/mask_emb": (1, 1, d),
+        f"{t}/r_w_bias": bias_shape,
+        f"{t}/r_r_bias": bias_shape,
+        f"{t}/r_s_bias": bias_shape,
+        f"{t}/seg_embed": (layers, 2, n, dh) if cfg["untie_r"] else (2, n, dh),
+        "model/lm_loss/bias": (cfg["n_token"],),
+    }
+    for i in range(layers):
+        p = f"{t}/layer_{i}"
+        for w in ("q", "k", "v", "r", "o"):
+            s[f"{p}/rel_attn/{w}/kernel"] = (d, n, dh)
+        s[f"{p}/rel_attn/LayerNorm/gamma"] = (d,)
+        s[f"{p}/rel_attn/LayerNorm/beta"] = (d,)
+        s[f"{p}/ff/layer_1/kernel"] = (d, cfg["d_inner"])
+        s[f"{p}/ff/layer_1/bias"] = (cfg["d_inner"],)
+        s[f"{p}/ff/layer_2/kernel"] = (cfg["d_inner"], d)
+        s[f"{p}/ff/layer_2/bias"] = (d,)
+        s[f"{p}/ff/LayerNorm/gamma"] = (d,)
+        s[f"{p}/ff/LayerNorm/beta"] = (d,)
+    return s
+
+
+def write_xlnet(cfg_path: Path | None, out: Path, seed: int, flavor: str | None) -> dict[str, Any]:
+    cfg = C.load_config(cfg_path, XLNET_CONFIG)
+    arrays = randomize(xlnet_shapes(cfg), seed)
+    extra = {"global_step": np.array(2000000, dtype=np.int64)}
+    out.mkdir(parents=True, exist_ok=True)
+    C.dump_json(out / "xlnet_config.json", cfg)
+    C.save_tf1_checkpoint(out, "xlnet_model.ckpt", {**arrays, **extra})
+    return {"arch": "xlnet", "variables": len(arrays) + len(extra), "note": "no spiece.model is written"}
+
+
+def forward_xlnet(d: Path, inp: dict[str, np.ndarray], impl: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    import torch
+    from transformers import XLNetConfig, XLNetLMHeadModel, load_tf_weights_in_xlnet
+
+    cfg = C.load_config(d / "xlnet_config.json", {})
+    eps = cfg.get("layer_norm_eps", 1e-12)
+    config = XLNetConfig.from_dict(
+        {**cfg, "vocab_size": cfg["n_token"], "layer_norm_eps": eps, "use_mems_eval": False}
+    )
+    torch.manual_seed(0)
+    model = XLNetLMHeadModel(config).eval()
+    prefix = C.find_tf1_prefix(d)
+    ckpt = C.read_tf1_checkpoint(prefix)
+    summary = C.checked_load(
+        [model], lambda: load_tf_weights_in_xlnet(model, config, str(prefix)), ckpt, ignore=_ignore_optimizer
+    )
+    with torch.no_grad():
+        out = model(**_torch_inputs(inp), output_hidden_states=True)
+    return {
+        "last_hidden_state": out.hidden_states[-1],
+        "hidden_states": _hidden(out),
+        "lm_logits": out.logits,
+    }, summary
+
+
+WRITERS["xlnet"] = write_xlnet
+FORWARDS["xlnet"] = forward_xlnet
+
+
 ARCHS = (
     "bert",
     "wobert",
