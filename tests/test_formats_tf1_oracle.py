@@ -117,12 +117,17 @@ def test_tensorflow_reads_the_test_writer_including_big_endian(tmp_path: Path) -
         "f": rng.standard_normal(3),
     }
     tensors.update({f"many/{i:03d}": np.full((2,), i, np.int32) for i in range(40)})
+    prefixes = {}
     for big in (False, True):
-        prefix = Bundle(
+        prefixes[big] = Bundle(
             tensors, big_endian=big, block_rows=7, restart_interval=3, num_shards=2, shard_of={"b": 1, "d": 1}
         ).write(tmp_path / ("be" if big else "le") / "model.ckpt")
-        out = tmp_path / f"tf-{big}.npz"
-        listing = json.loads(run_oracle("tf1_read.py", prefix, out))
+    outs = {big: tmp_path / f"tf-{big}.npz" for big in prefixes}
+    listings = json.loads(
+        run_oracle("tf1_read.py", *(x for big in prefixes for x in (prefixes[big], outs[big])))
+    )
+    for (big, prefix), listing in zip(prefixes.items(), listings, strict=True):
+        out = outs[big]
         order = dict(json.loads(Path(str(out) + ".json").read_text()))
         tf_arrays = np.load(out)
         assert set(listing) == set(tensors)

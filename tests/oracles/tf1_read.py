@@ -1,8 +1,8 @@
 """Oracle: TensorFlow reads a TF1 bundle and dumps every non-string tensor it holds.
 
-Usage: tf1_read.py PREFIX OUT.npz
+Usage: tf1_read.py PREFIX OUT.npz [PREFIX OUT.npz ...]
 Writes OUT.npz (bfloat16 as its uint16 bit pattern, keys in the order of OUT.npz.json) and prints
-name -> [dtype, shape] as JSON. Runs in .venv-ref only (TensorFlow 2.15).
+a JSON list with one name -> [dtype, shape] map per bundle. Runs in .venv-ref only (TensorFlow 2.15).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 
-def main():
-    prefix, out = sys.argv[1], sys.argv[2]
+def dump(prefix, out):
     reader = tf.train.load_checkpoint(prefix)
     dtypes = reader.get_variable_to_dtype_map()
     arrays, listing, order = {}, {}, []
@@ -32,7 +31,12 @@ def main():
     np.savez(out, **arrays)
     with open(out + ".json", "w") as f:
         json.dump(order, f)
-    json.dump(listing, sys.stdout)
+    return listing
+
+
+def main():
+    args = sys.argv[1:]
+    json.dump([dump(args[i], args[i + 1]) for i in range(0, len(args), 2)], sys.stdout)
 
 
 if __name__ == "__main__":
