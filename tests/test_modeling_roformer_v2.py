@@ -1,13 +1,16 @@
-"""Our RoFormerV2 against junnyu's ``roformer`` 0.4.3 (V2 mode) on the same random weights and inputs."""
+"""Our RoFormerV2 against junnyu's ``roformer`` 0.4.3 (V2 mode) and the original bert4keras 0.11.5, on the
+same random weights and inputs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
 from helpers_modeling import PeerRun, load_mapped, max_diff, run_peer
+from oracle import run_oracle
 from zhplm.arch.modeling import register
 from zhplm.arch.modeling.roformer_v2 import RoFormerV2Config, RoFormerV2ForMaskedLM, RoFormerV2Model
 
@@ -88,3 +91,44 @@ def test_mlm_head_is_the_tied_embedding_without_bias() -> None:
         out = model(ids, output_hidden_states=True)
     expected = out.hidden_states[-1] @ model.roformer.embeddings.word_embeddings.weight.t()
     max_diff(out.logits, expected, "logits vs hidden·Eᵀ")
+
+
+# Keras layer names in build order: MultiHeadAttention q, k, v, o; FeedForward i, o
+_KERAS = {
+    "MultiHeadSelfAttention/dense": "attention.self.query",
+    "MultiHeadSelfAttention/dense_1": "attention.self.key",
+    "MultiHeadSelfAttention/dense_2": "attention.self.value",
+    "MultiHeadSelfAttention/dense_3": "attention.output.dense",
+    "FeedForward/dense": "intermediate.dense",
+    "FeedForward/dense_1": "output.dense",
+}
+
+
+def bert4keras_to_ours(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for name, value in params.items():
+        if name == "Embedding-Token/embeddings:0":
+            out["roformer.embeddings.word_embeddings.weight"] = value
+        elif name == "Embedding-Segment/embeddings:0":
+            out["roformer.embeddings.token_type_embeddings.weight"] = value
+        else:
+            m = re.fullmatch(r"Transformer-(\d+)-(\w+/dense(?:_\d)?)/kernel:0", name)
+            assert m and m.group(2) in _KERAS, f"unexpected bert4keras weight {name}"
+            out[f"roformer.encoder.layer.{m.group(1)}.{_KERAS[m.group(2)]}.weight"] = value.t().contiguous()
+    return out
+
+
+@pytest.mark.oracle
+def test_mlm_outputs_match_bert4keras(tmp_path: Path) -> None:
+    """The original RoFormerV2 (bert4keras 0.11.5 on TensorFlow), with its own epsilon 1e-7."""
+    out = tmp_path / "roformer_v2.npz"
+    run_oracle("peer_bert4keras.py", "roformer_v2", out)
+    peer = PeerRun(out)
+    model = RoFormerV2ForMaskedLM(RoFormerV2Config(**peer.meta["config"])).eval()
+    assert model.config.layer_norm_eps == 1e-7
+    load_mapped(model, bert4keras_to_ours(peer.params), lambda name: name)
+    with torch.no_grad():
+        got = model(**peer.inputs, output_hidden_states=True)
+    max_diff(got.logits, peer.outputs["logits"], "MLM logits vs bert4keras")
+    for i, h in enumerate(got.hidden_states):
+        max_diff(h, peer.outputs[f"hidden_states:{i}"], f"hidden state {i} vs bert4keras")

@@ -27,6 +27,11 @@ MODELS: dict[str, tuple[str, str, dict[str, str]]] = {
         "RoFormerV2Config",
         {"AutoModel": "RoFormerV2Model", "AutoModelForMaskedLM": "RoFormerV2ForMaskedLM"},
     ),
+    "gau_alpha": (
+        "zhplm.arch.modeling.gau_alpha",
+        "GAUAlphaConfig",
+        {"AutoModel": "GAUAlphaModel", "AutoModelForMaskedLM": "GAUAlphaForMaskedLM"},
+    ),
 }
 
 _lock = threading.Lock()

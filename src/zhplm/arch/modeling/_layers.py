@@ -181,16 +181,17 @@ class NormedEmbeddings(nn.Module):
         self.norm = ScaleFreeRMSNorm(eps) if norm else None
 
     def forward(self, inputs_embeds: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
-        x = inputs_embeds
+        x: torch.Tensor = inputs_embeds
         if self.token_type_embeddings is not None:
             if token_type_ids is None:
                 x = x + self.token_type_embeddings.weight[0]
             else:
                 x = x + self.token_type_embeddings(token_type_ids)
         x = self.dropout(x)
-        if self.norm is not None:
-            x = self.norm(x)
-        return x
+        if self.norm is None:
+            return x
+        normed: torch.Tensor = self.norm(x)
+        return normed
 
 
 class TiedDecoder(nn.Module):

@@ -1,0 +1,310 @@
+# mypy: disable-error-code="no-untyped-call,misc"
+"""GAU-α (ZhuiyiTechnology): a RoFormerV2 whose blocks are single-head Gated Attention Units.
+
+As the original (``GAU_alpha(RoFormerV2)`` on bert4keras 0.11's ``GatedAttentionUnit``) builds it:
+token + segment embeddings -> scale-free RMS norm (``Embedding-Norm``, inherited from RoFormerV2); then
+per layer, with x the input::
+
+    u, v, z = split(swish(x · W_i), [e, e, s])        # i_dense, activation over all of its output
+    q, k    = z ⊙ γ_q (+ β_q), z ⊙ γ_k (+ β_k)          # ScaleOffset; GAU-α has no β (use_bias=False)
+    q, k    = RoPE(q), RoPE(k)
+    A       = softmax_plus(q·kᵀ / √s)                   # softmax(a · log(n) / log(512)), n = max(#keys, 16)
+    x       = norm(x + (u ⊙ A·v) · W_o)                 # o_dense, post-norm, scale-free RMS norm
+
+n counts the unmasked keys of each sequence (bert4keras clamps it below at 16: very short sequences are
+not sharpened less). MLM logits = hidden · token embeddingᵀ (no transform, no bias). The attention runs
+on PyTorch SDPA with q pre-scaled per sequence by log(n)/log(512).
+
+Parameter names, with ``P = "gau_alpha."`` inside :class:`GAUAlphaForMaskedLM` and ``P = ""`` in
+:class:`GAUAlphaModel` (Linear weights ``[out, in]``; TF kernels are ``[in, out]``)::
+
+    P embeddings.word_embeddings.weight            [vocab, H]        bert/embeddings/word_embeddings
+    P embeddings.token_type_embeddings.weight      [type_vocab, H]   bert/embeddings/token_type_embeddings
+    P encoder.layer.N.gau.i_dense.weight           [2e+s, H]         GAU_alpha/encoder/layer_N/gau/i_dense/kernel
+    P encoder.layer.N.gau.q_scaleoffset.gamma      [s]               …/gau/q_scaleoffset/gamma
+    P encoder.layer.N.gau.k_scaleoffset.gamma      [s]               …/gau/k_scaleoffset/gamma
+    P encoder.layer.N.gau.o_dense.weight           [H, e]            …/gau/o_dense/kernel
+    cls.predictions.decoder.weight                 tied to gau_alpha.embeddings.word_embeddings.weight
+
+With ``use_bias=True`` (not in the released checkpoint) ``i_dense.bias``, ``o_dense.bias`` and
+``{q,k}_scaleoffset.beta`` exist too. bert4torch 0.6.2 differs from the original in three ways (it drops
+the embedding norm, mean-centres its "RMS" norm and has no n ≥ 16 floor): its outputs are not GAU-α's.
+"""
+
+import math
+
+import torch
+from torch import nn
+from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
+
+from zhplm.arch.modeling._layers import (
+    DecoderOnlyMLMHead,
+    NormedEmbeddings,
+    ScaleFreeRMSNorm,
+    apply_rotary,
+    dot_product_attention,
+    key_padding_bias,
+    rotary_cos_sin,
+    token_loss,
+    want_dict,
+)
+
+_TIED_DECODER = {"cls.predictions.decoder.weight": "gau_alpha.embeddings.word_embeddings.weight"}
+
+
+class GAUAlphaConfig(PreTrainedConfig):
+    """Hyper-parameters of GAU-α (its ``bert_config.json`` plus the constants of the original code)."""
+
+    model_type = "gau_alpha"
+
+    vocab_size: int = 12000
+    hidden_size: int = 768
+    num_hidden_layers: int = 24
+    intermediate_size: int = 1536
+    attention_key_size: int = 128
+    hidden_act: str = "swish"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-7
+    use_bias: bool = False
+    rotary_base: float = 10000.0
+    softmax_plus_base: int = 512
+    softmax_plus_min_keys: int = 16
+    pad_token_id: int | None = 0
+    tie_word_embeddings: bool = True
+
+
+class ScaleOffset(nn.Module):
+    """``x ⊙ gamma (+ beta)`` over the last axis (bert4keras ``ScaleOffset``)."""
+
+    def __init__(self, size: int, offset: bool) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(size))
+        self.beta = nn.Parameter(torch.zeros(size)) if offset else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * self.gamma
+        return x if self.beta is None else x + self.beta
+
+
+class GatedAttentionUnit(nn.Module):
+    def __init__(self, config: GAUAlphaConfig) -> None:
+        super().__init__()
+        self.e = config.intermediate_size
+        self.s = config.attention_key_size
+        self.dropout_p = config.attention_probs_dropout_prob
+        self.i_dense = nn.Linear(config.hidden_size, 2 * self.e + self.s, bias=config.use_bias)
+        self.q_scaleoffset = ScaleOffset(self.s, offset=config.use_bias)
+        self.k_scaleoffset = ScaleOffset(self.s, offset=config.use_bias)
+        self.o_dense = nn.Linear(self.e, config.hidden_size, bias=config.use_bias)
+        self.act = ACT2FN[config.hidden_act]
+
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        bias: torch.Tensor | None,
+        q_factor: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        need_weights: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        u, v, z = self.act(self.i_dense(hidden)).split([self.e, self.e, self.s], dim=-1)
+        # one head: [B, 1, L, ·]; the softmax_plus factor rides on q so that SDPA sees a plain softmax
+        q = apply_rotary(self.q_scaleoffset(z), cos, sin) * q_factor
+        k = apply_rotary(self.k_scaleoffset(z), cos, sin)
+        dropout_p = self.dropout_p if self.training else 0.0
+        context, probs = dot_product_attention(
+            q.unsqueeze(1),
+            k.unsqueeze(1),
+            v.unsqueeze(1),
+            bias,
+            dropout_p,
+            1.0 / math.sqrt(self.s),
+            need_weights,
+        )
+        out: torch.Tensor = self.o_dense(u * context.squeeze(1))
+        return out, probs
+
+
+class GAUAlphaLayer(nn.Module):
+    def __init__(self, config: GAUAlphaConfig) -> None:
+        super().__init__()
+        self.gau = GatedAttentionUnit(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.norm = ScaleFreeRMSNorm(config.layer_norm_eps)
+
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        bias: torch.Tensor | None,
+        q_factor: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        need_weights: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out, probs = self.gau(hidden, bias, q_factor, cos, sin, need_weights)
+        normed: torch.Tensor = self.norm(hidden + self.dropout(out))
+        return normed, probs
+
+
+class GAUAlphaEncoder(nn.Module):
+    def __init__(self, config: GAUAlphaConfig) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(GAUAlphaLayer(config) for _ in range(config.num_hidden_layers))
+
+
+class GAUAlphaPreTrainedModel(PreTrainedModel):
+    config_class = GAUAlphaConfig
+    config: GAUAlphaConfig
+    base_model_prefix = "gau_alpha"
+    supports_gradient_checkpointing = False
+    _supports_sdpa = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, ScaleOffset):
+            init.ones_(module.gamma)
+            if module.beta is not None:
+                init.zeros_(module.beta)
+
+
+def softmax_plus_factor(
+    attention_mask: torch.Tensor | None, batch: int, length: int, config: GAUAlphaConfig, dtype: torch.dtype
+) -> torch.Tensor:
+    """``log(n) / log(base)`` per sequence as ``[B, 1, 1]``, n = max(number of unmasked keys, floor)."""
+    if attention_mask is None:
+        keys = torch.full((batch,), float(length), dtype=torch.float64)
+    else:
+        keys = attention_mask.to(torch.float64).sum(-1)
+    keys = keys.clamp(min=config.softmax_plus_min_keys)
+    factor = keys.log() / math.log(config.softmax_plus_base)
+    device = attention_mask.device if attention_mask is not None else None
+    return factor.to(dtype=dtype, device=device).view(batch, 1, 1)
+
+
+class GAUAlphaModel(GAUAlphaPreTrainedModel):
+    """The GAU-α encoder: ``last_hidden_state`` (no pooler)."""
+
+    def __init__(self, config: GAUAlphaConfig) -> None:
+        super().__init__(config)
+        self.embeddings = NormedEmbeddings(
+            config.vocab_size,
+            config.type_vocab_size,
+            config.hidden_size,
+            eps=config.layer_norm_eps,
+            dropout=config.hidden_dropout_prob,
+            pad_token_id=config.pad_token_id,
+            norm=True,
+        )
+        self.encoder = GAUAlphaEncoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        if not isinstance(value, nn.Embedding):
+            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
+        self.embeddings.word_embeddings = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutput | tuple[torch.Tensor, ...]:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        if inputs_embeds is None:
+            assert input_ids is not None
+            inputs_embeds = self.embeddings.word_embeddings(input_ids)
+        batch, length, _ = inputs_embeds.shape
+        want_attn = bool(
+            output_attentions if output_attentions is not None else self.config.output_attentions
+        )
+        want_hidden = bool(
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+
+        hidden = self.embeddings(inputs_embeds, token_type_ids)
+        bias = key_padding_bias(attention_mask, batch, length, hidden.dtype)
+        q_factor = softmax_plus_factor(attention_mask, batch, length, self.config, hidden.dtype).to(
+            hidden.device
+        )
+        cos, sin = rotary_cos_sin(
+            length, self.config.attention_key_size, hidden.device, hidden.dtype, self.config.rotary_base
+        )
+
+        all_hidden: list[torch.Tensor] = [hidden]
+        all_attn: list[torch.Tensor] = []
+        for layer in self.encoder.layer:
+            hidden, probs = layer(hidden, bias, q_factor, cos, sin, want_attn)
+            all_hidden.append(hidden)
+            if probs is not None:
+                all_attn.append(probs)
+        out = BaseModelOutput(
+            last_hidden_state=hidden,
+            hidden_states=tuple(all_hidden) if want_hidden else None,
+            attentions=tuple(all_attn) if want_attn else None,
+        )
+        return out if want_dict(self.config, return_dict) else out.to_tuple()
+
+
+class GAUAlphaForMaskedLM(GAUAlphaPreTrainedModel):
+    """GAU-α with its MLM head: the tied token embedding transposed, no transform, no bias."""
+
+    _tied_weights_keys = _TIED_DECODER
+
+    def __init__(self, config: GAUAlphaConfig) -> None:
+        super().__init__(config)
+        self.gau_alpha = GAUAlphaModel(config)
+        self.cls = DecoderOnlyMLMHead(config.hidden_size, config.vocab_size)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, value: nn.Module) -> None:
+        if not isinstance(value, nn.Linear):
+            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
+        self.cls.predictions.decoder = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MaskedLMOutput | tuple[torch.Tensor, ...]:
+        base = self.gau_alpha(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.cls.predictions(base.last_hidden_state)
+        loss = None if labels is None else token_loss(logits, labels)
+        out = MaskedLMOutput(
+            loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
+        )
+        return out if want_dict(self.config, return_dict) else out.to_tuple()
+
+
+__all__ = ["GAUAlphaConfig", "GAUAlphaForMaskedLM", "GAUAlphaModel", "GAUAlphaPreTrainedModel"]
