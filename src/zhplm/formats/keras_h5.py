@@ -35,11 +35,23 @@ def sniff(path: Path) -> bool:
     if not path.is_file():
         return False
     with path.open("rb") as f:
+        found = False
         for offset in (0, 512, 1024, 2048):
             f.seek(offset)
             if f.read(8) == HDF5_SIGNATURE:
-                return True
-    return False
+                found = True
+                break
+    if not found:
+        return False
+    try:
+        h5py = _h5py()
+    except MissingDependencyError:
+        return True  # claim it, so that opening says which extra to install
+    try:  # a signature followed by garbage is not ours: let the caller name it as a damaged HDF5
+        with h5py.File(path, "r"):
+            return True
+    except Exception:
+        return False
 
 
 def _attr_text(value: Any) -> Any:
