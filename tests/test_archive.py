@@ -9,11 +9,14 @@ import os
 import stat
 import struct
 import tarfile
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from zhplm.errors import CorruptCheckpointError, FormatError, UnsafeContentError, UnsupportedFormatError
 from zhplm.formats import extract_archive
@@ -96,6 +99,13 @@ def test_zip_roundtrip_with_utf8_and_gbk_names(box: Path) -> None:
     assert (dest / "模型" / "词表.txt").read_bytes() == b"vocab"
     assert (dest / "中文.txt").read_bytes() == b"gbk"
     assert (dest / "dir").is_dir()
+
+
+def test_dot_folder_member_is_the_destination_itself(box: Path) -> None:
+    """`tar -C folder .` writes a "./" member first; it names the destination, not an escape."""
+    box.mkdir()
+    archive = make_tar(box / "m.tar", [tinfo("./", tarfile.DIRTYPE), ("./vocab.txt", b"[PAD]")])
+    assert (extract_archive(archive, box / "out") / "vocab.txt").read_bytes() == b"[PAD]"
 
 
 def test_destination_may_be_an_empty_folder_but_not_a_full_one(box: Path) -> None:
@@ -317,3 +327,42 @@ def test_errors_are_format_errors_with_nothing_left(box: Path, maker: Callable[.
     box.mkdir()
     archive = maker(box / "x.arc", [("first.bin", b"1" * 10_000), ("../second", b"2")])
     expect_refusal(box, archive, UnsafeContentError)
+
+
+# ------------------------------------------------------------------ fuzz
+
+_PART = st.sampled_from(["a", "B", "..", ".", "", "C:", "\\\\", "中文", "x.bin", "~", " "])
+_NAME = st.lists(_PART, min_size=1, max_size=4).map(lambda parts: "/".join(parts)).filter(bool)
+_TYPES = [tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.FIFOTYPE]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    members=st.lists(st.tuples(_NAME, st.sampled_from(_TYPES), _NAME, st.binary(max_size=40)), max_size=6),
+    as_zip=st.booleans(),
+)
+def test_fuzz_nothing_escapes_and_only_format_errors(tmp_path_factory: pytest.TempPathFactory,
+                                                     members: list[tuple[str, bytes, str, bytes]], as_zip: bool) -> None:  # fmt: skip
+    box = tmp_path_factory.mktemp("fuzz")
+    archive = box / ("x.zip" if as_zip else "x.tar")
+    if as_zip:
+        with warnings.catch_warnings(), zipfile.ZipFile(archive, "w") as zf:
+            warnings.simplefilter("ignore")  # duplicate names
+            for name, _, _, data in members:
+                zf.writestr(name, data)
+    else:
+        with tarfile.open(archive, "w") as tf:
+            for name, type_, link, data in members:
+                info = tarfile.TarInfo(name)
+                info.type, info.linkname = type_, link
+                info.size = len(data) if type_ == tarfile.REGTYPE else 0
+                tf.addfile(info, io.BytesIO(data) if type_ == tarfile.REGTYPE else None)
+    dest = box / "out" / "dest"
+    try:
+        extract_archive(archive, dest)
+    except FormatError:
+        assert tree(box) <= {archive.name, "out"}
+    else:
+        outside = {p for p in tree(box) if p != archive.name and p != "out" and not p.startswith("out/dest")}
+        assert not outside
+        assert not any(p.is_symlink() for p in dest.rglob("*"))

@@ -97,6 +97,8 @@ class _Writer:
                 f"{self.archive}: member {m.name!r} declares {m.declared} bytes, over the "
                 f"{self.limits.max_member_bytes}-byte limit"
             )
+        if m.is_dir and m.name.replace("\\", "/").strip("/") in ("", "."):
+            return ()  # "./" heads archives made with `tar -C folder .`: the destination itself
         parts = safe_parts(m.name)
         key = self._key(parts)
         if key in self.files or (not m.is_dir and key in self.dirs):
