@@ -204,3 +204,79 @@ def test_mobilebert_fixture_carries_the_teacher(tf_family: tuple[Path, list[dict
     assert s["teacher_variables"] > 20
     # base-f2 shape: embedding_size == hidden_size, so there is no extra_output_weights
     assert s["unset_parameters"] == ["cls.predictions.dense.weight"]
+
+
+# arch -> (outputs, weights file); all take pytorch-pretrained-bert 0.6.2 ("ppb") unless megatron
+TORCH_ARCHS: dict[str, tuple[set[str], str]] = {
+    "bert_pt_legacy": (
+        {"last_hidden_state", "hidden_states", "pooler_output", "mlm_logits", "nsp_logits"},
+        "pytorch_model.bin",
+    ),
+    "structbert": (
+        {"last_hidden_state", "hidden_states", "pooler_output", "mlm_logits", "nsp_logits"},
+        "ch_model",
+    ),
+    "megatron_bert": ({"last_hidden_state", "hidden_states", "mlm_logits"}, "pytorch_model.bin"),
+}
+
+
+@pytest.fixture(scope="module")
+def torch_family(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    tmp = tmp_path_factory.mktemp("oracles-torch-family")
+    (tmp / "in.json").write_text(json.dumps(INPUTS))
+    (tmp / "in1.json").write_text(json.dumps(UNPADDED))
+    jobs: list[list[str]] = []
+    for arch in TORCH_ARCHS:
+        jobs.append(["write", "--arch", arch, "--out", str(tmp / arch), "--seed", "3"])
+        impl = "hf4" if arch == "megatron_bert" else "ppb"
+        for name in ("in", "in1"):
+            jobs.append(
+                _forward(arch, tmp / arch, tmp / f"{name}.json", tmp / f"{arch}.{impl}.{name}.npz", impl)
+            )
+    for arch in ("bert_pt_legacy", "structbert"):  # second opinion: transformers 4.46.3 on the same pickle
+        jobs.append(_forward(arch, tmp / arch, tmp / "in.json", tmp / f"{arch}.hf4.in.npz", "hf4"))
+    for flavor in ("bert_only", "module"):
+        jobs.append(
+            ["write", "--arch", "structbert", "--out", str(tmp / flavor), "--seed", "3", "--flavor", flavor]
+        )
+        jobs.append(_forward("structbert", tmp / flavor, tmp / "in.json", tmp / f"{flavor}.npz", "ppb"))
+    return tmp, _run_batch("torch_bert_family.py", tmp, jobs)
+
+
+@pytest.mark.parametrize("arch", sorted(TORCH_ARCHS))
+def test_torch_family_oracle(arch: str, torch_family: tuple[Path, list[dict[str, Any]]]) -> None:
+    tmp, summaries = torch_family
+    outputs, weights = TORCH_ARCHS[arch]
+    blob = (tmp / arch / weights).read_bytes()
+    if arch == "megatron_bert":
+        assert blob[:2] == b"PK"  # torch >= 1.6 zip container
+    else:  # the pre-1.6 legacy pickle, LayerNorm parameters named gamma/beta
+        assert blob[:2] == b"\x80\x02" and b"LayerNorm.gamma" in blob and b"LayerNorm.weight" not in blob
+    impl = "hf4" if arch == "megatron_bert" else "ppb"
+    ref, one = np.load(tmp / f"{arch}.{impl}.in.npz"), np.load(tmp / f"{arch}.{impl}.in1.npz")
+    assert set(ref.files) == outputs
+    assert ref["last_hidden_state"].shape == (2, 10, 32)
+    assert ref["mlm_logits"].shape == (2, 10, 120)
+    np.testing.assert_array_equal(ref["hidden_states"][-1], ref["last_hidden_state"])
+    for k in ref.files:
+        assert np.isfinite(ref[k]).all() and ref[k].std() > 1e-3, k
+        if ref[k].ndim >= 3:
+            np.testing.assert_allclose(ref[k][..., 0:1, :8, :], one[k], atol=2e-5, rtol=1e-5, err_msg=k)
+    mine = [s for s in summaries if s.get("ckpt") == str(tmp / arch)]
+    assert all(s["unset_parameters"] == [] and s["loaded_variables"] > 30 for s in mine)
+    if arch != "megatron_bert":  # pytorch-pretrained-bert 0.6.2 and transformers 4.46.3 agree
+        other = np.load(tmp / f"{arch}.hf4.in.npz")
+        for k in outputs:
+            np.testing.assert_allclose(ref[k], other[k], atol=1e-5, rtol=1e-5, err_msg=k)
+
+
+def test_structbert_flavors(torch_family: tuple[Path, list[dict[str, Any]]]) -> None:
+    """A bare ``model.bert`` state dict gives the encoder outputs only; a ``module.`` prefix changes nothing."""
+    tmp, _ = torch_family
+    full = np.load(tmp / "structbert.ppb.in.npz")
+    bare, module = np.load(tmp / "bert_only.npz"), np.load(tmp / "module.npz")
+    assert set(bare.files) == {"last_hidden_state", "hidden_states", "pooler_output"}
+    for k in full.files:
+        np.testing.assert_array_equal(module[k], full[k])
+        if k in bare.files:
+            np.testing.assert_array_equal(bare[k], full[k])

@@ -227,7 +227,9 @@ def base_parser(archs: Iterable[str]) -> argparse.ArgumentParser:
     f.add_argument("--ckpt", type=Path, required=True)
     f.add_argument("--inputs", type=Path, required=True)
     f.add_argument("--out", type=Path, required=True)
-    f.add_argument("--impl", default="hf4", help="which reference implementation (hf4 unless noted)")
+    f.add_argument(
+        "--impl", default=None, help="which reference implementation (see README; default per arch)"
+    )
     return p
 
 

@@ -644,7 +644,7 @@ def forward(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     if impl == "tf" or arch == "albert_brightmart":
         return forward_tf(arch, d, inp)
-    if impl != "hf4":
+    if impl not in (None, "hf4"):
         raise SystemExit(f"unknown --impl {impl}")
     if arch in ("bert", "wobert"):
         return forward_bert(arch, d, inp)
