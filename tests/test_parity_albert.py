@@ -72,3 +72,53 @@ def test_google_albert_needs_its_config_for_the_layer_count(
     with pytest.raises(ConversionError, match="num_hidden_layers"):
         zhplm.convert(bare, tmp_path / "out", arch="albert")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def brightmart(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
+    # the oracle always uses its TF forward for this arch (no maintained implementation exists)
+    return oracle_checkpoint("bert_family.py", "albert_brightmart", tmp_path_factory.mktemp("brightmart"))
+
+
+@pytest.mark.oracle
+def test_brightmart_albert_folds_and_unrolls_exactly(tmp_path: Path, brightmart: tuple[Path, dict]) -> None:
+    ckpt, ref = brightmart
+    result = zhplm.convert(ckpt, tmp_path / "out")  # detection: word_embeddings_2 / layer_shared decide
+    assert result.arch == "albert_brightmart" and result.architectures == ["BertForPreTraining"]
+    assert result.heads == {"pooler": "trained", "mlm": "trained", "nsp": "trained"}
+    assert result.config["hidden_act"] == "gelu_new" and result.config["num_hidden_layers"] == 3
+    shared = [s for s in result.plan.steps if "layer_shared/attention/self/query/kernel" in s.sources[0]]
+    assert sorted(s.target for s in shared) == [
+        f"bert.encoder.layer.{i}.attention.self.query.weight" for i in range(3)
+    ]
+    ours = run_model(
+        tmp_path / "out",
+        INPUTS,
+        lambda o: {
+            "last_hidden_state": o.hidden_states[-1],
+            "hidden_states": torch.stack(o.hidden_states),
+            "mlm_logits": o.prediction_logits,
+            "nsp_logits": o.seq_relationship_logits,
+        },
+    )
+    diffs = compare(ours, ref, MASK)
+    record_parity(
+        tmp_path / "out",
+        {
+            "reference": "TF forward from brightmart modeling.py (tests/oracles/bert_family.py)",
+            "max_abs_diff": diffs,
+        },
+    )
+    assert max(diffs.values()) < TOL
+
+
+@pytest.mark.oracle
+def test_brightmart_without_config_is_refused(tmp_path: Path, brightmart: tuple[Path, dict]) -> None:
+    ckpt, _ = brightmart
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in ckpt.glob("albert_model.ckpt.*"):
+        (bare / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(ConversionError, match="num_hidden_layers"):
+        zhplm.convert(bare, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
