@@ -107,7 +107,8 @@ def load(
     try:
         model = cls.from_pretrained(str(folder), **kwargs)
     except (ValueError, ImportError) as exc:
-        if attn_implementation is not None or "sdpa" not in str(exc).lower():
+        message = str(exc).lower()
+        if attn_implementation is not None or not ("sdpa" in message or "scaled_dot_product" in message):
             raise
         kwargs.pop("attn_implementation")  # an architecture without SDPA support
         model = cls.from_pretrained(str(folder), **kwargs)
