@@ -418,8 +418,38 @@ def _one_request(
         return "done", got, ctype, fname, None
 
 
+def get_json(url: str, *, timeout: float = 30.0, retries: int = 3, backoff: float = 1.0) -> Any:
+    """GET a small JSON document (a hub API listing) with a timeout and retries on transient errors."""
+    import json
+
+    opener = _opener()
+    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+    last = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(min(backoff * 2 ** (attempt - 1), 30.0))
+        try:
+            with opener.open(req, timeout=timeout) as resp:
+                body = resp.read(64 << 20)
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 410):
+                raise RemoteNotFoundError(f"{url} does not exist (HTTP {exc.code})") from None
+            if exc.code in (408, 425, 429) or exc.code >= 500:
+                last = f"HTTP {exc.code}"
+                continue
+            raise DownloadError(f"{url} answered HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            last = str(getattr(exc, "reason", exc))
+            continue
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise UnexpectedContentError(f"{url} did not return JSON: {body[:80]!r}") from None
+    raise DownloadError(f"cannot get {url} after {retries + 1} attempt(s): {last}")
+
+
 def default_progress_enabled(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
-__all__ = ["FetchResult", "HtmlHandler", "download_key", "fetch"]
+__all__ = ["FetchResult", "HtmlHandler", "download_key", "fetch", "get_json"]
