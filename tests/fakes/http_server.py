@@ -64,6 +64,8 @@ class FakeServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
         self.bytes_sent: dict[str, int] = {}
+        # called as fallback(handler, path, query) for paths without a route (the fake hub uses it)
+        self.fallback: Callable[[Any, str, dict[str, list[str]]], None] | None = None
         self._lock = threading.Lock()
         outer = self
 
@@ -118,6 +120,9 @@ class FakeServer:
         with self._lock:
             self.requests.append(Request(h.command, parts.path, query, dict(h.headers.items())))
         route = self.routes.get(parts.path)
+        if route is None and self.fallback is not None:
+            self.fallback(h, parts.path, query)
+            return
         if route is None:
             self.send_simple(h, 404, b"not found")
             return
