@@ -170,3 +170,17 @@ def test_rules_extra_sources_and_repeat() -> None:
     )
     assert {s.target for s in plan.steps} == {"word.weight", "layer.0.w", "layer.1.w", "layer.2.w"}
     assert plan.targets["word.weight"].shape == (5, 3) and not plan.unmatched
+
+
+def test_detection_falls_through_to_an_architecture_whose_model_fits(tmp_path: Path) -> None:
+    """bert4keras RoFormer checkpoints carry BERT names minus position embeddings: BERT's names fit
+    but its model does not, so detection moves on (and a NEZHA config would name NEZHA outright)."""
+    from zhplm.converter import _detect
+
+    tensors = google_bert(adam=False)
+    del tensors["bert/embeddings/position_embeddings"]
+    notes: list[str] = []
+    spec, _, _ = _detect(DictReader(tensors), None, notes)
+    assert spec.name == "roformer" and "detected as roformer" in notes[0]
+    spec, _, _ = _detect(DictReader(google_bert(adam=False)), None, [])
+    assert spec.name == "bert"

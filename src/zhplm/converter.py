@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm import __version__
-from zhplm.arch import ArchSpec, detect_arch, get_arch
+from zhplm.arch import ArchSpec, get_arch, rank_archs
 from zhplm.arch._rules import Plan, Shape
 from zhplm.errors import ConversionError, FormatError, UnsupportedFormatError
 from zhplm.formats import open_checkpoint, sniff
@@ -237,14 +237,14 @@ def convert(
             ckpt, fmt = root, sniff(root)
         reader = stack.enter_context(open_checkpoint(ckpt, format=fmt))
         if arch is None:
-            spec, score = detect_arch({n: reader.shape(n) for n in reader})
-            notes.append(f"architecture detected as {spec.name} (score {score:.2f})")
+            spec, original, planned = _detect(reader, side, notes)
         else:
             spec = get_arch(arch)
-        original = spec.read_original_config(side)
+            original = spec.read_original_config(side)
+            planned = plan_conversion(reader, spec, original)
         if original is None:
             notes.append("no original config found: the model size was inferred from the tensor shapes")
-        plan, config, heads, _tied, cfg_obj = plan_conversion(reader, spec, original)
+        plan, config, heads, _tied, cfg_obj = planned
         for head in untrained_heads:
             if heads.get(head) == "trained":
                 heads[head] = "untrained"
@@ -290,6 +290,41 @@ def convert(
         result.out = out_path
         return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _detect(
+    reader: Reader, side: Path | None, notes: list[str]
+) -> tuple[ArchSpec, dict[str, Any] | None, tuple[Plan, dict[str, Any], dict[str, str], set[str], Any]]:
+    """Try the architectures that could explain the checkpoint, best first; the first whose plan fits
+    the target model wins. Each candidate reads its own original config (for sizes and tie-breaks)."""
+    shapes = {n: reader.shape(n) for n in reader}
+    hint = _any_config(side)
+    failures: list[str] = []
+    for spec, score in rank_archs(shapes, hint):
+        original = spec.read_original_config(side)
+        try:
+            planned = plan_conversion(reader, spec, original)
+        except ConversionError as exc:  # includes MappingError: the names fit, the model does not
+            failures.append(f"{spec.name}: {str(exc).splitlines()[0]}")
+            continue
+        notes.append(f"architecture detected as {spec.name} (score {score:.2f})")
+        return spec, original, planned
+    tried = "; ".join(failures) or "no architecture recognises these names"
+    raise ConversionError(f"cannot tell which architecture this checkpoint is ({tried}); pass --arch")
+
+
+def _any_config(side: Path | None) -> dict[str, Any] | None:
+    if side is None:
+        return None
+    for pattern in ("bert_config.json", "config.json", "*config*.json"):
+        for path in sorted(side.rglob(pattern)):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict):
+                return data
+    return None
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:

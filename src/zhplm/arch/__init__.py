@@ -48,19 +48,54 @@ def get_arch(name: str) -> ArchSpec:
     return spec
 
 
-def detect_arch(shapes: Mapping[str, Shape]) -> tuple[ArchSpec, float]:
-    """The architecture that best explains a checkpoint's names and shapes, with its score."""
-    best: tuple[ArchSpec, float] | None = None
+def rank_archs(
+    shapes: Mapping[str, Shape], hint: Mapping[str, object] | None = None
+) -> list[tuple[ArchSpec, float]]:
+    """Architectures that could explain a checkpoint, best first (score ≥ 0.5).
+
+    Names alone cannot tell some families apart (RoFormer and NEZHA share bert4keras names without
+    position embeddings): ``hint``, the release's original config, breaks such ties.
+    """
+    ranked = []
     for name in available_archs():
         spec = get_arch(name)
         score = spec.matches(list(shapes), shapes)
-        if best is None or score > best[1]:
-            best = (spec, score)
-    if best is None or best[1] < 0.5:
+        if hint and config_hint(hint) == name:
+            score += 0.01
+        if score >= 0.5:
+            ranked.append((spec, score))
+    ranked.sort(key=lambda item: -item[1])
+    return ranked
+
+
+def config_hint(config: Mapping[str, object]) -> str | None:
+    """The architecture an original config names outright, if any."""
+    if config.get("use_relative_position") is True:
+        return "nezha"
+    model_type = config.get("model_type")
+    if isinstance(model_type, str) and model_type in ARCH_MODULES:
+        return model_type
+    return None
+
+
+def detect_arch(
+    shapes: Mapping[str, Shape], hint: Mapping[str, object] | None = None
+) -> tuple[ArchSpec, float]:
+    """The architecture that best explains a checkpoint's names and shapes, with its score."""
+    ranked = rank_archs(shapes, hint)
+    if not ranked:
         raise ConversionError(
             "cannot tell which architecture this checkpoint is; pass --arch (see `zhplm inspect` for a guess)"
         )
-    return best
+    return ranked[0]
 
 
-__all__ = ["ARCH_MODULES", "ArchSpec", "available_archs", "detect_arch", "get_arch"]
+__all__ = [
+    "ARCH_MODULES",
+    "ArchSpec",
+    "available_archs",
+    "config_hint",
+    "detect_arch",
+    "get_arch",
+    "rank_archs",
+]
