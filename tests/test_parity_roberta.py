@@ -94,3 +94,89 @@ def test_plain_autotokenizer_gives_the_bert_tokenizer(tmp_path: Path, guwen: tup
     # [CLS] 天 地 玄 黄 [UNK](，) 宇 宙 洪 荒 [SEP]
     expected = [0, *(vocab.index(c) for c in "天地玄黄"), 3, *(vocab.index(c) for c in "宇宙洪荒"), 2]
     assert ids == expected and pad == 1
+
+
+# ----------------------------------------------------------------------------- UER-py native names (rows 3c)
+BERT_CONFIG = {k: v for k, v in CONFIG.items() if k not in ("pad_token_id", "bos_token_id", "eos_token_id")}
+# UER models keep 64-wide heads (L-4_H-256 has 4): a UER .bin has no config, the head count is inferred
+BERT_CONFIG.update({"hidden_size": 128, "num_attention_heads": 2, "type_vocab_size": 2, "pad_token_id": 0})
+BERT_CONFIG["layer_norm_eps"] = 1e-6  # UER-py's LayerNorm
+
+
+def uer_names(hf: dict) -> dict:
+    """HF BERT names -> UER-py's, as UER-py's scripts/convert_bert_from_uer_to_huggingface.py pairs them
+    (read in that script); UER's segment table has an extra padding row 0."""
+    import torch
+
+    out = {}
+    table = {
+        "bert.embeddings.word_embeddings.weight": "embedding.word.embedding.weight",
+        "bert.embeddings.position_embeddings.weight": "embedding.pos.embedding.weight",
+        "bert.embeddings.LayerNorm.weight": "embedding.layer_norm.gamma",
+        "bert.embeddings.LayerNorm.bias": "embedding.layer_norm.beta",
+        "bert.pooler.dense.weight": "target.sp.linear_1.weight",
+        "bert.pooler.dense.bias": "target.sp.linear_1.bias",
+        "cls.seq_relationship.weight": "target.sp.linear_2.weight",
+        "cls.seq_relationship.bias": "target.sp.linear_2.bias",
+        "cls.predictions.transform.dense.weight": "target.mlm.linear_1.weight",
+        "cls.predictions.transform.dense.bias": "target.mlm.linear_1.bias",
+        "cls.predictions.transform.LayerNorm.weight": "target.mlm.layer_norm.gamma",
+        "cls.predictions.transform.LayerNorm.bias": "target.mlm.layer_norm.beta",
+        "cls.predictions.decoder.weight": "target.mlm.linear_2.weight",
+        "cls.predictions.bias": "target.mlm.linear_2.bias",
+    }
+    layer = {
+        "attention.self.query": "self_attn.linear_layers.0",
+        "attention.self.key": "self_attn.linear_layers.1",
+        "attention.self.value": "self_attn.linear_layers.2",
+        "attention.output.dense": "self_attn.final_linear",
+        "intermediate.dense": "feed_forward.linear_1",
+        "output.dense": "feed_forward.linear_2",
+    }
+    norms = {"attention.output.LayerNorm": "layer_norm_1", "output.LayerNorm": "layer_norm_2"}
+    for name, value in hf.items():
+        if name in table:
+            out[table[name]] = value
+        elif name == "bert.embeddings.token_type_embeddings.weight":
+            out["embedding.seg.embedding.weight"] = torch.cat([torch.full_like(value[:1], 7.0), value])
+        elif name.startswith("bert.encoder.layer."):
+            i, rest = name[len("bert.encoder.layer.") :].split(".", 1)
+            part, leaf = rest.rsplit(".", 1)
+            if part in layer:
+                out[f"encoder.transformer.{i}.{layer[part]}.{leaf}"] = value
+            else:
+                out[f"encoder.transformer.{i}.{norms[part]}.{'gamma' if leaf == 'weight' else 'beta'}"] = (
+                    value
+                )
+    return out
+
+
+@pytest.mark.oracle
+def test_uer_native_bin_matches_transformers4(tmp_path: Path) -> None:
+    import torch
+
+    (tmp_path / "config.json").write_text(json.dumps(BERT_CONFIG), encoding="utf-8")
+    run_oracle("peer_hf4_checkpoint.py", "BertForPreTraining", tmp_path / "config.json", tmp_path / "hf", "3")
+    peer = PeerRun(tmp_path / "BertForPreTraining.npz")
+    uer = uer_names({k: v for k, v in peer.params.items() if k != "cls.predictions.decoder.bias"})
+    assert len(uer) == len(peer.params) - 1
+    src = tmp_path / "uer"
+    src.mkdir()
+    torch.save(uer, src / "mixed_corpus_bert_base_model.bin")
+    result = zhplm.convert(src, tmp_path / "out")
+    assert result.arch == "bert" and result.scheme == "uer" and result.architectures == ["BertForPreTraining"]
+    cfg = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert cfg["type_vocab_size"] == 2
+    inputs = {k: v.numpy().tolist() for k, v in peer.inputs.items()}
+    ours = run_model(
+        tmp_path / "out",
+        inputs,
+        lambda o: {"mlm_logits": o.prediction_logits, "nsp_logits": o.seq_relationship_logits},
+    )
+    ref = {
+        "mlm_logits": peer.outputs["prediction_logits"].numpy(),
+        "nsp_logits": peer.outputs["seq_relationship_logits"].numpy(),
+    }
+    diffs = compare(ours, ref, peer.inputs["attention_mask"].numpy())
+    # layer_norm_eps is not in a UER .bin: BERT's 1e-12 is used, the reference ran with UER's 1e-6
+    assert max(diffs.values()) < TOL

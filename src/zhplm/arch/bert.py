@@ -5,6 +5,9 @@ WoBERT, StructBERT, OpenCLaP, …). Naming schemes:
 
 * ``google-tf1``: Google's TF1 names (``bert/encoder/layer_N/attention/self/query/kernel``); also what
   bert4keras saves (often without pooler / NSP).
+* ``uer``: UER-py's native ``.bin`` names (``embedding.word.embedding``, ``encoder.transformer.N.self_attn.
+  linear_layers.{0,1,2}``, ``layer_norm_{1,2}.{gamma,beta}``, ``target.mlm.*``, ``target.sp.*``); the 3-row
+  segment table loses its padding row.
 * ``pytorch``: HF and pytorch-pretrained-BERT names (``bert.encoder.layer.N…``; ``LayerNorm.gamma/beta``;
   ``module.`` prefixes; bare state dicts of ``model.bert`` without the ``bert.`` prefix).
 """
@@ -16,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from zhplm.arch._rules import Rule, Rules, Shape
+from zhplm.arch._rules import Rule, Rules, Shape, drop_rows
 from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Head, dense, layer_norm
 from zhplm.errors import ConversionError
 
@@ -59,6 +62,54 @@ PYTORCH = Rules(
         rf"{_PREFIX}cls\.predictions\.decoder\.bias": "tied to cls.predictions.bias",
     },
     name="pytorch",
+)
+
+_UL = r"encoder\.transformer\.(\d+)"
+_UHL = r"bert.encoder.layer.\1"
+_UER_ATTN = {"0": "query", "1": "key", "2": "value"}
+
+
+def _uer_ln(src: str, dst: str) -> tuple[Rule, Rule]:
+    return (Rule(rf"{src}\.gamma", f"{dst}.weight"), Rule(rf"{src}\.beta", f"{dst}.bias"))
+
+
+def _uer_linear(src: str, dst: str) -> tuple[Rule, Rule]:
+    return (Rule(rf"{src}\.weight", f"{dst}.weight"), Rule(rf"{src}\.bias", f"{dst}.bias"))
+
+
+# UER-py native names (new ``embedding.word.embedding`` and old ``embedding.word_embedding`` spellings).
+# The segment table has 3 rows (0 = padding); BERT's token types are rows 1 and 2.
+UER = Rules(
+    Rule(r"embedding\.(?:word\.embedding|word_embedding)\.weight", "bert.embeddings.word_embeddings.weight"),
+    Rule(
+        r"embedding\.(?:pos\.embedding|position_embedding)\.weight",
+        "bert.embeddings.position_embeddings.weight",
+    ),
+    Rule(
+        r"embedding\.(?:seg\.embedding|segment_embedding)\.weight",
+        "bert.embeddings.token_type_embeddings.weight",
+        drop_rows(1),
+    ),
+    *_uer_ln(r"embedding\.layer_norm", "bert.embeddings.LayerNorm"),
+    *(
+        rule
+        for idx, name in _UER_ATTN.items()
+        for rule in _uer_linear(rf"{_UL}\.self_attn\.linear_layers\.{idx}", rf"{_UHL}.attention.self.{name}")
+    ),
+    *_uer_linear(rf"{_UL}\.self_attn\.final_linear", rf"{_UHL}.attention.output.dense"),
+    *_uer_ln(rf"{_UL}\.layer_norm_1", rf"{_UHL}.attention.output.LayerNorm"),
+    *_uer_linear(rf"{_UL}\.feed_forward\.linear_1", rf"{_UHL}.intermediate.dense"),
+    *_uer_linear(rf"{_UL}\.feed_forward\.linear_2", rf"{_UHL}.output.dense"),
+    *_uer_ln(rf"{_UL}\.layer_norm_2", rf"{_UHL}.output.LayerNorm"),
+    *_uer_linear(r"target\.(?:mlm\.linear_1|mlm_linear_1)", "cls.predictions.transform.dense"),
+    *_uer_ln(r"target\.(?:mlm\.layer_norm|layer_norm)", "cls.predictions.transform.LayerNorm"),
+    Rule(r"target\.(?:mlm\.linear_2|mlm_linear_2)\.bias", "cls.predictions.bias"),
+    *_uer_linear(r"target\.(?:sp\.linear_1|sp_linear_1|nsp\.linear_1)", "bert.pooler.dense"),
+    *_uer_linear(r"target\.(?:sp\.linear_2|sp_linear_2|nsp\.linear_2)", "cls.seq_relationship"),
+    ignore={
+        r"target\.(?:mlm\.linear_2|mlm_linear_2)\.weight": "MLM decoder, tied to the word embedding",
+    },
+    name="uer",
 )
 
 HEADS = (
@@ -146,7 +197,7 @@ SPEC = BertSpec(
     description="BERT encoder (Google BERT and every BERT-architecture Chinese model)",
     model_type="bert",
     full_class="BertForPreTraining",
-    schemes={"google-tf1": GOOGLE_TF1, "pytorch": PYTORCH},
+    schemes={"google-tf1": GOOGLE_TF1, "pytorch": PYTORCH, "uer": UER},
     heads=HEADS,
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
