@@ -280,3 +280,40 @@ def test_structbert_flavors(torch_family: tuple[Path, list[dict[str, Any]]]) -> 
         np.testing.assert_array_equal(module[k], full[k])
         if k in bare.files:
             np.testing.assert_array_equal(bare[k], full[k])
+
+
+@pytest.fixture(scope="module")
+def ernie_family(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    tmp = tmp_path_factory.mktemp("oracles-ernie")
+    (tmp / "in.json").write_text(json.dumps(INPUTS))
+    (tmp / "in1.json").write_text(json.dumps(UNPADDED))
+    d = tmp / "ernie"
+    jobs = [
+        ["write", "--arch", "ernie", "--out", str(d), "--seed", "5"],
+        _forward("ernie", d, tmp / "in.json", tmp / "paddle.in.npz", "paddle"),
+        _forward("ernie", d, tmp / "in1.json", tmp / "paddle.in1.npz", "paddle"),
+        _forward("ernie", d, tmp / "in.json", tmp / "hf4.in.npz", "hf4"),
+    ]
+    return tmp, _run_batch("ernie_family.py", tmp, jobs)
+
+
+def test_ernie_oracle(ernie_family: tuple[Path, list[dict[str, Any]]]) -> None:
+    tmp, summaries = ernie_family
+    blob = (tmp / "ernie" / "model_state.pdparams").read_bytes()
+    assert blob[:1] == b"\x80"  # paddle.save: a plain pickle of numpy arrays
+    assert b"ernie.encoder.layers.1.self_attn.q_proj.weight" in blob
+    assert b"ernie.embeddings.task_type_embeddings.weight" in blob
+    assert {p.name for p in (tmp / "ernie").iterdir()} >= {"model_state.pdparams", "config.json", "vocab.txt"}
+    ref, one = np.load(tmp / "paddle.in.npz"), np.load(tmp / "paddle.in1.npz")
+    assert set(ref.files) == {"last_hidden_state", "hidden_states", "pooler_output"}
+    assert ref["hidden_states"].shape == (3, 2, 10, 32)
+    np.testing.assert_array_equal(ref["hidden_states"][-1], ref["last_hidden_state"])
+    for k in ref.files:
+        assert np.isfinite(ref[k]).all() and ref[k].std() > 1e-3, k
+        if ref[k].ndim >= 3:
+            np.testing.assert_allclose(ref[k][..., 0:1, :8, :], one[k], atol=2e-5, rtol=1e-5, err_msg=k)
+    # Paddle's own layers and transformers 4.46.3 ErnieModel (through the nghuyong-style mapping) agree
+    other = np.load(tmp / "hf4.in.npz")
+    for k in ref.files:
+        np.testing.assert_allclose(ref[k], other[k], atol=1e-5, rtol=1e-5, err_msg=k)
+    assert all(s["loaded_variables"] == 40 for s in summaries if "outputs" in s)
