@@ -170,9 +170,9 @@ def _model_class(name: str) -> Any:
 
     cls = getattr(transformers, name, None)
     if cls is None:
-        from zhplm.arch import modeling
+        from zhplm.loader import own_model_class
 
-        cls = getattr(modeling, name, None)
+        cls = own_model_class(name)
     if cls is None:
         raise ConversionError(f"model class {name} is not available")
     return cls

@@ -34,9 +34,21 @@ def register_architectures() -> None:
         if exc.name == "zhplm.arch.modeling":
             return
         raise
-    register = getattr(modeling, "register", None)
-    if register is not None:
-        register()
+    modeling.register()
+
+
+def own_model_class(name: str) -> Any:
+    """One of zhplm's own model classes (``NezhaForPreTraining``, …) by name, or None."""
+    import importlib
+
+    try:
+        from zhplm.arch import modeling
+    except ModuleNotFoundError:
+        return None
+    for module_name, _config, heads in modeling.MODELS.values():
+        if name in heads.values():
+            return getattr(importlib.import_module(module_name), name)
+    return None
 
 
 def resolve_model_dir(id_or_dir: str | Path) -> Path:
@@ -74,11 +86,7 @@ def model_class_for(folder: Path, task: str | None = None) -> Any:
         return auto
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     for name in config.get("architectures") or []:
-        cls = getattr(transformers, name, None)
-        if cls is None:
-            from zhplm.arch import modeling
-
-            cls = getattr(modeling, name, None)
+        cls = getattr(transformers, name, None) or own_model_class(name)
         if cls is not None:
             return cls
     return transformers.AutoModel
