@@ -1,10 +1,189 @@
-"""CLI commands of this group (filled in by the issue that builds the group)."""
+"""Source and store commands: ``zhplm download``, ``zhplm import``, ``zhplm store list|verify|remove|gc|path``.
+
+Thin: parse arguments, call one zhplm.sources function, print. Manual hosts print their exact steps
+(link, extraction code, expected file) and exit with code 4.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 from typing import Any
+
+KINDS = ("hf", "modelscope", "http", "gdrive", "manual")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this group's sub-commands to the zhplm parser."""
+    p = sub.add_parser("download", help="fetch, verify, extract and convert a model into the store")
+    p.add_argument("id", help="a model id or alias")
+    p.add_argument("--source", choices=KINDS, help="only try links of this kind")
+    p.add_argument("--no-convert", dest="convert", action="store_false", help="stop after fetching")
+    p.add_argument("--force", action="store_true", help="fetch again even if the store has it")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or status lines")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per network operation (default 30)")
+    p.set_defaults(handler=cmd_download)
+
+    p = sub.add_parser("import", help="store a file you downloaded by hand (checked against the catalog)")
+    p.add_argument("id", help="a model id or alias")
+    p.add_argument("path", type=Path, help="the downloaded file, archive or folder")
+    p.add_argument("--no-convert", dest="convert", action="store_false", help="stop after storing")
+    p.add_argument("--quiet", "-q", action="store_true", help="no status lines")
+    p.set_defaults(handler=cmd_import)
+
+    st = sub.add_parser("store", help="the local store (ZHPLM_HOME): list, verify, remove, gc")
+    ss = st.add_subparsers(dest="store_command", metavar="ACTION")
+    st.set_defaults(handler=lambda args: _help(st))
+    p = ss.add_parser("list", help="models in the store")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_store_list)
+    p = ss.add_parser("verify", help="re-hash stored files against the index")
+    p.add_argument("id", nargs="?", help="one model (default: all)")
+    p.set_defaults(handler=cmd_store_verify)
+    p = ss.add_parser("remove", help="remove a model from the store")
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_store_remove)
+    p = ss.add_parser("gc", help="delete unreferenced downloads, abandoned partials and staging folders")
+    p.set_defaults(handler=cmd_store_gc)
+    p = ss.add_parser("path", help="print the stored (or --converted) folder of a model")
+    p.add_argument("id")
+    p.add_argument("--converted", action="store_true")
+    p.set_defaults(handler=cmd_store_path)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _manual(exc: Exception) -> int:
+    from zhplm.cli.errors import exit_code
+
+    print(str(exc), file=sys.stdout)
+    return exit_code(exc)
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from zhplm.errors import ManualDownloadRequired
+    from zhplm.sources import download
+
+    try:
+        path = download(
+            args.id,
+            source=args.source,
+            convert=args.convert,
+            force=args.force,
+            quiet=args.quiet,
+            timeout=args.timeout,
+        )
+    except ManualDownloadRequired as exc:
+        return _manual(exc)
+    print(path)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from zhplm.sources import import_file
+
+    print(import_file(args.id, args.path, convert=args.convert, quiet=args.quiet))
+    return 0
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def cmd_store_list(args: argparse.Namespace) -> int:
+    from zhplm.sources.store import Store
+
+    store = Store()
+    entries = store.entries()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": e.model_id,
+                        "path": str(e.path),
+                        "source": e.source,
+                        "url": e.url,
+                        "sha256": e.sha256,
+                        "size": e.size,
+                        "format": e.format,
+                        "converted": str(e.converted) if e.converted else None,
+                        "parity": e.parity,
+                        "files": len(e.files),
+                    }
+                    for e in entries
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    if not entries:
+        print(f"the store ({store.root}) is empty")
+        return 0
+    rows = [("ID", "SOURCE", "SIZE", "SHA256", "CONVERTED", "PARITY")]
+    rows += [
+        (e.model_id, e.source, _human(e.size), e.sha256[:12], "yes" if e.converted else "no", e.parity or "-")
+        for e in entries
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_store_verify(args: argparse.Namespace) -> int:
+    from zhplm.sources.store import Store
+
+    results = Store().verify(args.id)
+    bad = 0
+    for r in results:
+        print(f"{r.model_id}: {'ok' if r.ok else 'FAILED'}")
+        for p in r.problems:
+            print(f"  {p}")
+        bad += not r.ok
+    if bad:
+        print(
+            f"{bad} model(s) failed verification; `zhplm download ID --force` fetches them again",
+            file=sys.stderr,
+        )
+        return 6
+    return 0
+
+
+def cmd_store_remove(args: argparse.Namespace) -> int:
+    from zhplm.sources.store import Store
+
+    if Store().remove(args.id):
+        print(f"removed {args.id} (run `zhplm store gc` to free its raw download)")
+        return 0
+    print(f"{args.id} is not in the store", file=sys.stderr)
+    return 1
+
+
+def cmd_store_gc(args: argparse.Namespace) -> int:
+    from zhplm.sources.store import Store
+
+    report = Store().gc()
+    for p in report.removed:
+        print(f"removed {p}")
+    print(f"freed {_human(report.freed_bytes)}")
+    return 0
+
+
+def cmd_store_path(args: argparse.Namespace) -> int:
+    from zhplm.sources.store import Store
+
+    store = Store()
+    print(store.converted_dir(args.id) if args.converted else store.path_of(args.id))
+    return 0
