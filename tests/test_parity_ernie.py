@@ -305,3 +305,29 @@ def test_ernie1_dygraph_matches_numpy_paddle_math(tmp_path: Path) -> None:
     assert max(diffs.values()) < TOL
     tok_vocab = (tmp_path / "out" / "vocab.txt").read_text(encoding="utf-8").splitlines()
     assert tok_vocab == vocab  # the "\tid" column is gone
+
+
+# ----------------------------------------------------------------------------- Paddle 2.6.2 oracle (ERNIE 3.0)
+
+
+@pytest.mark.oracle
+def test_ernie3_pdparams_matches_paddle_layers(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """paddle.save writes the .pdparams; Paddle 2.6.2's own layers compute the reference."""
+    from helpers_parity import INPUTS, oracle_checkpoint
+
+    ckpt, ref = oracle_checkpoint("ernie_family.py", "ernie", tmp_path_factory.mktemp("ernie3-paddle"))
+    result = zhplm.convert(ckpt, tmp_path / "out")
+    assert result.arch == "ernie" and result.scheme == "paddlenlp"
+    ours = run_model(
+        tmp_path / "out",
+        INPUTS,
+        lambda o: {"last_hidden_state": o.last_hidden_state, "pooler_output": o.pooler_output},
+    )
+    diffs = compare(ours, ref, np.array(INPUTS["attention_mask"]))
+    record_parity(
+        tmp_path / "out",
+        {"reference": "Paddle 2.6.2 layers (tests/oracles/ernie_family.py)", "max_abs_diff": diffs},
+    )
+    assert max(diffs.values()) < TOL
