@@ -17,6 +17,7 @@ import email.message
 import hashlib
 import http.client
 import os
+import queue
 import random
 import re
 import sys
@@ -242,7 +243,10 @@ def fetch(
             if expected_size is not None and offset == expected_size and offset > 0:
                 break  # a complete partial: nothing to ask the server (no 416 loop)
             try:
-                outcome = _one_request(opener, current, sink, offset, timeout, headers)
+                try:
+                    outcome = _one_request(opener, current, sink, offset, timeout, headers)
+                finally:
+                    sink.sync()
             except _Restart:
                 sink.reset()
                 continue
@@ -310,20 +314,87 @@ def _html_title(html: str) -> str:
     return (m.group(1) if m else html[:80]).strip()
 
 
+class _Worker:
+    """A thread applying ``fn`` to queued chunks, so hashing and disk writes overlap the network reads.
+
+    (hashlib and file writes release the GIL.) An error stops the work and is raised by ``put``/``finish``.
+    """
+
+    def __init__(self, fn: Callable[[bytes], Any]) -> None:
+        self.fn = fn
+        self.error: BaseException | None = None
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=32)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.fn(item)
+                except BaseException as exc:
+                    self.error = exc
+
+    def put(self, chunk: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(chunk)
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 class _Sink:
-    """The partial file, the running sha256 of its content, and the progress bar, reset together."""
+    """The partial file, the running sha256 of its content, and the progress bar, reset together.
+
+    ``feed`` hands each chunk to a writer thread and a hasher thread; ``sync`` waits for both, so the
+    partial file's size is exact whenever the fetch loop looks at it.
+    """
 
     def __init__(self, part: _Partial) -> None:
         self.part = part
         self.hasher = hashlib.sha256()
         self.bar = Progress("", None, enabled=False)
+        self._workers: tuple[_Worker, _Worker] | None = None
         if part.size:
             part.file.seek(0)
             while chunk := part.file.read(CHUNK):
                 self.hasher.update(chunk)
             part.file.seek(0, os.SEEK_END)
 
+    def feed(self, chunk: bytes) -> None:
+        if self._workers is None:
+            self._workers = (_Worker(self.part.file.write), _Worker(self.hasher.update))
+        try:
+            for w in self._workers:
+                w.put(chunk)
+        except OSError as exc:
+            self.sync()
+            raise StoreError(f"cannot write the download to {self.part.path}: {exc}") from exc
+        self.bar.update(len(chunk))
+
+    def sync(self) -> None:
+        workers, self._workers = self._workers, None
+        if workers is None:
+            return
+        errors = []
+        for w in workers:
+            try:
+                w.finish()
+            except BaseException as exc:
+                errors.append(exc)
+        self.part.file.flush()
+        if errors:
+            first = errors[0]
+            if isinstance(first, OSError):
+                raise StoreError(f"cannot write the download to {self.part.path}: {first}") from first
+            raise first
+
     def reset(self) -> None:
+        self.sync()
         self.part.truncate()
         self.hasher = hashlib.sha256()
         self.bar.reset()
@@ -393,7 +464,7 @@ def _one_request(
                 # read1: return what has arrived (one recv), so a stall times out without losing bytes
                 chunk = resp.read1(CHUNK)
             except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
-                sink.part.file.flush()
+                sink.sync()
                 raise _Retry(
                     f"connection to {url} broke after {got} bytes: {exc}", progressed=got > 0
                 ) from None
@@ -405,14 +476,9 @@ def _one_request(
                 if _is_html(chunk[:512]):
                     rest = resp.read(HTML_LIMIT).decode("utf-8", "replace")
                     return "html", 0, ctype, None, chunk.decode("utf-8", "replace") + rest
-            try:
-                sink.part.file.write(chunk)
-            except OSError as exc:
-                raise StoreError(f"cannot write the download to {sink.part.path}: {exc}") from exc
-            sink.hasher.update(chunk)
+            sink.feed(chunk)
             got += n
-            sink.bar.update(n)
-        sink.part.file.flush()
+        sink.sync()
         if length is not None and got < length:
             raise _Retry(f"{url} sent {got} of {length} bytes", progressed=got > 0)
         return "done", got, ctype, fname, None
