@@ -33,6 +33,8 @@ from zhplm.formats.safetensors_write import TensorSpec, write_model
 log = logging.getLogger(__name__)
 
 PROVENANCE = "zhplm.json"
+# catalog tokenizer kinds that pre-segment words with jieba (HMM off) before WordPiece
+WORD_TOKENIZERS = frozenset({"wobert-jieba", "roformer-jieba", "jieba-wordpiece"})
 _SIDE_SUFFIXES = {".json", ".txt", ".model", ".md", ".npy", ".vocab", ".meta", ".py", ".cfg", ".yaml", ".yml"}
 _FORMAT_PRIORITY = (
     "safetensors",
@@ -214,6 +216,7 @@ def convert(
     model_id: str | None = None,
     dry_run: bool = False,
     untrained_heads: Iterable[str] = (),
+    tokenizer: str | None = None,
     max_shard_bytes: int | None = None,
     overwrite: bool = False,
 ) -> ConversionResult:
@@ -221,12 +224,22 @@ def convert(
 
     ``arch`` names the architecture (detected from names and shapes when omitted); ``untrained_heads``
     marks heads known to be random in the release (e.g. RoBERTa-wwm-ext-large's MLM head).
-    With ``dry_run`` nothing is written: the result carries the plan.
+    ``tokenizer`` names the catalog's tokenizer kind (``wobert-jieba`` → the jieba word tokenizer).
+    With ``model_id`` (or a catalog id as ``src``), the catalog row supplies the defaults: its arch,
+    tokenizer kind and known-untrained heads. With ``dry_run`` nothing is written: the plan is returned.
     """
     src_path = Path(src)
     if not src_path.exists() and not Path(str(src_path) + ".index").exists():
         src_path = _resolve_catalog_source(str(src), model_id)
         model_id = model_id or str(src)
+    record = _catalog_record(model_id)
+    if record is not None:
+        from zhplm.arch import available_archs
+
+        if arch is None and record.arch in available_archs():
+            arch = record.arch
+        tokenizer = tokenizer or record.tokenizer
+        untrained_heads = (*untrained_heads, *record.untrained_heads)
     with ExitStack() as stack:
         root, side = stack.enter_context(_materialised(src_path))
         notes: list[str] = []
@@ -278,7 +291,13 @@ def convert(
             _write(reader, plan, tmp_out, max_shard_bytes)
             cfg_obj.architectures = architectures
             cfg_obj.save_pretrained(str(tmp_out))
-            result.notes += spec.write_tokenizer(spec.find_vocab(side), tmp_out, config)
+            vocab = spec.find_vocab(side)
+            if tokenizer in WORD_TOKENIZERS and vocab is not None:
+                from zhplm.arch.word_tokenizer import write_word_tokenizer
+
+                result.notes += write_word_tokenizer(vocab, tmp_out)
+            else:
+                result.notes += spec.write_tokenizer(vocab, tmp_out, config)
             result.inputs = _input_files(ckpt)
             _write_provenance(tmp_out, result, src_path, model_id)
             if out_path.exists():
@@ -372,6 +391,18 @@ def record_parity(out: Path, parity: Mapping[str, Any]) -> None:
     record = json.loads(path.read_text(encoding="utf-8"))
     record["parity"] = dict(parity)
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _catalog_record(model_id: str | None) -> Any:
+    if model_id is None:
+        return None
+    from zhplm.catalog import get_catalog
+    from zhplm.errors import UnknownModelError
+
+    try:
+        return get_catalog().get(model_id)
+    except UnknownModelError:
+        return None
 
 
 def _resolve_catalog_source(src: str, model_id: str | None) -> Path:

@@ -121,5 +121,8 @@ def load(
         kwargs.pop("attn_implementation")  # an architecture without SDPA support
         model = cls.from_pretrained(str(folder), **kwargs)
     model.eval()
+    from zhplm.arch import word_tokenizer
+
+    word_tokenizer.register()
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
     return Loaded(model, tokenizer, read_provenance(folder), folder)

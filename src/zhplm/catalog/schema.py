@@ -188,6 +188,7 @@ class ModelRecord:
     source_label: str | None = None  # the text of the 源地址 link, e.g. "github", "UER"
     remark: str | None = None  # the 备注 column where the list has one, verbatim
     list_cells: tuple[ListCell, ...] = ()  # raw cells the md export cannot regenerate (see ListCell)
+    untrained_heads: tuple[str, ...] = ()  # heads shipped in the release but never trained (e.g. "mlm")
 
     @property
     def hf_ids(self) -> tuple[str, ...]:
@@ -427,6 +428,7 @@ def record_from_dict(raw: Any, *, file: str | None = None, path: str = "") -> Mo
         source_label=f.text("source_label", optional=True),
         remark=f.text("remark", optional=True),
         list_cells=tuple(_list_cell(f.sub("list_cells", i, r)) for i, r in enumerate(f.seq("list_cells"))),
+        untrained_heads=f.strs("untrained_heads"),
     )
     f.done()
     return record
