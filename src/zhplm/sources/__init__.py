@@ -8,7 +8,7 @@ sha256) and Google Drive (confirm pages). Each failure is recorded and the next 
 error lists every attempt. Rows that only have manual hosts raise :class:`ManualDownloadRequired` with
 exact steps; ``import_file(model_id, path)`` then checks and stores the file the user fetched. Archives
 are extracted with :func:`zhplm.formats.extract_archive`; ``convert=True`` finishes with
-:func:`zhplm.convert.convert` (a seam: skipped with a notice while that module does not exist).
+:func:`zhplm.convert.convert` (the seam :data:`CONVERTER_MODULES`; skipped with a notice when absent).
 
 ``ZHPLM_OFFLINE=1`` uses only the store. The store itself (layout, ``path_of``/``converted_dir`` for the
 loader, verify/remove/gc) is :mod:`zhplm.sources.store`.
@@ -43,6 +43,9 @@ from zhplm.sources.progress import note
 from zhplm.sources.store import Store, StoreEntry
 
 Lookup = Callable[[str], ModelRecord]
+# The conversion seam: the first of these modules that exists provides
+# ``convert(src, out, *, arch=, model_id=) -> Path | object with .out``.
+CONVERTER_MODULES: tuple[str, ...] = ("zhplm.convert", "zhplm.converter")
 
 
 @dataclass(frozen=True)
@@ -272,11 +275,15 @@ def _convert_step(record: ModelRecord, store: Store, entry: StoreEntry, opts: Op
     """The conversion seam: ``zhplm.convert.convert(src, out, arch=, model_id=)`` into ``converted/<id>``."""
     if entry.converted is not None and entry.converted.is_dir():
         return entry.converted
-    try:
-        conv: Any = importlib.import_module("zhplm.convert")
-    except ModuleNotFoundError as exc:
-        if exc.name != "zhplm.convert":
-            raise
+    conv: Any = None
+    for name in CONVERTER_MODULES:
+        try:
+            conv = importlib.import_module(name)
+            break
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    if conv is None or not hasattr(conv, "convert"):
         note(
             f"{record.id}: conversion is not available in this build; kept the original files",
             quiet=opts.quiet,
@@ -288,7 +295,12 @@ def _convert_step(record: ModelRecord, store: Store, entry: StoreEntry, opts: Op
             return current.converted
         staged = store.staging_dir("convert-")
         try:
-            out = Path(conv.convert(entry.path, staged / record.id, arch=record.arch, model_id=record.id))
+            result = conv.convert(entry.path, staged / record.id, arch=record.arch, model_id=record.id)
+            out = Path(
+                result
+                if isinstance(result, str | Path)
+                else getattr(result, "out", None) or staged / record.id
+            )
             parity = None
             with contextlib.suppress(OSError, ValueError):
                 prov = json.loads((out / "zhplm.json").read_text(encoding="utf-8"))
