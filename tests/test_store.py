@@ -66,6 +66,8 @@ def test_converted_dir_requires_conversion() -> None:
     store.set_converted("m1", conv, parity="max_abs_diff=0")
     assert store.converted_dir("m1") == store.root / "converted" / "m1"
     assert store.get("m1").parity == "max_abs_diff=0"  # type: ignore[union-attr]
+    store.set_parity("m1", '{"max_abs_diff": 2e-06}')
+    assert Store().get("m1").parity == '{"max_abs_diff": 2e-06}'  # type: ignore[union-attr]
 
 
 def test_verify_detects_changed_missing_and_extra_files() -> None:

@@ -356,6 +356,16 @@ class Store:
             )
         return dest
 
+    def set_parity(self, model_id: str, parity: str | None) -> None:
+        """Record a parity result (e.g. JSON of max abs diffs) for a converted model."""
+        if self.get(model_id) is None:
+            raise StoreError(f"{model_id} is not in the store")
+        with self._db() as con:
+            con.execute(
+                "UPDATE models SET parity = ?, updated = ? WHERE model_id = ?",
+                (parity, time.time(), model_id),
+            )
+
     # ------------------------------------------------------------------ lookup for the loader
     def path_of(self, model_id: str) -> Path:
         """The folder of a stored model, or a clear error saying what to run."""
