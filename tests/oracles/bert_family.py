@@ -639,11 +639,44 @@ def forward_tf(arch: str, d: Path, inp: dict[str, np.ndarray]) -> tuple[dict[str
 # --------------------------------------------------------------------------------------------------------
 
 
+def forward_b4k(arch: str, d: Path, inp: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """bert4keras 0.11.5 (the library WoBERT, RoFormer and WoNEZHA were trained and saved with; installed in
+    .venv-ref by requirements-peers*.txt) building the model from the same files: MLM logits only."""
+    import os
+
+    os.environ["TF_KERAS"] = "1"
+    import keras
+    import tensorflow as tf
+
+    tf.keras = (
+        keras  # bert4keras swaps in tf.keras, a recursing lazy loader in TF 2.15; Keras 2.15 is tf.keras
+    )
+    import bert4keras
+    from bert4keras.models import build_transformer_model
+
+    kind = {"bert": "bert", "wobert": "bert", "roformer": "roformer", "nezha": "nezha"}.get(arch)
+    if kind is None:
+        raise SystemExit(f"--impl b4k is not available for {arch}")
+    cfg = C.load_config(d / "bert_config.json", {})
+    if arch == "nezha" and cfg.get("max_relative_position", 64) != 64:
+        raise SystemExit("bert4keras NEZHA hard-codes max_relative_position=64; write the fixture with 64")
+    model = build_transformer_model(
+        config_path=str(d / "bert_config.json"),
+        checkpoint_path=str(C.find_tf1_prefix(d)),
+        model=kind,
+        with_mlm="linear",
+    )
+    logits = model.predict([inp["input_ids"], inp["token_type_ids"]], verbose=0)
+    return {"mlm_logits": logits}, {"impl": "b4k", "reference": f"bert4keras {bert4keras.__version__}"}
+
+
 def forward(
     arch: str, d: Path, inp: dict[str, np.ndarray], impl: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     if impl == "tf" or arch == "albert_brightmart":
         return forward_tf(arch, d, inp)
+    if impl == "b4k":
+        return forward_b4k(arch, d, inp)
     if impl not in (None, "hf4"):
         raise SystemExit(f"unknown --impl {impl}")
     if arch in ("bert", "wobert"):
