@@ -1,8 +1,8 @@
 """ELECTRA conversions against transformers 4.46.3's ``load_tf_weights_in_electra`` (independent).
 
 TensorFlow writes one TF1 checkpoint holding discriminator and generator (google-research/electra names,
-``embeddings_project`` since E ≠ H); zhplm converts the discriminator by default and the generator when
-``ZHPLM_ELECTRA_PART=generator``; both must match the reference outputs.
+``embeddings_project`` since E ≠ H); zhplm converts the discriminator by default (``arch="electra"``) and the generator with
+``arch="electra_generator"``; both must match the reference outputs.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import torch
 
 import zhplm
 from helpers_parity import INPUTS, compare, oracle_checkpoint, run_model
-from zhplm.arch.electra import PART_ENV
 from zhplm.converter import record_parity
-from zhplm.errors import ConversionError
 
 TOL = 1e-4
 MASK = np.array(INPUTS["attention_mask"])
@@ -31,10 +29,7 @@ def electra(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, n
 
 
 @pytest.mark.oracle
-def test_discriminator_by_default(
-    tmp_path: Path, electra: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv(PART_ENV, raising=False)
+def test_discriminator_by_default(tmp_path: Path, electra: tuple[Path, dict]) -> None:
     ckpt, ref = electra
     result = zhplm.convert(ckpt, tmp_path / "out")
     assert result.arch == "electra" and result.architectures == ["ElectraForPreTraining"]
@@ -57,12 +52,9 @@ def test_discriminator_by_default(
 
 
 @pytest.mark.oracle
-def test_generator_on_request(
-    tmp_path: Path, electra: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(PART_ENV, "generator")
+def test_generator_on_request(tmp_path: Path, electra: tuple[Path, dict]) -> None:
     ckpt, ref = electra
-    result = zhplm.convert(ckpt, tmp_path / "out", arch="electra")
+    result = zhplm.convert(ckpt, tmp_path / "out", arch="electra_generator")
     assert result.architectures == ["ElectraForMaskedLM"] and result.heads == {"mlm": "trained"}
     assert result.config["hidden_size"] == 24 and result.config["num_attention_heads"] == 2  # generator json
     assert any(n.startswith("discriminator_predictions/") for n, _ in result.plan.ignored)
@@ -81,11 +73,8 @@ def test_generator_on_request(
 
 
 @pytest.mark.oracle
-def test_without_json_the_sizes_come_from_the_shapes(
-    tmp_path: Path, electra: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_without_json_the_sizes_come_from_the_shapes(tmp_path: Path, electra: tuple[Path, dict]) -> None:
     """Google's own ELECTRA releases ship no json: heads = hidden // 64 is the documented assumption."""
-    monkeypatch.delenv(PART_ENV, raising=False)
     ckpt, _ = electra
     bare = tmp_path / "bare"
     shutil.copytree(ckpt, bare)
@@ -96,11 +85,3 @@ def test_without_json_the_sizes_come_from_the_shapes(
     assert (cfg["vocab_size"], cfg["embedding_size"], cfg["hidden_size"]) == (120, 16, 32)
     assert (cfg["num_hidden_layers"], cfg["intermediate_size"], cfg["num_attention_heads"]) == (2, 64, 1)
     assert any("inferred" in n for n in result.notes)
-
-
-def test_unknown_part_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from zhplm.arch.electra import SPEC
-
-    monkeypatch.setenv(PART_ENV, "both")
-    with pytest.raises(ConversionError, match=PART_ENV):
-        _ = SPEC.full_class

@@ -13,13 +13,14 @@ from zhplm.arch._rules import Shape
 from zhplm.arch._spec import ArchSpec
 from zhplm.errors import ConversionError
 
-# arch name (as the catalog's ``arch`` field) -> module defining SPEC
+# arch name (as the catalog's ``arch`` field) -> module defining SPEC (or "module:ATTRIBUTE")
 ARCH_MODULES: dict[str, str] = {
     "bert": "zhplm.arch.bert",
     "roberta": "zhplm.arch.roberta",
     "albert": "zhplm.arch.albert",
     "albert_brightmart": "zhplm.arch.albert_brightmart",
     "electra": "zhplm.arch.electra",
+    "electra_generator": "zhplm.arch.electra:GENERATOR",
     "xlnet": "zhplm.arch.xlnet",
     "roformer": "zhplm.arch.roformer",
     "mobilebert": "zhplm.arch.mobilebert",
@@ -35,7 +36,11 @@ def available_archs() -> list[str]:
     """Architectures whose converter module is present in this build."""
     import importlib.util
 
-    return [name for name, mod in ARCH_MODULES.items() if importlib.util.find_spec(mod) is not None]
+    return [
+        name
+        for name, mod in ARCH_MODULES.items()
+        if importlib.util.find_spec(mod.partition(":")[0]) is not None
+    ]
 
 
 def get_arch(name: str) -> ArchSpec:
@@ -44,7 +49,8 @@ def get_arch(name: str) -> ArchSpec:
         raise ConversionError(
             f"no converter for architecture {name!r} yet; available: {', '.join(available_archs())}"
         )
-    spec: ArchSpec = importlib.import_module(module).SPEC
+    module_name, _, attribute = module.partition(":")
+    spec: ArchSpec = getattr(importlib.import_module(module_name), attribute or "SPEC")
     return spec
 
 

@@ -4,8 +4,8 @@
 One TF checkpoint holds both networks: ``electra/…`` (discriminator, and the embeddings both share),
 ``generator/…`` and ``generator_predictions/…`` (generator), ``discriminator_predictions/…``.
 ``zhplm.convert(src, out, arch="electra")`` converts the discriminator (the model everyone fine-tunes);
-set the environment variable ``ZHPLM_ELECTRA_PART=generator`` to convert the generator instead (the
-other network's variables are then ignored, with that reason, in ``zhplm.json``).
+``arch="electra_generator"`` converts the generator instead (the other network's variables are then
+ignored, with that reason, in ``zhplm.json``).
 
 Naming schemes per part: ``google-tf1`` (Google names) and ``pytorch`` (transformers names).
 Releases without a json config get their sizes from the tensor shapes; the attention head count is then
@@ -14,7 +14,6 @@ Releases without a json config get their sizes from the tensor shapes; the atten
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from zhplm.arch._rules import Rule, Rules, Shape
 from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Head, dense, layer_norm
 from zhplm.errors import ConversionError
 
-PART_ENV = "ZHPLM_ELECTRA_PART"
 PARTS = ("discriminator", "generator")
 
 
@@ -53,7 +51,7 @@ def _embeddings(scope: str) -> tuple[Rule, ...]:
     )
 
 
-_GEN_WHY = f"generator network (set {PART_ENV}=generator to convert it)"
+_GEN_WHY = 'generator network (convert it with arch="electra_generator")'
 _DISC_WHY = "discriminator network (the default part of arch electra)"
 
 DISCRIMINATOR_TF1 = Rules(
@@ -108,30 +106,6 @@ GENERATOR_PT = Rules(
 )
 
 
-@dataclass(frozen=True)
-class _Part:
-    full_class: str
-    schemes: dict[str, Rules]
-    heads: tuple[Head, ...]
-    config_names: tuple[str, ...]
-
-
-_PARTS = {
-    "discriminator": _Part(
-        "ElectraForPreTraining",
-        {"google-tf1": DISCRIMINATOR_TF1, "pytorch": DISCRIMINATOR_PT},
-        (Head("rtd", (r"discriminator_predictions\..*",), "replaced-token-detection head"),),
-        ("*discriminator_config.json", "config.json"),
-    ),
-    "generator": _Part(
-        "ElectraForMaskedLM",
-        {"google-tf1": GENERATOR_TF1, "pytorch": GENERATOR_PT},
-        (Head("mlm", (r"generator_predictions\..*", r"generator_lm_head\..*"), "generator masked-LM head"),),
-        ("*generator_config.json",),
-    ),
-}
-_PER_PART = frozenset({"full_class", "schemes", "heads", "config_names"})
-
 _CONFIG_KEYS = (
     "vocab_size",
     "embedding_size",
@@ -150,26 +124,11 @@ _CONFIG_KEYS = (
 )
 
 
-def electra_part() -> str:
-    """The part ``arch="electra"`` converts now: ``discriminator`` unless ``ZHPLM_ELECTRA_PART`` says."""
-    part = os.environ.get(PART_ENV, "discriminator").strip().lower() or "discriminator"
-    if part not in PARTS:
-        raise ConversionError(f"{PART_ENV}={part!r}: expected one of {', '.join(PARTS)}")
-    return part
-
-
+@dataclass
 class ElectraSpec(ArchSpec):
-    """One spec for both networks; the schemes, heads, target class and config file follow
-    :func:`electra_part` at the moment they are read."""
+    """One spec per network of the checkpoint (``part``: discriminator or generator)."""
 
-    def __getattribute__(self, name: str) -> Any:
-        if name in _PER_PART:
-            return getattr(_PARTS[electra_part()], name)
-        return super().__getattribute__(name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name not in _PER_PART:  # the dataclass __init__ sets them: they live in _PARTS
-            super().__setattr__(name, value)
+    part: str = "discriminator"
 
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
@@ -204,7 +163,7 @@ class ElectraSpec(ArchSpec):
         return cfg
 
     def architectures(self, present_heads: set[str]) -> list[str]:
-        if electra_part() == "generator":
+        if self.part == "generator":
             return ["ElectraForMaskedLM"] if "mlm" in present_heads else ["ElectraModel"]
         return ["ElectraForPreTraining"] if "rtd" in present_heads else ["ElectraModel"]
 
@@ -218,8 +177,26 @@ class ElectraSpec(ArchSpec):
 
 SPEC = ElectraSpec(
     name="electra",
-    description="ELECTRA discriminator (default) or generator (ZHPLM_ELECTRA_PART=generator)",
+    description="ELECTRA discriminator (replaced-token detection)",
     model_type="electra",
     full_class="ElectraForPreTraining",
+    schemes={"google-tf1": DISCRIMINATOR_TF1, "pytorch": DISCRIMINATOR_PT},
+    heads=(Head("rtd", (r"discriminator_predictions\..*",), "replaced-token-detection head"),),
+    config_names=("*discriminator_config.json", "config.json"),
     vocab_names=("vocab.txt",),
+    part="discriminator",
+)
+
+GENERATOR = ElectraSpec(
+    name="electra_generator",
+    description="ELECTRA generator (masked LM), from the same checkpoints as the discriminator",
+    model_type="electra",
+    full_class="ElectraForMaskedLM",
+    schemes={"google-tf1": GENERATOR_TF1, "pytorch": GENERATOR_PT},
+    heads=(
+        Head("mlm", (r"generator_predictions\..*", r"generator_lm_head\..*"), "generator masked-LM head"),
+    ),
+    config_names=("*generator_config.json",),
+    vocab_names=("vocab.txt",),
+    part="generator",
 )
