@@ -351,3 +351,46 @@ def test_ernie_oracle(ernie_family: tuple[Path, list[dict[str, Any]]]) -> None:
     for k in ref.files:
         np.testing.assert_allclose(ref[k], other[k], atol=1e-5, rtol=1e-5, err_msg=k)
     assert all(s["loaded_variables"] == 40 for s in summaries if "outputs" in s)
+
+
+def test_single_command_with_a_given_config(tmp_path: Path) -> None:
+    """The plain CLI (no batch) and ``--config``: the original config is copied under its original name."""
+    cfg = {
+        "discriminator": {
+            "embedding_size": 8,
+            "hidden_act": "gelu",
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "max_position_embeddings": 32,
+            "num_attention_heads": 2,
+            "num_hidden_layers": 1,
+            "type_vocab_size": 2,
+            "vocab_size": 64,
+        },
+        "generator": {
+            "embedding_size": 8,
+            "hidden_act": "gelu",
+            "hidden_size": 8,
+            "intermediate_size": 16,
+            "max_position_embeddings": 32,
+            "num_attention_heads": 1,
+            "num_hidden_layers": 1,
+            "type_vocab_size": 2,
+            "vocab_size": 64,
+        },
+    }
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    out = run_oracle(
+        "bert_family.py",
+        "write",
+        "--arch",
+        "electra",
+        "--config",
+        tmp_path / "cfg.json",
+        "--out",
+        tmp_path / "d",
+    )
+    assert json.loads(out.splitlines()[-1])["arch"] == "electra"
+    assert json.loads((tmp_path / "d" / "discriminator_config.json").read_text()) == cfg["discriminator"]
+    assert json.loads((tmp_path / "d" / "generator_config.json").read_text()) == cfg["generator"]
+    assert len((tmp_path / "d" / "vocab.txt").read_text(encoding="utf-8").splitlines()) == 64
