@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -358,30 +357,6 @@ def test_import_of_a_missing_path(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- conversion seam and the real catalog
-
-
-def test_convert_step_publishes_the_converted_folder(monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
-
-    calls: list[tuple[Path, Path, str | None, str | None]] = []
-
-    def fake_convert(src: Path, out: Path, *, arch: str | None = None, model_id: str | None = None) -> Path:
-        calls.append((src, out, arch, model_id))
-        out.mkdir(parents=True)
-        (out / "config.json").write_text("{}")
-        (out / "zhplm.json").write_text(json.dumps({"parity": {"max_abs_diff": 1e-6}}))
-        return out
-
-    monkeypatch.setitem(sys.modules, "zhplm.convert", types.SimpleNamespace(convert=fake_convert))
-    with FakeServer() as srv:
-        srv.add("/m.bin", Route(data=DATA))
-        rec = make_record([link(srv.url("/m.bin"))])
-        out = _dl(rec, convert=True)
-    store = Store()
-    assert out == store.converted_dir("demo-model") == store.root / "converted" / "demo-model"
-    assert calls[0][0] == store.path_of("demo-model") and calls[0][2:] == ("bert", "demo-model")
-    assert json.loads(store.get("demo-model").parity) == {"max_abs_diff": 1e-6}  # type: ignore[arg-type,union-attr]
-    assert _dl(rec, convert=True) == out and len(calls) == 1  # converted once
 
 
 def test_every_catalog_row_has_a_plan_or_manual_steps() -> None:

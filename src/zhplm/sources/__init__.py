@@ -8,7 +8,7 @@ sha256) and Google Drive (confirm pages). Each failure is recorded and the next 
 error lists every attempt. Rows that only have manual hosts raise :class:`ManualDownloadRequired` with
 exact steps; ``import_file(model_id, path)`` then checks and stores the file the user fetched. Archives
 are extracted with :func:`zhplm.formats.extract_archive`; ``convert=True`` finishes with
-:func:`zhplm.convert.convert` (the seam :data:`CONVERTER_MODULES`; skipped with a notice when absent).
+:func:`zhplm.converter.convert` (skipped with a notice for architectures without a converter yet).
 
 ``ZHPLM_OFFLINE=1`` uses only the store. The store itself (layout, ``path_of``/``converted_dir`` for the
 loader, verify/remove/gc) is :mod:`zhplm.sources.store`.
@@ -44,8 +44,6 @@ from zhplm.sources.store import Store, StoreEntry
 
 Lookup = Callable[[str], ModelRecord]
 # The conversion seam: the first of these modules that exists provides
-# ``convert(src, out, *, arch=, model_id=) -> Path | object with .out``.
-CONVERTER_MODULES: tuple[str, ...] = ("zhplm.convert", "zhplm.converter")
 
 
 @dataclass(frozen=True)
@@ -272,35 +270,27 @@ def import_file(
 
 
 def _convert_step(record: ModelRecord, store: Store, entry: StoreEntry, opts: Options) -> Path | None:
-    """The conversion seam: ``zhplm.convert.convert(src, out, arch=, model_id=)`` into ``converted/<id>``."""
+    """Convert the stored files into ``converted/<id>`` with :func:`zhplm.converter.convert`."""
     if entry.converted is not None and entry.converted.is_dir():
         return entry.converted
-    conv: Any = None
-    for name in CONVERTER_MODULES:
-        try:
-            conv = importlib.import_module(name)
-            break
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    if conv is None or not hasattr(conv, "convert"):
+    from zhplm.arch import available_archs
+
+    if record.arch not in available_archs():
         note(
-            f"{record.id}: conversion is not available in this build; kept the original files",
+            f"{record.id}: no converter for architecture {record.arch!r} yet; kept the original files",
             quiet=opts.quiet,
         )
         return None
+    from zhplm.converter import convert
+
     with store.lock(f"convert-{record.id}"):
         current = store.get(record.id)
         if current is not None and current.converted is not None and current.converted.is_dir():
             return current.converted
         staged = store.staging_dir("convert-")
         try:
-            result = conv.convert(entry.path, staged / record.id, arch=record.arch, model_id=record.id)
-            out = Path(
-                result
-                if isinstance(result, str | Path)
-                else getattr(result, "out", None) or staged / record.id
-            )
+            result = convert(entry.path, staged / record.id, model_id=record.id)
+            out = result.out or staged / record.id
             parity = None
             with contextlib.suppress(OSError, ValueError):
                 prov = json.loads((out / "zhplm.json").read_text(encoding="utf-8"))
