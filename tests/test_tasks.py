@@ -1,0 +1,110 @@
+"""fill-mask and embeddings on a converted model: the Python API and the CLI agree with a forward pass
+done by hand in transformers, batching never changes results, and absent heads are refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zhplm
+from oracle import run_oracle
+from zhplm.cli.main import main
+from zhplm.errors import ConversionError
+
+TEXTS = ["中国的人是[MASK]大", "我们[MASK]人", "他在上海", "大国"]
+
+
+def _converted(tmp: Path, flavor: str | None = None) -> Path:
+    args = ["write", "--arch", "bert", "--out", str(tmp / "ckpt"), "--seed", "5"]
+    if flavor:
+        args += ["--flavor", flavor]
+    run_oracle("bert_family.py", *args)
+    zhplm.convert(tmp / "ckpt", tmp / "out")
+    return tmp / "out"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _converted(tmp_path_factory.mktemp("tasks"))
+
+
+@pytest.mark.oracle
+def test_fill_mask_matches_a_manual_forward_and_batching_is_invisible(model_dir: Path) -> None:
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    fill = zhplm.pipeline("fill-mask", model_dir, top_k=3)
+    batched = fill.batch(TEXTS[:2], batch_size=2)
+    single = [fill(t) for t in TEXTS[:2]]
+    assert [[[p.token_id for p in m] for m in r] for r in batched] == [
+        [[p.token_id for p in m] for m in r] for r in single
+    ]
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForMaskedLM.from_pretrained(str(model_dir)).eval()
+    enc = tok(TEXTS[0], return_tensors="pt")
+    with torch.inference_mode():
+        logits = model(**enc).logits[0]
+    pos = int((enc["input_ids"][0] == tok.mask_token_id).nonzero()[0])
+    expected = logits[pos].softmax(-1).topk(3)
+    got = single[0][0]
+    assert [p.token_id for p in got] == expected.indices.tolist()
+    assert np.allclose([p.score for p in got], expected.values.numpy(), atol=1e-5)
+    assert got[0].sequence.startswith("中国的人是")
+    with pytest.raises(ConversionError, match="no \\[MASK\\]"):
+        fill("没有掩码")
+
+
+@pytest.mark.oracle
+def test_embeddings_pooling_order_and_normalisation(model_dir: Path) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    texts = ["中国", "我们是中国人", "他", "上海在中国的东方"]
+    mean = zhplm.pipeline("embeddings", model_dir, pooling="mean", batch_size=2)(texts)
+    assert mean.shape == (4, 32) and np.allclose(np.linalg.norm(mean, axis=1), 1, atol=1e-5)
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    for i, text in enumerate(texts):  # one at a time, no padding: the reference for every row
+        with torch.inference_mode():
+            h = model(**tok(text, return_tensors="pt")).last_hidden_state[0]
+        v = h.mean(0).numpy()
+        assert np.allclose(mean[i], v / np.linalg.norm(v), atol=1e-5)
+    cls = zhplm.pipeline("embeddings", model_dir, pooling="cls", normalize=False)(texts[:1])
+    with torch.inference_mode():
+        ref = model(**tok(texts[0], return_tensors="pt"))
+    assert np.allclose(cls[0], ref.last_hidden_state[0, 0].numpy(), atol=1e-5)
+    pooled = zhplm.pipeline("embeddings", model_dir, pooling="pooler", normalize=False)(texts[:1])
+    assert np.allclose(pooled[0], ref.pooler_output[0].numpy(), atol=1e-5)
+
+
+@pytest.mark.oracle
+def test_pooler_strategy_refused_when_the_checkpoint_has_no_pooler(tmp_path: Path) -> None:
+    folder = _converted(tmp_path, flavor="bert4keras")
+    assert json.loads((folder / "zhplm.json").read_text())["heads"]["pooler"] == "absent"
+    with pytest.raises(ConversionError, match="pooler head, which is absent"):
+        zhplm.pipeline("embeddings", folder, pooling="pooler")
+    assert zhplm.pipeline("embeddings", folder, pooling="cls")(["中国"]).shape == (1, 32)
+
+
+@pytest.mark.oracle
+def test_cli_fill_mask_and_embed(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fill-mask", str(model_dir), TEXTS[0], "--top-k", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and all("中国的人是" in line for line in lines)
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(["中国", "我们是中国人", "他"]) + "\n", encoding="utf-8")
+    assert (
+        main(["embed", str(model_dir), "--input", str(src), "--output", str(tmp_path / "v.npy"), "--quiet"])
+        == 0
+    )
+    vectors = np.load(tmp_path / "v.npy")
+    assert vectors.shape == (3, 32)
+    out = tmp_path / "v.jsonl"
+    assert main(["embed", str(model_dir), "--input", str(src), "--output", str(out), "--quiet"]) == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in rows] == ["中国", "我们是中国人", "他"]
+    assert np.allclose(np.array([r["embedding"] for r in rows]), vectors, atol=1e-6)
+    assert main(["embed", str(model_dir), "--input", str(src), "--output", str(tmp_path / "v.csv")]) == 11
