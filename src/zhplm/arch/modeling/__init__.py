@@ -32,6 +32,11 @@ MODELS: dict[str, tuple[str, str, dict[str, str]]] = {
         "GAUAlphaConfig",
         {"AutoModel": "GAUAlphaModel", "AutoModelForMaskedLM": "GAUAlphaForMaskedLM"},
     ),
+    "chinesebert": (
+        "zhplm.arch.modeling.chinesebert",
+        "ChineseBertConfig",
+        {"AutoModel": "ChineseBertModel", "AutoModelForMaskedLM": "ChineseBertForMaskedLM"},
+    ),
 }
 
 _lock = threading.Lock()
