@@ -37,6 +37,15 @@ MODELS: dict[str, tuple[str, str, dict[str, str]]] = {
         "ChineseBertConfig",
         {"AutoModel": "ChineseBertModel", "AutoModelForMaskedLM": "ChineseBertForMaskedLM"},
     ),
+    "zen": (
+        "zhplm.arch.modeling.zen",
+        "ZenConfig",
+        {
+            "AutoModel": "ZenModel",
+            "AutoModelForMaskedLM": "ZenForMaskedLM",
+            "AutoModelForPreTraining": "ZenForPreTraining",
+        },
+    ),
 }
 
 _lock = threading.Lock()
