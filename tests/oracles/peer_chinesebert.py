@@ -11,6 +11,11 @@ Commands::
         (``_peer.save`` layout): parameters, inputs (input_ids, pinyin_ids [B, L, 8], token_type_ids,
         attention_mask) and outputs (logits, hidden_states:i, pooler_output).
 
+    peer_chinesebert.py checkpoint DIR OUT.npz TEXTS.json FILL.json
+        The same, then the folder is loaded back the original way (model from pytorch_model.bin, glyph size
+        from the font arrays) and each text with [MASK]s is tokenised as below and run: FILL.json holds, per
+        text, the ids, pinyin ids, mask positions and the top-5 token ids and probabilities at each mask.
+
     peer_chinesebert.py tokenize DIR TEXTS.json OUT.json
         The original tokenisation of each text (or [text, pair]) with DIR's vocab.txt and pinyin maps:
         ``tokenizers.BertWordPieceTokenizer(vocab)`` (what ShannonAI's ``datasets/bert_dataset.py`` uses) for
@@ -115,8 +120,37 @@ def checkpoint(out: Path, npz: Path) -> None:
     _peer.save(npz, model.state_dict(), feeds, outputs, meta)
 
 
-def tokenize(folder: Path, texts_path: Path, out: Path) -> None:
-    import pypinyin
+def fill(folder: Path, texts_path: Path, out: Path) -> None:
+    from chinesebert import ChineseBertConfig, ChineseBertForMaskedLM
+
+    cfg = json.loads((folder / "config.json").read_text())
+    fonts = sorted((folder / "config").glob("*.npy"))
+    glyph_dim = sum(int(np.prod(np.load(f).shape[1:])) for f in fonts)
+    pinyin_map = json.loads((folder / "config" / "pinyin_map.json").read_text())
+    config = ChineseBertConfig(
+        **cfg, glyph_embedding_dim=glyph_dim, pinyin_map_len=len(pinyin_map["idx2char"])
+    )
+    model = ChineseBertForMaskedLM(config).eval()
+    state = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not unexpected and set(missing) <= {
+        "cls.predictions.decoder.weight",
+        "cls.predictions.decoder.bias",
+    }
+    texts = json.loads(texts_path.read_text(encoding="utf-8"))
+    encoded = _original_tokenize(folder, texts)
+    result = []
+    for enc in encoded:
+        ids = torch.tensor([enc["ids"]])
+        with torch.no_grad():
+            logits = model(input_ids=ids, pinyin_ids=torch.tensor([enc["pinyin_ids"]])).logits[0]
+        positions = [i for i, t in enumerate(enc["tokens"]) if t == "[MASK]"]
+        probs, best = logits[positions].softmax(-1).topk(5, dim=-1)
+        result.append({**enc, "positions": positions, "top_ids": best.tolist(), "top_probs": probs.tolist()})
+    out.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+
+
+def _original_tokenize(folder: Path, texts: list) -> list[dict]:
     from chinesebert import ChineseBertTokenizerFast
     from tokenizers import BertWordPieceTokenizer
 
@@ -129,7 +163,7 @@ def tokenize(folder: Path, texts_path: Path, out: Path) -> None:
     wordpiece = BertWordPieceTokenizer(vocab)
     peer = ChineseBertTokenizerFast(vocab, **maps)
     result = []
-    for item in json.loads(texts_path.read_text(encoding="utf-8")):
+    for item in texts:
         if isinstance(item, list):
             enc = wordpiece.encode(item[0], item[1])
             pinyin = peer.get_pinyin_ids(tuple(item), enc)
@@ -140,13 +174,22 @@ def tokenize(folder: Path, texts_path: Path, out: Path) -> None:
             backend = peer._tokenizer.encode(item)
         assert backend.ids == enc.ids, (item, backend.ids, enc.ids)  # the package's own WordPiece agrees
         result.append({"ids": enc.ids, "type_ids": enc.type_ids, "tokens": enc.tokens, "pinyin_ids": pinyin})
+    return result
+
+
+def tokenize(folder: Path, texts_path: Path, out: Path) -> None:
+    import pypinyin
+
+    result = _original_tokenize(folder, json.loads(texts_path.read_text(encoding="utf-8")))
     out.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
     print(json.dumps({"texts": len(result), "pypinyin": pypinyin.__version__, "out": str(out)}))
 
 
 def main() -> None:
-    if len(sys.argv) >= 2 and sys.argv[1] == "checkpoint" and len(sys.argv) == 4:
+    if len(sys.argv) >= 2 and sys.argv[1] == "checkpoint" and len(sys.argv) in (4, 6):
         checkpoint(Path(sys.argv[2]), Path(sys.argv[3]))
+        if len(sys.argv) == 6:
+            fill(Path(sys.argv[2]), Path(sys.argv[4]), Path(sys.argv[5]))
     elif len(sys.argv) >= 2 and sys.argv[1] == "tokenize" and len(sys.argv) == 5:
         tokenize(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
     else:
