@@ -29,6 +29,8 @@ ARCH_MODULES: dict[str, str] = {
     "nezha": "zhplm.arch.nezha",
     "roformer_v2": "zhplm.arch.roformer_v2",
     "gau_alpha": "zhplm.arch.gau_alpha",
+    "chinesebert": "zhplm.arch.chinesebert",
+    "zen": "zhplm.arch.zen",
 }
 
 
