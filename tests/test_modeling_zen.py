@@ -5,6 +5,7 @@ n-gram fusion included, is tests/test_parity_zen.py.)"""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -156,3 +157,60 @@ def test_bad_ngram_inputs_are_refused_clearly() -> None:
         model(ids, **{**good, "ngram_attention_mask": good["ngram_attention_mask"][:, :2]})
     with pytest.raises(ValueError, match="num_hidden_word_layers"):
         ZenModel(tiny(num_hidden_word_layers=4))
+
+
+# --- the tokenizer's own behaviour (its agreement with the original matcher is tests/test_parity_zen.py) ---
+
+
+@pytest.fixture()
+def zen_tokenizer(tmp_path: Path) -> object:
+    from zhplm.arch.zen_tokenizer import ZenTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"我们是中国学生的大"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    # id 1 我们, id 2 中国, (blank line: no id), id 3 学生, id 4 a comma inside, id 5 中国学生
+    (tmp_path / "ngram.txt").write_text("我们,9\n中国,8\n\n学生,7\n学,生,1\n中国学生,3\n", encoding="utf-8")
+    return ZenTokenizer(str(tmp_path / "vocab.txt"), str(tmp_path / "ngram.txt"))
+
+
+def test_tokenizer_matches_spans_pads_both_sides_and_round_trips(
+    zen_tokenizer: object, tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    from zhplm.arch.zen_tokenizer import ngram_spans, register
+
+    tok: Any = zen_tokenizer
+    enc = tok("我们是中国学生")  # [CLS] 我 们 是 中 国 学 生 [SEP]
+    assert ngram_spans(enc["input_ngram_ids"], enc["ngram_position_matrix"]) == [
+        (1, 1, 2),
+        (2, 4, 2),
+        (3, 6, 2),
+        (5, 4, 4),
+    ]
+    tok.padding_side = "left"
+    batch = tok(["我们是中国学生", "我们"], padding=True, return_tensors="pt")
+    assert batch["ngram_position_matrix"].shape == (2, 9, 4)
+    assert batch["input_ngram_ids"][1].tolist() == [1, 0, 0, 0]
+    assert batch["ngram_attention_mask"][1].tolist() == [1, 0, 0, 0]
+    assert batch["ngram_position_matrix"][1, :, 0].tolist() == [0] * 6 + [1, 1, 0]  # left padding: 6 pad rows
+    none = tok("是的", return_tensors="pt")  # no n-gram: one padding slot, never a zero-size axis
+    assert none["input_ngram_ids"].tolist() == [[0]] and none["ngram_position_matrix"].shape == (1, 4, 1)
+    cut = tok("我们是中国学生", truncation=True, max_length=6)  # [CLS] 我 们 是 中 [SEP]: 中国 is cut
+    assert ngram_spans(cut["input_ngram_ids"], cut["ngram_position_matrix"]) == [(1, 1, 2)]
+    collated = tok.pad([tok("我们是中国学生"), tok("我们")], return_tensors="pt")
+    assert collated["ngram_position_matrix"].shape == (2, 9, 4)
+
+    tok.save_pretrained(tmp_path / "saved")
+    register()
+    again = AutoTokenizer.from_pretrained(tmp_path / "saved")
+    assert type(again) is type(tok) and again.ngram_ids == tok.ngram_ids
+    assert again("我们是中国学生")["input_ngram_ids"] == enc["input_ngram_ids"]
+
+
+def test_unreadable_lexicon_lines_are_reported(tmp_path: Path) -> None:
+    from zhplm.arch.zen_tokenizer import read_ngram_lines
+
+    (tmp_path / "ngram.txt").write_text("我们,3\n没有频率\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"ngram.txt:2: expected 'ngram,frequency'"):
+        read_ngram_lines(tmp_path / "ngram.txt")
