@@ -37,6 +37,24 @@ def register_architectures() -> None:
     modeling.register()
 
 
+# zhplm's own tokenizer classes (jieba words, ChineseBERT pinyin, ZEN n-grams); each module has register()
+TOKENIZER_MODULES = (
+    "zhplm.arch.word_tokenizer",
+    "zhplm.arch.chinesebert_tokenizer",
+    "zhplm.arch.zen_tokenizer",
+)
+
+
+def register_tokenizers() -> None:
+    """Make ``AutoTokenizer`` resolve zhplm's own tokenizer classes (idempotent)."""
+    import importlib
+    import importlib.util
+
+    for name in TOKENIZER_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register()
+
+
 def own_model_class(name: str) -> Any:
     """One of zhplm's own model classes (``NezhaForPreTraining``, …) by name, or None."""
     import importlib
@@ -121,8 +139,6 @@ def load(
         kwargs.pop("attn_implementation")  # an architecture without SDPA support
         model = cls.from_pretrained(str(folder), **kwargs)
     model.eval()
-    from zhplm.arch import word_tokenizer
-
-    word_tokenizer.register()
+    register_tokenizers()
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
     return Loaded(model, tokenizer, read_provenance(folder), folder)
