@@ -28,6 +28,6 @@ def test_cli_parser_is_light() -> None:
 def test_public_functions_are_not_shadowed_by_submodules() -> None:
     import zhplm
     import zhplm.converter
-    import zhplm.loader  # noqa: F401  importing submodules must not replace the functions
+    import zhplm.loader  # importing submodules must not replace the functions
 
     assert callable(zhplm.load) and callable(zhplm.convert) and callable(zhplm.pipeline)
