@@ -379,14 +379,4 @@ class ZenForPreTraining(_ZenWithHeads):
         return out if want_dict(self.config, return_dict) else out.to_tuple()
 
 
-def _register_tokenizer() -> None:
-    """A ZEN folder is unusable without its n-gram tokenizer: whoever registers the model (zhplm's loader,
-    through :func:`zhplm.arch.modeling.register`) gets ``AutoTokenizer`` → ``ZenTokenizer`` too."""
-    from zhplm.arch import zen_tokenizer
-
-    zen_tokenizer.register()
-
-
-_register_tokenizer()
-
 __all__ = ["ZenConfig", "ZenForMaskedLM", "ZenForPreTraining", "ZenModel", "ZenPreTrainedModel"]
