@@ -96,3 +96,12 @@ def run_model(
     with torch.inference_mode():
         out = model(**feed, output_hidden_states=True)
     return {k: v.detach().float().numpy() for k, v in collect(out).items()}
+
+
+def hf4_checkpoint(cls: str, config: Mapping[str, Any], tmp: Path, seed: int = 0) -> tuple[Path, Any]:
+    """transformers 4.46.3 writes ``tmp/ckpt`` (pytorch_model.bin + config.json) and its own outputs."""
+    from helpers_modeling import PeerRun
+
+    (tmp / "config.json").write_text(json.dumps(dict(config)), encoding="utf-8")
+    run_oracle("peer_hf4_checkpoint.py", cls, tmp / "config.json", tmp / "ckpt", str(seed))
+    return tmp / "ckpt", PeerRun(tmp / f"{cls}.npz")

@@ -4,7 +4,6 @@ and loads it in transformers 5."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,7 @@ import pytest
 
 import zhplm
 from helpers_modeling import PeerRun
-from helpers_parity import compare
-from oracle import run_oracle
+from helpers_parity import compare, hf4_checkpoint
 from zhplm.converter import record_parity
 
 TOL = 1e-4
@@ -27,13 +25,6 @@ CONFIG = {
     "intermediate_size": 64,
     "max_position_embeddings": 64,
 }
-
-
-def hf4_checkpoint(cls: str, config: dict, tmp: Path, seed: int = 0) -> tuple[Path, PeerRun]:
-    """transformers 4.46.3 writes ``tmp/ckpt`` (pytorch_model.bin + config.json) and its own outputs."""
-    (tmp / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    run_oracle("peer_hf4_checkpoint.py", cls, tmp / "config.json", tmp / "ckpt", str(seed))
-    return tmp / "ckpt", PeerRun(tmp / f"{cls}.npz")
 
 
 def run_model(folder: Path, inputs: dict, collect: Callable[[Any], dict[str, Any]]) -> dict[str, np.ndarray]:

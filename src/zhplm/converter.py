@@ -199,7 +199,9 @@ def plan_conversion(
     optional: set[str] = set()
     for head in spec.heads:
         owned = [t for t in model_shapes if head.owns(t) and t not in tied]
-        if not any(t in target_shapes for t in owned):
+        if not owned and any(head.owns(t) for t in tied):
+            heads[head.name] = "trained"  # entirely tied to trained parameters (e.g. an LM head)
+        elif not any(t in target_shapes for t in owned):
             heads[head.name] = "absent"
             optional.update(owned)
         else:

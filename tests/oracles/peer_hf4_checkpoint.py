@@ -10,6 +10,7 @@ outputs to ``DIR/../CLASS.npz`` (the ``_peer.save`` layout). Used for checkpoint
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -39,6 +40,8 @@ def main() -> None:
     feeds["input_ids"][1, 6:] = pad
     if getattr(config, "type_vocab_size", 2) < 2:
         feeds["token_type_ids"].zero_()
+    if "token_type_ids" not in inspect.signature(model.forward).parameters:  # decoders (BLOOM, GPT-2)
+        del feeds["token_type_ids"]
     with torch.no_grad():
         o = model(**feeds, output_hidden_states=True, return_dict=True)
     outputs = {"hidden_states": o.hidden_states}

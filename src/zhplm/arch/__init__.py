@@ -29,6 +29,7 @@ ARCH_MODULES: dict[str, str] = {
     "nezha": "zhplm.arch.nezha",
     "roformer_v2": "zhplm.arch.roformer_v2",
     "gau_alpha": "zhplm.arch.gau_alpha",
+    "bloom": "zhplm.arch.bloom",
     "chinesebert": "zhplm.arch.chinesebert",
     "zen": "zhplm.arch.zen",
 }
