@@ -45,3 +45,21 @@ def run_oracle(script: str, *args: str | os.PathLike[str], timeout: float = 600)
         sys.stderr.write(proc.stderr)
         pytest.fail(f"oracle {script} failed with exit {proc.returncode}:\n{proc.stderr[-4000:]}")
     return proc.stdout
+
+
+def require_original(repo: str) -> Path:
+    """The git snapshot of an original repository (``owner/name``) whose code is an oracle but is on no
+    package registry (ZEN, Lattice-BERT). Looked up in ``$ZHPLM_ORIGINALS/owner+name`` (default
+    ``/work/.mirror``). A fresh machine cannot fetch it, so without it the test is skipped with the command
+    that gets it — unless ``ZHPLM_REQUIRE_ORIGINALS=1``, which turns the skip into a failure."""
+    root = Path(os.environ.get("ZHPLM_ORIGINALS") or "/work/.mirror") / repo.replace("/", "+")
+    for candidate in (root / "repo", root):
+        if (candidate / "HEAD").is_file() or (candidate / ".git").is_dir():
+            return candidate
+    msg = (
+        f"no snapshot of {repo} at {root}: the original code is not on any package registry; get it with "
+        f'`git clone --bare https://github.com/{repo} "{root}/repo"`'
+    )
+    if os.environ.get("ZHPLM_REQUIRE_ORIGINALS") == "1":
+        pytest.fail(msg)
+    pytest.skip(msg)

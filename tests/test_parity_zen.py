@@ -3,14 +3,13 @@ writes a legacy-pickle ``pytorch_model.bin`` + ``bert_config.json`` + ``vocab.tx
 computes the reference from inputs built by its own n-gram matcher; zhplm converts, loads and compares.
 
 The original code is not on PyPI. Without its snapshot (``$ZHPLM_ORIGINALS/sinovation+ZEN``, default
-``/work/.mirror``) these tests are skipped with the command that fetches it; with ZHPLM_REQUIRE_ORACLES=1
+``/work/.mirror``) these tests are skipped with the command that fetches it; with ZHPLM_REQUIRE_ORIGINALS=1
 they fail instead.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,25 +19,15 @@ import pytest
 import torch
 
 import zhplm
-from oracle import run_oracle
+from oracle import require_original, run_oracle
 from zhplm.converter import record_parity
 from zhplm.errors import ConversionError
 
 TOL = 1e-4
-HOW_TO_GET = (
-    "the original ZEN code is not on PyPI; fetch a snapshot with "
-    '`git clone --bare https://github.com/sinovation/ZEN "${ZHPLM_ORIGINALS:-/work/.mirror}/sinovation+ZEN/repo"`'
-)
 
 
 def require_snapshot() -> None:
-    root = Path(os.environ.get("ZHPLM_ORIGINALS") or "/work/.mirror") / "sinovation+ZEN"
-    if any((d / "HEAD").is_file() or (d / ".git").is_dir() for d in (root / "repo", root)):
-        return
-    msg = f"no snapshot of sinovation/ZEN at {root}: {HOW_TO_GET}"
-    if os.environ.get("ZHPLM_REQUIRE_ORACLES") == "1":
-        pytest.fail(msg)
-    pytest.skip(msg)
+    require_original("sinovation/ZEN")
 
 
 class Reference:
