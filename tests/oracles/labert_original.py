@@ -26,7 +26,7 @@ lacks three TF1 names the model code calls; they are set to their TF1 implementa
   ``max_seq_length``, ``do_train``, … and absl refuses a second definition; no flag is ever read);
 * ``igraph`` (imported at the top of ``tokenization_labert.py``, used only for the pre-training
   ``cand_indices`` with ``add_candidate_indices=True``, which nothing here asks for) is an empty stand-in
-  module, as are ``loss_logging_hook``/``best_checkpoint_copyer`` only if they fail to import.
+  module.
 
 ``write``: the original graph — ``modeling_labert.LaBertModel`` (post-LN, the default of the released
 models) plus the pre-training heads of ``run_pretraining_labert.py`` (``get_masked_lm_output``: transform
@@ -198,14 +198,6 @@ def materialise_original(dest: Path) -> str:
     tf.flags = tf.compat.v1.flags
     sys.modules.setdefault("igraph", types.ModuleType("igraph"))
     sys.path.insert(0, str(dest))
-    for optional in ("loss_logging_hook", "best_checkpoint_copyer"):
-        try:
-            __import__(optional)
-        except Exception:  # only the classifier's training hooks; never used here
-            module = types.ModuleType(optional)
-            setattr(module, "LossLoggingHook", None)
-            setattr(module, "BestCheckpointCopier", None)
-            sys.modules[optional] = module
     return commit
 
 
@@ -215,10 +207,7 @@ def forget_flags() -> None:
 
     for name in list(flags.FLAGS):
         if name not in ("help", "helpshort", "helpfull", "helpxml"):
-            try:
-                delattr(flags.FLAGS, name)
-            except AttributeError:
-                pass
+            delattr(flags.FLAGS, name)
 
 
 def tiny_vocab() -> list[str]:
