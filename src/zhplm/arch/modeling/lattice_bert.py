@@ -1,0 +1,490 @@
+# mypy: disable-error-code="no-untyped-call,misc"
+"""Lattice-BERT (Alibaba DAMO, AliceMind 2021): BERT over a word lattice, with lattice position attention.
+
+transformers has no Lattice-BERT; this is zhplm's own implementation, written from the paper and the
+original TensorFlow 1 code (``alibaba/AliceMind``, ``LatticeBERT/modeling_labert.py``). The input is a
+lattice: every character of the text plus every lexicon word found in it, each token with the position of
+its first character (``start_position_ids``) and of its last (``end_position_ids``);
+:class:`zhplm.arch.lattice_tokenizer.LatticeTokenizer` builds it.
+
+* Embeddings (ALBERT-style factorised): ``word_embeddings [V, E]`` → ``word_embeddings_projection`` (E→H,
+  no bias) + ``token_type_embeddings`` → LayerNorm → dropout. **No absolute position embedding.**
+* One attention bias ``[B, heads, L, L]``, computed once per forward and added to the scores of every
+  layer (the original computes it once, outside the layer loop):
+
+  - disentangled position attention: ``p = [start_emb[start]; end_emb[end]]`` (2E wide) →
+    ``query_position``/``key_position`` (2E→H) → per-head ``q_p·k_pᵀ/√d``;
+  - four clipped relative-distance tables ``relative_position_scores_{0..3} [2M+1, heads]`` for the
+    distances start→start, end→start, start→end, end→end: entry (i, j) reads row
+    ``clip(from_j − to_i, −M, M) + M`` of table k for the pairs (from, to) = (s, s), (s, e), (e, s), (e, e);
+  - a 32-way lattice relation ``relative_type_embeddings [32, heads]``: code(i, j) = ``1·[s_j ≥ s_i] +
+    2·[s_j > e_i] + 4·[e_j ≥ s_i] + 8·[e_j ≥ e_i] + 16·[s_j = s_i ∧ e_j = e_i]``;
+  - the [CLS] "reset": row 0 (from [CLS] to every other token) is replaced by a learned per-head score
+    ``θ₁``, column 0 (from every token to [CLS]) by ``θ₂``, where ``θ = q_p(t)·k_p(t)/√d`` of a learned
+    vector ``t`` (``relative_att_reset_theta_{1,2}``) through the same position projections.
+
+  So token 0 must be ``[CLS]`` (the tokenizer pads on the right only).
+* Encoder: post-LN BERT layers (transformers' :class:`BertLayer`; SDPA with the bias as an additive mask).
+  ``hidden_act`` is ``gelu_new``: the original's ``gelu`` is the tanh approximation.
+* Heads (``run_pretraining_labert.py``): BERT pooler; MLM = dense H→**E** + act + LayerNorm(E), then the
+  word embedding transposed + ``output_bias``; next-sentence classifier with **3** classes.
+
+Parameter names (``P = "bert."`` in the head models, ``""`` in :class:`LatticeBertModel`)::
+
+    P embeddings.{word_embeddings, word_embeddings_projection, token_type_embeddings, LayerNorm}
+    P encoder.{start,end}_position_embeddings.weight [max_position_embeddings, E]
+    P encoder.{query,key}_position.{weight,bias}      [H, 2E]
+    P encoder.relative_position_scores.K.weight       [2M+1, heads]   (K = 0..3)
+    P encoder.relative_type_embeddings.weight         [32, heads]
+    P encoder.reset_theta_{1,2}                       [2E]
+    P encoder.layer.N.*                               (BERT layer names)
+    P pooler.dense.{weight,bias}
+    cls.predictions.{transform.dense [E, H], transform.LayerNorm [E], bias [V]}, cls.predictions.decoder
+    (tied), cls.seq_relationship.{weight,bias} [3, H]
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Any, cast
+
+import torch
+from torch import nn
+from transformers import BertConfig
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
+from transformers.models.bert.modeling_bert import (
+    BertForPreTrainingOutput,
+    BertLayer,
+    BertPooler,
+    BertPreTrainedModel,
+)
+
+from zhplm.arch.modeling._layers import token_loss, want_dict
+
+log = logging.getLogger(__name__)
+
+# the number of lattice relation codes (5 bits), fixed by the original
+NUM_RELATION_TYPES = 32
+# which position sequence is "from" (read at the key j) and which is "to" (read at the query i), per table
+_DISTANCE_PAIRS = ((0, 0), (0, 1), (1, 0), (1, 1))  # 0 = start, 1 = end
+
+_TIED_DECODER = {
+    "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+    "cls.predictions.decoder.bias": "cls.predictions.bias",
+}
+
+
+class LatticeBertConfig(BertConfig):
+    """BERT's hyper-parameters plus ``embedding_size`` (E, 128 in the releases), ``max_relative_position``
+    (M, 128: the original hard-codes it) and ``num_next_sentence_labels`` (3). The defaults follow
+    ``LaBertConfig``; ``hidden_act`` ``gelu_new`` is the original's (tanh) ``gelu``."""
+
+    model_type = "lattice_bert"
+
+    hidden_act: str = "gelu_new"
+    type_vocab_size: int = 16
+    embedding_size: int = 128
+    max_relative_position: int = 128
+    num_next_sentence_labels: int = 3
+
+
+class LatticeBertEmbeddings(nn.Module):
+    """word embedding (E) → projection to H (no bias) + token type → LayerNorm → dropout."""
+
+    def __init__(self, config: LatticeBertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.embedding_size)
+        self.word_embeddings_projection = nn.Linear(config.embedding_size, config.hidden_size, bias=False)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """``inputs_embeds`` (if given) are E wide, like rows of ``word_embeddings``."""
+        if inputs_embeds is None:
+            assert input_ids is not None
+            inputs_embeds = self.word_embeddings(input_ids)
+        x = self.word_embeddings_projection(inputs_embeds)
+        if token_type_ids is None:
+            x = x + self.token_type_embeddings.weight[0]
+        else:
+            x = x + self.token_type_embeddings(token_type_ids)
+        out: torch.Tensor = self.dropout(self.LayerNorm(x))
+        return out
+
+
+class LatticeBertEncoder(nn.Module):
+    """The lattice attention bias (computed once) and the BERT layers that share it."""
+
+    def __init__(self, config: LatticeBertConfig) -> None:
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError(
+                f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
+                f"{config.num_attention_heads}"
+            )
+        heads = config.num_attention_heads
+        width = 2 * config.embedding_size
+        self.num_heads = heads
+        self.head_size = config.hidden_size // heads
+        self.max_relative_position = config.max_relative_position
+        self.start_position_embeddings = nn.Embedding(config.max_position_embeddings, config.embedding_size)
+        self.end_position_embeddings = nn.Embedding(config.max_position_embeddings, config.embedding_size)
+        self.query_position = nn.Linear(width, config.hidden_size)
+        self.key_position = nn.Linear(width, config.hidden_size)
+        self.relative_position_scores = nn.ModuleList(
+            nn.Embedding(2 * config.max_relative_position + 1, heads) for _ in _DISTANCE_PAIRS
+        )
+        self.relative_type_embeddings = nn.Embedding(NUM_RELATION_TYPES, heads)
+        self.reset_theta_1 = nn.Parameter(torch.zeros(width))
+        self.reset_theta_2 = nn.Parameter(torch.zeros(width))
+        self.layer = nn.ModuleList(BertLayer(config, layer_idx=i) for i in range(config.num_hidden_layers))
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        """``[..., L, H]`` → ``[..., heads, L, d]``."""
+        out: torch.Tensor = x.unflatten(-1, (self.num_heads, self.head_size)).transpose(-2, -3)
+        return out
+
+    def _reset_score(self, theta: torch.Tensor) -> torch.Tensor:
+        """Per-head score of a learned position vector with itself: ``[heads]``."""
+        q = self.query_position(theta).view(self.num_heads, self.head_size)
+        k = self.key_position(theta).view(self.num_heads, self.head_size)
+        score: torch.Tensor = (q * k).sum(-1) * self.head_size**-0.5
+        return score
+
+    def attention_bias(
+        self,
+        start: torch.Tensor,
+        end: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        dtype: torch.dtype,
+    ) -> torch.Tensor:
+        """The additive attention bias ``[B, heads, L, L]`` of a batch of lattices (padding masked out)."""
+        batch, length = start.shape
+        positions = torch.cat((self.start_position_embeddings(start), self.end_position_embeddings(end)), -1)
+        q = self._split(self.query_position(positions))
+        k = self._split(self.key_position(positions))
+        scores = torch.matmul(q, k.transpose(-1, -2)) * self.head_size**-0.5
+        ends = (start, end)
+        limit = self.max_relative_position
+        for table, (frm, to) in zip(self.relative_position_scores, _DISTANCE_PAIRS, strict=True):
+            distance = ends[frm][:, None, :] - ends[to][:, :, None]  # [B, i, j] = from_j - to_i
+            index = distance.clamp(-limit, limit) + limit
+            scores = scores + table(index).permute(0, 3, 1, 2)
+        s_i, s_j = start[:, :, None], start[:, None, :]
+        e_i, e_j = end[:, :, None], end[:, None, :]
+        code = (
+            (s_j >= s_i).long()
+            + 2 * (s_j > e_i).long()
+            + 4 * (e_j >= s_i).long()
+            + 8 * (e_j >= e_i).long()
+            + 16 * ((s_j == s_i) & (e_j == e_i)).long()
+        )
+        scores = scores + self.relative_type_embeddings(code).permute(0, 3, 1, 2)
+        # the [CLS] reset: row 0 (to the other tokens) and column 0 (to [CLS]) are learned constants
+        row = self._reset_score(self.reset_theta_1).view(1, -1, 1, 1).expand(batch, -1, 1, length - 1)
+        col = self._reset_score(self.reset_theta_2).view(1, -1, 1, 1).expand(batch, -1, length, 1)
+        bias = torch.cat((col, torch.cat((row, scores[:, :, 1:, 1:]), dim=2)), dim=3).to(dtype)
+        if attention_mask is not None:
+            keep = attention_mask.to(torch.bool)[:, None, None, :]
+            bias = bias.masked_fill(~keep, torch.finfo(dtype).min)
+        return bias
+
+
+class LatticeBertPreTrainedModel(BertPreTrainedModel):
+    config_class = LatticeBertConfig
+    config: LatticeBertConfig
+    base_model_prefix = "bert"
+    supports_gradient_checkpointing = False
+    _supports_flash_attn = False  # the bias is a dense per-head float mask
+    _supports_flex_attn = False
+    _can_record_outputs: dict[str, Any] = {}  # noqa: RUF012 (transformers declares it so)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, LatticeBertEncoder):
+            init.normal_(module.reset_theta_1, mean=0.0, std=self.config.initializer_range)
+            init.normal_(module.reset_theta_2, mean=0.0, std=self.config.initializer_range)
+        elif isinstance(module, LatticeBertLMPredictionHead):
+            init.zeros_(module.bias)
+
+
+_warned_no_positions = False
+
+
+def _default_positions(input_shape: torch.Size, device: torch.device) -> torch.Tensor:
+    """Every token its own character (a lattice without words), as a plain BERT tokenizer's output."""
+    global _warned_no_positions
+    if not _warned_no_positions:
+        log.warning(
+            "Lattice-BERT called without start_position_ids/end_position_ids: every token is taken as one "
+            "character. Tokenize with zhplm's LatticeTokenizer to give the model its lexicon words."
+        )
+        _warned_no_positions = True
+    return torch.arange(input_shape[1], device=device).expand(input_shape[0], -1)
+
+
+def _check_positions(name: str, value: torch.Tensor, shape: tuple[int, int], limit: int) -> torch.Tensor:
+    if tuple(value.shape) != shape:
+        raise ValueError(f"{name} must have the shape of input_ids {shape}, got {tuple(value.shape)}")
+    if value.numel() and (int(value.min()) < 0 or int(value.max()) >= limit):
+        raise ValueError(
+            f"{name} must lie in [0, {limit}) (max_position_embeddings), got "
+            f"{int(value.min())}..{int(value.max())}: the text is longer than the model's positions"
+        )
+    return value
+
+
+class LatticeBertModel(LatticeBertPreTrainedModel):
+    """The Lattice-BERT encoder (+ BERT pooler): ``last_hidden_state``, ``pooler_output``."""
+
+    _no_split_modules = ["LatticeBertEmbeddings", "BertLayer"]  # noqa: RUF012
+
+    def __init__(self, config: LatticeBertConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__(config)
+        self.embeddings = LatticeBertEmbeddings(config)
+        self.encoder = LatticeBertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        if not isinstance(value, nn.Embedding):
+            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
+        self.embeddings.word_embeddings = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        start_position_ids: torch.Tensor | None = None,
+        end_position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPooling | tuple[torch.Tensor, ...]:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        want_attn = bool(
+            output_attentions if output_attentions is not None else self.config.output_attentions
+        )
+        want_hidden = bool(
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        if want_attn and self.config._attn_implementation != "eager":
+            raise ValueError(
+                "output_attentions needs the eager attention: load the model with attn_implementation='eager'"
+            )
+        hidden = self.embeddings(input_ids, token_type_ids, inputs_embeds)
+        batch, length, _ = hidden.shape
+        if (start_position_ids is None) != (end_position_ids is None):
+            raise ValueError("pass both start_position_ids and end_position_ids, or neither")
+        if start_position_ids is None or end_position_ids is None:
+            start_position_ids = end_position_ids = _default_positions(hidden.shape[:2], hidden.device)
+        limit = self.config.max_position_embeddings
+        start = _check_positions("start_position_ids", start_position_ids, (batch, length), limit)
+        end = _check_positions("end_position_ids", end_position_ids, (batch, length), limit)
+        if attention_mask is not None and tuple(attention_mask.shape) != (batch, length):
+            raise ValueError(
+                f"attention_mask must have shape (batch, seq_len) = {(batch, length)}, "
+                f"got {tuple(attention_mask.shape)}"
+            )
+        bias = self.encoder.attention_bias(start, end, attention_mask, hidden.dtype)
+
+        all_hidden: list[torch.Tensor] = [hidden]
+        all_attn: list[torch.Tensor] = []
+        record: Callable[..., None] = lambda _m, _i, out: all_attn.append(out[1])  # noqa: E731
+        layers: list[Any] = list(self.encoder.layer)
+        hooks = [layer.attention.self.register_forward_hook(record) for layer in layers] if want_attn else []
+        try:
+            for layer in layers:
+                hidden = layer(hidden, bias)
+                all_hidden.append(hidden)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        pooled = self.pooler(hidden) if self.pooler is not None else None
+        out = BaseModelOutputWithPooling(
+            last_hidden_state=hidden,
+            pooler_output=pooled,
+            hidden_states=tuple(all_hidden) if want_hidden else None,
+            attentions=tuple(all_attn) if want_attn else None,
+        )
+        return out if want_dict(self.config, return_dict) else out.to_tuple()
+
+
+class LatticeBertPredictionHeadTransform(nn.Module):
+    """dense H→E, activation, LayerNorm(E) (``cls/predictions/transform``)."""
+
+    def __init__(self, config: LatticeBertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.embedding_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.LayerNorm = nn.LayerNorm(config.embedding_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.LayerNorm(self.act(self.dense(hidden)))
+        return out
+
+
+class LatticeBertLMPredictionHead(nn.Module):
+    """The transform, then the tied word embedding (E→V) + ``bias``."""
+
+    def __init__(self, config: LatticeBertConfig) -> None:
+        super().__init__()
+        self.transform = LatticeBertPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.embedding_size, config.vocab_size, bias=True)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.decoder.bias = self.bias
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.decoder(self.transform(hidden))
+        return out
+
+
+class LatticeBertOnlyMLMHead(nn.Module):
+    def __init__(self, config: LatticeBertConfig) -> None:
+        super().__init__()
+        self.predictions = LatticeBertLMPredictionHead(config)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.predictions(hidden)
+        return out
+
+
+class LatticeBertPreTrainingHeads(nn.Module):
+    def __init__(self, config: LatticeBertConfig) -> None:
+        super().__init__()
+        self.predictions = LatticeBertLMPredictionHead(config)
+        self.seq_relationship = nn.Linear(config.hidden_size, config.num_next_sentence_labels)
+
+    def forward(self, hidden: torch.Tensor, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.predictions(hidden), self.seq_relationship(pooled)
+
+
+class _LatticeBertWithHeads(LatticeBertPreTrainedModel):
+    _tied_weights_keys = _TIED_DECODER
+
+    bert: LatticeBertModel
+    cls: Any  # LatticeBertOnlyMLMHead or LatticeBertPreTrainingHeads
+
+    def get_output_embeddings(self) -> nn.Linear:
+        decoder: nn.Linear = self.cls.predictions.decoder
+        return decoder
+
+    def set_output_embeddings(self, value: nn.Module) -> None:
+        if not isinstance(value, nn.Linear):
+            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
+        self.cls.predictions.decoder = value
+        self.cls.predictions.bias = value.bias
+
+    def _encode(self, **inputs: Any) -> BaseModelOutputWithPooling:
+        out: BaseModelOutputWithPooling = self.bert(**inputs, return_dict=True)
+        return out
+
+
+class LatticeBertForMaskedLM(_LatticeBertWithHeads):
+    """Lattice-BERT with its MLM head: ``logits [B, L, vocab]`` (characters and lexicon words)."""
+
+    def __init__(self, config: LatticeBertConfig) -> None:
+        super().__init__(config)
+        self.bert = LatticeBertModel(config, add_pooling_layer=False)
+        self.cls = LatticeBertOnlyMLMHead(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        start_position_ids: torch.Tensor | None = None,
+        end_position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MaskedLMOutput | tuple[torch.Tensor, ...]:
+        base = self._encode(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            start_position_ids=start_position_ids,
+            end_position_ids=end_position_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        logits = self.cls(base.last_hidden_state)
+        loss = None if labels is None else token_loss(logits, labels)
+        out = MaskedLMOutput(
+            loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
+        )
+        return out if want_dict(self.config, return_dict) else out.to_tuple()
+
+
+class LatticeBertForPreTraining(_LatticeBertWithHeads):
+    """Lattice-BERT with both pre-training heads (the released checkpoints' graph): MLM and the 3-way
+    next-sentence logits."""
+
+    def __init__(self, config: LatticeBertConfig) -> None:
+        super().__init__(config)
+        self.bert = LatticeBertModel(config)
+        self.cls = LatticeBertPreTrainingHeads(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        start_position_ids: torch.Tensor | None = None,
+        end_position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        next_sentence_label: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BertForPreTrainingOutput | tuple[torch.Tensor, ...]:
+        base = self._encode(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            start_position_ids=start_position_ids,
+            end_position_ids=end_position_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        logits, nsp_logits = self.cls(base.last_hidden_state, base.pooler_output)
+        loss = None
+        if labels is not None and next_sentence_label is not None:
+            loss = token_loss(logits, labels) + token_loss(nsp_logits, next_sentence_label)
+        out = BertForPreTrainingOutput(
+            loss=loss,
+            prediction_logits=logits,
+            seq_relationship_logits=nsp_logits,
+            hidden_states=cast(Any, base.hidden_states),
+            attentions=cast(Any, base.attentions),
+        )
+        return out if want_dict(self.config, return_dict) else out.to_tuple()
+
+
+__all__ = [
+    "LatticeBertConfig",
+    "LatticeBertForMaskedLM",
+    "LatticeBertForPreTraining",
+    "LatticeBertModel",
+    "LatticeBertPreTrainedModel",
+]
