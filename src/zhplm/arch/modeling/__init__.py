@@ -46,6 +46,15 @@ MODELS: dict[str, tuple[str, str, dict[str, str]]] = {
             "AutoModelForPreTraining": "ZenForPreTraining",
         },
     ),
+    "lattice_bert": (
+        "zhplm.arch.modeling.lattice_bert",
+        "LatticeBertConfig",
+        {
+            "AutoModel": "LatticeBertModel",
+            "AutoModelForMaskedLM": "LatticeBertForMaskedLM",
+            "AutoModelForPreTraining": "LatticeBertForPreTraining",
+        },
+    ),
 }
 
 _lock = threading.Lock()
