@@ -20,6 +20,7 @@ import os
 import queue
 import random
 import re
+import shutil
 import sys
 import threading
 import time
@@ -234,6 +235,8 @@ def fetch(
         desc or _filename_from(email.message.Message(), url) or url, expected_size, enabled=progress
     )
     sink.bar.update(resumed_from)
+    if expected_size is not None:
+        check_disk_space(partial_dir, expected_size - resumed_from, url)
     try:
         while True:
             offset = part.size
@@ -400,6 +403,18 @@ class _Sink:
         self.bar.reset()
 
 
+def check_disk_space(folder: Path, needed: int, url: str) -> None:
+    """Refuse early, before writing, when ``folder``'s file system cannot hold ``needed`` more bytes
+    (plus a small margin): a full disk otherwise surfaces as a truncated download much later."""
+    free = shutil.disk_usage(folder).free
+    margin = 64 * 1024 * 1024
+    if needed > 0 and free < needed + margin:
+        raise StoreError(
+            f"not enough disk space for {url}: {needed / 1e9:.2f} GB needed, {free / 1e9:.2f} GB free "
+            f"in {folder}; free some space or point ZHPLM_HOME at a larger disk"
+        )
+
+
 def _one_request(
     opener: urllib.request.OpenerDirector,
     url: str,
@@ -455,6 +470,8 @@ def _one_request(
                 offset = 0
         else:
             raise DownloadError(f"{url} answered HTTP {status}")
+        if length is not None:
+            check_disk_space(sink.part.path.parent, length, url)
         if ctype == "text/html" and not offset:
             return "html", 0, ctype, None, resp.read(HTML_LIMIT).decode("utf-8", "replace")
         got = 0
