@@ -5,8 +5,9 @@ transformers 5 dropped NEZHA; this is zhplm's own implementation, written from t
 original TensorFlow code. Differences from BERT: no absolute position embeddings; each self-attention
 adds a fixed sinusoidal relative-position term on the key side (``q·R_ijᵀ`` in the scores) and on the
 value side (``Σ_j p_ij·R_ij`` in the context), with ``R_ij = table[clip(j-i, ±M) + M]``, M =
-``max_relative_position`` (64). The key-side term is ``q`` against the (2M+1)-row table, gathered per
-(i, j) — no ``[L, L, d]`` tensor is built; the value side sums the probabilities per table row first.
+``max_relative_position`` (64). ``R [L, L, d]`` is gathered once per forward and shared by all layers;
+each term is then one matmul batched over the query position (exact; as fast as or faster than
+gathering/scattering over the (2M+1)-row table in our measurements).
 
 Parameter names (BERT's Hugging Face naming, so a Google-BERT name mapping applies), with
 ``P = "bert."`` inside the head models and ``P = ""`` in :class:`NezhaModel`::
@@ -28,7 +29,9 @@ Parameter names (BERT's Hugging Face naming, so a Google-BERT name mapping appli
     cls.seq_relationship.{weight [2, H], bias [2]} (NezhaForPreTraining)
 
 A checkpoint's ``position_embeddings`` (if any) has no place here: NEZHA uses relative positions only.
-Linear weights are ``[out, in]`` (TF kernels transposed).
+Linear weights are ``[out, in]`` (TF kernels transposed). NEZHA's TF ``gelu`` is the tanh approximation
+(Google BERT's), which transformers calls ``gelu_new``; ``"gelu"`` here is the exact erf form, as in
+transformers 4.x NEZHA, so a converter that wants the TF numbers sets ``hidden_act="gelu_new"``.
 """
 
 from dataclasses import dataclass
@@ -114,29 +117,32 @@ class NezhaSelfAttention(nn.Module):
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
 
     def forward(
-        self, hidden: torch.Tensor, bias: torch.Tensor | None, table: torch.Tensor, index: torch.Tensor
+        self, hidden: torch.Tensor, bias: torch.Tensor | None, relative: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``relative`` is ``R [L, L, d]``: row ``clip(j-i, ±M) + M`` of the sinusoidal table for (i, j)."""
         batch, length, _ = hidden.shape
         heads = (batch, length, self.num_heads, self.head_size)
-        q = self.query(hidden).view(heads).transpose(1, 2)
-        k = self.key(hidden).view(heads).transpose(1, 2)
-        v = self.value(hidden).view(heads).transpose(1, 2)
-        pair_index = index.expand(batch, self.num_heads, length, length)
+        # contiguous once, so that the matmuls below copy nothing; the scale rides on q (smaller than scores)
+        q = self.query(hidden).view(heads).transpose(1, 2).contiguous() * self.scale
+        k = self.key(hidden).view(heads).transpose(1, 2).contiguous()
+        v = self.value(hidden).view(heads).transpose(1, 2).contiguous()
+        by_query = (length, batch * self.num_heads)  # batched over the query position i: [L, B·H, ·]
 
-        # key side: q_i·(k_j + R_ij) = q_i·k_j + (q_i·tableᵀ)[r_ij]
+        # key side: q_i·(k_j + R_ij) = q_i·k_j + (q_i·R_iᵀ)_j
         scores = torch.matmul(q, k.transpose(-1, -2))
-        scores += torch.matmul(q, table.t()).gather(-1, pair_index)
-        scores *= self.scale
+        q_i = q.permute(2, 0, 1, 3).reshape(*by_query, self.head_size)
+        key_rel = torch.matmul(q_i, relative.transpose(1, 2))
+        scores += key_rel.view(length, batch, self.num_heads, length).permute(1, 2, 0, 3)
         if bias is not None:
             scores += bias
         probs = scores.softmax(dim=-1)
         dropped = F.dropout(probs, p=self.dropout_p, training=self.training)
 
-        # value side: Σ_j p_ij·(v_j + R_ij) = p·v + (Σ_{j: r_ij = r} p_ij)·table
+        # value side: Σ_j p_ij·(v_j + R_ij) = p·v + p_i·R_i
         context = torch.matmul(dropped, v)
-        per_row = dropped.new_zeros(batch, self.num_heads, length, table.shape[0])
-        per_row.scatter_add_(-1, pair_index, dropped)
-        context += torch.matmul(per_row, table)
+        p_i = dropped.permute(2, 0, 1, 3).reshape(*by_query, length)
+        value_rel = torch.matmul(p_i, relative)
+        context += value_rel.view(length, batch, self.num_heads, self.head_size).permute(1, 2, 0, 3)
         return context.transpose(1, 2).reshape(batch, length, -1), probs
 
 
@@ -184,9 +190,9 @@ class NezhaLayer(nn.Module):
         self.output = NezhaOutput(config)
 
     def forward(
-        self, hidden: torch.Tensor, bias: torch.Tensor | None, table: torch.Tensor, index: torch.Tensor
+        self, hidden: torch.Tensor, bias: torch.Tensor | None, relative: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        context, probs = self.attention.self(hidden, bias, table, index)
+        context, probs = self.attention.self(hidden, bias, relative)
         hidden = self.attention.output(context, hidden)
         return self.output(self.intermediate(hidden), hidden), probs
 
@@ -313,12 +319,12 @@ class NezhaModel(NezhaPreTrainedModel):
         table = relative_position_table(
             self.config.max_relative_position, head_size, hidden.device, hidden.dtype
         )
-        index = relative_position_index(length, self.config.max_relative_position, hidden.device)
+        relative = table[relative_position_index(length, self.config.max_relative_position, hidden.device)]
 
         all_hidden: list[torch.Tensor] = [hidden]
         all_attn: list[torch.Tensor] = []
         for layer in self.encoder.layer:
-            hidden, probs = layer(hidden, bias, table, index)
+            hidden, probs = layer(hidden, bias, relative)
             all_hidden.append(hidden)
             all_attn.append(probs)
         pooled = self.pooler(hidden) if self.pooler is not None else None
