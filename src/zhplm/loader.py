@@ -42,6 +42,7 @@ TOKENIZER_MODULES = (
     "zhplm.arch.word_tokenizer",
     "zhplm.arch.chinesebert_tokenizer",
     "zhplm.arch.zen_tokenizer",
+    "zhplm.arch.lattice_tokenizer",
 )
 
 
