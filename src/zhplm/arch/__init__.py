@@ -32,6 +32,7 @@ ARCH_MODULES: dict[str, str] = {
     "bloom": "zhplm.arch.bloom",
     "chinesebert": "zhplm.arch.chinesebert",
     "zen": "zhplm.arch.zen",
+    "lattice_bert": "zhplm.arch.lattice_bert",
 }
 
 
