@@ -1,8 +1,8 @@
 """Lattice-BERT oracle: the ORIGINAL alibaba/AliceMind ``LatticeBERT`` TensorFlow 1 code, run locally in
 ``.venv-ref`` (TensorFlow 2.15, ``tf.compat.v1`` graph mode).
 
-    write   --out DIR [--seed N]
-    forward --ckpt DIR --out REF.npz [--max-seq-length 40]
+    write   --out DIR [--seed N] [--flavor layers|shared]
+    forward --ckpt DIR --out REF.npz [--max-seq-length 40] [--flavor layers|shared]
 
 The original code is on no package registry and is never copied into zhplm. At run time this script reads
 it from a git snapshot of https://github.com/alibaba/AliceMind — ``$ZHPLM_ORIGINALS/alibaba+AliceMind`` (a
@@ -11,8 +11,9 @@ with ``git show HEAD:LatticeBERT/<file>`` into a temporary folder and imports it
 snapshot it exits with status 3 and says how to get it. Besides TensorFlow it needs ``pygtrie`` (the
 lexicon trie of ``tokenization_labert.py``) and ``tf-slim`` (see below) in ``.venv-ref``.
 
-Runtime patches, and nothing else (the original files are imported unmodified). TF 2.15's ``tf`` module
-lacks three TF1 names the model code calls; they are set to their TF1 implementations:
+Runtime patches, and nothing else (the original files are imported unmodified). The graph is built in
+``tf.compat.v1`` graph mode (eager execution disabled). TF 2.15's ``tf`` module lacks TF1 names the code
+calls; they are set to their TF1 implementations:
 * ``tf.layers`` = ``tf.compat.v1.layers`` (``tf.layers.dense``: every dense layer, incl. the reused
   ``query_position``/``key_position`` of the [CLS] reset rows and the MLM transform);
 * ``tf.contrib`` = a namespace whose ``layers`` is ``tf_slim.layers`` (``modeling.layer_norm`` calls
@@ -35,7 +36,8 @@ classes, the ``next_sentence_type`` default that ``slim_pretrain_checkpoint.py``
 built from a tiny ``labert_config.json``; every variable gets a seeded random value; ``tf.compat.v1.train.
 Saver`` saves it as ``model.ckpt`` (so the names are the original graph's own); ``vocab.txt`` (chars) and
 ``lexicon.txt`` (words, some ``surface\\tcluster`` lines, as the release's named lexicon) are written
-beside it, like the released tar.gz.
+beside it, like the released tar.gz. ``--flavor shared`` builds the model with
+``do_share_parameter_across_layers=True`` (``run_pretraining_labert.py``'s flag): one ``layer_shared`` scope.
 
 ``forward``: features for ``SENTENCES`` built by the ORIGINAL ``run_classifier_labert.convert_single_example``
 with the ORIGINAL ``tokenization_labert.LatticeTokenizerWithMapping`` (what ``--use_named_lexicon=true``
@@ -100,6 +102,9 @@ LABERT_CONFIG = {
     "type_vocab_size": 3,
 }
 NSP_CLASSES = 3
+# "layers": one variable scope per layer (the releases); "shared": --do_share_parameter_across_layers
+# (one ``layer_shared`` scope reused by every layer)
+FLAVORS = ("layers", "shared")
 
 # After the specials and _common.CHARS: Latin/digit pieces and characters of the fixture words. Others
 # (城, 苹, 吗, …) read as [UNK].
@@ -219,7 +224,7 @@ def lexicon_clusters() -> list[str]:
     return list(dict.fromkeys(line.strip().split("\t")[-1] for line in LEXICON_LINES))
 
 
-def build_graph(config: Any, batch: int, length: int) -> dict[str, Any]:
+def build_graph(config: Any, batch: int, length: int, shared: bool = False) -> dict[str, Any]:
     """The original model + pre-training heads on placeholders; returns the tensors to fetch."""
     import modeling_labert
     import run_pretraining_labert as pretrain
@@ -239,6 +244,7 @@ def build_graph(config: Any, batch: int, length: int) -> dict[str, Any]:
         start_positions=ph["start"],
         end_positions=ph["end"],
         use_one_hot_embeddings=False,
+        do_share_parameter_across_layers=shared,
     )
     every_position = tf.tile(tf.range(length)[None, :], [batch, 1])
     pretrain.get_masked_lm_output(
@@ -290,7 +296,7 @@ def cmd_write(args: argparse.Namespace) -> None:
         (out / "lexicon.txt").write_text("".join(w + "\n" for w in LEXICON_LINES), encoding="utf-8")
         config = modeling_labert.LaBertConfig.from_json_file(str(out / "labert_config.json"))
         with tf.Graph().as_default():
-            build_graph(config, 2, 8)
+            build_graph(config, 2, 8, shared=args.flavor == "shared")
             variables = sorted(v1.global_variables(), key=lambda v: v.op.name)
             r = C.rng(args.seed)
             with v1.Session() as sess:
@@ -352,7 +358,7 @@ def cmd_forward(args: argparse.Namespace) -> None:
         }
         batch, length = inputs["input_ids"].shape
         with tf.Graph().as_default():
-            t = build_graph(config, batch, length)
+            t = build_graph(config, batch, length, shared=args.flavor == "shared")
             graph_vars = {v.op.name for v in v1.global_variables()}
             ckpt_vars = {name for name, _ in tf.train.list_variables(str(ckpt / "model.ckpt"))}
             if graph_vars != ckpt_vars:
@@ -426,11 +432,13 @@ def main() -> None:
     w = sub.add_parser("write")
     w.add_argument("--out", required=True)
     w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--flavor", choices=FLAVORS, default="layers")
     f = sub.add_parser("forward")
     f.add_argument("--ckpt", required=True)
     f.add_argument("--out", required=True)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--max-seq-length", type=int, default=40)
+    f.add_argument("--flavor", choices=FLAVORS, default="layers")
     args = parser.parse_args()
     {"write": cmd_write, "forward": cmd_forward}[args.cmd](args)
 
