@@ -119,6 +119,7 @@ class LatticeTokenizer(BertTokenizerLegacy):  # type: ignore[misc]
         if kwargs.get("padding_side", "right") != "right":
             raise ValueError("Lattice-BERT pads on the right only (the model needs [CLS] at index 0)")
         super().__init__(vocab_file, do_lower_case=do_lower_case, **kwargs)
+        self.vocab_file = vocab_file
         self.lexicon_file = lexicon_file
         self.lexicon_lines = read_lexicon_lines(lexicon_file)
         self.char_vocab_size = len(self.vocab)
@@ -303,12 +304,20 @@ class LatticeTokenizer(BertTokenizerLegacy):  # type: ignore[misc]
         clean_up_tokenization_spaces: bool | None = None,
         **kwargs: Any,
     ) -> str:
-        """The characters: lexicon words are left out (they repeat characters the text already has)."""
+        """The characters: lexicon words are left out (they repeat characters the text already has).
+
+        A word spelled like a character token (a one-character word, or a Latin word in the vocabulary)
+        shares that token's id, as in the original; such an id is kept once per run of repeats."""
         from transformers.utils.generic import to_py_obj
 
         ids = to_py_obj(token_ids)
         if isinstance(ids, list):
-            ids = [i for i in ids if not self.is_word(int(i))]
+            kept: list[int] = []
+            for i in map(int, ids):
+                if self.is_word(i) and (self.cluster_names[i] not in self.vocab or kept[-1:] == [i]):
+                    continue
+                kept.append(i)
+            ids = kept
         text: str = super()._decode(
             ids,
             skip_special_tokens=skip_special_tokens,
