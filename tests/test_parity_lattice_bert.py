@@ -209,6 +209,30 @@ def test_shared_layer_checkpoint(tmp_path: Path, ref: Reference) -> None:
 
 
 @pytest.mark.oracle
+def test_the_release_archive_layout_converts(tmp_path: Path, ref: Reference) -> None:
+    """A ``chinese_labert-*.tar.gz`` as released: one top folder, a ``checkpoint`` file naming the
+    authors' absolute path, ``model.ckpt.meta`` beside the bundle."""
+    import tarfile
+
+    top = tmp_path / "src" / "chinese_labert-tiny-std-512"
+    shutil.copytree(ref.ckpt, top)
+    (top / "checkpoint").write_text(
+        'model_checkpoint_path: "/home/admin/labert/model.ckpt"\n'
+        'all_model_checkpoint_paths: "/home/admin/labert/model.ckpt"\n'
+    )
+    assert (top / "model.ckpt.meta").is_file()
+    archive = tmp_path / "chinese_labert-tiny-std-512.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(top, arcname=top.name)
+    result = zhplm.convert(archive, tmp_path / "out")
+    assert (result.arch, result.architectures) == ("lattice_bert", ["LatticeBertForPreTraining"])
+    model = zhplm.load(tmp_path / "out").model
+    with torch.no_grad():
+        logits = model(**ref.inputs).prediction_logits.numpy()
+    assert float(np.abs(logits - ref.arrays["mlm_logits"])[ref.mask].max()) <= TOL
+
+
+@pytest.mark.oracle
 def test_mismatched_lexicon_or_config_is_refused(tmp_path: Path, ref: Reference) -> None:
     big = tmp_path / "big"
     shutil.copytree(ref.ckpt, big)
