@@ -9,7 +9,8 @@ it from a git snapshot of https://github.com/alibaba/AliceMind — ``$ZHPLM_ORIG
 bare git dir, or a folder holding one named ``repo``; ``ZHPLM_ORIGINALS`` defaults to ``/work/.mirror``) —
 with ``git show HEAD:LatticeBERT/<file>`` into a temporary folder and imports it from there. Without the
 snapshot it exits with status 3 and says how to get it. Besides TensorFlow it needs ``pygtrie`` (the
-lexicon trie of ``tokenization_labert.py``) and ``tf-slim`` (see below) in ``.venv-ref``.
+lexicon trie of ``tokenization_labert.py``) and ``tf-slim`` (see below) in ``.venv-ref``
+(``requirements-labert.txt``).
 
 Runtime patches, and nothing else (the original files are imported unmodified). The graph is built in
 ``tf.compat.v1`` graph mode (eager execution disabled). TF 2.15's ``tf`` module lacks TF1 names the code

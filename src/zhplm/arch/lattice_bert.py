@@ -183,10 +183,18 @@ class LatticeBertSpec(ArchSpec):
             tok = LatticeTokenizer(vocab_file=str(vocab), lexicon_file=str(lexicon))
             rows = int(config["vocab_size"])
             if tok.vocab_size > rows:
+                shared = sum(1 for name in tok.cluster_ids if name in tok.vocab)
+                why = (
+                    f"; {shared} cluster names are also character tokens, which the original's len(vocab) "
+                    "counts once, so its labert_config.json may be short by that many rows and the last "
+                    "word ids point past the table"
+                    if tok.vocab_size - rows == shared
+                    else ": this vocabulary/lexicon belongs to another model"
+                )
                 raise ConversionError(
                     f"{vocab.name} + {lexicon} give ids up to {tok.vocab_size - 1} ({tok.char_vocab_size} "
                     f"characters + {len(tok.cluster_ids)} word clusters) but the model's embedding has only "
-                    f"{rows} rows: this vocabulary/lexicon belongs to another model"
+                    f"{rows} rows{why}"
                 )
         notes = write_lattice_tokenizer(
             vocab, lexicon, out, max_length=int(config.get("max_position_embeddings", 512))
