@@ -35,6 +35,22 @@ def test_wobert_row_gets_the_jieba_word_tokenizer(tmp_path: Path, google_ckpt: P
 
 
 @pytest.mark.oracle
+def test_a_word_vocabulary_selects_the_word_tokenizer_without_the_catalog(
+    tmp_path: Path, google_ckpt: Path
+) -> None:
+    ckpt = tmp_path / "words"
+    shutil.copytree(google_ckpt, ckpt)
+    vocab = (ckpt / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    vocab[-3:] = ["中国", "我们", "人民"]
+    (ckpt / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    result = zhplm.convert(ckpt, tmp_path / "out")
+    assert any("holds Chinese words" in note for note in result.notes)
+    assert zhplm.load(tmp_path / "out").tokenizer.tokenize("我们人民") == ["我们", "人民"]
+    plain = zhplm.convert(google_ckpt, tmp_path / "plain")  # characters only: the WordPiece tokenizer
+    assert not any("jieba" in note or "words" in note for note in plain.notes)
+
+
+@pytest.mark.oracle
 def test_untrained_mlm_head_is_recorded_and_fill_mask_refuses(tmp_path: Path, google_ckpt: Path) -> None:
     result = zhplm.convert(google_ckpt, tmp_path / "out", model_id="hfl/chinese-roberta-wwm-ext-large")
     assert result.heads["mlm"] == "untrained"

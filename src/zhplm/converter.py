@@ -25,6 +25,7 @@ from typing import Any
 from zhplm import __version__
 from zhplm.arch import ArchSpec, get_arch, rank_archs
 from zhplm.arch._rules import Plan, Shape
+from zhplm.arch.tokenizers import is_word_vocab
 from zhplm.errors import ConversionError, FormatError, UnsupportedFormatError
 from zhplm.formats import open_checkpoint, sniff
 from zhplm.formats.base import Reader
@@ -294,6 +295,9 @@ def convert(
             cfg_obj.architectures = architectures
             cfg_obj.save_pretrained(str(tmp_out))
             vocab = spec.find_vocab(side)
+            if tokenizer is None and vocab is not None and vocab.suffix == ".txt" and is_word_vocab(vocab):
+                tokenizer = "jieba-wordpiece"
+                result.notes.append(f"{vocab.name} holds Chinese words: using the jieba word tokenizer")
             if tokenizer in WORD_TOKENIZERS and vocab is not None:
                 from zhplm.arch.word_tokenizer import write_word_tokenizer
 

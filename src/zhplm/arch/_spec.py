@@ -26,6 +26,64 @@ TRAINING_LEFTOVERS: dict[str, str] = {
 }
 
 
+# Google bert_config.json keys that transformers' BERT-family configs take as they are.
+ENCODER_CONFIG_KEYS: tuple[str, ...] = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "initializer_range",
+    "layer_norm_eps",
+    "pad_token_id",
+)
+
+
+def copy_config(
+    original: Mapping[str, Any] | None, keys: Iterable[str] = ENCODER_CONFIG_KEYS
+) -> dict[str, Any]:
+    """The entries of an original config that the target config takes unchanged."""
+    return {k: original[k] for k in keys if original and k in original}
+
+
+def count_layers(targets: Iterable[str], pattern: str = r".*\.layer\.(\d+)\..*") -> int:
+    """Number of layers, from the highest layer index among the target names."""
+    rx = re.compile(pattern)
+    indices = {int(m.group(1)) for t in targets if (m := rx.fullmatch(t))}
+    return max(indices) + 1 if indices else 0
+
+
+def shape_of(shapes: Mapping[str, Shape], name: str) -> Shape:
+    """Shape of the target ``name``; a conversion cannot size the model without it."""
+    if name not in shapes:
+        raise ConversionError(f"the checkpoint has no tensor for {name}: cannot infer the model size")
+    return shapes[name]
+
+
+def fill_encoder_sizes(cfg: dict[str, Any], shapes: Mapping[str, Shape], prefix: str) -> None:
+    """Complete a BERT-style encoder config from the tensors (``prefix.embeddings…``, ``prefix.encoder.layer.N…``):
+    several releases ship no config or an incomplete one. Values the original config gives win; the head
+    count, which no tensor stores, defaults to 64-wide heads (true of every Google-size model)."""
+    vocab, hidden = shape_of(shapes, f"{prefix}.embeddings.word_embeddings.weight")[:2]
+    cfg.setdefault("vocab_size", vocab)
+    cfg.setdefault("hidden_size", hidden)
+    cfg.setdefault("num_hidden_layers", count_layers(shapes))
+    optional = {
+        "intermediate_size": f"{prefix}.encoder.layer.0.intermediate.dense.weight",
+        "max_position_embeddings": f"{prefix}.embeddings.position_embeddings.weight",
+        "type_vocab_size": f"{prefix}.embeddings.token_type_embeddings.weight",
+    }
+    for key, name in optional.items():
+        if name in shapes:
+            cfg.setdefault(key, shapes[name][0])
+    cfg.setdefault("num_attention_heads", max(1, int(cfg["hidden_size"]) // 64))
+
+
 def dense(src: str, dst: str) -> tuple[Rule, Rule]:
     """A TF dense layer ``src/{kernel,bias}`` → torch Linear ``dst.{weight,bias}`` (kernel transposed)."""
     return (Rule(f"{src}/kernel", f"{dst}.weight", T), Rule(f"{src}/bias", f"{dst}.bias"))
@@ -60,6 +118,8 @@ class ArchSpec:
     heads: tuple[Head, ...] = ()
     config_names: tuple[str, ...] = ("config.json",)
     vocab_names: tuple[str, ...] = ("vocab.txt",)
+    # (heads the checkpoint must carry, transformers class): the first that fits names the folder's class
+    classes: tuple[tuple[tuple[str, ...], str], ...] = ()
 
     # -- detection -----------------------------------------------------------------------
     def scheme_scores(self, names: Iterable[str]) -> dict[str, float]:
@@ -108,7 +168,10 @@ class ArchSpec:
 
     def architectures(self, present_heads: set[str]) -> list[str]:
         """The transformers class name(s) that fit the heads the checkpoint carries."""
-        raise NotImplementedError
+        for needed, cls in self.classes:
+            if set(needed) <= present_heads:
+                return [cls]
+        raise ConversionError(f"{self.name}: no model class fits the heads {sorted(present_heads)}")
 
     # -- tokenizer -----------------------------------------------------------------------
     def find_vocab(self, folder: Path | None) -> Path | None:
@@ -121,5 +184,10 @@ class ArchSpec:
         return None
 
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
-        """Write tokenizer files into ``out``; return notes (e.g. 'no vocab found')."""
-        return [] if vocab is not None else ["no vocabulary file found: the tokenizer was not written"]
+        """Write tokenizer files into ``out``; return notes (e.g. 'no vocab found'). The default is the
+        lower-casing BERT WordPiece tokenizer that almost every Chinese release uses."""
+        if vocab is None:
+            return ["no vocabulary file found: the tokenizer was not written"]
+        from zhplm.arch.tokenizers import write_bert_tokenizer
+
+        return write_bert_tokenizer(vocab, out, do_lower_case=True)

@@ -14,7 +14,6 @@ brightmart's early "albert_zh" checkpoints are a different model (see :mod:`zhpl
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
@@ -150,21 +149,6 @@ class AlbertSpec(ArchSpec):
         cfg["model_type"] = self.model_type
         return cfg
 
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        if {"mlm", "sop"} <= present_heads:
-            return ["AlbertForPreTraining"]
-        if "mlm" in present_heads:
-            return ["AlbertForMaskedLM"]
-        return ["AlbertModel"]
-
-    def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
-        if vocab is None:
-            return super().write_tokenizer(vocab, out, config)
-        from zhplm.arch.tokenizers import write_bert_tokenizer
-
-        # Google's zh ALBERT ships a WordPiece vocab_chinese.txt (no sentencepiece model)
-        return write_bert_tokenizer(vocab, out, do_lower_case=True)
-
 
 SPEC = AlbertSpec(
     name="albert",
@@ -175,4 +159,5 @@ SPEC = AlbertSpec(
     heads=HEADS,
     config_names=("albert_config.json", "config.json"),
     vocab_names=("vocab_chinese.txt", "vocab.txt"),
+    classes=((("mlm", "sop"), "AlbertForPreTraining"), (("mlm",), "AlbertForMaskedLM"), ((), "AlbertModel")),
 )

@@ -20,7 +20,7 @@ import numpy as np
 
 from zhplm.arch._rules import Array, Plan, Rule, Rules, Shape, Transform
 from zhplm.arch._spec import TRAINING_LEFTOVERS, dense, layer_norm
-from zhplm.arch.bert import HEADS, BertSpec
+from zhplm.arch.bert import BERT_CLASSES, HEADS, BertSpec
 from zhplm.errors import ConversionError
 
 
@@ -130,4 +130,5 @@ SPEC = BrightmartAlbertSpec(
     heads=HEADS,
     config_names=("albert_config*.json", "bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
+    classes=BERT_CLASSES,
 )

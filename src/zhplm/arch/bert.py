@@ -14,14 +14,19 @@ WoBERT, StructBERT, OpenCLaP, …). Naming schemes:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape, drop_rows
-from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Head, dense, layer_norm
-from zhplm.errors import ConversionError
+from zhplm.arch._spec import (
+    TRAINING_LEFTOVERS,
+    ArchSpec,
+    Head,
+    copy_config,
+    dense,
+    fill_encoder_sizes,
+    layer_norm,
+)
 
 L = r"bert/encoder/layer_(\d+)"
 HL = r"bert.encoder.layer.\1"
@@ -118,78 +123,23 @@ HEADS = (
     Head("nsp", (r"cls\.seq_relationship\..*",), "next-sentence head"),
 )
 
-# Google bert_config.json keys that BertConfig takes as they are.
-_CONFIG_KEYS = (
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_act",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "max_position_embeddings",
-    "type_vocab_size",
-    "initializer_range",
-    "layer_norm_eps",
-    "pad_token_id",
+BERT_CLASSES = (
+    (("mlm", "nsp"), "BertForPreTraining"),
+    (("mlm",), "BertForMaskedLM"),
+    ((), "BertModel"),
 )
-
-
-def count_layers(targets: Iterable[str], pattern: str = r".*\.layer\.(\d+)\..*") -> int:
-    rx = re.compile(pattern)
-    indices = {int(m.group(1)) for t in targets if (m := rx.fullmatch(t))}
-    return max(indices) + 1 if indices else 0
 
 
 class BertSpec(ArchSpec):
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
-        targets = set(plan_targets)
-        cfg: dict[str, Any] = {k: original[k] for k in _CONFIG_KEYS if original and k in original}
-        # Fill what the checkpoint itself tells (configs are missing or incomplete in several releases).
-        word = _shape_of(shapes, targets, "bert.embeddings.word_embeddings.weight")
-        cfg.setdefault("vocab_size", word[0])
-        cfg.setdefault("hidden_size", word[1])
-        cfg.setdefault("num_hidden_layers", count_layers(targets))
-        inter = _shape_of(shapes, targets, "bert.encoder.layer.0.intermediate.dense.weight", required=False)
-        if inter:
-            cfg.setdefault("intermediate_size", inter[0])
-        pos = _shape_of(shapes, targets, "bert.embeddings.position_embeddings.weight", required=False)
-        if pos:
-            cfg.setdefault("max_position_embeddings", pos[0])
-        types = _shape_of(shapes, targets, "bert.embeddings.token_type_embeddings.weight", required=False)
-        if types:
-            cfg.setdefault("type_vocab_size", types[0])
-        cfg.setdefault("num_attention_heads", max(1, cfg["hidden_size"] // 64))
+        cfg = copy_config(original)
+        fill_encoder_sizes(cfg, shapes, "bert")
         cfg.setdefault("hidden_act", "gelu")
         cfg.setdefault("layer_norm_eps", 1e-12)
         cfg["model_type"] = self.model_type
         return cfg
-
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        if {"mlm", "nsp"} <= present_heads:
-            return ["BertForPreTraining"]
-        if "mlm" in present_heads:
-            return ["BertForMaskedLM"]
-        return ["BertModel"]
-
-    def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
-        if vocab is None:
-            return super().write_tokenizer(vocab, out, config)
-        from zhplm.arch.tokenizers import write_bert_tokenizer
-
-        return write_bert_tokenizer(vocab, out, do_lower_case=True)
-
-
-def _shape_of(shapes: Mapping[str, Shape], targets: set[str], name: str, required: bool = True) -> Shape:
-    """Shape of the *target* ``name``, found through the plan (shapes are keyed by target here)."""
-    if name in shapes:
-        return shapes[name]
-    if required:
-        raise ConversionError(f"the checkpoint has no tensor for {name}: cannot infer the model size")
-    return ()
 
 
 SPEC = BertSpec(
@@ -201,4 +151,5 @@ SPEC = BertSpec(
     heads=HEADS,
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
+    classes=BERT_CLASSES,
 )

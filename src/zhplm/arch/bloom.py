@@ -59,9 +59,6 @@ class BloomSpec(ArchSpec):
         cfg["model_type"] = self.model_type
         return cfg
 
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        return ["BloomForCausalLM"]
-
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
         if vocab is None:
             return ["no tokenizer.json found: the tokenizer was not written"]
@@ -82,4 +79,5 @@ SPEC = BloomSpec(
     heads=(Head("lm", (r"lm_head\..*",), "language-model head (tied to the embeddings)"),),
     config_names=("config.json",),
     vocab_names=("tokenizer.json",),
+    classes=(((), "BloomForCausalLM"),),
 )

@@ -46,9 +46,6 @@ class ChineseBertSpec(BertSpec):
         cfg["model_type"] = self.model_type
         return cfg
 
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        return ["ChineseBertForMaskedLM"] if "mlm" in present_heads else ["ChineseBertModel"]
-
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
         if vocab is None:
             return super().write_tokenizer(vocab, out, config)
@@ -66,4 +63,5 @@ SPEC = ChineseBertSpec(
     heads=tuple(h for h in HEADS if h.name in ("pooler", "mlm")),
     config_names=("config.json", "bert_config.json"),
     vocab_names=("vocab.txt",),
+    classes=((("mlm",), "ChineseBertForMaskedLM"), ((), "ChineseBertModel")),
 )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import TRANSPOSE as T
@@ -162,18 +161,6 @@ class ElectraSpec(ArchSpec):
         cfg["model_type"] = self.model_type
         return cfg
 
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        if self.part == "generator":
-            return ["ElectraForMaskedLM"] if "mlm" in present_heads else ["ElectraModel"]
-        return ["ElectraForPreTraining"] if "rtd" in present_heads else ["ElectraModel"]
-
-    def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
-        if vocab is None:
-            return super().write_tokenizer(vocab, out, config)
-        from zhplm.arch.tokenizers import write_bert_tokenizer
-
-        return write_bert_tokenizer(vocab, out, do_lower_case=True)
-
 
 SPEC = ElectraSpec(
     name="electra",
@@ -185,6 +172,7 @@ SPEC = ElectraSpec(
     config_names=("*discriminator_config.json", "config.json"),
     vocab_names=("vocab.txt",),
     part="discriminator",
+    classes=((("rtd",), "ElectraForPreTraining"), ((), "ElectraModel")),
 )
 
 GENERATOR = ElectraSpec(
@@ -199,4 +187,5 @@ GENERATOR = ElectraSpec(
     config_names=("*generator_config.json",),
     vocab_names=("vocab.txt",),
     part="generator",
+    classes=((("mlm",), "ElectraForMaskedLM"), ((), "ElectraModel")),
 )

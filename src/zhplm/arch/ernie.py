@@ -34,8 +34,14 @@ from typing import Any
 
 from zhplm.arch._rules import TRANSPOSE as T
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Head
-from zhplm.arch.bert import count_layers
+from zhplm.arch._spec import (
+    ENCODER_CONFIG_KEYS,
+    TRAINING_LEFTOVERS,
+    ArchSpec,
+    Head,
+    copy_config,
+    count_layers,
+)
 from zhplm.errors import ConversionError
 
 E = "ernie.embeddings"
@@ -137,23 +143,7 @@ HEADS = (
     Head("nsp", (r"cls\.seq_relationship\..*",), "next-sentence head"),
 )
 
-_CONFIG_KEYS = (
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_act",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "max_position_embeddings",
-    "type_vocab_size",
-    "task_type_vocab_size",
-    "use_task_id",
-    "initializer_range",
-    "layer_norm_eps",
-    "pad_token_id",
-)
+_CONFIG_KEYS = (*ENCODER_CONFIG_KEYS, "task_type_vocab_size", "use_task_id")
 
 
 def ernie3_configs() -> dict[str, dict[str, Any]]:
@@ -212,7 +202,7 @@ class ErnieSpec(ArchSpec):
             "num_hidden_layers": count_layers(targets),
             **({"intermediate_size": inter[0]} if inter else {}),
         }
-        cfg: dict[str, Any] = {k: original[k] for k in _CONFIG_KEYS if original and k in original}
+        cfg = copy_config(original, _CONFIG_KEYS)
         if task is not None:
             size["task_type_vocab_size"] = task[0]
             if not original:
@@ -243,13 +233,6 @@ class ErnieSpec(ArchSpec):
         cfg["model_type"] = self.model_type
         return cfg
 
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        if {"mlm", "nsp"} <= present_heads:
-            return ["ErnieForPreTraining"]
-        if "mlm" in present_heads:
-            return ["ErnieForMaskedLM"]
-        return ["ErnieModel"]
-
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
         if vocab is None:
             note = "no vocab.txt found: the tokenizer was not written"
@@ -260,9 +243,7 @@ class ErnieSpec(ArchSpec):
                     "next to the checkpoint and convert again)"
                 )
             return [note]
-        from zhplm.arch.tokenizers import write_bert_tokenizer
-
-        return write_bert_tokenizer(vocab, out, do_lower_case=True)
+        return super().write_tokenizer(vocab, out, config)
 
 
 SPEC = ErnieSpec(
@@ -274,4 +255,9 @@ SPEC = ErnieSpec(
     heads=HEADS,
     config_names=("ernie_config.json", "config.json", "ernie_1.0_large_ch.config.json", "model_config.json"),
     vocab_names=("vocab.txt", "*vocab*.txt"),
+    classes=(
+        (("mlm", "nsp"), "ErnieForPreTraining"),
+        (("mlm",), "ErnieForMaskedLM"),
+        ((), "ErnieModel"),
+    ),
 )

@@ -110,9 +110,6 @@ class GAUAlphaSpec(RoFormerV2Spec):
         cfg["model_type"] = self.model_type
         return cfg
 
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        return ["GAUAlphaForMaskedLM"] if "mlm" in present_heads else ["GAUAlphaModel"]
-
 
 SPEC = GAUAlphaSpec(
     name="gau_alpha",
@@ -123,4 +120,5 @@ SPEC = GAUAlphaSpec(
     heads=(tied_mlm_head("gau_alpha"),),
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
+    classes=((("mlm",), "GAUAlphaForMaskedLM"), ((), "GAUAlphaModel")),
 )

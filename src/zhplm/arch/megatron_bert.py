@@ -55,13 +55,6 @@ class MegatronBertSpec(BertSpec):
         cfg.setdefault("pad_token_id", 0)
         return cfg
 
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        if {"mlm", "nsp"} <= present_heads:
-            return ["MegatronBertForPreTraining"]
-        if "mlm" in present_heads:
-            return ["MegatronBertForMaskedLM"]
-        return ["MegatronBertModel"]
-
 
 SPEC = MegatronBertSpec(
     name="megatron_bert",
@@ -72,4 +65,9 @@ SPEC = MegatronBertSpec(
     heads=HEADS,
     config_names=("config.json",),
     vocab_names=("vocab.txt",),
+    classes=(
+        (("mlm", "nsp"), "MegatronBertForPreTraining"),
+        (("mlm",), "MegatronBertForMaskedLM"),
+        ((), "MegatronBertModel"),
+    ),
 )

@@ -221,20 +221,6 @@ class MobileBertSpec(ArchSpec):
         cfg["model_type"] = self.model_type
         return cfg
 
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        if {"mlm", "nsp"} <= present_heads:
-            return ["MobileBertForPreTraining"]
-        if "mlm" in present_heads:
-            return ["MobileBertForMaskedLM"]
-        return ["MobileBertModel"]
-
-    def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
-        if vocab is None:
-            return super().write_tokenizer(vocab, out, config)
-        from zhplm.arch.tokenizers import write_bert_tokenizer
-
-        return write_bert_tokenizer(vocab, out, do_lower_case=True)
-
 
 SPEC = MobileBertSpec(
     name="mobilebert",
@@ -245,4 +231,9 @@ SPEC = MobileBertSpec(
     heads=HEADS,
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
+    classes=(
+        (("mlm", "nsp"), "MobileBertForPreTraining"),
+        (("mlm",), "MobileBertForMaskedLM"),
+        ((), "MobileBertModel"),
+    ),
 )

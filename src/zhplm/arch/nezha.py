@@ -40,13 +40,6 @@ class NezhaSpec(BertSpec):
         cfg.setdefault("max_position_embeddings", int((original or {}).get("max_position_embeddings", 512)))
         return cfg
 
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        if {"mlm", "nsp"} <= present_heads:
-            return ["NezhaForPreTraining"]
-        if "mlm" in present_heads:
-            return ["NezhaForMaskedLM"]
-        return ["NezhaModel"]
-
 
 SPEC = NezhaSpec(
     name="nezha",
@@ -57,4 +50,5 @@ SPEC = NezhaSpec(
     heads=HEADS,
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
+    classes=((("mlm", "nsp"), "NezhaForPreTraining"), (("mlm",), "NezhaForMaskedLM"), ((), "NezhaModel")),
 )

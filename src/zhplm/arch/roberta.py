@@ -13,13 +13,10 @@ guwenbert ships a WordPiece ``vocab.txt`` and is tokenised with ``BertTokenizer`
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import ArchSpec, Head
-from zhplm.arch.bert import count_layers
-from zhplm.errors import ConversionError
+from zhplm.arch._spec import ENCODER_CONFIG_KEYS, ArchSpec, Head, copy_config, fill_encoder_sizes
 
 _PREFIX = r"(?:module\.)?(?:model\.)?"
 
@@ -38,23 +35,7 @@ PYTORCH = Rules(
 
 HEADS = (Head("mlm", (r"lm_head\..*",), "masked-LM head (dense + LayerNorm + tied decoder)"),)
 
-_CONFIG_KEYS = (
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_act",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "max_position_embeddings",
-    "type_vocab_size",
-    "initializer_range",
-    "layer_norm_eps",
-    "pad_token_id",
-    "bos_token_id",
-    "eos_token_id",
-)
+_CONFIG_KEYS = (*ENCODER_CONFIG_KEYS, "bos_token_id", "eos_token_id")
 
 
 class RobertaSpec(ArchSpec):
@@ -69,40 +50,14 @@ class RobertaSpec(ArchSpec):
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
-        targets = set(plan_targets)
-        cfg: dict[str, Any] = {k: original[k] for k in _CONFIG_KEYS if original and k in original}
-        word = shapes.get("roberta.embeddings.word_embeddings.weight")
-        if word is None:
-            raise ConversionError("the checkpoint has no roberta.embeddings.word_embeddings.weight")
-        cfg.setdefault("vocab_size", word[0])
-        cfg.setdefault("hidden_size", word[1])
-        cfg.setdefault("num_hidden_layers", count_layers(targets))
-        inter = shapes.get("roberta.encoder.layer.0.intermediate.dense.weight")
-        if inter:
-            cfg.setdefault("intermediate_size", inter[0])
-        pos = shapes.get("roberta.embeddings.position_embeddings.weight")
-        if pos:
-            cfg.setdefault("max_position_embeddings", pos[0])
-        types = shapes.get("roberta.embeddings.token_type_embeddings.weight")
-        if types:
-            cfg.setdefault("type_vocab_size", types[0])
-        cfg.setdefault("num_attention_heads", max(1, cfg["hidden_size"] // 64))
+        cfg = copy_config(original, _CONFIG_KEYS)
+        fill_encoder_sizes(cfg, shapes, "roberta")
         cfg.setdefault("hidden_act", "gelu")
         cfg.setdefault("layer_norm_eps", 1e-5)  # fairseq's LayerNorm default
         cfg.setdefault("pad_token_id", 1)
         cfg["tokenizer_class"] = "BertTokenizer"
         cfg["model_type"] = self.model_type
         return cfg
-
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        return ["RobertaForMaskedLM"] if "mlm" in present_heads else ["RobertaModel"]
-
-    def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
-        if vocab is None:
-            return super().write_tokenizer(vocab, out, config)
-        from zhplm.arch.tokenizers import write_bert_tokenizer
-
-        return write_bert_tokenizer(vocab, out, do_lower_case=True)
 
 
 SPEC = RobertaSpec(
@@ -114,4 +69,5 @@ SPEC = RobertaSpec(
     heads=HEADS,
     config_names=("config.json",),
     vocab_names=("vocab.txt",),
+    classes=((("mlm",), "RobertaForMaskedLM"), ((), "RobertaModel")),
 )

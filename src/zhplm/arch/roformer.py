@@ -14,14 +14,20 @@ LayerNorm epsilon: bert4keras used ``K.epsilon()`` = 1e-7 unless the config says
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zhplm.arch._rules import Array, Plan, Rule, Rules, Shape, Step, Transform
-from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Head, dense, layer_norm
-from zhplm.errors import ConversionError
+from zhplm.arch._spec import (
+    TRAINING_LEFTOVERS,
+    ArchSpec,
+    Head,
+    copy_config,
+    dense,
+    fill_encoder_sizes,
+    layer_norm,
+)
 
 POSITIONS = "roformer.encoder.embed_positions.weight"
 DEFAULT_MAX_POSITIONS = 1536  # RoFormerConfig's default, and the released v1 configs'
@@ -109,43 +115,15 @@ PYTORCH = _RulesWithSinusoid(
 
 HEADS = (Head("mlm", (r"cls\.predictions\..*",), "masked-LM head (transform + tied decoder)"),)
 
-_CONFIG_KEYS = (
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_act",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "max_position_embeddings",
-    "type_vocab_size",
-    "initializer_range",
-    "layer_norm_eps",
-    "pad_token_id",
-)
-
 
 class RoFormerSpec(ArchSpec):
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
-        from zhplm.arch.bert import count_layers
-
-        cfg: dict[str, Any] = {k: original[k] for k in _CONFIG_KEYS if original and k in original}
-        word = shapes.get("roformer.embeddings.word_embeddings.weight")
-        if word is None:
-            raise ConversionError("the checkpoint has no RoFormer word embeddings: cannot infer the size")
-        cfg.setdefault("vocab_size", word[0])
-        cfg.setdefault("hidden_size", word[1])
+        cfg = copy_config(original)
+        fill_encoder_sizes(cfg, shapes, "roformer")
+        word = shapes["roformer.embeddings.word_embeddings.weight"]
         cfg["embedding_size"] = cfg["hidden_size"]  # v1 has no factorised embedding
-        cfg.setdefault("num_hidden_layers", count_layers(plan_targets))
-        inter = shapes.get("roformer.encoder.layer.0.intermediate.dense.weight")
-        if inter:
-            cfg.setdefault("intermediate_size", inter[0])
-        types = shapes.get("roformer.embeddings.token_type_embeddings.weight")
-        if types:
-            cfg.setdefault("type_vocab_size", types[0])
         positions, dim = _dims(original, int(word[1]))
         cfg["max_position_embeddings"] = positions
         cfg["num_attention_heads"] = int(word[1]) // dim
@@ -154,21 +132,6 @@ class RoFormerSpec(ArchSpec):
         cfg["rotary_value"] = False  # v1 rotates queries and keys only
         cfg["model_type"] = self.model_type
         return cfg
-
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        return ["RoFormerForMaskedLM"] if "mlm" in present_heads else ["RoFormerModel"]
-
-    def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
-        if vocab is None:
-            return super().write_tokenizer(vocab, out, config)
-        from zhplm.arch.tokenizers import write_bert_tokenizer
-
-        notes = write_bert_tokenizer(vocab, out, do_lower_case=True)
-        notes.append(
-            "RoFormer v1 pre-tokenizes words with jieba (HMM off); this tokenizer splits characters "
-            "only, so multi-character vocabulary words are never produced"
-        )
-        return notes
 
 
 SPEC = RoFormerSpec(
@@ -180,4 +143,5 @@ SPEC = RoFormerSpec(
     heads=HEADS,
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
+    classes=((("mlm",), "RoFormerForMaskedLM"), ((), "RoFormerModel")),
 )

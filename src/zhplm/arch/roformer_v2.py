@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import TRANSPOSE as T
@@ -121,16 +120,6 @@ class RoFormerV2Spec(ArchSpec):
         cfg["model_type"] = self.model_type
         return cfg
 
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        return ["RoFormerV2ForMaskedLM"] if "mlm" in present_heads else ["RoFormerV2Model"]
-
-    def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
-        if vocab is None:
-            return super().write_tokenizer(vocab, out, config)
-        from zhplm.arch.tokenizers import write_bert_tokenizer
-
-        return write_bert_tokenizer(vocab, out, do_lower_case=True)
-
 
 def tied_mlm_head(prefix: str) -> Head:
     """The MLM decoder is the token embedding transposed: trained whenever the embedding is."""
@@ -150,4 +139,5 @@ SPEC = RoFormerV2Spec(
     heads=(tied_mlm_head("roformer"),),
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
+    classes=((("mlm",), "RoFormerV2ForMaskedLM"), ((), "RoFormerV2Model")),
 )

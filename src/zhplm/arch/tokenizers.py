@@ -22,6 +22,18 @@ def read_vocab(path: Path) -> list[str]:
     return tokens
 
 
+def _is_cjk_word(token: str) -> bool:
+    return len(token) >= 2 and all("\u4e00" <= ch <= "\u9fff" for ch in token)
+
+
+def is_word_vocab(path: Path) -> bool:
+    """A WordPiece vocabulary with many multi-character Chinese words (WoBERT, RoFormer-word, WoNEZHA,
+    T5-PEGASUS): such models were trained on jieba-segmented text and need the word tokenizer."""
+    tokens = read_vocab(path)
+    words = sum(1 for t in tokens if _is_cjk_word(t))
+    return words >= 100 or words > 0.01 * len(tokens)
+
+
 def write_bert_tokenizer(vocab: Path, out: Path, *, do_lower_case: bool = True) -> list[str]:
     """A BERT WordPiece tokenizer: ``vocab.txt`` + ``tokenizer.json`` + ``tokenizer_config.json``."""
     try:

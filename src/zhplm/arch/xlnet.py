@@ -164,9 +164,6 @@ class XLNetSpec(ArchSpec):
             )
         return cfg
 
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        return ["XLNetLMHeadModel"] if "lm" in present_heads else ["XLNetModel"]
-
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
         if vocab is None:
             return ["no spiece.model found: the tokenizer was not written"]
@@ -198,4 +195,5 @@ SPEC = XLNetSpec(
     heads=HEADS,
     config_names=("xlnet_config.json", "config.json"),
     vocab_names=("spiece.model", "*.model"),
+    classes=((("lm",), "XLNetLMHeadModel"), ((), "XLNetModel")),
 )

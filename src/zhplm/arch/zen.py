@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch.bert import HEADS, BertSpec, count_layers
+from zhplm.arch._spec import count_layers
+from zhplm.arch.bert import HEADS, BertSpec
 from zhplm.errors import ConversionError
 
 _PREFIX = r"(?:module\.)?"
@@ -74,13 +75,6 @@ class ZenSpec(BertSpec):
         cfg["model_type"] = self.model_type
         return cfg
 
-    def architectures(self, present_heads: set[str]) -> list[str]:
-        if {"mlm", "nsp"} <= present_heads:
-            return ["ZenForPreTraining"]
-        if "mlm" in present_heads:
-            return ["ZenForMaskedLM"]
-        return ["ZenModel"]
-
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
         if vocab is None:
             return super().write_tokenizer(vocab, out, config)
@@ -125,4 +119,5 @@ SPEC = ZenSpec(
     heads=HEADS,
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
+    classes=((("mlm", "nsp"), "ZenForPreTraining"), (("mlm",), "ZenForMaskedLM"), ((), "ZenModel")),
 )
