@@ -155,9 +155,9 @@ def target_parameters(spec: ArchSpec, config: Mapping[str, Any]) -> tuple[dict[s
         raise MissingDependencyError("torch and transformers", "torch", "convert checkpoints") from exc
     from zhplm.loader import register_architectures
 
-    register_architectures()
     kwargs = dict(config)
     model_type = kwargs.pop("model_type")
+    register_architectures(model_type)  # only our own types need it; others are a no-op
     cfg = transformers.AutoConfig.for_model(model_type, **kwargs)
     cls = _model_class(spec.full_class)
     with torch.device("meta"):

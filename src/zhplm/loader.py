@@ -26,15 +26,15 @@ class Loaded(NamedTuple):
     path: Path
 
 
-def register_architectures() -> None:
-    """Register zhplm's own model classes with transformers (idempotent)."""
+def register_architectures(*model_types: str) -> None:
+    """Register zhplm's own model classes with transformers (idempotent); only ``model_types`` if given."""
     try:
         from zhplm.arch import modeling
     except ModuleNotFoundError as exc:
         if exc.name == "zhplm.arch.modeling":
             return
         raise
-    modeling.register()
+    modeling.register(*model_types)
 
 
 # zhplm's own tokenizer classes (jieba words, ChineseBERT pinyin, ZEN n-grams); each module has register()
@@ -82,6 +82,15 @@ def resolve_model_dir(id_or_dir: str | Path) -> Path:
     return Path(store.Store().converted_dir(record.id))
 
 
+def _model_type(folder: Path) -> list[str]:
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    return [model_type] if isinstance(model_type, str) else []
+
+
 def read_provenance(folder: Path) -> dict[str, Any]:
     path = folder / "zhplm.json"
     if not path.exists():
@@ -125,7 +134,7 @@ def load(
     except ImportError as exc:
         raise MissingDependencyError("torch and transformers", "torch", "load models") from exc
     folder = resolve_model_dir(id_or_dir)
-    register_architectures()
+    register_architectures(*_model_type(folder))
     cls = model_class_for(folder, task)
     kwargs: dict[str, Any] = {}
     if dtype is not None:

@@ -61,16 +61,19 @@ _lock = threading.Lock()
 _registered: set[str] = set()
 
 
-def register() -> None:
-    """Register every model above with the transformers Auto classes (safe to call many times)."""
+def register(*model_types: str) -> None:
+    """Register the given model types (default: every model above) with the transformers Auto classes
+    (safe to call many times). Each model module is imported only when its type is registered."""
+    wanted = [t for t in (model_types or MODELS) if t in MODELS]
     with _lock:
-        if _registered >= MODELS.keys():
+        if _registered.issuperset(wanted):
             return
         import transformers
 
-        for model_type, (module_name, config_name, heads) in MODELS.items():
+        for model_type in wanted:
             if model_type in _registered:
                 continue
+            module_name, config_name, heads = MODELS[model_type]
             module = importlib.import_module(module_name)
             config_cls = getattr(module, config_name)
             transformers.AutoConfig.register(model_type, config_cls, exist_ok=True)
