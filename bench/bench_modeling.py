@@ -138,9 +138,9 @@ def _worker(kind: str, weights: Path) -> None:
         n = int(line.split()[1])
         times = []
         for _ in range(n):
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0 = time.perf_counter()
             run()
-            times.append((time.perf_counter() - t0, time.process_time() - c0))
+            times.append(time.perf_counter() - t0)
         print(json.dumps(times), flush=True)
 
 
@@ -196,7 +196,6 @@ class Worker:
         )
         self._expect("ready")
         self.times: list[float] = []  # wall seconds per forward
-        self.cpu: list[float] = []  # CPU seconds (all threads of the worker) per forward
 
     def _expect(self, what: str) -> str:
         assert self.proc.stdout is not None
@@ -211,9 +210,7 @@ class Worker:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(f"run {reps}\n")
         self.proc.stdin.flush()
-        for wall, cpu in json.loads(self._expect("[")):
-            self.times.append(wall)
-            self.cpu.append(cpu)
+        self.times += json.loads(self._expect("["))
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -237,13 +234,11 @@ def main() -> None:
     lines = [
         f"forward pass, batch {BATCH} x {LENGTH} tokens (half the rows padded from {PAD_FROM}), fp32, "
         f"{THREADS} threads, inference mode; {args.rounds} interleaved rounds x {args.reps} reps per implementation",
-        f"host load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
-        "wall: best and median wall seconds per batch; cpu: median CPU seconds per batch (all threads), the",
-        "measure least moved by other processes on a shared machine; ratios: its time / ours (> 1: ours faster)",
+        f"host load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (a shared machine: the best",
+        "run is the least disturbed one); ratios: its time / ours (> 1: ours is faster)",
         "",
-        f"{'family':<24} {'implementation':<42} {'wall min':>8} {'wall med':>8} {'cpu med':>8} "
-        f"{'wall min':>8} {'cpu med':>8}",
-        f"{'':<24} {'':<42} {'':>8} {'':>8} {'':>8} {'ratio':>8} {'ratio':>8}",
+        f"{'family':<24} {'implementation':<42} {'best s':>7} {'median s':>8} {'tokens/s':>8} "
+        f"{'best':>6} {'median':>6}",
     ]
     for family, impls in FAMILIES.items():
         if args.family and family.split()[0] not in args.family:
@@ -257,11 +252,13 @@ def main() -> None:
                     w.run(args.reps)
             for w in workers:
                 w.close()
-        ours_best, ours_cpu = min(workers[0].times), statistics.median(workers[0].cpu)
+        ours_best, ours_med = min(workers[0].times), statistics.median(workers[0].times)
         for w in workers:
-            best, med, cpu = min(w.times), statistics.median(w.times), statistics.median(w.cpu)
-            ratios = "" if w is workers[0] else f"{best / ours_best:7.2f}x {cpu / ours_cpu:7.2f}x"
-            lines.append(f"{family:<24} {w.label:<42} {best:8.3f} {med:8.3f} {cpu:8.3f} {ratios}")
+            best, med = min(w.times), statistics.median(w.times)
+            ratios = "" if w is workers[0] else f"{best / ours_best:5.2f}x {med / ours_med:5.2f}x"
+            lines.append(
+                f"{family:<24} {w.label:<42} {best:7.3f} {med:8.3f} {BATCH * LENGTH / best:8.0f} {ratios}"
+            )
             family = ""
         print("\n".join(lines[-len(workers) :]), flush=True)
     text = "\n".join(lines) + "\n"

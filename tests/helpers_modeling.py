@@ -7,7 +7,9 @@ written in the test, requiring that every parameter on both sides is accounted f
 
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,19 @@ def run_peer(script: str, tmp: Path) -> PeerRun:
     out = tmp / (Path(script).stem + ".npz")
     run_oracle(script, out)
     return PeerRun(out)
+
+
+@functools.cache
+def bert4keras_run(arch: str) -> PeerRun:
+    """The bert4keras oracle's run for ``arch`` (one TensorFlow process per test session for both archs)."""
+    return PeerRun(_bert4keras_dir() / f"{arch}.npz")
+
+
+@functools.cache
+def _bert4keras_dir() -> Path:
+    out = Path(tempfile.mkdtemp(prefix="zhplm-peer-bert4keras-"))
+    run_oracle("peer_bert4keras.py", out)
+    return out
 
 
 def load_mapped(

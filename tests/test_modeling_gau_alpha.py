@@ -8,17 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers_modeling import PeerRun, load_mapped, max_diff
-from oracle import run_oracle
+from helpers_modeling import PeerRun, bert4keras_run, load_mapped, max_diff
 from zhplm.arch.modeling import register
 from zhplm.arch.modeling.gau_alpha import GAUAlphaConfig, GAUAlphaForMaskedLM, GAUAlphaModel
 
 
 @pytest.fixture(scope="module")
-def peer(tmp_path_factory: pytest.TempPathFactory) -> PeerRun:
-    out = tmp_path_factory.mktemp("peer-gau") / "gau_alpha.npz"
-    run_oracle("peer_bert4keras.py", "gau_alpha", out)
-    return PeerRun(out)
+def peer() -> PeerRun:
+    return bert4keras_run("gau_alpha")
 
 
 # Keras layer names inside one GatedAttentionUnit, in build order: i_dense, q/k ScaleOffset, o_dense

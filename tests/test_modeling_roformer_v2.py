@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers_modeling import PeerRun, load_mapped, max_diff, run_peer
-from oracle import run_oracle
+from helpers_modeling import PeerRun, bert4keras_run, load_mapped, max_diff, run_peer
 from zhplm.arch.modeling import register
 from zhplm.arch.modeling.roformer_v2 import RoFormerV2Config, RoFormerV2ForMaskedLM, RoFormerV2Model
 
@@ -119,11 +118,9 @@ def bert4keras_to_ours(params: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
 
 
 @pytest.mark.oracle
-def test_mlm_outputs_match_bert4keras(tmp_path: Path) -> None:
+def test_mlm_outputs_match_bert4keras() -> None:
     """The original RoFormerV2 (bert4keras 0.11.5 on TensorFlow), with its own epsilon 1e-7."""
-    out = tmp_path / "roformer_v2.npz"
-    run_oracle("peer_bert4keras.py", "roformer_v2", out)
-    peer = PeerRun(out)
+    peer = bert4keras_run("roformer_v2")
     model = RoFormerV2ForMaskedLM(RoFormerV2Config(**peer.meta["config"])).eval()
     assert model.config.layer_norm_eps == 1e-7
     load_mapped(model, bert4keras_to_ours(peer.params), lambda name: name)

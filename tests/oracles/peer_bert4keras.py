@@ -1,7 +1,7 @@
 """The original implementations of RoFormerV2 and GAU-α: bert4keras 0.11.5 (Jianlin Su's library, in
 which both were written and trained) on TensorFlow 2.15 / Keras 2.15, tiny random configs.
 
-    peer_bert4keras.py roformer_v2|gau_alpha OUT.npz
+    peer_bert4keras.py OUT_DIR      (writes OUT_DIR/roformer_v2.npz and OUT_DIR/gau_alpha.npz)
 
 RoFormerV2 is bert4keras' own ``RoFormerV2`` class. GAU-α is published in ZhuiyiTechnology/GAU-alpha as a
 small subclass of ``RoFormerV2`` whose blocks are bert4keras' ``GatedAttentionUnit`` (swish, no bias,
@@ -94,9 +94,16 @@ class GAUAlpha(RoFormerV2):
 
 
 def main() -> None:
-    if len(sys.argv) != 3 or sys.argv[1] not in CONFIGS:
-        raise SystemExit(f"usage: {sys.argv[0]} {'|'.join(CONFIGS)} OUT.npz")
-    arch, out = sys.argv[1], Path(sys.argv[2])
+    if len(sys.argv) != 2:
+        raise SystemExit(f"usage: {sys.argv[0]} OUT_DIR  (writes {', '.join(a + '.npz' for a in CONFIGS)})")
+    out_dir = Path(sys.argv[1])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for arch in CONFIGS:  # one process for both: TensorFlow's start-up is most of the time
+        keras.backend.clear_session()
+        write(arch, out_dir / f"{arch}.npz")
+
+
+def write(arch: str, out: Path) -> None:
     config = CONFIGS[arch]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bert_config.json"
