@@ -95,3 +95,26 @@ def masked(t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     while m.dim() < t.dim():
         m = m.unsqueeze(-1)
     return t * m
+
+
+def check_input_contract(model: torch.nn.Module, vocab: int) -> None:
+    """What every one of our encoders promises about its inputs and outputs (model in eval mode)."""
+    import pytest
+
+    torch.manual_seed(0)
+    ids = torch.randint(1, vocab, (2, 9))
+    with torch.no_grad():
+        first = model(ids, return_dict=False)
+        again = model(ids, return_dict=True)
+        embeds = model(inputs_embeds=model.get_input_embeddings()(ids))
+        hidden = model(ids, output_hidden_states=True, output_attentions=True)
+    assert isinstance(first, tuple)
+    assert torch.equal(first[0], again[0]), "eval mode must be deterministic"
+    max_diff(embeds[0], again[0], "inputs_embeds vs input_ids")
+    assert len(hidden.hidden_states) == model.config.num_hidden_layers + 1
+    assert len(hidden.attentions) == model.config.num_hidden_layers
+    assert hidden.attentions[0].shape[-2:] == (9, 9)
+    with pytest.raises(ValueError, match="exactly one"):
+        model(ids, inputs_embeds=model.get_input_embeddings()(ids))
+    with pytest.raises(ValueError, match="attention_mask"):
+        model(ids, attention_mask=torch.ones(2, 8))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers_modeling import PeerRun, bert4keras_run, load_mapped, max_diff
+from helpers_modeling import PeerRun, bert4keras_run, check_input_contract, load_mapped, max_diff
 from zhplm.arch.modeling import register
 from zhplm.arch.modeling.gau_alpha import GAUAlphaConfig, GAUAlphaForMaskedLM, GAUAlphaModel
 
@@ -103,3 +103,7 @@ def test_mlm_head_is_the_tied_embedding() -> None:
     model = GAUAlphaForMaskedLM(tiny())
     assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
     assert not any(n.endswith("bias") for n, _ in model.named_parameters())
+
+
+def test_input_contract() -> None:
+    check_input_contract(GAUAlphaModel(tiny()).eval(), vocab=40)

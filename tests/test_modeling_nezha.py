@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers_modeling import PeerRun, load_mapped, max_diff, run_peer
+from helpers_modeling import PeerRun, check_input_contract, load_mapped, max_diff, run_peer
 from zhplm.arch.modeling import register
 from zhplm.arch.modeling.nezha import NezhaConfig, NezhaForMaskedLM, NezhaForPreTraining, NezhaModel
 
@@ -114,3 +114,29 @@ def test_tuple_outputs_and_eval_determinism() -> None:
     assert isinstance(first, tuple)
     assert torch.equal(first[0], second[0])
     assert first[1].shape == (2, 16)
+
+
+def test_input_contract() -> None:
+    check_input_contract(NezhaModel(tiny()).eval(), vocab=40)
+
+
+def test_importing_the_modeling_package_stays_light() -> None:
+    """``zhplm.arch.modeling`` imports torch/transformers only when ``register()`` runs."""
+    import subprocess
+    import sys
+
+    code = "import sys, zhplm.arch.modeling; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_labels_give_the_masked_lm_loss() -> None:
+    torch.manual_seed(0)
+    model = NezhaForMaskedLM(tiny()).eval()
+    ids = torch.randint(1, 40, (2, 7))
+    labels = torch.full_like(ids, -100)
+    labels[:, 2] = ids[:, 2]
+    with torch.no_grad():
+        out = model(ids, labels=labels)
+    expected = torch.nn.functional.cross_entropy(out.logits[:, 2], ids[:, 2])
+    max_diff(out.loss, expected, "MLM loss over the labelled positions")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers_modeling import PeerRun, bert4keras_run, load_mapped, max_diff, run_peer
+from helpers_modeling import PeerRun, bert4keras_run, check_input_contract, load_mapped, max_diff, run_peer
 from zhplm.arch.modeling import register
 from zhplm.arch.modeling.roformer_v2 import RoFormerV2Config, RoFormerV2ForMaskedLM, RoFormerV2Model
 
@@ -129,3 +129,7 @@ def test_mlm_outputs_match_bert4keras() -> None:
     max_diff(got.logits, peer.outputs["logits"], "MLM logits vs bert4keras")
     for i, h in enumerate(got.hidden_states):
         max_diff(h, peer.outputs[f"hidden_states:{i}"], f"hidden state {i} vs bert4keras")
+
+
+def test_input_contract() -> None:
+    check_input_contract(RoFormerV2Model(tiny()).eval(), vocab=40)
