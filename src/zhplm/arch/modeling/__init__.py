@@ -1,9 +1,9 @@
-"""zhplm's own transformers-5 model implementations (NEZHA, RoFormerV2, GAU-α) and their registration.
+"""zhplm's own transformers-5 model implementations and their registration with the Auto classes.
 
-transformers 5 has none of these architectures. :func:`register` makes ``AutoConfig`` and the ``AutoModel*``
-classes know our ``model_type`` values, so a converted folder (``config.json`` with ``"model_type":
-"nezha"``, ``"roformer_v2"`` or ``"gau_alpha"``) loads with ``AutoModel.from_pretrained(path)``.
-Importing this package imports neither torch nor transformers; :func:`register` does.
+transformers 5 has none of the architectures in :data:`MODELS`. :func:`register` makes ``AutoConfig`` and
+the ``AutoModel*`` classes know our ``model_type`` values, so a converted folder (``config.json`` with, say,
+``"model_type": "nezha"``) loads with ``AutoModel.from_pretrained(path)``. Importing this package imports
+neither torch nor transformers; :func:`register` does. Shared layers live in ``_layers``.
 """
 
 from __future__ import annotations
