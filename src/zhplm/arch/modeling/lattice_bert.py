@@ -75,6 +75,14 @@ _TIED_DECODER = {
 }
 
 
+def _activation(name: str) -> nn.Module:
+    """``ACT2FN[name]``, except that ``gelu_new`` (the original's tanh GELU, six tensor ops in transformers)
+    is torch's fused tanh GELU: the same function to float rounding (< 1e-6), and ~13% of a base forward
+    pass less on CPU."""
+    act: nn.Module = ACT2FN["gelu_pytorch_tanh" if name == "gelu_new" else name]
+    return act
+
+
 class LatticeBertConfig(BertConfig):
     """BERT's hyper-parameters plus ``embedding_size`` (E, 128 in the releases), ``max_relative_position``
     (M, 128: the original hard-codes it) and ``num_next_sentence_labels`` (3). The defaults follow
@@ -145,6 +153,8 @@ class LatticeBertEncoder(nn.Module):
         self.reset_theta_1 = nn.Parameter(torch.zeros(width))
         self.reset_theta_2 = nn.Parameter(torch.zeros(width))
         self.layer = nn.ModuleList(BertLayer(config, layer_idx=i) for i in range(config.num_hidden_layers))
+        for layer in cast(list[BertLayer], list(self.layer)):
+            layer.intermediate.intermediate_act_fn = _activation(config.hidden_act)
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         """``[..., L, H]`` → ``[..., heads, L, d]``."""
@@ -329,7 +339,7 @@ class LatticeBertPredictionHeadTransform(nn.Module):
     def __init__(self, config: LatticeBertConfig) -> None:
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.embedding_size)
-        self.act = ACT2FN[config.hidden_act]
+        self.act = _activation(config.hidden_act)
         self.LayerNorm = nn.LayerNorm(config.embedding_size, eps=config.layer_norm_eps)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
