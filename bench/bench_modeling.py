@@ -177,11 +177,16 @@ def _torch_model(kind: str, weights: Path) -> Any:
 
         model = ZenModel(ZenConfig(**ZEN_BASE))
     elif kind == "lattice_bert":
-        import zhplm
         from zhplm.arch.modeling.lattice_bert import LatticeBertModel
 
-        # the graph's model.ckpt through our converter (the one tests/test_parity_lattice_bert.py checks)
-        zhplm.convert(weights / "labert", weights / "labert-zhplm")
+        # the graph's model.ckpt through our converter (the one tests/test_parity_lattice_bert.py checks),
+        # in a process of its own: the converter's large, freed buffers would leave this heap in a state
+        # (glibc's raised mmap threshold) that slows every forward pass after it by ~15%
+        convert = "import sys, zhplm; zhplm.convert(sys.argv[1], sys.argv[2])"
+        subprocess.run(
+            [sys.executable, "-c", convert, str(weights / "labert"), str(weights / "labert-zhplm")],
+            check=True,
+        )
         model = LatticeBertModel.from_pretrained(str(weights / "labert-zhplm"))
     elif kind == "hf4-nezha":
         from transformers.models.deprecated.nezha import NezhaConfig as HFNezhaConfig
