@@ -11,6 +11,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.modeling_outputs import MaskedLMOutput
+from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 
 
 class ScaleFreeRMSNorm(nn.Module):
@@ -149,6 +151,41 @@ def want_dict(config: Any, return_dict: bool | None) -> bool:
 def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over the last axis; label -100 is ignored (Hugging Face convention)."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+
+def masked_lm_output(
+    config: Any, logits: torch.Tensor, labels: torch.Tensor | None, base: Any, return_dict: bool | None
+) -> MaskedLMOutput | tuple[torch.Tensor, ...]:
+    """The ``MaskedLMOutput`` (or tuple) of a masked-LM head over ``base``'s encoder output."""
+    loss = None if labels is None else token_loss(logits, labels)
+    out = MaskedLMOutput(
+        loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
+    )
+    return out if want_dict(config, return_dict) else out.to_tuple()
+
+
+def pretraining_output(
+    config: Any,
+    logits: torch.Tensor,
+    nsp_logits: torch.Tensor,
+    labels: torch.Tensor | None,
+    next_sentence_label: torch.Tensor | None,
+    base: Any,
+    return_dict: bool | None,
+) -> BertForPreTrainingOutput | tuple[torch.Tensor, ...]:
+    """MLM + next-sentence logits (and their summed loss when both labels are given) as a
+    ``BertForPreTrainingOutput`` (or tuple)."""
+    loss = None
+    if labels is not None and next_sentence_label is not None:
+        loss = token_loss(logits, labels) + token_loss(nsp_logits, next_sentence_label)
+    out = BertForPreTrainingOutput(
+        loss=loss,
+        prediction_logits=logits,
+        seq_relationship_logits=nsp_logits,
+        hidden_states=base.hidden_states,
+        attentions=base.attentions,
+    )
+    return out if want_dict(config, return_dict) else out.to_tuple()
 
 
 # --- pieces of the bert4keras RoFormerV2 family (RoFormerV2, GAU-α) ---------------------------------------

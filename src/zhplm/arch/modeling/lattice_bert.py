@@ -60,7 +60,11 @@ from transformers.models.bert.modeling_bert import (
     BertPreTrainedModel,
 )
 
-from zhplm.arch.modeling._layers import token_loss, want_dict
+from zhplm.arch.modeling._layers import (
+    masked_lm_output,
+    pretraining_output,
+    want_dict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -436,11 +440,7 @@ class LatticeBertForMaskedLM(_LatticeBertWithHeads):
             output_hidden_states=output_hidden_states,
         )
         logits = self.cls(base.last_hidden_state)
-        loss = None if labels is None else token_loss(logits, labels)
-        out = MaskedLMOutput(
-            loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
-        )
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
+        return masked_lm_output(self.config, logits, labels, base, return_dict)
 
 
 class LatticeBertForPreTraining(_LatticeBertWithHeads):
@@ -478,17 +478,9 @@ class LatticeBertForPreTraining(_LatticeBertWithHeads):
             output_hidden_states=output_hidden_states,
         )
         logits, nsp_logits = self.cls(base.last_hidden_state, base.pooler_output)
-        loss = None
-        if labels is not None and next_sentence_label is not None:
-            loss = token_loss(logits, labels) + token_loss(nsp_logits, next_sentence_label)
-        out = BertForPreTrainingOutput(
-            loss=loss,
-            prediction_logits=logits,
-            seq_relationship_logits=nsp_logits,
-            hidden_states=cast(Any, base.hidden_states),
-            attentions=cast(Any, base.attentions),
+        return pretraining_output(
+            self.config, logits, nsp_logits, labels, next_sentence_label, base, return_dict
         )
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
 
 
 __all__ = [

@@ -34,8 +34,6 @@ Linear weights are ``[out, in]`` (TF kernels transposed). NEZHA's TF ``gelu`` is
 transformers 4.x NEZHA, so a converter that wants the TF numbers sets ``hidden_act="gelu_new"``.
 """
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,14 +41,15 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
-from transformers.utils.generic import ModelOutput
+from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 
 from zhplm.arch.modeling._layers import (
     default_scale,
     key_padding_bias,
+    masked_lm_output,
+    pretraining_output,
     relative_position_index,
     relative_position_table,
-    token_loss,
     want_dict,
 )
 
@@ -261,17 +260,6 @@ class NezhaPreTrainedModel(PreTrainedModel):  # type: ignore[misc]
             init.zeros_(module.bias)
 
 
-@dataclass
-class NezhaForPreTrainingOutput(ModelOutput):  # type: ignore[misc]
-    """MLM logits and next-sentence logits (and the summed loss when labels were given)."""
-
-    loss: torch.Tensor | None = None
-    prediction_logits: torch.Tensor | None = None
-    seq_relationship_logits: torch.Tensor | None = None
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
-
-
 class NezhaModel(NezhaPreTrainedModel):
     """The NEZHA encoder (+ BERT pooler): ``last_hidden_state``, ``pooler_output``."""
 
@@ -377,11 +365,7 @@ class NezhaForMaskedLM(NezhaPreTrainedModel):
             return_dict=True,
         )
         logits = self.cls.predictions(base.last_hidden_state)
-        loss = None if labels is None else token_loss(logits, labels)
-        out = MaskedLMOutput(
-            loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
-        )
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
+        return masked_lm_output(self.config, logits, labels, base, return_dict)
 
 
 class NezhaForPreTraining(NezhaPreTrainedModel):
@@ -414,7 +398,7 @@ class NezhaForPreTraining(NezhaPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-    ) -> NezhaForPreTrainingOutput | tuple[torch.Tensor, ...]:
+    ) -> BertForPreTrainingOutput | tuple[torch.Tensor, ...]:
         base = self.bert(
             input_ids,
             attention_mask=attention_mask,
@@ -426,17 +410,9 @@ class NezhaForPreTraining(NezhaPreTrainedModel):
         )
         logits = self.cls.predictions(base.last_hidden_state)
         nsp_logits = self.cls.seq_relationship(base.pooler_output)
-        loss = None
-        if labels is not None and next_sentence_label is not None:
-            loss = token_loss(logits, labels) + token_loss(nsp_logits, next_sentence_label)
-        out = NezhaForPreTrainingOutput(
-            loss=loss,
-            prediction_logits=logits,
-            seq_relationship_logits=nsp_logits,
-            hidden_states=base.hidden_states,
-            attentions=base.attentions,
+        return pretraining_output(
+            self.config, logits, nsp_logits, labels, next_sentence_label, base, return_dict
         )
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
 
 
 __all__ = ["NezhaConfig", "NezhaForMaskedLM", "NezhaForPreTraining", "NezhaModel", "NezhaPreTrainedModel"]

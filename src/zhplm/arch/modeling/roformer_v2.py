@@ -44,8 +44,8 @@ from zhplm.arch.modeling._layers import (
     default_scale,
     dot_product_attention,
     key_padding_bias,
+    masked_lm_output,
     rotary_cos_sin,
-    token_loss,
     want_dict,
 )
 
@@ -283,11 +283,7 @@ class RoFormerV2ForMaskedLM(RoFormerV2PreTrainedModel):
             return_dict=True,
         )
         logits = self.cls.predictions(base.last_hidden_state)
-        loss = None if labels is None else token_loss(logits, labels)
-        out = MaskedLMOutput(
-            loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
-        )
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
+        return masked_lm_output(self.config, logits, labels, base, return_dict)
 
 
 __all__ = ["RoFormerV2Config", "RoFormerV2ForMaskedLM", "RoFormerV2Model", "RoFormerV2PreTrainedModel"]

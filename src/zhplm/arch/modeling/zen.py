@@ -34,7 +34,7 @@ slot). :class:`zhplm.arch.zen_tokenizer.ZenTokenizer` produces all of them.
 
 import logging
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,7 +50,12 @@ from transformers.models.bert.modeling_bert import (
     BertPreTrainingHeads,
 )
 
-from zhplm.arch.modeling._layers import key_padding_bias, token_loss, want_dict
+from zhplm.arch.modeling._layers import (
+    key_padding_bias,
+    masked_lm_output,
+    pretraining_output,
+    want_dict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -321,11 +326,7 @@ class ZenForMaskedLM(_ZenWithHeads):
             output_hidden_states=output_hidden_states,
         )
         logits = self.cls(base.last_hidden_state)
-        loss = None if labels is None else token_loss(logits, labels)
-        out = MaskedLMOutput(
-            loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
-        )
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
+        return masked_lm_output(self.config, logits, labels, base, return_dict)
 
 
 class ZenForPreTraining(_ZenWithHeads):
@@ -366,17 +367,9 @@ class ZenForPreTraining(_ZenWithHeads):
             output_hidden_states=output_hidden_states,
         )
         logits, nsp_logits = self.cls(base.last_hidden_state, base.pooler_output)
-        loss = None
-        if labels is not None and next_sentence_label is not None:
-            loss = token_loss(logits, labels) + token_loss(nsp_logits, next_sentence_label)
-        out = BertForPreTrainingOutput(
-            loss=loss,
-            prediction_logits=logits,
-            seq_relationship_logits=nsp_logits,
-            hidden_states=cast(Any, base.hidden_states),
-            attentions=cast(Any, base.attentions),
+        return pretraining_output(
+            self.config, logits, nsp_logits, labels, next_sentence_label, base, return_dict
         )
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
 
 
 __all__ = ["ZenConfig", "ZenForMaskedLM", "ZenForPreTraining", "ZenModel", "ZenPreTrainedModel"]
