@@ -140,6 +140,54 @@ def default_scale(head_size: int) -> float:
     return 1.0 / math.sqrt(head_size)
 
 
+# --- the plumbing every encoder and head model repeats ---------------------------------------------------
+
+
+class WordEmbeddingAccess:
+    """``get/set_input_embeddings`` for models whose token table is ``self.embeddings.word_embeddings``."""
+
+    embeddings: Any
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        table: nn.Embedding = self.embeddings.word_embeddings
+        return table
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        if not isinstance(value, nn.Embedding):
+            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
+        self.embeddings.word_embeddings = value
+
+
+class DecoderAccess:
+    """``get/set_output_embeddings`` for heads whose decoder is ``self.cls.predictions.decoder``."""
+
+    cls: Any
+
+    def get_output_embeddings(self) -> nn.Linear:
+        decoder: nn.Linear = self.cls.predictions.decoder
+        return decoder
+
+    def set_output_embeddings(self, value: nn.Module) -> None:
+        if not isinstance(value, nn.Linear):
+            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
+        self.cls.predictions.decoder = value
+
+
+def check_ids_or_embeds(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> None:
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError("pass exactly one of input_ids and inputs_embeds")
+
+
+def output_flags(
+    config: Any, output_attentions: bool | None, output_hidden_states: bool | None
+) -> tuple[bool, bool]:
+    """(want attentions, want hidden states): the call's arguments, else the config's defaults."""
+    return (
+        bool(output_attentions if output_attentions is not None else config.output_attentions),
+        bool(output_hidden_states if output_hidden_states is not None else config.output_hidden_states),
+    )
+
+
 # --- outputs -----------------------------------------------------------------------------------------
 
 

@@ -44,9 +44,13 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOu
 from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 
 from zhplm.arch.modeling._layers import (
+    DecoderAccess,
+    WordEmbeddingAccess,
+    check_ids_or_embeds,
     default_scale,
     key_padding_bias,
     masked_lm_output,
+    output_flags,
     pretraining_output,
     relative_position_index,
     relative_position_table,
@@ -260,7 +264,7 @@ class NezhaPreTrainedModel(PreTrainedModel):  # type: ignore[misc]
             init.zeros_(module.bias)
 
 
-class NezhaModel(NezhaPreTrainedModel):
+class NezhaModel(WordEmbeddingAccess, NezhaPreTrainedModel):
     """The NEZHA encoder (+ BERT pooler): ``last_hidden_state``, ``pooler_output``."""
 
     def __init__(self, config: NezhaConfig, add_pooling_layer: bool = True) -> None:
@@ -269,14 +273,6 @@ class NezhaModel(NezhaPreTrainedModel):
         self.encoder = NezhaEncoder(config)
         self.pooler = NezhaPooler(config) if add_pooling_layer else None
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Embedding):
-            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
-        self.embeddings.word_embeddings = value
 
     def forward(
         self,
@@ -288,18 +284,12 @@ class NezhaModel(NezhaPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling | tuple[torch.Tensor, ...]:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        check_ids_or_embeds(input_ids, inputs_embeds)
         if inputs_embeds is None:
             assert input_ids is not None
             inputs_embeds = self.embeddings.word_embeddings(input_ids)
         batch, length, _ = inputs_embeds.shape
-        want_attn = bool(
-            output_attentions if output_attentions is not None else self.config.output_attentions
-        )
-        want_hidden = bool(
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
+        want_attn, want_hidden = output_flags(self.config, output_attentions, output_hidden_states)
 
         hidden = self.embeddings(inputs_embeds, token_type_ids)
         bias = key_padding_bias(attention_mask, batch, length, hidden.dtype)
@@ -325,7 +315,7 @@ class NezhaModel(NezhaPreTrainedModel):
         return out if want_dict(self.config, return_dict) else out.to_tuple()
 
 
-class NezhaForMaskedLM(NezhaPreTrainedModel):
+class NezhaForMaskedLM(DecoderAccess, NezhaPreTrainedModel):
     """NEZHA with BERT's MLM head (transform + tied decoder + bias): ``logits [B, L, vocab]``."""
 
     _tied_weights_keys = _TIED_DECODER
@@ -335,14 +325,6 @@ class NezhaForMaskedLM(NezhaPreTrainedModel):
         self.bert = NezhaModel(config, add_pooling_layer=False)
         self.cls = NezhaOnlyMLMHead(config)
         self.post_init()
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
-
-    def set_output_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Linear):
-            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
-        self.cls.predictions.decoder = value
 
     def forward(
         self,
@@ -368,7 +350,7 @@ class NezhaForMaskedLM(NezhaPreTrainedModel):
         return masked_lm_output(self.config, logits, labels, base, return_dict)
 
 
-class NezhaForPreTraining(NezhaPreTrainedModel):
+class NezhaForPreTraining(DecoderAccess, NezhaPreTrainedModel):
     """NEZHA with both pre-training heads: MLM logits and next-sentence (NSP) logits."""
 
     _tied_weights_keys = _TIED_DECODER
@@ -378,14 +360,6 @@ class NezhaForPreTraining(NezhaPreTrainedModel):
         self.bert = NezhaModel(config)
         self.cls = NezhaPreTrainingHeads(config)
         self.post_init()
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
-
-    def set_output_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Linear):
-            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
-        self.cls.predictions.decoder = value
 
     def forward(
         self,

@@ -37,14 +37,18 @@ from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
 
 from zhplm.arch.modeling._layers import (
+    DecoderAccess,
     DecoderOnlyMLMHead,
     NormedEmbeddings,
     ScaleFreeRMSNorm,
+    WordEmbeddingAccess,
     apply_rotary,
+    check_ids_or_embeds,
     default_scale,
     dot_product_attention,
     key_padding_bias,
     masked_lm_output,
+    output_flags,
     rotary_cos_sin,
     want_dict,
 )
@@ -175,7 +179,7 @@ class RoFormerV2PreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
 
 
-class RoFormerV2Model(RoFormerV2PreTrainedModel):
+class RoFormerV2Model(WordEmbeddingAccess, RoFormerV2PreTrainedModel):
     """The RoFormerV2 encoder: ``last_hidden_state`` (no pooler: RoFormerV2 has none)."""
 
     def __init__(self, config: RoFormerV2Config) -> None:
@@ -192,14 +196,6 @@ class RoFormerV2Model(RoFormerV2PreTrainedModel):
         self.encoder = RoFormerV2Encoder(config)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Embedding):
-            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
-        self.embeddings.word_embeddings = value
-
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -210,18 +206,12 @@ class RoFormerV2Model(RoFormerV2PreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> BaseModelOutput | tuple[torch.Tensor, ...]:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        check_ids_or_embeds(input_ids, inputs_embeds)
         if inputs_embeds is None:
             assert input_ids is not None
             inputs_embeds = self.embeddings.word_embeddings(input_ids)
         batch, length, _ = inputs_embeds.shape
-        want_attn = bool(
-            output_attentions if output_attentions is not None else self.config.output_attentions
-        )
-        want_hidden = bool(
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
+        want_attn, want_hidden = output_flags(self.config, output_attentions, output_hidden_states)
 
         hidden = self.embeddings(inputs_embeds, token_type_ids)
         bias = key_padding_bias(attention_mask, batch, length, hidden.dtype)
@@ -243,7 +233,7 @@ class RoFormerV2Model(RoFormerV2PreTrainedModel):
         return out if want_dict(self.config, return_dict) else out.to_tuple()
 
 
-class RoFormerV2ForMaskedLM(RoFormerV2PreTrainedModel):
+class RoFormerV2ForMaskedLM(DecoderAccess, RoFormerV2PreTrainedModel):
     """RoFormerV2 with its MLM head: the tied token embedding transposed, no transform, no bias."""
 
     _tied_weights_keys = _TIED_DECODER
@@ -253,14 +243,6 @@ class RoFormerV2ForMaskedLM(RoFormerV2PreTrainedModel):
         self.roformer = RoFormerV2Model(config)
         self.cls = DecoderOnlyMLMHead(config.hidden_size, config.vocab_size)
         self.post_init()
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
-
-    def set_output_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Linear):
-            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
-        self.cls.predictions.decoder = value
 
     def forward(
         self,

@@ -51,8 +51,11 @@ from transformers.models.bert.modeling_bert import (
 )
 
 from zhplm.arch.modeling._layers import (
+    WordEmbeddingAccess,
+    check_ids_or_embeds,
     key_padding_bias,
     masked_lm_output,
+    output_flags,
     pretraining_output,
     want_dict,
 )
@@ -174,7 +177,7 @@ def _warn_no_ngrams() -> None:
         _warned_no_ngrams = True
 
 
-class ZenModel(ZenPreTrainedModel):
+class ZenModel(WordEmbeddingAccess, ZenPreTrainedModel):
     """The ZEN encoder (+ BERT pooler): ``last_hidden_state``, ``pooler_output``."""
 
     _no_split_modules = ["BertEmbeddings", "BertLayer"]  # noqa: RUF012
@@ -186,14 +189,6 @@ class ZenModel(ZenPreTrainedModel):
         self.encoder = ZenEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Embedding):
-            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
-        self.embeddings.word_embeddings = value
 
     def forward(
         self,
@@ -209,14 +204,8 @@ class ZenModel(ZenPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling | tuple[torch.Tensor, ...]:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids and inputs_embeds")
-        want_attn = bool(
-            output_attentions if output_attentions is not None else self.config.output_attentions
-        )
-        want_hidden = bool(
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
+        check_ids_or_embeds(input_ids, inputs_embeds)
+        want_attn, want_hidden = output_flags(self.config, output_attentions, output_hidden_states)
         if want_attn and self.config._attn_implementation != "eager":
             raise ValueError(
                 "output_attentions needs the eager attention: load the model with attn_implementation='eager'"
