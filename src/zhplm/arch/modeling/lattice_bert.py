@@ -24,8 +24,13 @@ its first character (``start_position_ids``) and of its last (``end_position_ids
     vector ``t`` (``relative_att_reset_theta_{1,2}``) through the same position projections.
 
   So token 0 must be ``[CLS]`` (the tokenizer pads on the right only).
-* Encoder: post-LN BERT layers (transformers' :class:`BertLayer`; SDPA with the bias as an additive mask).
-  ``hidden_act`` is ``gelu_new``: the original's ``gelu`` is the tanh approximation.
+* Encoder: post-LN BERT layers (transformers' :class:`BertLayer` and its parameter names; SDPA with the
+  bias as an additive mask). ``hidden_act`` is ``gelu_new``: the original's ``gelu`` is the tanh
+  approximation. When the batch has padding, the per-token work of every layer (the Q/K/V and output
+  projections, the residual + LayerNorm and the FFN: ~90% of a forward pass) runs on the real tokens only,
+  packed into ``[N_real, H]``; only the attention itself sees the ``[B, L]`` grid (Q/K/V scattered back,
+  zeros at the padding, which the mask excludes). So the layer outputs (``last_hidden_state``,
+  ``hidden_states[1:]``) are **zeros at padded positions**; real positions are as without packing.
 * Heads (``run_pretraining_labert.py``): BERT pooler; MLM = dense H→**E** + act + LayerNorm(E), then the
   word embedding transposed + ``output_bias``; next-sentence classifier with **3** classes.
 
@@ -44,7 +49,7 @@ Parameter names (``P = "bert."`` in the head models, ``""`` in :class:`LatticeBe
 """
 
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
@@ -53,11 +58,13 @@ from transformers import BertConfig
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import (
     BertForPreTrainingOutput,
     BertLayer,
     BertPooler,
     BertPreTrainedModel,
+    eager_attention_forward,
 )
 
 from zhplm.arch.modeling._layers import (
@@ -131,6 +138,71 @@ class LatticeBertEmbeddings(nn.Module):
         return out
 
 
+@dataclass(frozen=True)
+class Packing:
+    """Where the real tokens of a padded ``[B, L]`` batch are: their flat indices in ``B * L``."""
+
+    index: torch.Tensor
+    batch: int
+    length: int
+
+    @classmethod
+    def of(cls, attention_mask: torch.Tensor | None) -> "Packing | None":
+        """``None`` when nothing is padded (then there is nothing to skip)."""
+        if attention_mask is None or bool(attention_mask.all()):
+            return None
+        batch, length = attention_mask.shape
+        return cls(attention_mask.reshape(-1).nonzero().squeeze(-1), batch, length)
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, L, ...]`` → ``[N_real, ...]``."""
+        packed: torch.Tensor = x.flatten(0, 1).index_select(0, self.index)
+        return packed
+
+    def unpack(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N_real, ...]`` → ``[B, L, ...]``, zeros at the padding."""
+        full = x.new_zeros((self.batch * self.length, *x.shape[1:])).index_copy_(0, self.index, x)
+        grid: torch.Tensor = full.unflatten(0, (self.batch, self.length))
+        return grid
+
+
+class LatticeBertLayer(BertLayer):
+    """A post-LN BERT layer (same parameters and maths) whose per-token work can skip the padding: with a
+    :class:`Packing`, ``hidden`` is ``[N_real, H]`` and only the attention runs on the ``[B, L]`` grid.
+    Returns the new hidden state and the attention probabilities (eager attention; else ``None``)."""
+
+    def forward(  # type: ignore[override]
+        self, hidden: torch.Tensor, bias: torch.Tensor, packing: Packing | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attention = self.attention.self
+        batch, length = bias.shape[0], bias.shape[-1]
+
+        def heads(x: torch.Tensor) -> torch.Tensor:  # → [B, heads, L, d]
+            grid = x if packing is None else packing.unpack(x)
+            return grid.view(batch, length, -1, attention.attention_head_size).transpose(1, 2)
+
+        query, key, value = (
+            heads(proj(hidden)) for proj in (attention.query, attention.key, attention.value)
+        )
+        config = cast(BertConfig, attention.config)
+        attend = ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)
+        context, probs = attend(
+            attention,
+            query,
+            key,
+            value,
+            bias,
+            dropout=attention.dropout.p if self.training else 0.0,
+            scaling=attention.scaling,
+        )
+        context = context.reshape(batch, length, -1)  # the kernels return [B, L, heads, d]
+        if packing is not None:
+            context = packing.pack(context)
+        attended = self.attention.output(context, hidden)
+        out: torch.Tensor = self.output(self.intermediate(attended), attended)
+        return out, probs
+
+
 class LatticeBertEncoder(nn.Module):
     """The lattice attention bias (computed once) and the BERT layers that share it."""
 
@@ -156,8 +228,10 @@ class LatticeBertEncoder(nn.Module):
         self.relative_type_embeddings = nn.Embedding(NUM_RELATION_TYPES, heads)
         self.reset_theta_1 = nn.Parameter(torch.zeros(width))
         self.reset_theta_2 = nn.Parameter(torch.zeros(width))
-        self.layer = nn.ModuleList(BertLayer(config, layer_idx=i) for i in range(config.num_hidden_layers))
-        for layer in cast(list[BertLayer], list(self.layer)):
+        self.layer = nn.ModuleList(
+            LatticeBertLayer(config, layer_idx=i) for i in range(config.num_hidden_layers)
+        )
+        for layer in cast(list[LatticeBertLayer], list(self.layer)):
             layer.intermediate.intermediate_act_fn = _activation(config.hidden_act)
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
@@ -258,7 +332,7 @@ def _check_positions(name: str, value: torch.Tensor, shape: tuple[int, int], lim
 class LatticeBertModel(LatticeBertPreTrainedModel):
     """The Lattice-BERT encoder (+ BERT pooler): ``last_hidden_state``, ``pooler_output``."""
 
-    _no_split_modules = ["LatticeBertEmbeddings", "BertLayer"]  # noqa: RUF012
+    _no_split_modules = ["LatticeBertEmbeddings", "LatticeBertLayer"]  # noqa: RUF012
 
     def __init__(self, config: LatticeBertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
@@ -315,18 +389,18 @@ class LatticeBertModel(LatticeBertPreTrainedModel):
             )
         bias = self.encoder.attention_bias(start, end, attention_mask, hidden.dtype)
 
+        # the layers run on the real tokens only (packed) when there is padding; see the module docstring
+        packing = Packing.of(attention_mask)
         all_hidden: list[torch.Tensor] = [hidden]
         all_attn: list[torch.Tensor] = []
-        record: Callable[..., None] = lambda _m, _i, out: all_attn.append(out[1])  # noqa: E731
-        layers: list[Any] = list(self.encoder.layer)
-        hooks = [layer.attention.self.register_forward_hook(record) for layer in layers] if want_attn else []
-        try:
-            for layer in layers:
-                hidden = layer(hidden, bias)
-                all_hidden.append(hidden)
-        finally:
-            for hook in hooks:
-                hook.remove()
+        x = hidden if packing is None else packing.pack(hidden)
+        for layer in self.encoder.layer:
+            x, probs = layer(x, bias, packing)
+            if want_hidden:
+                all_hidden.append(x if packing is None else packing.unpack(x))
+            if want_attn and probs is not None:
+                all_attn.append(probs)
+        hidden = x if packing is None else packing.unpack(x)
         pooled = self.pooler(hidden) if self.pooler is not None else None
         out = BaseModelOutputWithPooling(
             last_hidden_state=hidden,
