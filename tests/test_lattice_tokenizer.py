@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from zhplm.arch.lattice_tokenizer import LatticeTokenizer, register
+from zhplm.arch.tokenization.lattice import LatticeTokenizer, register
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 CHARS = list("我们是中国人北京大学生的天气很好说话")

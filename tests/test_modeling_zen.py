@@ -164,7 +164,7 @@ def test_bad_ngram_inputs_are_refused_clearly() -> None:
 
 @pytest.fixture()
 def zen_tokenizer(tmp_path: Path) -> object:
-    from zhplm.arch.zen_tokenizer import ZenTokenizer
+    from zhplm.arch.tokenization.zen import ZenTokenizer
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"我们是中国学生的大"]
     (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
@@ -178,7 +178,7 @@ def test_tokenizer_matches_spans_pads_both_sides_and_round_trips(
 ) -> None:
     from transformers import AutoTokenizer
 
-    from zhplm.arch.zen_tokenizer import ngram_spans, register
+    from zhplm.arch.tokenization.zen import ngram_spans, register
 
     tok: Any = zen_tokenizer
     enc = tok("我们是中国学生")  # [CLS] 我 们 是 中 国 学 生 [SEP]
@@ -209,7 +209,7 @@ def test_tokenizer_matches_spans_pads_both_sides_and_round_trips(
 
 
 def test_unreadable_lexicon_lines_are_reported(tmp_path: Path) -> None:
-    from zhplm.arch.zen_tokenizer import read_ngram_lines
+    from zhplm.arch.tokenization.zen import read_ngram_lines
 
     (tmp_path / "ngram.txt").write_text("我们,3\n没有频率\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"ngram.txt:2: expected 'ngram,frequency'"):

@@ -69,7 +69,7 @@ def build_vocab(path: Path) -> list[str]:
     jieba words (so both whole-word and fall-back paths run) and some ## pieces."""
     import jieba
 
-    from zhplm.arch.word_tokenizer import normalize
+    from zhplm.arch.tokenization.word import normalize
 
     chars: dict[str, None] = {}
     words: dict[str, None] = {}
@@ -106,7 +106,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict
 
 @pytest.mark.oracle
 def test_same_tokens_and_ids_as_bert4keras(reference: tuple[Path, list[dict]]) -> None:
-    from zhplm.arch.word_tokenizer import JiebaWordPieceTokenizer
+    from zhplm.arch.tokenization.word import JiebaWordPieceTokenizer
 
     vocab, ref = reference
     tok = JiebaWordPieceTokenizer(vocab_file=str(vocab))
@@ -129,7 +129,7 @@ def test_same_tokens_and_ids_as_bert4keras(reference: tuple[Path, list[dict]]) -
 def test_autotokenizer_loads_the_converted_folder(tmp_path: Path, reference: tuple[Path, list[dict]]) -> None:
     from transformers import AutoTokenizer
 
-    from zhplm.arch.word_tokenizer import JiebaWordPieceTokenizer, register, write_word_tokenizer
+    from zhplm.arch.tokenization.word import JiebaWordPieceTokenizer, register, write_word_tokenizer
 
     vocab, ref = reference
     write_word_tokenizer(vocab, tmp_path / "out")

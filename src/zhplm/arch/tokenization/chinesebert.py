@@ -243,7 +243,7 @@ def find_side_files(near: Path) -> dict[str, Path]:
 
 def write_chinesebert_tokenizer(vocab: Path, out: Path) -> list[str]:
     """``vocab.txt`` + ``tokenizer.json`` + the pinyin maps + ``tokenizer_config.json`` naming our class."""
-    from zhplm.arch.tokenizers import read_vocab
+    from zhplm.arch.tokenization.wordpiece import read_vocab
 
     side = find_side_files(vocab.parent)
     if PINYIN_MAP_FILE not in side:

@@ -136,7 +136,7 @@ class WordPieceCore:
 
 
 def read_vocab_file(path: str | os.PathLike[str]) -> dict[str, int]:
-    from zhplm.arch.tokenizers import read_vocab
+    from zhplm.arch.tokenization.wordpiece import read_vocab
 
     vocab: dict[str, int] = {}
     for i, token in enumerate(read_vocab(Path(path))):
@@ -226,7 +226,7 @@ def register() -> None:
 
 def write_word_tokenizer(vocab: Path, out: Path, *, do_lower_case: bool = True) -> list[str]:
     """Write ``vocab.txt`` + ``tokenizer_config.json`` naming :class:`JiebaWordPieceTokenizer`."""
-    from zhplm.arch.tokenizers import read_vocab
+    from zhplm.arch.tokenization.wordpiece import read_vocab
 
     out.mkdir(parents=True, exist_ok=True)
     clean = out / VOCAB_FILE

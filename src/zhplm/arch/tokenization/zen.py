@@ -287,7 +287,7 @@ def write_zen_tokenizer(
     vocab: Path, ngram: Path | None, out: Path, *, do_lower_case: bool = True
 ) -> list[str]:
     """Write ``vocab.txt`` + ``ngram.txt`` + ``tokenizer_config.json`` naming :class:`ZenTokenizer`."""
-    from zhplm.arch.tokenizers import read_vocab
+    from zhplm.arch.tokenization.wordpiece import read_vocab
 
     if ngram is None:
         return [
