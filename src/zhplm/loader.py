@@ -27,47 +27,29 @@ class Loaded(NamedTuple):
 
 
 def register_architectures(*model_types: str) -> None:
-    """Register zhplm's own model classes with transformers (idempotent); only ``model_types`` if given."""
-    try:
-        from zhplm.arch import modeling
-    except ModuleNotFoundError as exc:
-        if exc.name == "zhplm.arch.modeling":
-            return
-        raise
+    """Register zhplm's own model classes with transformers (idempotent); only ``model_types`` if given.
+    ``import zhplm`` already arranges this lazily (:mod:`zhplm._transformers_hook`); calling it is harmless."""
+    from zhplm.arch import modeling
+
     modeling.register(*model_types)
 
 
-# zhplm's own tokenizer classes (jieba words, ChineseBERT pinyin, ZEN n-grams); each module has register()
-TOKENIZER_MODULES = (
-    "zhplm.arch.word_tokenizer",
-    "zhplm.arch.chinesebert_tokenizer",
-    "zhplm.arch.zen_tokenizer",
-    "zhplm.arch.lattice_tokenizer",
-)
-
-
 def register_tokenizers() -> None:
-    """Make ``AutoTokenizer`` resolve zhplm's own tokenizer classes (idempotent)."""
+    """Make ``AutoTokenizer`` resolve zhplm's own tokenizer classes (idempotent); the architectures'
+    specs name their modules (``SPEC.tokenizers``)."""
     import importlib
-    import importlib.util
 
-    for name in TOKENIZER_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).register()
+    from zhplm.arch import tokenizer_modules
+
+    for name in tokenizer_modules():
+        importlib.import_module(name).register()
 
 
 def own_model_class(name: str) -> Any:
     """One of zhplm's own model classes (``NezhaForPreTraining``, …) by name, or None."""
-    import importlib
+    from zhplm.arch import modeling
 
-    try:
-        from zhplm.arch import modeling
-    except ModuleNotFoundError:
-        return None
-    for module_name, _config, heads in modeling.MODELS.values():
-        if name in heads.values():
-            return getattr(importlib.import_module(module_name), name)
-    return None
+    return modeling.model_class(name)
 
 
 def resolve_model_dir(id_or_dir: str | Path) -> Path:

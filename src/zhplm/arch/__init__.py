@@ -1,61 +1,156 @@
-"""Architectures: one module per architecture, each exporting ``SPEC`` (an :class:`ArchSpec`).
+"""Architectures: the registry. Every public module of this package is one architecture and exports ``SPEC``
+(an :class:`ArchSpec`); the module's name is the architecture's name (the catalog's ``arch`` field).
 
-Adding a model of a known architecture is a catalog edit; adding an architecture is one module here
-(its naming schemes, config translation, heads, tokenizer) plus its tests.
+Nothing lists the modules: adding an architecture is one new file here plus its tests. Private modules
+(``_rules``, ``_spec``) and the sub-packages (``modeling``: our own model classes, ``tokenization``: our
+tokenizer classes) are not architectures. ``ZHPLM_ARCH_PATH`` (folders, ``os.pathsep``-separated) adds
+architecture modules from outside the package, e.g. one under development.
+
+Names are known without importing anything (the catalog validates rows against them and must stay light);
+a module is imported when its spec is first asked for. :func:`rank_archs` is the one detector: ``zhplm
+convert`` and ``zhplm inspect`` both rank a checkpoint's names with it, scored by :func:`score` from each
+spec's declared :class:`Evidence`.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Mapping
+import os
+import pkgutil
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from zhplm.arch._rules import Shape
-from zhplm.arch._spec import ArchSpec
 from zhplm.errors import ConversionError
 
-# arch name (as the catalog's ``arch`` field) -> module defining SPEC (or "module:ATTRIBUTE")
-ARCH_MODULES: dict[str, str] = {
-    "bert": "zhplm.arch.bert",
-    "roberta": "zhplm.arch.roberta",
-    "albert": "zhplm.arch.albert",
-    "albert_brightmart": "zhplm.arch.albert_brightmart",
-    "electra": "zhplm.arch.electra",
-    "electra_generator": "zhplm.arch.electra:GENERATOR",
-    "xlnet": "zhplm.arch.xlnet",
-    "roformer": "zhplm.arch.roformer",
-    "mobilebert": "zhplm.arch.mobilebert",
-    "megatron_bert": "zhplm.arch.megatron_bert",
-    "ernie": "zhplm.arch.ernie",
-    "nezha": "zhplm.arch.nezha",
-    "roformer_v2": "zhplm.arch.roformer_v2",
-    "gau_alpha": "zhplm.arch.gau_alpha",
-    "bloom": "zhplm.arch.bloom",
-    "chinesebert": "zhplm.arch.chinesebert",
-    "zen": "zhplm.arch.zen",
-    "lattice_bert": "zhplm.arch.lattice_bert",
-}
+if TYPE_CHECKING:
+    from zhplm.arch._rules import Shape
+    from zhplm.arch._spec import ArchSpec, Evidence, OwnModel
+
+# re-exported lazily: the catalog reads architecture names through this package and must not import numpy
+_LAZY = {"ArchSpec": "zhplm.arch._spec", "Evidence": "zhplm.arch._spec", "OwnModel": "zhplm.arch._spec"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+for _folder in filter(None, os.environ.get("ZHPLM_ARCH_PATH", "").split(os.pathsep)):
+    if _folder not in __path__:
+        __path__.append(_folder)
+
+# a module defines one architecture unless it is private or one of these helper packages
+_NOT_ARCHS = frozenset({"modeling", "tokenization", "assets"})
+
+_lock = threading.RLock()
+_specs: dict[str, ArchSpec] = {}
+
+
+def arch_names() -> list[str]:
+    """Every architecture module's name, sorted; nothing is imported (cached per search path)."""
+    return list(_names_on(tuple(__path__)))
+
+
+@functools.lru_cache(maxsize=8)
+def _names_on(path: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            {
+                m.name
+                for m in pkgutil.iter_modules(list(path))
+                if not m.name.startswith("_") and not m.ispkg and m.name not in _NOT_ARCHS
+            }
+        )
+    )
 
 
 def available_archs() -> list[str]:
-    """Architectures whose converter module is present in this build."""
-    import importlib.util
-
-    return [
-        name
-        for name, mod in ARCH_MODULES.items()
-        if importlib.util.find_spec(mod.partition(":")[0]) is not None
-    ]
+    """The architectures zhplm can convert (kept for callers of the old name)."""
+    return arch_names()
 
 
 def get_arch(name: str) -> ArchSpec:
-    module = ARCH_MODULES.get(name)
-    if module is None or name not in available_archs():
-        raise ConversionError(
-            f"no converter for architecture {name!r} yet; available: {', '.join(available_archs())}"
-        )
-    module_name, _, attribute = module.partition(":")
-    spec: ArchSpec = getattr(importlib.import_module(module_name), attribute or "SPEC")
+    """The spec of architecture ``name`` (its module is imported on first use)."""
+    spec = _specs.get(name)
+    if spec is not None:
+        return spec
+    if name not in arch_names():
+        raise UnknownArchError(name, arch_names())
+    with _lock:
+        module = importlib.import_module(f"{__name__}.{name}")
+        spec = getattr(module, "SPEC", None)
+        from zhplm.arch._spec import ArchSpec
+
+        if not isinstance(spec, ArchSpec):
+            raise ConversionError(f"architecture module {module.__name__} defines no SPEC (an ArchSpec)")
+        if spec.name != name:
+            raise ConversionError(
+                f"architecture module {module.__name__} declares SPEC.name {spec.name!r}: it must be {name!r}"
+            )
+        _specs[name] = spec
     return spec
+
+
+def all_specs() -> list[ArchSpec]:
+    return [get_arch(name) for name in arch_names()]
+
+
+class UnknownArchError(ConversionError):
+    """No architecture module of that name."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        known = list(known)
+        super().__init__(f"no converter for architecture {name!r} yet; available: {', '.join(known)}")
+        self.name = name
+        self.known = known
+
+
+# --------------------------------------------------------------------------- the one detector
+
+
+def _leftover() -> re.Pattern[str]:
+    from zhplm.arch._spec import TRAINING_LEFTOVERS
+
+    return re.compile("|".join(f"(?:{p})" for p in TRAINING_LEFTOVERS))
+
+
+def _any_match(patterns: tuple[str, ...], names: Iterable[str]) -> bool:
+    if not patterns:
+        return False
+    rx = re.compile("|".join(f"(?:{p})" for p in patterns))
+    return any(rx.fullmatch(n) for n in names)
+
+
+def score(spec: ArchSpec, names: Iterable[str], config: Mapping[str, Any] | None = None) -> float:
+    """How well ``spec`` explains a checkpoint: the fraction of names its best scheme places (0..1),
+    halved by a forbidden name, +1 for a distinctive one (when the names fit), scaled when a needed
+    distinctive name is missing, +0.01 for each config tie-break that names it."""
+    names = list(names)
+    placed = max(spec.scheme_scores(names).values(), default=0.0)
+    ev: Evidence = spec.evidence
+    leftover = _leftover()
+    model_names = [n for n in names if not leftover.fullmatch(n)]
+    forbidden = _any_match(ev.forbidden, model_names)
+    value = placed * (0.5 if forbidden else 1.0)
+    if ev.distinctive:
+        if _any_match(ev.distinctive, model_names):
+            if placed > 0.9 and not forbidden:
+                value += 1.0
+        else:
+            value *= ev.without_distinctive
+    if ev.config:
+        if config and all(config.get(k) == v for k, v in ev.config):
+            value += 0.01
+        else:
+            value *= ev.without_config
+    if config and config.get("model_type") == spec.name:
+        value += 0.01
+    return value
 
 
 def rank_archs(
@@ -66,26 +161,10 @@ def rank_archs(
     Names alone cannot tell some families apart (RoFormer and NEZHA share bert4keras names without
     position embeddings): ``hint``, the release's original config, breaks such ties.
     """
-    ranked = []
-    for name in available_archs():
-        spec = get_arch(name)
-        score = spec.matches(list(shapes), shapes)
-        if hint and config_hint(hint) == name:
-            score += 0.01
-        if score >= 0.5:
-            ranked.append((spec, score))
+    names = list(shapes)
+    ranked = [(spec, s) for spec in all_specs() if (s := score(spec, names, hint)) >= 0.5]
     ranked.sort(key=lambda item: -item[1])
     return ranked
-
-
-def config_hint(config: Mapping[str, object]) -> str | None:
-    """The architecture an original config names outright, if any."""
-    if config.get("use_relative_position") is True:
-        return "nezha"
-    model_type = config.get("model_type")
-    if isinstance(model_type, str) and model_type in ARCH_MODULES:
-        return model_type
-    return None
 
 
 def detect_arch(
@@ -100,12 +179,31 @@ def detect_arch(
     return ranked[0]
 
 
+# --------------------------------------------------------------------------- zhplm's own classes
+
+
+def own_models() -> dict[str, OwnModel]:
+    """``model_type`` → zhplm's own classes, for every architecture that brings them."""
+    return {spec.model_type: spec.own_model for spec in all_specs() if spec.own_model is not None}
+
+
+def tokenizer_modules() -> list[str]:
+    """Modules of zhplm's own tokenizer classes (each with ``register()``), declared by the specs."""
+    return list(dict.fromkeys(m for spec in all_specs() for m in spec.tokenizers))
+
+
 __all__ = [
-    "ARCH_MODULES",
     "ArchSpec",
+    "Evidence",
+    "OwnModel",
+    "UnknownArchError",
+    "all_specs",
+    "arch_names",
     "available_archs",
-    "config_hint",
     "detect_arch",
     "get_arch",
+    "own_models",
     "rank_archs",
+    "score",
+    "tokenizer_modules",
 ]

@@ -190,6 +190,21 @@ class Rules:
             *self.rules, *other.rules, ignore={**self.ignore, **other.ignore}, name=self.name or other.name
         )
 
+    def render(self) -> str:
+        """The rules as a table (source pattern → target template, transform), then what is ignored and why:
+        ``zhplm catalog archs --rules NAME`` prints it, so a mapping can be read without running it."""
+        rows = [("source", "target", "transform")]
+        for r in self.rules:
+            via = r.transform.name + (f" (+ {', '.join(r.extra)})" if r.extra else "")
+            target = r.target + (f" × {r.repeat}" if r.repeat is not None else "")
+            rows.append((r.source, target, via))
+        widths = [max(len(row[i]) for row in rows) for i in range(2)]
+        lines = [f"{a:<{widths[0]}}  →  {b:<{widths[1]}}  {c}" for a, b, c in rows]
+        if self.ignore:
+            lines.append("ignored:")
+            lines.extend(f"  {pattern}  ({why})" for pattern, why in self.ignore.items())
+        return "\n".join(lines)
+
     def ignored_reason(self, name: str) -> str | None:
         for pattern, why in self.ignore.items():
             if _compile(pattern).fullmatch(name):
@@ -223,7 +238,15 @@ class Rules:
                 if absent:
                     raise MappingError(f"{name} needs {', '.join(absent)}, which the checkpoint lacks")
                 sources = (name, *extra)
-                shape = tuple(rule.transform.shape([tuple(shapes[s]) for s in sources]))
+                try:
+                    shape = tuple(rule.transform.shape([tuple(shapes[s]) for s in sources]))
+                except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError) as exc:
+                    # this reading of the names does not fit the shapes: a mapping error, so detection
+                    # moves on to the next candidate architecture
+                    raise MappingError(
+                        f"{name}: transform {rule.transform.name} does not fit shape "
+                        f"{' + '.join(str(tuple(shapes[s])) for s in sources)} ({exc})"
+                    ) from exc
                 target = match.expand(rule.target)
                 for t in _repeat(target, rule.repeat, config):
                     steps.append(Step(t, sources, rule.transform, shape, dtypes[name]))
@@ -239,10 +262,22 @@ class Rules:
         return Plan(steps=steps, ignored=ignored, unmatched=unmatched, scheme=self.name)
 
 
+# More layers than any model of the list has by two orders of magnitude: a config asking for more is hostile
+# or broken, and unrolling it would hang planning.
+MAX_REPEAT = 256
+
+
 def _repeat(target: str, repeat: int | str | None, config: Mapping[str, Any] | None) -> list[str]:
     if repeat is None:
         return [target]
-    count = repeat if isinstance(repeat, int) else int((config or {})[repeat])
+    try:
+        count = repeat if isinstance(repeat, int) else int((config or {})[repeat])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MappingError(
+            f"{target}: the config gives no usable {repeat!r} to unroll shared layers"
+        ) from exc
+    if not 0 < count <= MAX_REPEAT:
+        raise MappingError(f"{target}: cannot unroll a shared layer {count} times (1..{MAX_REPEAT})")
     return [target.replace("{i}", str(i)) for i in range(count)]
 
 

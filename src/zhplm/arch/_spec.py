@@ -106,9 +106,57 @@ class Head:
         return any(re.fullmatch(p, target) for p in self.targets)
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What tells this architecture apart from others whose naming schemes also place a checkpoint's names.
+
+    Declared as data and scored in one place (:func:`zhplm.arch.score`), so ``inspect`` and ``convert`` rank
+    architectures the same way. Names are regexes matched in full; training leftovers (optimizer slots,
+    counters) never count as evidence.
+    """
+
+    distinctive: tuple[str, ...] = ()  # names only this architecture has: one present is decisive (+1)
+    # factor applied to the score when no distinctive name is present (0: it cannot be this architecture)
+    without_distinctive: float = 1.0
+    forbidden: tuple[str, ...] = ()  # names it never has: any present halves the score
+    config: tuple[tuple[str, Any], ...] = ()  # original-config entries that name it (a tie-break)
+    # factor applied when those config entries are absent (below 1: other readings of the same names win ties)
+    without_config: float = 1.0
+
+
+@dataclass(frozen=True)
+class OwnModel:
+    """zhplm's own model classes for an architecture transformers lacks, registered with its Auto classes.
+
+    ``config`` is ``"module:Class"`` in a module free of torch (so ``AutoConfig`` and ``AutoTokenizer`` can know
+    the model type cheaply); the ``auto`` classes are attributes of ``module``, imported only when a model of
+    this type is first built or loaded."""
+
+    module: str
+    config: str
+    # (transformers Auto class, model class), e.g. ("AutoModel", "NezhaModel")
+    auto: tuple[tuple[str, str], ...]
+
+    @property
+    def config_module(self) -> str:
+        return self.config.partition(":")[0]
+
+    @property
+    def config_class(self) -> str:
+        return self.config.partition(":")[2]
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(cls for _, cls in self.auto))
+
+
 @dataclass
 class ArchSpec:
-    """How one architecture's original checkpoints become a transformers model folder."""
+    """How one architecture's original checkpoints become a transformers model folder.
+
+    Everything about an architecture lives here: what it is (``description``, read by the catalog's
+    vocabulary), its naming schemes, the evidence that identifies it, config translation, heads, the
+    tokenizer it writes, and for zhplm's own models the classes registered with transformers."""
 
     name: str
     description: str
@@ -120,6 +168,10 @@ class ArchSpec:
     vocab_names: tuple[str, ...] = ("vocab.txt",)
     # (heads the checkpoint must carry, transformers class): the first that fits names the folder's class
     classes: tuple[tuple[tuple[str, ...], str], ...] = ()
+    evidence: Evidence = field(default_factory=Evidence)
+    own_model: OwnModel | None = None  # zhplm's own classes, when transformers has none
+    # modules of zhplm tokenizer classes this architecture writes (each has ``register()`` for AutoTokenizer)
+    tokenizers: tuple[str, ...] = ()
 
     # -- detection -----------------------------------------------------------------------
     def scheme_scores(self, names: Iterable[str]) -> dict[str, float]:
@@ -140,12 +192,6 @@ class ArchSpec:
         if not scores:
             raise ConversionError(f"architecture {self.name} declares no naming scheme")
         return max(scores, key=lambda k: scores[k])
-
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        """How well this architecture explains a checkpoint (0..1). Subclasses sharpen this with
-        names that only they have."""
-        scores = self.scheme_scores(names)
-        return max(scores.values(), default=0.0)
 
     # -- config --------------------------------------------------------------------------
     def read_original_config(self, folder: Path | None) -> dict[str, Any] | None:
@@ -188,6 +234,6 @@ class ArchSpec:
         lower-casing BERT WordPiece tokenizer that almost every Chinese release uses."""
         if vocab is None:
             return ["no vocabulary file found: the tokenizer was not written"]
-        from zhplm.arch.tokenizers import write_bert_tokenizer
+        from zhplm.arch.tokenization.wordpiece import write_bert_tokenizer
 
         return write_bert_tokenizer(vocab, out, do_lower_case=True)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Head, dense, layer_norm
+from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Evidence, Head, dense, layer_norm
 from zhplm.errors import ConversionError
 
 G = r"bert/encoder/transformer/group_(\d+)/inner_group_(\d+)"
@@ -99,13 +99,6 @@ def _count(targets: Iterable[str], pattern: str) -> int:
 
 
 class AlbertSpec(ArchSpec):
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        names = list(names)
-        score = super().matches(names, shapes)
-        if any(n.startswith(_DISTINCTIVE) for n in names) and score > 0.9:
-            return 1.0
-        return score
-
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
@@ -160,4 +153,7 @@ SPEC = AlbertSpec(
     config_names=("albert_config.json", "config.json"),
     vocab_names=("vocab_chinese.txt", "vocab.txt"),
     classes=((("mlm", "sop"), "AlbertForPreTraining"), (("mlm",), "AlbertForMaskedLM"), ((), "AlbertModel")),
+    evidence=Evidence(
+        distinctive=(r"bert/encoder/embedding_hidden_mapping_in/.*", r"bert/encoder/transformer/group_.*")
+    ),
 )

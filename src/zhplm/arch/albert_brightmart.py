@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from zhplm.arch._rules import Array, Plan, Rule, Rules, Shape, Transform
-from zhplm.arch._spec import TRAINING_LEFTOVERS, dense, layer_norm
+from zhplm.arch._spec import TRAINING_LEFTOVERS, Evidence, dense, layer_norm
 from zhplm.arch.bert import BERT_CLASSES, HEADS, BertSpec
 from zhplm.errors import ConversionError
 
@@ -99,13 +99,6 @@ _DISTINCTIVE = ("bert/embeddings/word_embeddings_2", "bert/encoder/layer_shared/
 
 
 class BrightmartAlbertSpec(BertSpec):
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        names = list(names)
-        score = super().matches(names, shapes)
-        if any(n.startswith(_DISTINCTIVE) for n in names) and score > 0.9:
-            return 1.0  # BERT and Google ALBERT cannot place these names: this layout wins
-        return score
-
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
@@ -131,4 +124,5 @@ SPEC = BrightmartAlbertSpec(
     config_names=("albert_config*.json", "bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
     classes=BERT_CLASSES,
+    evidence=Evidence(distinctive=(r"bert/embeddings/word_embeddings_2", r"bert/encoder/layer_shared/.*")),
 )

@@ -152,4 +152,5 @@ SPEC = BertSpec(
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
     classes=BERT_CLASSES,
+    tokenizers=("zhplm.arch.tokenization.word",),
 )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import ArchSpec, Head
+from zhplm.arch._spec import ArchSpec, Evidence, Head
 from zhplm.errors import ConversionError
 
 _PREFIX = r"(?:module\.)?"
@@ -29,12 +29,6 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 
 
 class BloomSpec(ArchSpec):
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        names = list(names)
-        if not any("word_embeddings_layernorm" in n for n in names):
-            return 0.0  # the one name only BLOOM has
-        return super().matches(names, shapes) + 1.0
-
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
@@ -80,4 +74,5 @@ SPEC = BloomSpec(
     config_names=("config.json",),
     vocab_names=("tokenizer.json",),
     classes=(((), "BloomForCausalLM"),),
+    evidence=Evidence(distinctive=(r".*word_embeddings_layernorm.*",), without_distinctive=0.0),
 )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Shape
+from zhplm.arch._spec import Evidence, OwnModel
 from zhplm.arch.bert import HEADS, PYTORCH, BertSpec
 
 _DISTINCTIVE = ("embeddings.pinyin_embeddings.", "embeddings.glyph_embeddings.", "embeddings.glyph_map.")
@@ -25,13 +26,6 @@ _E = "bert.embeddings."
 
 
 class ChineseBertSpec(BertSpec):
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        names = list(names)
-        if not any(d in n for n in names for d in _DISTINCTIVE):
-            return 0.0  # without pinyin and glyph tables this is not ChineseBERT
-        score = super().matches(names, shapes)
-        return score + 1.0 if score > 0.9 else score  # BERT places these names too, but cannot load them
-
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
@@ -49,7 +43,7 @@ class ChineseBertSpec(BertSpec):
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
         if vocab is None:
             return super().write_tokenizer(vocab, out, config)
-        from zhplm.arch.chinesebert_tokenizer import write_chinesebert_tokenizer
+        from zhplm.arch.tokenization.chinesebert import write_chinesebert_tokenizer
 
         return write_chinesebert_tokenizer(vocab, out)
 
@@ -64,4 +58,17 @@ SPEC = ChineseBertSpec(
     config_names=("config.json", "bert_config.json"),
     vocab_names=("vocab.txt",),
     classes=((("mlm",), "ChineseBertForMaskedLM"), ((), "ChineseBertModel")),
+    evidence=Evidence(
+        distinctive=(r".*embeddings\.(?:pinyin_embeddings|glyph_embeddings|glyph_map)\..*",),
+        without_distinctive=0.0,
+    ),
+    tokenizers=("zhplm.arch.tokenization.chinesebert",),
+    own_model=OwnModel(
+        module="zhplm.arch.modeling.chinesebert",
+        config="zhplm.arch.modeling.configuration_chinesebert:ChineseBertConfig",
+        auto=(
+            ("AutoModel", "ChineseBertModel"),
+            ("AutoModelForMaskedLM", "ChineseBertForMaskedLM"),
+        ),
+    ),
 )

@@ -4,7 +4,7 @@
 One TF checkpoint holds both networks: ``electra/…`` (discriminator, and the embeddings both share),
 ``generator/…`` and ``generator_predictions/…`` (generator), ``discriminator_predictions/…``.
 ``zhplm.convert(src, out, arch="electra")`` converts the discriminator (the model everyone fine-tunes);
-``arch="electra_generator"`` converts the generator instead (the other network's variables are then
+``arch="electra_generator"`` (:mod:`zhplm.arch.electra_generator`) converts the generator instead (the other network's variables are then
 ignored, with that reason, in ``zhplm.json``).
 
 Naming schemes per part: ``google-tf1`` (Google names) and ``pytorch`` (transformers names).
@@ -173,19 +173,4 @@ SPEC = ElectraSpec(
     vocab_names=("vocab.txt",),
     part="discriminator",
     classes=((("rtd",), "ElectraForPreTraining"), ((), "ElectraModel")),
-)
-
-GENERATOR = ElectraSpec(
-    name="electra_generator",
-    description="ELECTRA generator (masked LM), from the same checkpoints as the discriminator",
-    model_type="electra",
-    full_class="ElectraForMaskedLM",
-    schemes={"google-tf1": GENERATOR_TF1, "pytorch": GENERATOR_PT},
-    heads=(
-        Head("mlm", (r"generator_predictions\..*", r"generator_lm_head\..*"), "generator masked-LM head"),
-    ),
-    config_names=("*generator_config.json",),
-    vocab_names=("vocab.txt",),
-    part="generator",
-    classes=((("mlm",), "ElectraForMaskedLM"), ((), "ElectraModel")),
 )

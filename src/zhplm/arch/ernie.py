@@ -38,6 +38,7 @@ from zhplm.arch._spec import (
     ENCODER_CONFIG_KEYS,
     TRAINING_LEFTOVERS,
     ArchSpec,
+    Evidence,
     Head,
     copy_config,
     count_layers,
@@ -166,18 +167,6 @@ def _ernie3_by_shape(size: Mapping[str, int]) -> tuple[str, dict[str, Any]] | No
 
 
 class ErnieSpec(ArchSpec):
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        names = list(names)
-        score = super().matches(names, shapes)
-        distinct = (
-            "ernie.encoder.layers.",
-            "encoder_stack.block.",
-            "encoder_layer_0_multi_head_att_query_fc.w_0",
-        )
-        if score > 0.9 and any(n.startswith(distinct) for n in names):
-            return score + 1.0
-        return score
-
     def read_original_config(self, folder: Path | None) -> dict[str, Any] | None:
         cfg = super().read_original_config(folder)
         if cfg is None:
@@ -259,5 +248,12 @@ SPEC = ErnieSpec(
         (("mlm", "nsp"), "ErnieForPreTraining"),
         (("mlm",), "ErnieForMaskedLM"),
         ((), "ErnieModel"),
+    ),
+    evidence=Evidence(
+        distinctive=(
+            r"ernie\.encoder\.layers\..*",
+            r"encoder_stack\.block\..*",
+            r"encoder_layer_0_multi_head_att_query_fc\.w_0.*",
+        )
     ),
 )

@@ -20,15 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from zhplm.arch._rules import TRANSPOSE, Rule, Rules, Shape, Transform
-from zhplm.arch._spec import TRAINING_LEFTOVERS
-from zhplm.arch.roformer_v2 import (
-    BERT4KERAS_EPS,
-    RoFormerV2Spec,
-    check_embedding_size,
-    count_layers,
-    shape_of,
-    tied_mlm_head,
-)
+from zhplm.arch._spec import TRAINING_LEFTOVERS, Evidence, OwnModel, copy_config, count_layers, shape_of
+from zhplm.arch.roformer_v2 import BERT4KERAS_EPS, RoFormerV2Spec, check_embedding_size, tied_mlm_head
 from zhplm.errors import ConversionError, MappingError
 
 
@@ -68,18 +61,11 @@ _CONFIG_KEYS = (
 class GAUAlphaSpec(RoFormerV2Spec):
     prefix = "gau_alpha"
 
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        names = list(names)
-        score = max(self.scheme_scores(names).values(), default=0.0)
-        if score > 0.9 and any(n.startswith("GAU_alpha/") for n in names):
-            return score + 1.0
-        return score
-
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
         p = self.prefix
-        cfg: dict[str, Any] = {k: original[k] for k in _CONFIG_KEYS if original and k in original}
+        cfg = copy_config(original, _CONFIG_KEYS)
         vocab, hidden = shape_of(shapes, f"{p}.embeddings.word_embeddings.weight")
         check_embedding_size(original, hidden)
         width = shape_of(shapes, f"{p}.encoder.layer.0.gau.o_dense.weight")[1]  # e
@@ -121,4 +107,13 @@ SPEC = GAUAlphaSpec(
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
     classes=((("mlm",), "GAUAlphaForMaskedLM"), ((), "GAUAlphaModel")),
+    evidence=Evidence(distinctive=(r"GAU_alpha/.*",)),
+    own_model=OwnModel(
+        module="zhplm.arch.modeling.gau_alpha",
+        config="zhplm.arch.modeling.configuration_gau_alpha:GAUAlphaConfig",
+        auto=(
+            ("AutoModel", "GAUAlphaModel"),
+            ("AutoModelForMaskedLM", "GAUAlphaForMaskedLM"),
+        ),
+    ),
 )

@@ -18,7 +18,7 @@ flattened, a shared layer is unrolled ``num_hidden_layers`` times (the count com
 pre-LN variant (``--transformer_model_type=pre-ln``) is refused. The config comes from
 ``labert_config.json`` checked against the shapes (the head count is the width of the relative tables);
 ``gelu`` becomes ``gelu_new`` (the original's gelu is the tanh approximation). The tokenizer is
-:class:`zhplm.arch.lattice_tokenizer.LatticeTokenizer` over the release's ``vocab.txt`` + ``lexicon.txt``.
+:class:`zhplm.arch.tokenization.lattice.LatticeTokenizer` over the release's ``vocab.txt`` + ``lexicon.txt``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,16 @@ from typing import Any
 
 from zhplm.arch._rules import TRANSPOSE as T
 from zhplm.arch._rules import Plan, Rule, Rules, Shape, reshape
-from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, copy_config, count_layers, dense, layer_norm
+from zhplm.arch._spec import (
+    TRAINING_LEFTOVERS,
+    ArchSpec,
+    Evidence,
+    OwnModel,
+    copy_config,
+    count_layers,
+    dense,
+    layer_norm,
+)
 from zhplm.arch.bert import HEADS
 from zhplm.errors import ConversionError
 
@@ -128,14 +137,6 @@ def _size(shapes: Mapping[str, Shape], name: str, axis: int) -> int:
 
 
 class LatticeBertSpec(ArchSpec):
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        """Only checkpoints with Lattice-BERT's own encoder variables; those decisively (other TF1 BERT
-        readings place the layers but not these)."""
-        names = list(names)
-        if not any(n in _DISTINCTIVE for n in names):
-            return 0.0
-        return 1.0 + super().matches(names, shapes)
-
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
@@ -176,7 +177,7 @@ class LatticeBertSpec(ArchSpec):
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
         if vocab is None:
             return ["no vocab.txt found: the Lattice-BERT tokenizer was not written"]
-        from zhplm.arch.lattice_tokenizer import LatticeTokenizer, write_lattice_tokenizer
+        from zhplm.arch.tokenization.lattice import LatticeTokenizer, write_lattice_tokenizer
 
         lexicon = find_lexicon(vocab)
         if lexicon is not None:
@@ -229,5 +230,16 @@ SPEC = LatticeBertSpec(
         (("mlm", "nsp"), "LatticeBertForPreTraining"),
         (("mlm",), "LatticeBertForMaskedLM"),
         ((), "LatticeBertModel"),
+    ),
+    evidence=Evidence(distinctive=_DISTINCTIVE, without_distinctive=0.0),
+    tokenizers=("zhplm.arch.tokenization.lattice",),
+    own_model=OwnModel(
+        module="zhplm.arch.modeling.lattice_bert",
+        config="zhplm.arch.modeling.configuration_lattice_bert:LatticeBertConfig",
+        auto=(
+            ("AutoModel", "LatticeBertModel"),
+            ("AutoModelForMaskedLM", "LatticeBertForMaskedLM"),
+            ("AutoModelForPreTraining", "LatticeBertForPreTraining"),
+        ),
     ),
 )

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import Head
+from zhplm.arch._spec import Evidence, Head
 from zhplm.arch.bert import BertSpec
 
 _PREFIX = r"(?:module\.)?(?:model\.)?"
@@ -41,13 +41,6 @@ _DISTINCT = (".attention.ln.", "encoder.ln.")
 
 
 class MegatronBertSpec(BertSpec):
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        names = list(names)
-        score = super().matches(names, shapes)
-        if score > 0.9 and any(d in n for n in names for d in _DISTINCT):
-            return score + 1.0
-        return score * 0.5
-
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
@@ -70,4 +63,5 @@ SPEC = MegatronBertSpec(
         (("mlm",), "MegatronBertForMaskedLM"),
         ((), "MegatronBertModel"),
     ),
+    evidence=Evidence(distinctive=(r".*\.attention\.ln\..*", r".*encoder\.ln\..*"), without_distinctive=0.5),
 )

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from zhplm.arch._rules import Rules, Shape
+from zhplm.arch._spec import Evidence, OwnModel
 from zhplm.arch.bert import GOOGLE_TF1, HEADS, PYTORCH, BertSpec
 
 _NO_ABSOLUTE = {
@@ -26,12 +27,6 @@ def _without_positions(rules: Rules) -> Rules:
 
 
 class NezhaSpec(BertSpec):
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        names = list(names)
-        if any("position_embeddings" in n and "relative" not in n for n in names):
-            return 0.6 * super().matches(names, shapes)  # an absolute table: BERT explains it better
-        return super().matches(names, shapes)
-
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
@@ -51,4 +46,19 @@ SPEC = NezhaSpec(
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
     classes=((("mlm", "nsp"), "NezhaForPreTraining"), (("mlm",), "NezhaForMaskedLM"), ((), "NezhaModel")),
+    evidence=Evidence(
+        forbidden=(r"(?!.*relative).*position_embeddings.*",),  # an absolute table: BERT explains it
+        # NEZHA releases say so in their config; without it, RoFormer's reading of the same names wins
+        config=(("use_relative_position", True),),
+        without_config=0.99,
+    ),
+    own_model=OwnModel(
+        module="zhplm.arch.modeling.nezha",
+        config="zhplm.arch.modeling.configuration_nezha:NezhaConfig",
+        auto=(
+            ("AutoModel", "NezhaModel"),
+            ("AutoModelForMaskedLM", "NezhaForMaskedLM"),
+            ("AutoModelForPreTraining", "NezhaForPreTraining"),
+        ),
+    ),
 )

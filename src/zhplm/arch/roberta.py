@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import ENCODER_CONFIG_KEYS, ArchSpec, Head, copy_config, fill_encoder_sizes
+from zhplm.arch._spec import ENCODER_CONFIG_KEYS, ArchSpec, Evidence, Head, copy_config, fill_encoder_sizes
 
 _PREFIX = r"(?:module\.)?(?:model\.)?"
 
@@ -39,14 +39,6 @@ _CONFIG_KEYS = (*ENCODER_CONFIG_KEYS, "bos_token_id", "eos_token_id")
 
 
 class RobertaSpec(ArchSpec):
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        names = list(names)
-        score = super().matches(names, shapes)
-        # bare ``embeddings.…`` dicts are BERT's unless the positions carry RoBERTa's offset
-        if not any(n.startswith(("roberta.", "lm_head.", "module.roberta.")) for n in names):
-            return score * 0.5
-        return score
-
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
@@ -70,4 +62,6 @@ SPEC = RobertaSpec(
     config_names=("config.json",),
     vocab_names=("vocab.txt",),
     classes=((("mlm",), "RobertaForMaskedLM"), ((), "RobertaModel")),
+    # bare ``embeddings.…`` dicts are BERT's unless the names carry RoBERTa's scope
+    evidence=Evidence(distinctive=(r"(?:module\.)?roberta\..*", r"lm_head\..*"), without_distinctive=0.5),
 )

@@ -144,4 +144,5 @@ SPEC = RoFormerSpec(
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
     classes=((("mlm",), "RoFormerForMaskedLM"), ((), "RoFormerModel")),
+    tokenizers=("zhplm.arch.tokenization.word",),
 )

@@ -18,7 +18,17 @@ from typing import Any
 
 from zhplm.arch._rules import TRANSPOSE as T
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Head
+from zhplm.arch._spec import (
+    ENCODER_CONFIG_KEYS,
+    TRAINING_LEFTOVERS,
+    ArchSpec,
+    Evidence,
+    Head,
+    OwnModel,
+    copy_config,
+    count_layers,
+    shape_of,
+)
 from zhplm.errors import ConversionError
 
 BERT4KERAS_EPS = 1e-7  # bert4keras LayerNormalization: epsilon or K.epsilon()
@@ -41,33 +51,8 @@ BERT4KERAS_TF1 = Rules(
 _NOT_V2 = re.compile(r".*(?:/bias|/beta|/gamma|LayerNorm.*|/output_bias|/output_weights|position_embeddings)")
 
 # Google bert_config.json keys the config takes as they are.
-_CONFIG_KEYS = (
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_act",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "max_position_embeddings",
-    "type_vocab_size",
-    "initializer_range",
-    "layer_norm_eps",
-)
-
-
-def count_layers(targets: Iterable[str]) -> int:
-    rx = re.compile(r".*\.layer\.(\d+)\..*")
-    indices = {int(m.group(1)) for t in targets if (m := rx.fullmatch(t))}
-    return max(indices) + 1 if indices else 0
-
-
-def shape_of(shapes: Mapping[str, Shape], name: str) -> Shape:
-    """Shape of the target ``name``; a conversion cannot size the model without it."""
-    if name not in shapes:
-        raise ConversionError(f"the checkpoint has no tensor for {name}: cannot infer the model size")
-    return shapes[name]
+# bert4keras masks token id 0 itself; the pad id is not taken from the config
+_CONFIG_KEYS = tuple(k for k in ENCODER_CONFIG_KEYS if k != "pad_token_id")
 
 
 def check_embedding_size(original: Mapping[str, Any] | None, hidden: int) -> None:
@@ -84,22 +69,12 @@ class RoFormerV2Spec(ArchSpec):
 
     prefix = "roformer"
 
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        names = list(names)
-        score = super().matches(names, shapes)
-        rules = self.schemes["bert4keras-tf1"]
-        if any(_NOT_V2.fullmatch(n) and rules.ignored_reason(n) is None for n in names):
-            return 0.5 * score  # biases or norms: BERT / RoFormer v1 explain it
-        if score == 1.0 and any(n.startswith("bert/encoder/layer_") for n in names):
-            return score + 1.0  # every name placed and none of BERT's biases/norms: only RoFormerV2
-        return score
-
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
         targets = set(plan_targets)
         p = self.prefix
-        cfg: dict[str, Any] = {k: original[k] for k in _CONFIG_KEYS if original and k in original}
+        cfg = copy_config(original, _CONFIG_KEYS)
         vocab, hidden = shape_of(shapes, f"{p}.embeddings.word_embeddings.weight")
         check_embedding_size(original, hidden)
         cfg["vocab_size"], cfg["hidden_size"] = vocab, hidden  # the tensors are the truth
@@ -140,4 +115,14 @@ SPEC = RoFormerV2Spec(
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
     classes=((("mlm",), "RoFormerV2ForMaskedLM"), ((), "RoFormerV2Model")),
+    # no BERT-family checkpoint lacks every bias and norm: that absence identifies RoFormerV2
+    evidence=Evidence(forbidden=(_NOT_V2.pattern,), distinctive=(r"bert/encoder/layer_.*",)),
+    own_model=OwnModel(
+        module="zhplm.arch.modeling.roformer_v2",
+        config="zhplm.arch.modeling.configuration_roformer_v2:RoFormerV2Config",
+        auto=(
+            ("AutoModel", "RoFormerV2Model"),
+            ("AutoModelForMaskedLM", "RoFormerV2ForMaskedLM"),
+        ),
+    ),
 )

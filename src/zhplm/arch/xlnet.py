@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import TRANSPOSE, Plan, Rule, Rules, Shape, Step, Transform
-from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Head, layer_norm
+from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Evidence, Head, layer_norm
 from zhplm.errors import ConversionError, MappingError, MissingDependencyError
 
 T = "model/transformer"
@@ -114,11 +114,6 @@ HEADS = (Head("lm", (r"lm_loss\..*",), "language-model head (tied to the word em
 
 
 class XLNetSpec(ArchSpec):
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        names = list(names)
-        score = super().matches(names, shapes)
-        return score + 1.0 if score > 0.9 and f"{T}/r_w_bias" in names else score
-
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
@@ -196,4 +191,5 @@ SPEC = XLNetSpec(
     config_names=("xlnet_config.json", "config.json"),
     vocab_names=("spiece.model", "*.model"),
     classes=((("lm",), "XLNetLMHeadModel"), ((), "XLNetModel")),
+    evidence=Evidence(distinctive=(rf"{T}/r_w_bias",)),
 )

@@ -10,7 +10,7 @@ dropped; a fine-tuned release's task head (``classifier.*``) is not converted.
 
 The config comes from ``bert_config.json`` / ``config.json`` (the ZenConfig fields, incl. ``word_size``
 and ``num_hidden_word_layers``), completed from the shapes. The n-gram lexicon ``ngram.txt`` is copied
-to the output with the tokenizer (:mod:`zhplm.arch.zen_tokenizer`), which produces the n-gram inputs.
+to the output with the tokenizer (:mod:`zhplm.arch.tokenization.zen`), which produces the n-gram inputs.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import count_layers
+from zhplm.arch._spec import Evidence, OwnModel, count_layers
 from zhplm.arch.bert import HEADS, BertSpec
 from zhplm.errors import ConversionError
 
@@ -46,14 +46,6 @@ NGRAM_FILE = "ngram.txt"
 
 
 class ZenSpec(BertSpec):
-    def matches(self, names: Iterable[str], shapes: Mapping[str, Shape]) -> float:
-        """Only checkpoints with ZEN's n-gram names; those it explains better than any BERT reading
-        (which would place the same names and then fail on the n-gram ones)."""
-        names = list(names)
-        if not any(_ZEN_ONLY.fullmatch(n) for n in names):
-            return 0.0
-        return super().matches(names, shapes) + 0.05
-
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
@@ -78,7 +70,7 @@ class ZenSpec(BertSpec):
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
         if vocab is None:
             return super().write_tokenizer(vocab, out, config)
-        from zhplm.arch.zen_tokenizer import ZenTokenizer, read_ngram_lines, write_zen_tokenizer
+        from zhplm.arch.tokenization.zen import ZenTokenizer, read_ngram_lines, write_zen_tokenizer
 
         ngram = find_ngram_file(vocab)
         if ngram is not None:
@@ -120,4 +112,16 @@ SPEC = ZenSpec(
     config_names=("bert_config.json", "config.json"),
     vocab_names=("vocab.txt",),
     classes=((("mlm", "nsp"), "ZenForPreTraining"), (("mlm",), "ZenForMaskedLM"), ((), "ZenModel")),
+    # only checkpoints with ZEN's n-gram names (a BERT reading places the rest and fails on these)
+    evidence=Evidence(distinctive=(_ZEN_ONLY.pattern,), without_distinctive=0.0),
+    tokenizers=("zhplm.arch.tokenization.zen",),
+    own_model=OwnModel(
+        module="zhplm.arch.modeling.zen",
+        config="zhplm.arch.modeling.configuration_zen:ZenConfig",
+        auto=(
+            ("AutoModel", "ZenModel"),
+            ("AutoModelForMaskedLM", "ZenForMaskedLM"),
+            ("AutoModelForPreTraining", "ZenForPreTraining"),
+        ),
+    ),
 )

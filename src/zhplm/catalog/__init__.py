@@ -14,7 +14,7 @@ Reading the catalog uses the standard library only (tomllib, json): it never imp
 from __future__ import annotations
 
 from zhplm.catalog import query as _query
-from zhplm.catalog.archs import ARCHS
+from zhplm.catalog.archs import arch_names, vocabulary
 from zhplm.catalog.overlay import merged_catalog, user_records
 from zhplm.catalog.query import Acquisition, how_to_get
 from zhplm.catalog.registry import Catalog, builtin_catalog
@@ -64,7 +64,6 @@ def info(model_id: str) -> ModelRecord:
 
 
 __all__ = [
-    "ARCHS",
     "Acquisition",
     "Catalog",
     "Download",
@@ -72,9 +71,11 @@ __all__ = [
     "ModelRecord",
     "Paper",
     "Publisher",
+    "arch_names",
     "get_catalog",
     "how_to_get",
     "info",
     "list_models",
     "search",
+    "vocabulary",
 ]

@@ -1,32 +1,17 @@
 """The architecture vocabulary: every value a catalog record's ``arch`` may take, with what it means.
 
 Catalog families are not code families: ``arch`` names the zhplm architecture module a row converts
-with (see DESIGN.md). Names are lowercase snake_case; the loader rejects a record whose arch is not here.
+with (see DESIGN.md). The vocabulary is the architecture registry (:mod:`zhplm.arch`: one module per
+architecture, its ``SPEC.description``) plus :data:`PLANNED`, the architectures the list has that no module
+implements yet. Adding a module makes its name known; its line here is then deleted (a test checks that
+no name is in both). Names are lowercase snake_case; the loader rejects a record whose arch is in neither.
+Reading names imports nothing (the catalog stays light); descriptions of registered ones import their spec.
 """
 
 from __future__ import annotations
 
-ARCHS: dict[str, str] = {
-    # encoders
-    "bert": "BERT encoder (post-LN, absolute positions): Google/HFL BERT, Chinese 'RoBERTa', MacBERT, PERT, "
-    "StructBERT, WoBERT, TaCL, MC-BERT, Mengzi-BERT, SimBERT, UniLM, NEZHA-Gen, SDCUP",
-    "roberta": "RoBERTa encoder (positions offset by padding_idx): guwenbert only",
-    "albert": "Google ALBERT (factorised embeddings, shared layers)",
-    "albert_brightmart": "brightmart's early ALBERT (projection before position/type add); folds into BERT",
-    "electra": "ELECTRA discriminator / generator",
-    "xlnet": "XLNet (two-stream relative attention, SentencePiece)",
-    "ernie": "ERNIE 1.0 / SKEP / ERNIE-Gram / ERNIE 3.0 (BERT-like, optional task-type embedding)",
-    "nezha": "NEZHA (functional relative positions on keys and values): NEZHA and WoNEZHA",
-    "roformer": "RoFormer v1 (BERT + rotary positions): roformer, roformer-char, roformer-gpt, RoFormer-sim",
-    "roformer_v2": "RoFormerV2 (bias-free, scale-free RMS norm, rotary positions)",
-    "gau_alpha": "GAU-α (gated attention units, softmax_plus, rotary positions)",
-    "chinesebert": "ChineseBERT (BERT + pinyin CNN + glyph embeddings)",
-    "zen": "ZEN (BERT + n-gram encoder fused into the first layers)",
-    "lattice_bert": "Lattice-BERT (lattice tokens, disentangled start/end position attention)",
-    "megatron_bert": "Megatron-BERT (pre-LN BERT): Erlangshen",
-    "mobilebert": "MobileBERT (bottleneck transformer)",
+PLANNED: dict[str, str] = {
     # decoders
-    "bloom": "BLOOM decoder (ALiBi): bloom-6b4-zh",
     "gpt2": "GPT-2 decoder (pre-LN): CDial-GPT2, GPT2-chitchat, GPT2-Chinese, CPM-1, Wenzhong, Yuyuan",
     "openai_gpt": "OpenAI GPT decoder (post-LN): CDial-GPT",
     "grover": "Grover-style GPT block of gpt2-ml (embedding LN, post-MLP LN, no final LN)",
@@ -54,5 +39,36 @@ ARCHS: dict[str, str] = {
 }
 
 
+def arch_names() -> list[str]:
+    """Every value ``arch`` may take: registered architectures, then planned ones (nothing imported)."""
+    from zhplm.arch import arch_names as registered
+
+    names = registered()
+    return names + sorted(n for n in PLANNED if n not in names)
+
+
+def is_known(arch: str) -> bool:
+    return arch in PLANNED or arch in arch_names()
+
+
+def is_convertible(arch: str) -> bool:
+    """An architecture module exists for ``arch``."""
+    from zhplm.arch import arch_names as registered
+
+    return arch in registered()
+
+
 def describe(arch: str) -> str:
-    return ARCHS.get(arch, "unknown architecture")
+    """What ``arch`` means: the registered spec's description, else the planned one."""
+    from zhplm.arch import arch_names as registered
+
+    if arch in registered():
+        from zhplm.arch import get_arch
+
+        return get_arch(arch).description
+    return PLANNED.get(arch, "unknown architecture")
+
+
+def vocabulary() -> dict[str, str]:
+    """``{arch: description}`` for the whole vocabulary (imports every registered spec)."""
+    return {name: describe(name) for name in arch_names()}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from zhplm.catalog.archs import ARCHS
+from zhplm.catalog.archs import is_known
 from zhplm.catalog.schema import (
     SECTIONS,
     FamilyInfo,
@@ -144,9 +144,9 @@ def _family_from_dict(raw: Any, file: str) -> FamilyInfo:
 def check_record(record: ModelRecord, *, file: str | None, path: str) -> None:
     """Checks beyond the schema: a known arch, HF links naming their repo, ListCells on real columns."""
     where = f"{path}." if path else ""
-    if record.arch not in ARCHS:
+    if not is_known(record.arch):
         raise CatalogError(
-            f"unknown arch {record.arch!r} (see zhplm.catalog.archs.ARCHS)", file=file, field=f"{where}arch"
+            f"unknown arch {record.arch!r} (see `zhplm catalog archs`)", file=file, field=f"{where}arch"
         )
     for i, d in enumerate(record.downloads):
         if d.host == "huggingface" and d.column != "project" and not d.hf_repo:

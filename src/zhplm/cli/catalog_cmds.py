@@ -73,8 +73,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("id")
     p.set_defaults(handler=cmd_remove)
 
-    p = cs.add_parser("archs", help="list the architecture names records may use")
+    p = cs.add_parser(
+        "archs", help="list the architecture names records may use (registered modules, then planned ones)"
+    )
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--rules", metavar="ARCH", help="print ARCH's naming schemes (source → target) and evidence"
+    )
     p.set_defaults(handler=cmd_archs)
 
 
@@ -208,15 +213,24 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_archs(args: argparse.Namespace) -> int:
     from zhplm.catalog import get_catalog
-    from zhplm.catalog.archs import ARCHS
+    from zhplm.catalog.archs import vocabulary as arch_vocabulary
+
+    if args.rules:
+        return _print_rules(args.rules, as_json=args.json)
+
+    vocabulary = arch_vocabulary()
 
     counts: dict[str, int] = {}
     for r in get_catalog():
         counts[r.arch] = counts.get(r.arch, 0) + 1
     if args.json:
-        _print_json([{"arch": a, "description": d, "models": counts.get(a, 0)} for a, d in ARCHS.items()])
+        _print_json(
+            [{"arch": a, "description": d, "models": counts.get(a, 0)} for a, d in vocabulary.items()]
+        )
         return 0
-    _print_table(["ARCH", "MODELS", "DESCRIPTION"], [[a, str(counts.get(a, 0)), d] for a, d in ARCHS.items()])
+    _print_table(
+        ["ARCH", "MODELS", "DESCRIPTION"], [[a, str(counts.get(a, 0)), d] for a, d in vocabulary.items()]
+    )
     return 0
 
 
@@ -311,3 +325,30 @@ def _describe(r: ModelRecord, steps: Sequence[str]) -> str:
     if r.remark:
         out.append(f"  remark      {r.remark}")
     return "\n".join(out)
+
+
+def _print_rules(name: str, *, as_json: bool) -> int:
+    from dataclasses import asdict
+
+    from zhplm.arch import get_arch
+
+    spec = get_arch(name)
+    if as_json:
+        _print_json(
+            {
+                "arch": spec.name,
+                "description": spec.description,
+                "model_type": spec.model_type,
+                "schemes": {
+                    k: [[r.source, r.target, r.transform.name] for r in v.rules]
+                    for k, v in spec.schemes.items()
+                },
+                "evidence": asdict(spec.evidence),
+            }
+        )
+        return 0
+    print(f"{spec.name}: {spec.description} (model_type {spec.model_type}, class {spec.full_class})")
+    for key, rules in spec.schemes.items():
+        print(f"\nscheme {key}:\n{rules.render()}")
+    print(f"\nevidence: {spec.evidence}")
+    return 0

@@ -1,86 +1,97 @@
-"""zhplm's own transformers-5 model implementations and their registration with the Auto classes.
+"""zhplm's own transformers-5 model implementations, and their registration with the Auto classes.
 
-transformers 5 has none of the architectures in :data:`MODELS`. :func:`register` makes ``AutoConfig`` and
-the ``AutoModel*`` classes know our ``model_type`` values, so a converted folder (``config.json`` with, say,
-``"model_type": "nezha"``) loads with ``AutoModel.from_pretrained(path)``. Importing this package imports
-neither torch nor transformers; :func:`register` does. Shared layers live in ``_layers``.
+Which classes exist is declared by each architecture's ``SPEC.own_model`` (:mod:`zhplm.arch`); nothing here
+lists them. Registration is in two steps so that each costs only what it needs:
+
+* :func:`register_configs` makes ``AutoConfig`` know every own ``model_type`` (configuration modules only:
+  no torch, no model code);
+* :func:`register` makes the ``AutoModel*`` classes know the model classes of the given types, importing
+  only those model modules. A registered config class registers its own models the first time an
+  instance is built, so ``AutoModel*.from_pretrained(folder)`` works after :func:`register_configs` alone.
+
+:mod:`zhplm._transformers_hook` calls :func:`register_configs` as soon as transformers' ``AutoConfig`` module
+is imported, so a plain ``import zhplm`` is enough. Shared layers live in ``_layers``.
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
+from typing import Any
 
-# model_type -> (module, config class, {Auto class name: model class name})
-MODELS: dict[str, tuple[str, str, dict[str, str]]] = {
-    "nezha": (
-        "zhplm.arch.modeling.nezha",
-        "NezhaConfig",
-        {
-            "AutoModel": "NezhaModel",
-            "AutoModelForMaskedLM": "NezhaForMaskedLM",
-            "AutoModelForPreTraining": "NezhaForPreTraining",
-        },
-    ),
-    "roformer_v2": (
-        "zhplm.arch.modeling.roformer_v2",
-        "RoFormerV2Config",
-        {"AutoModel": "RoFormerV2Model", "AutoModelForMaskedLM": "RoFormerV2ForMaskedLM"},
-    ),
-    "gau_alpha": (
-        "zhplm.arch.modeling.gau_alpha",
-        "GAUAlphaConfig",
-        {"AutoModel": "GAUAlphaModel", "AutoModelForMaskedLM": "GAUAlphaForMaskedLM"},
-    ),
-    "chinesebert": (
-        "zhplm.arch.modeling.chinesebert",
-        "ChineseBertConfig",
-        {"AutoModel": "ChineseBertModel", "AutoModelForMaskedLM": "ChineseBertForMaskedLM"},
-    ),
-    "zen": (
-        "zhplm.arch.modeling.zen",
-        "ZenConfig",
-        {
-            "AutoModel": "ZenModel",
-            "AutoModelForMaskedLM": "ZenForMaskedLM",
-            "AutoModelForPreTraining": "ZenForPreTraining",
-        },
-    ),
-    "lattice_bert": (
-        "zhplm.arch.modeling.lattice_bert",
-        "LatticeBertConfig",
-        {
-            "AutoModel": "LatticeBertModel",
-            "AutoModelForMaskedLM": "LatticeBertForMaskedLM",
-            "AutoModelForPreTraining": "LatticeBertForPreTraining",
-        },
-    ),
-}
+_lock = threading.RLock()
+_configs: set[str] = set()
+_models: set[str] = set()
 
-_lock = threading.Lock()
-_registered: set[str] = set()
+
+def _own_models() -> dict[str, Any]:
+    from zhplm.arch import own_models
+
+    return own_models()
+
+
+def register_configs() -> None:
+    """Register every own config class with ``AutoConfig`` (idempotent, torch-free)."""
+    own = _own_models()
+    with _lock:
+        if _configs.issuperset(own):
+            return
+        from transformers.models.auto.configuration_auto import AutoConfig
+
+        for model_type, spec in own.items():
+            if model_type in _configs:
+                continue
+            config_cls = getattr(importlib.import_module(spec.config_module), spec.config_class)
+            AutoConfig.register(model_type, config_cls, exist_ok=True)
+            _register_models_on_first_use(config_cls)
+            _configs.add(model_type)
+
+
+def _register_models_on_first_use(config_cls: Any) -> None:
+    """Wrap the config's ``__post_init__`` (ours, not transformers') so that building an instance also
+    registers the model classes of its type: ``AutoModel.from_pretrained`` reads the config first."""
+    if getattr(config_cls, "_zhplm_registers_models", False):
+        return
+    original = config_cls.__post_init__
+
+    def __post_init__(self: Any, **kwargs: Any) -> None:
+        original(self, **kwargs)
+        register(self.model_type)
+
+    config_cls.__post_init__ = __post_init__
+    config_cls._zhplm_registers_models = True
 
 
 def register(*model_types: str) -> None:
-    """Register the given model types (default: every model above) with the transformers Auto classes
-    (safe to call many times). Each model module is imported only when its type is registered."""
-    wanted = [t for t in (model_types or MODELS) if t in MODELS]
+    """Register the model classes of ``model_types`` (default: every own type) with the transformers
+    Auto classes (safe to call many times). Each model module is imported only when its type is registered."""
+    own = _own_models()
+    wanted = [t for t in (model_types or own) if t in own]
     with _lock:
-        if _registered.issuperset(wanted):
+        if _models.issuperset(wanted):
             return
+        register_configs()
         import transformers
 
         for model_type in wanted:
-            if model_type in _registered:
+            if model_type in _models:
                 continue
-            module_name, config_name, heads = MODELS[model_type]
-            module = importlib.import_module(module_name)
-            config_cls = getattr(module, config_name)
-            transformers.AutoConfig.register(model_type, config_cls, exist_ok=True)
-            for auto_name, model_name in heads.items():
-                auto_cls = getattr(transformers, auto_name)
-                auto_cls.register(config_cls, getattr(module, model_name), exist_ok=True)
-            _registered.add(model_type)
+            _models.add(model_type)  # before importing: a config built while importing must not recurse
+            spec = own[model_type]
+            config_cls = getattr(importlib.import_module(spec.config_module), spec.config_class)
+            module = importlib.import_module(spec.module)
+            for auto_name, model_name in spec.auto:
+                getattr(transformers, auto_name).register(
+                    config_cls, getattr(module, model_name), exist_ok=True
+                )
 
 
-__all__ = ["MODELS", "register"]
+def model_class(name: str) -> Any:
+    """One of zhplm's own model classes (``NezhaForPreTraining``, …) by name, or None."""
+    for spec in _own_models().values():
+        if name in spec.classes:
+            return getattr(importlib.import_module(spec.module), name)
+    return None
+
+
+__all__ = ["model_class", "register", "register_configs"]

@@ -23,13 +23,12 @@ Parameter names (those of the released ``pytorch_model.bin``), ``P = "bert."`` i
     cls.predictions.{transform.dense, transform.LayerNorm, bias}; decoder tied to the word embedding
 
 Inputs: ``pinyin_ids`` ``[B, L, 8]`` (or flat ``[B, L·8]`` as the original tokenizer returns it) next to
-``input_ids``; :class:`zhplm.arch.chinesebert_tokenizer.ChineseBertTokenizer` produces both.
+``input_ids``; :class:`zhplm.arch.tokenization.chinesebert.ChineseBertTokenizer` produces both.
 """
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import BertConfig
 from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
 from transformers.models.bert.modeling_bert import (
     BertEncoder,
@@ -41,19 +40,9 @@ from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
 
 from zhplm.arch.modeling._layers import token_loss
+from zhplm.arch.modeling.configuration_chinesebert import ChineseBertConfig
 
 PINYIN_LOCS = 8  # pinyin letters (+ tone digit) per character, zero-padded
-
-
-class ChineseBertConfig(BertConfig):
-    """BERT's hyper-parameters plus the sizes of the pinyin and glyph embeddings."""
-
-    model_type = "chinesebert"
-
-    vocab_size: int = 23236
-    glyph_embedding_dim: int = 1728
-    pinyin_map_len: int = 32
-    pinyin_embedding_size: int = 128
 
 
 class PinyinEmbedding(nn.Module):

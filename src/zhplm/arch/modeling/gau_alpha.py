@@ -35,7 +35,7 @@ import math
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
@@ -55,33 +55,9 @@ from zhplm.arch.modeling._layers import (
     rotary_cos_sin,
     want_dict,
 )
+from zhplm.arch.modeling.configuration_gau_alpha import GAUAlphaConfig
 
 _TIED_DECODER = {"cls.predictions.decoder.weight": "gau_alpha.embeddings.word_embeddings.weight"}
-
-
-class GAUAlphaConfig(PreTrainedConfig):
-    """Hyper-parameters of GAU-α (its ``bert_config.json`` plus the constants of the original code)."""
-
-    model_type = "gau_alpha"
-
-    vocab_size: int = 12000
-    hidden_size: int = 768
-    num_hidden_layers: int = 24
-    intermediate_size: int = 1536
-    attention_key_size: int = 128
-    hidden_act: str = "swish"
-    hidden_dropout_prob: float = 0.1
-    attention_probs_dropout_prob: float = 0.1
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    initializer_range: float = 0.02
-    layer_norm_eps: float = 1e-7
-    use_bias: bool = False
-    rotary_base: float = 10000.0
-    softmax_plus_base: int = 512
-    softmax_plus_min_keys: int = 16
-    pad_token_id: int | None = 0
-    tie_word_embeddings: bool = True
 
 
 class ScaleOffset(nn.Module):

@@ -5,7 +5,7 @@ transformers has no Lattice-BERT; this is zhplm's own implementation, written fr
 original TensorFlow 1 code (``alibaba/AliceMind``, ``LatticeBERT/modeling_labert.py``). The input is a
 lattice: every character of the text plus every lexicon word found in it, each token with the position of
 its first character (``start_position_ids``) and of its last (``end_position_ids``);
-:class:`zhplm.arch.lattice_tokenizer.LatticeTokenizer` builds it.
+:class:`zhplm.arch.tokenization.lattice.LatticeTokenizer` builds it.
 
 * Embeddings (ALBERT-style factorised): ``word_embeddings [V, E]`` → ``word_embeddings_projection`` (E→H,
   no bias) + ``token_type_embeddings`` → LayerNorm → dropout. **No absolute position embedding.**
@@ -72,6 +72,7 @@ from zhplm.arch.modeling._layers import (
     pretraining_output,
     want_dict,
 )
+from zhplm.arch.modeling.configuration_lattice_bert import LatticeBertConfig
 
 log = logging.getLogger(__name__)
 
@@ -92,20 +93,6 @@ def _activation(name: str) -> nn.Module:
     pass less on CPU."""
     act: nn.Module = ACT2FN["gelu_pytorch_tanh" if name == "gelu_new" else name]
     return act
-
-
-class LatticeBertConfig(BertConfig):
-    """BERT's hyper-parameters plus ``embedding_size`` (E, 128 in the releases), ``max_relative_position``
-    (M, 128: the original hard-codes it) and ``num_next_sentence_labels`` (3). The defaults follow
-    ``LaBertConfig``; ``hidden_act`` ``gelu_new`` is the original's (tanh) ``gelu``."""
-
-    model_type = "lattice_bert"
-
-    hidden_act: str = "gelu_new"
-    type_vocab_size: int = 16
-    embedding_size: int = 128
-    max_relative_position: int = 128
-    num_next_sentence_labels: int = 3
 
 
 class LatticeBertEmbeddings(nn.Module):

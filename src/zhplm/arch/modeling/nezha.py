@@ -37,7 +37,7 @@ transformers 4.x NEZHA, so a converter that wants the TF numbers sets ``hidden_a
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
@@ -56,32 +56,10 @@ from zhplm.arch.modeling._layers import (
     relative_position_table,
     want_dict,
 )
+from zhplm.arch.modeling.configuration_nezha import NezhaConfig
 
 # our decoder weight is the word embedding (transformers 5 ties what this names)
 _TIED_DECODER = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
-
-
-class NezhaConfig(PreTrainedConfig):  # type: ignore[misc]
-    """Hyper-parameters of a NEZHA model (the fields of NEZHA's ``bert_config.json``)."""
-
-    model_type = "nezha"
-
-    vocab_size: int = 21128
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    hidden_act: str = "gelu"
-    hidden_dropout_prob: float = 0.1
-    attention_probs_dropout_prob: float = 0.1
-    max_position_embeddings: int = 512
-    max_relative_position: int = 64
-    type_vocab_size: int = 2
-    initializer_range: float = 0.02
-    layer_norm_eps: float = 1e-12
-    classifier_dropout: float | None = None
-    pad_token_id: int | None = 0
-    tie_word_embeddings: bool = True
 
 
 class NezhaEmbeddings(nn.Module):

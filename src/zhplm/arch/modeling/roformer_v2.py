@@ -32,7 +32,7 @@ RoFormerV2 checkpoints with ``embedding_size != hidden_size`` (an extra projecti
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
 
@@ -52,30 +52,9 @@ from zhplm.arch.modeling._layers import (
     rotary_cos_sin,
     want_dict,
 )
+from zhplm.arch.modeling.configuration_roformer_v2 import RoFormerV2Config
 
 _TIED_DECODER = {"cls.predictions.decoder.weight": "roformer.embeddings.word_embeddings.weight"}
-
-
-class RoFormerV2Config(PreTrainedConfig):
-    """Hyper-parameters of a RoFormerV2 model (the fields of its ``bert_config.json``)."""
-
-    model_type = "roformer_v2"
-
-    vocab_size: int = 12000
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    hidden_act: str = "relu"
-    hidden_dropout_prob: float = 0.1
-    attention_probs_dropout_prob: float = 0.1
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    initializer_range: float = 0.02
-    layer_norm_eps: float = 1e-7
-    rotary_base: float = 10000.0
-    pad_token_id: int | None = 0
-    tie_word_embeddings: bool = True
 
 
 class RoFormerV2SelfAttention(nn.Module):

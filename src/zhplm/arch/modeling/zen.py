@@ -29,7 +29,7 @@ eager/SDPA kernels), the heads are transformers' BERT heads. Parameter names fol
 
 Inputs beside BERT's: ``input_ngram_ids [B, N]``, ``ngram_position_matrix [B, T, N]``, optional
 ``ngram_token_type_ids [B, N]`` and ``ngram_attention_mask [B, N]`` (1 = a real n-gram, 0 = a padding
-slot). :class:`zhplm.arch.zen_tokenizer.ZenTokenizer` produces all of them.
+slot). :class:`zhplm.arch.tokenization.zen.ZenTokenizer` produces all of them.
 """
 
 import logging
@@ -38,7 +38,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import BertConfig
 from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
 from transformers.models.bert.modeling_bert import (
     BertEmbeddings,
@@ -59,6 +58,7 @@ from zhplm.arch.modeling._layers import (
     pretraining_output,
     want_dict,
 )
+from zhplm.arch.modeling.configuration_zen import ZenConfig
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +67,6 @@ _TIED_DECODER = {
     "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
     "cls.predictions.decoder.bias": "cls.predictions.bias",
 }
-
-
-class ZenConfig(BertConfig):  # type: ignore[misc]
-    """BERT's hyper-parameters plus the n-gram side: ``word_size`` (n-gram vocabulary, 104089 in the
-    released model) and ``num_hidden_word_layers`` (6)."""
-
-    model_type = "zen"
-
-    word_size: int = 104089
-    num_hidden_word_layers: int = 6
 
 
 class ZenNgramEmbeddings(nn.Module):
