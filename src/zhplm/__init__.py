@@ -2,7 +2,9 @@
 loaded and used in one call.
 
 The public API is resolved lazily, so ``import zhplm`` stays light: it never imports torch,
-transformers, TensorFlow or Paddle. Those load only when a function that needs them is called.
+transformers, TensorFlow or Paddle. Those load only when a function that needs them is called. Once
+zhplm is imported, ``transformers.AutoModel*/AutoTokenizer.from_pretrained`` load zhplm's own
+architectures too (:mod:`zhplm._transformers_hook` registers them when transformers loads its Auto classes).
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
+
+
+# transformers' Auto classes learn zhplm's own architectures when transformers loads them (no import here)
+_transformers_hook = importlib.import_module("zhplm._transformers_hook")
+_transformers_hook.install()
 
 
 def __getattr__(name: str) -> Any:
