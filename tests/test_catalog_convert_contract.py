@@ -114,7 +114,8 @@ def test_bert_row_of_its_real_shape_plans_onto_the_target(record: Any) -> None:
     types = 3 if record.family == "SDCUP" else 2
     reader = ShapeReader(google_bert_shapes(record.layers, record.hidden, vocab, types))
     original = {"num_attention_heads": record.heads} if record.heads else None
-    plan, config, heads, _, _ = plan_conversion(reader, get_arch("bert"), original)
+    planned = plan_conversion(reader, get_arch("bert"), original)
+    plan, config, heads = planned.plan, planned.config, planned.heads
     assert (config["num_hidden_layers"], config["hidden_size"], config["vocab_size"]) == (
         record.layers,
         record.hidden,

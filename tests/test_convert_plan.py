@@ -89,7 +89,8 @@ CONFIG = {"hidden_size": H, "num_attention_heads": 2, "intermediate_size": INTER
 
 def test_full_checkpoint_plans_every_tensor_and_ignores_training_leftovers() -> None:
     reader = DictReader(google_bert())
-    plan, config, heads, tied, _ = plan_conversion(reader, get_arch("bert"), CONFIG)
+    planned = plan_conversion(reader, get_arch("bert"), CONFIG)
+    plan, config, heads, tied = planned.plan, planned.config, planned.heads, planned.tied
     assert heads == {"pooler": "trained", "mlm": "trained", "nsp": "trained"}
     assert plan.unmatched == []
     ignored = {n for n, _ in plan.ignored}
@@ -104,7 +105,7 @@ def test_full_checkpoint_plans_every_tensor_and_ignores_training_leftovers() -> 
 
 def test_bert4keras_style_checkpoint_without_heads_is_reported_absent() -> None:
     reader = DictReader(google_bert(nsp=False, pooler=False, adam=False))
-    _, _, heads, _, _ = plan_conversion(reader, get_arch("bert"), CONFIG)
+    heads = plan_conversion(reader, get_arch("bert"), CONFIG).heads
     assert heads == {"pooler": "absent", "mlm": "trained", "nsp": "absent"}
 
 
@@ -140,7 +141,8 @@ def test_written_folder_loads_in_transformers_with_transposed_kernels(tmp_path: 
 
     tensors = google_bert()
     reader = DictReader(tensors)
-    plan, _, _, _, cfg = plan_conversion(reader, get_arch("bert"), CONFIG)
+    planned = plan_conversion(reader, get_arch("bert"), CONFIG)
+    plan, cfg = planned.plan, planned.config_object
     _write(reader, plan, tmp_path, None)
     cfg.save_pretrained(str(tmp_path))
     model, info = BertForPreTraining.from_pretrained(str(tmp_path), output_loading_info=True)

@@ -25,8 +25,8 @@ from typing import Any
 from zhplm import __version__
 from zhplm.arch import ArchSpec, get_arch, rank_archs
 from zhplm.arch._rules import Plan, Shape
-from zhplm.arch.tokenizers import is_word_vocab
-from zhplm.errors import ConversionError, FormatError, UnsupportedFormatError
+from zhplm.arch.tokenization.wordpiece import is_word_vocab
+from zhplm.errors import ConversionError, FormatError, MappingError, UnsupportedFormatError
 from zhplm.formats import open_checkpoint, sniff
 from zhplm.formats.base import Reader
 from zhplm.formats.safetensors_write import TensorSpec, write_model
@@ -184,9 +184,53 @@ def _model_class(name: str) -> Any:
 # --------------------------------------------------------------------------- convert
 
 
+@dataclass
+class PlannedConversion:
+    """A checked plan: what will be written, the target config, the heads' status, the tied names and the
+    transformers config object (built on the meta device with the target model)."""
+
+    plan: Plan
+    config: dict[str, Any]
+    heads: dict[str, str]
+    tied: set[str]
+    config_object: Any
+
+
+# config keys that give a layer count: each layer has at least one tensor of its own in the plan
+_LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "num_hidden_word_layers")
+
+
+def check_sizes(config: Mapping[str, Any], plan: Plan) -> None:
+    """Refuse a config whose layer counts the checkpoint's tensors cannot hold, before the target model is
+    built from it: names or a config can claim any size (``layer_10000000`` in a 22 KB file), and building
+    such a model would hang."""
+    steps = len(plan.steps)
+    for key in _LAYER_KEYS:
+        value = config.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= steps:
+            raise MappingError(
+                f"{key}={value!r} does not fit a checkpoint of {steps} mapped tensors "
+                "(the names or the config claim more layers than the checkpoint holds)"
+            )
+
+
+def _build_config(
+    spec: ArchSpec, original: Mapping[str, Any] | None, target_shapes: Mapping[str, Shape]
+) -> dict[str, Any]:
+    try:
+        return spec.build_config(original, target_shapes, target_shapes)
+    except ConversionError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError, ZeroDivisionError) as exc:
+        # a candidate whose config cannot be built from these tensors is not this architecture
+        raise ConversionError(f"{spec.name}: cannot build a config from this checkpoint ({exc!r})") from exc
+
+
 def plan_conversion(
     reader: Reader, spec: ArchSpec, original_config: Mapping[str, Any] | None
-) -> tuple[Plan, dict[str, Any], dict[str, str], set[str], Any]:
+) -> PlannedConversion:
     """Match the checkpoint against ``spec`` and check it fits; nothing is read but names and shapes."""
     names = reader.keys()
     shapes = {n: reader.shape(n) for n in names}
@@ -194,7 +238,8 @@ def plan_conversion(
     scheme = spec.pick_scheme(names)
     plan = spec.schemes[scheme].plan(shapes, dtypes, original_config)
     target_shapes = {s.target: s.shape for s in plan.steps}
-    config = spec.build_config(original_config, target_shapes, target_shapes)
+    config = _build_config(spec, original_config, target_shapes)
+    check_sizes(config, plan)
     model_shapes, tied, cfg_obj = target_parameters(spec, config)
     heads: dict[str, str] = {}
     optional: set[str] = set()
@@ -208,7 +253,7 @@ def plan_conversion(
         else:
             heads[head.name] = "trained"
     plan.check(model_shapes, optional=optional, tied=tied)
-    return plan, config, heads, tied, cfg_obj
+    return PlannedConversion(plan, config, heads, tied, cfg_obj)
 
 
 def convert(
@@ -237,9 +282,9 @@ def convert(
         model_id = model_id or str(src)
     record = _catalog_record(model_id)
     if record is not None:
-        from zhplm.arch import available_archs
+        from zhplm.arch import arch_names
 
-        if arch is None and record.arch in available_archs():
+        if arch is None and record.arch in arch_names():
             arch = record.arch
         tokenizer = tokenizer or record.tokenizer
         untrained_heads = (*untrained_heads, *record.untrained_heads)
@@ -260,7 +305,7 @@ def convert(
             planned = plan_conversion(reader, spec, original)
         if original is None:
             notes.append("no original config found: the model size was inferred from the tensor shapes")
-        plan, config, heads, _tied, cfg_obj = planned
+        plan, config, heads, cfg_obj = planned.plan, planned.config, planned.heads, planned.config_object
         for head in untrained_heads:
             if heads.get(head) == "trained":
                 heads[head] = "untrained"
@@ -299,7 +344,7 @@ def convert(
                 tokenizer = "jieba-wordpiece"
                 result.notes.append(f"{vocab.name} holds Chinese words: using the jieba word tokenizer")
             if tokenizer in WORD_TOKENIZERS and vocab is not None:
-                from zhplm.arch.word_tokenizer import write_word_tokenizer
+                from zhplm.arch.tokenization.word import write_word_tokenizer
 
                 result.notes += write_word_tokenizer(vocab, tmp_out)
             else:
@@ -317,25 +362,64 @@ def convert(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _detect(
-    reader: Reader, side: Path | None, notes: list[str]
-) -> tuple[ArchSpec, dict[str, Any] | None, tuple[Plan, dict[str, Any], dict[str, str], set[str], Any]]:
-    """Try the architectures that could explain the checkpoint, best first; the first whose plan fits
-    the target model wins. Each candidate reads its own original config (for sizes and tie-breaks)."""
+@dataclass
+class Detection:
+    """Which architecture explains a checkpoint: the one detector behind ``convert`` and ``inspect``.
+
+    ``ranked`` lists every candidate :func:`zhplm.arch.rank_archs` scored (best first); the chosen ``spec`` is
+    the first whose plan fits (``planned``, checked against the target model when ``check_model``);
+    ``failures`` says why the ones before it did not."""
+
+    spec: ArchSpec
+    score: float
+    original: dict[str, Any] | None
+    config: dict[str, Any]  # the target config (from the tensors and the original config)
+    planned: PlannedConversion | None
+    ranked: list[tuple[str, float]]
+    failures: list[str] = field(default_factory=list)
+
+
+def detect(reader: Reader, side: Path | None, *, check_model: bool = True) -> Detection:
+    """Try the architectures that could explain the checkpoint, best first; the first whose plan fits the
+    target model (built on the meta device: needs torch) wins. Without ``check_model`` the plan and config
+    are checked but no model is built. Each candidate reads its own original config (sizes, tie-breaks)."""
     shapes = {n: reader.shape(n) for n in reader}
     hint = _any_config(side)
+    ranked = rank_archs(shapes, hint)
     failures: list[str] = []
-    for spec, score in rank_archs(shapes, hint):
+    for spec, score in ranked:
         original = spec.read_original_config(side)
         try:
-            planned = plan_conversion(reader, spec, original)
+            planned = plan_conversion(reader, spec, original) if check_model else None
+            config = planned.config if planned is not None else _plan_only(reader, spec, original)
         except ConversionError as exc:  # includes MappingError: the names fit, the model does not
             failures.append(f"{spec.name}: {str(exc).splitlines()[0]}")
             continue
-        notes.append(f"architecture detected as {spec.name} (score {score:.2f})")
-        return spec, original, planned
+        return Detection(spec, score, original, config, planned, [(s.name, v) for s, v in ranked], failures)
     tried = "; ".join(failures) or "no architecture recognises these names"
     raise ConversionError(f"cannot tell which architecture this checkpoint is ({tried}); pass --arch")
+
+
+def _plan_only(reader: Reader, spec: ArchSpec, original: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The plan and config checks of :func:`plan_conversion`, without building the target model."""
+    names = reader.keys()
+    shapes = {n: reader.shape(n) for n in names}
+    plan = spec.schemes[spec.pick_scheme(names)].plan(
+        shapes, {n: reader.dtype(n).name for n in names}, original
+    )
+    target_shapes = {s.target: s.shape for s in plan.steps}
+    config = _build_config(spec, original, target_shapes)
+    check_sizes(config, plan)
+    return config
+
+
+def _detect(
+    reader: Reader, side: Path | None, notes: list[str]
+) -> tuple[ArchSpec, dict[str, Any] | None, PlannedConversion]:
+    found = detect(reader, side)
+    assert found.planned is not None
+    notes.append(f"architecture detected as {found.spec.name} (score {found.score:.2f})")
+    return found.spec, found.original, found.planned
 
 
 def _any_config(side: Path | None) -> dict[str, Any] | None:

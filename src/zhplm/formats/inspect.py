@@ -519,18 +519,25 @@ class Inspection:
 
 
 def inspect_checkpoint(path: str | Path) -> Inspection:
-    """Open ``path`` (any format zhplm reads), list its tensors and fingerprint it. Reads no tensor data."""
+    """Open ``path`` (any format zhplm reads), list its tensors and say what it is. Reads no tensor data.
+
+    The architecture and sizes come from the one detector ``zhplm convert`` uses
+    (:func:`zhplm.converter.detect`: the registry's ranking, then the first plan that fits), so the two
+    never disagree; the naming description, and the guess for families no architecture module converts
+    yet, come from :func:`fingerprint`."""
     from zhplm.formats import open_checkpoint
 
+    path = Path(path)
     with open_checkpoint(path) as reader:
         names = reader.keys()
         tensors = [(n, tuple(reader.shape(n)), reader.dtype(n).name) for n in names]
         meta = reader.metadata()
         fmt = reader.format
+        guess = fingerprint({n: s for n, s, _ in tensors})
+        _apply_detection(guess, reader, path if path.is_dir() else path.parent)
     book = [n for n, _, _ in tensors if is_bookkeeping(n)]
     book_set = set(book)
     count = {n: _numel(s) for n, s, _ in tensors}
-    guess = fingerprint({n: s for n, s, _ in tensors})
     cands = [(r.id, r.name, r.arch) for r in candidates(guess)]
     skipped = meta.get("skipped") if isinstance(meta.get("skipped"), dict) else {}
     return Inspection(
@@ -544,6 +551,57 @@ def inspect_checkpoint(path: str | Path) -> Inspection:
         candidates=cands,
         skipped=dict(skipped or {}),
     )
+
+
+# target-config keys that give the sizes a Guess reports (transformers' names across the families)
+_SIZE_KEYS = {
+    "layers": ("num_hidden_layers", "n_layer", "num_layers"),
+    "hidden": ("hidden_size", "d_model", "n_embd"),
+    "heads": ("num_attention_heads", "n_head"),
+    "intermediate": ("intermediate_size", "d_inner", "n_inner"),
+    "vocab": ("vocab_size",),
+    "embedding_size": ("embedding_size",),
+}
+
+
+def _apply_detection(guess: Guess, reader: Any, side: Path) -> None:
+    """Overwrite the guess's architectures, sizes and heads with what the converter's detector finds."""
+    from zhplm.converter import detect
+    from zhplm.errors import ConversionError, MissingDependencyError
+
+    try:
+        try:
+            found = detect(reader, side)
+        except MissingDependencyError:
+            found = detect(reader, side, check_model=False)
+            guess.notes.append(
+                "the target model was not built (torch/transformers missing): plan checked only"
+            )
+    except ConversionError as exc:
+        from zhplm.arch import rank_archs
+
+        ranked = [spec.name for spec, _ in rank_archs({n: reader.shape(n) for n in reader})]
+        if ranked:  # the names say which architecture, but no plan fits: convert fails the same way
+            guess.archs = tuple(ranked)
+            guess.notes.append(f"names of {ranked[0]}, but it would not convert: {str(exc).splitlines()[0]}")
+        elif guess.archs:
+            guess.notes.append(f"no zhplm architecture converts it yet ({str(exc).splitlines()[0]})")
+        return
+    guess.archs = (found.spec.name, *(name for name, _ in found.ranked if name != found.spec.name))
+    for attr, keys in _SIZE_KEYS.items():
+        # the head count is in no tensor: report it only when the release's own config gives it
+        source = (found.original or {}) if attr == "heads" else found.config
+        value = next((source[k] for k in keys if isinstance(source.get(k), int)), None)
+        if value is not None:
+            setattr(guess, attr, value)
+    if guess.embedding_size == guess.hidden:
+        guess.embedding_size = None
+    if found.planned is not None:
+        guess.heads_present = tuple(h for h, status in found.planned.heads.items() if status == "trained")
+        absent = [h for h, status in found.planned.heads.items() if status == "absent"]
+        if absent:
+            guess.notes.append(f"heads absent from the checkpoint: {', '.join(absent)}")
+    guess.notes.append(f"converts as {found.spec.name} ({found.spec.description}; score {found.score:.2f})")
 
 
 def _numel(shape: tuple[int, ...]) -> int:
