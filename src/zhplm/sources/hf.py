@@ -13,10 +13,12 @@ import fnmatch
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from zhplm import config
+from zhplm.catalog.schema import Download
 from zhplm.errors import (
     ChecksumMismatchError,
     DownloadError,
@@ -25,6 +27,7 @@ from zhplm.errors import (
     RemoteNotFoundError,
     SourceError,
 )
+from zhplm.sources.base import Attempt, FetchContext, StagedFolder, stage_repo
 from zhplm.sources.names import safe_relpath
 from zhplm.sources.store import sha256_file
 
@@ -157,4 +160,42 @@ def _materialize(snapshot: Path, dest: Path) -> list[str]:
     return placed
 
 
-__all__ = ["ALWAYS_IGNORE", "choose_ignores", "fetch_repo", "repo_from_url"]
+class HfSource:
+    """Hugging Face Hub repos (the list's own hub links, or ``hf_repo`` set by curation)."""
+
+    kind = "hf"
+    hosts = frozenset({"huggingface"})
+    automatic = True
+    ready = True
+
+    def route(self, link: Download) -> Attempt | None:
+        parsed = repo_from_url(link.url)
+        repo = link.hf_repo or (parsed[0] if parsed else None)
+        if not repo:
+            return None
+        revision = link.revision or (parsed[1] if parsed else None)
+        return Attempt(self.kind, link, repo, revision, why="a Hugging Face Hub repo")
+
+    def mirrors(self, attempt: Attempt) -> Sequence[Attempt]:
+        return ()
+
+    def fetch(self, attempt: Attempt, ctx: FetchContext) -> StagedFolder:
+        assert attempt.repo is not None
+        opts = ctx.options
+        return stage_repo(
+            attempt,
+            ctx,
+            lambda dest: fetch_repo(
+                attempt.repo or "",
+                dest,
+                cache_dir=ctx.store.hf_cache,
+                revision=attempt.revision,
+                timeout=opts.timeout,
+                progress=opts.progress,
+            ),
+        )
+
+
+SOURCE = HfSource()
+
+__all__ = ["ALWAYS_IGNORE", "SOURCE", "HfSource", "choose_ignores", "fetch_repo", "repo_from_url"]
