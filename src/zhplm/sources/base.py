@@ -111,19 +111,22 @@ class Source(Protocol):
         ...
 
     def mirrors(self, attempt: Attempt) -> Sequence[Attempt]:
-        """Copies of another source's attempt that this source knows of (e.g. ModelScope mirrors)."""
-        ...
+        """Copies of another source's attempt that this source knows of (e.g. ModelScope mirrors).
+        None by default (a class that subclasses :class:`Source` inherits this)."""
+        return ()
 
     def fetch(self, attempt: Attempt, ctx: FetchContext) -> Fetched:
         """Bring the bytes of ``attempt``, verified; raise a :class:`~zhplm.errors.SourceError` if not."""
         ...
 
 
-def stage_repo(attempt: Attempt, ctx: FetchContext, fill: Callable[[Path], object]) -> StagedFolder:
-    """Run ``fill(folder)`` on a fresh staging folder and return it, or remove it when ``fill`` fails."""
+def stage_repo(attempt: Attempt, ctx: FetchContext, fill: Callable[[str, Path], object]) -> StagedFolder:
+    """Run ``fill(repo, folder)`` on a fresh staging folder and return it, or remove it if ``fill`` fails."""
+    if attempt.repo is None:
+        raise ValueError(f"{attempt.describe()} names no repo")
     staged = ctx.store.staging_dir()
     try:
-        fill(staged)
+        fill(attempt.repo, staged)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise

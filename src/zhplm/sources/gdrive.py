@@ -12,13 +12,12 @@ from __future__ import annotations
 import html
 import re
 import urllib.parse
-from collections.abc import Sequence
 from html.parser import HTMLParser
 
 from zhplm.catalog.schema import Download
 from zhplm.errors import ManualDownloadRequired
 from zhplm.sources import http
-from zhplm.sources.base import Attempt, FetchContext, StoredBlob
+from zhplm.sources.base import Attempt, FetchContext, Source, StoredBlob
 
 DOWNLOAD_URL = "https://drive.google.com/uc?export=download&id={id}"
 _ID_PATTERNS = (
@@ -99,7 +98,7 @@ def confirm_url(page: str, page_url: str) -> str | None:
     return None
 
 
-class GdriveSource:
+class GdriveSource(Source):
     """Google Drive file links (folders and sign-in walls are manual)."""
 
     kind = "gdrive"
@@ -112,9 +111,6 @@ class GdriveSource:
         if is_folder(link.url) or blocked or file_id(link.url) is None:
             return None
         return Attempt(self.kind, link, why="a Google Drive file (confirm pages followed)")
-
-    def mirrors(self, attempt: Attempt) -> Sequence[Attempt]:
-        return ()
 
     def fetch(self, attempt: Attempt, ctx: FetchContext) -> StoredBlob:
         url = direct_url(attempt.download.url, ctx.record.id)

@@ -13,7 +13,6 @@ import fnmatch
 import os
 import re
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from zhplm.errors import (
     RemoteNotFoundError,
     SourceError,
 )
-from zhplm.sources.base import Attempt, FetchContext, StagedFolder, stage_repo
+from zhplm.sources.base import Attempt, FetchContext, Source, StagedFolder, stage_repo
 from zhplm.sources.names import safe_relpath
 from zhplm.sources.store import sha256_file
 
@@ -160,7 +159,7 @@ def _materialize(snapshot: Path, dest: Path) -> list[str]:
     return placed
 
 
-class HfSource:
+class HfSource(Source):
     """Hugging Face Hub repos (the list's own hub links, or ``hf_repo`` set by curation)."""
 
     kind = "hf"
@@ -176,17 +175,13 @@ class HfSource:
         revision = link.revision or (parsed[1] if parsed else None)
         return Attempt(self.kind, link, repo, revision, why="a Hugging Face Hub repo")
 
-    def mirrors(self, attempt: Attempt) -> Sequence[Attempt]:
-        return ()
-
     def fetch(self, attempt: Attempt, ctx: FetchContext) -> StagedFolder:
-        assert attempt.repo is not None
         opts = ctx.options
         return stage_repo(
             attempt,
             ctx,
-            lambda dest: fetch_repo(
-                attempt.repo or "",
+            lambda repo, dest: fetch_repo(
+                repo,
                 dest,
                 cache_dir=ctx.store.hf_cache,
                 revision=attempt.revision,

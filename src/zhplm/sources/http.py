@@ -28,7 +28,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -43,7 +43,7 @@ from zhplm.errors import (
     UnexpectedContentError,
     UnsafeContentError,
 )
-from zhplm.sources.base import Attempt, FetchContext, StoredBlob
+from zhplm.sources.base import Attempt, FetchContext, Source, StoredBlob
 from zhplm.sources.names import safe_basename
 from zhplm.sources.progress import Progress
 
@@ -560,7 +560,7 @@ def fetch_blob(
     return StoredBlob(res.sha256, name, attempt.kind, d.url, d.format)
 
 
-class HttpSource:
+class HttpSource(Source):
     """Plain http(s) file links on any host no other source owns."""
 
     kind = "http"
@@ -572,9 +572,6 @@ class HttpSource:
         if link.automatic and link.url.startswith(("http://", "https://")):
             return Attempt(self.kind, link, why="a direct file link")
         return None
-
-    def mirrors(self, attempt: Attempt) -> Sequence[Attempt]:
-        return ()
 
     def fetch(self, attempt: Attempt, ctx: FetchContext) -> StoredBlob:
         return fetch_blob(attempt, ctx, attempt.download.url)

@@ -27,7 +27,7 @@ from zhplm.errors import (
     ManualDownloadRequired,
     UnexpectedContentError,
 )
-from zhplm.sources.base import Attempt, FetchContext, Fetched, StagedFolder, StoredBlob
+from zhplm.sources.base import Attempt, FetchContext, Fetched, Source, StagedFolder, StoredBlob
 from zhplm.sources.store import Store, sha256_file
 
 HOST_NAMES = {
@@ -243,7 +243,7 @@ def accept(check: ImportCheck, store: Store) -> Fetched:
     return StoredBlob(check.sha256, name, "manual", d.url if d else str(check.path), check.format)
 
 
-class ManualSource:
+class ManualSource(Source):
     """Hosts a program cannot script: the attempt is a list of steps for a person, then ``zhplm import``."""
 
     kind = "manual"
@@ -253,9 +253,6 @@ class ManualSource:
 
     def route(self, link: Download) -> Attempt:
         return Attempt(self.kind, link, why=f"by hand from {HOST_NAMES.get(link.host, link.host)}")
-
-    def mirrors(self, attempt: Attempt) -> Sequence[Attempt]:
-        return ()
 
     def fetch(self, attempt: Attempt, ctx: FetchContext) -> Fetched:
         raise ManualDownloadRequired(ctx.record.id, steps(ctx.record, [attempt.download]))

@@ -19,7 +19,7 @@ from pathlib import Path
 from zhplm.catalog.schema import Download
 from zhplm.errors import RemoteNotFoundError, UnexpectedContentError
 from zhplm.sources import http
-from zhplm.sources.base import Attempt, FetchContext, StagedFolder, stage_repo
+from zhplm.sources.base import Attempt, FetchContext, Source, StagedFolder, stage_repo
 from zhplm.sources.names import safe_relpath
 
 DEFAULT_ENDPOINT = "https://www.modelscope.cn"
@@ -125,7 +125,7 @@ def fetch_repo(
     return files
 
 
-class ModelScopeSource:
+class ModelScopeSource(Source):
     """ModelScope repos: the list's own ModelScope links, and known mirrors of Hugging Face repos."""
 
     kind = "modelscope"
@@ -147,13 +147,12 @@ class ModelScopeSource:
         return (Attempt(self.kind, attempt.download, mirror, "master", why, attempt.describe()),)
 
     def fetch(self, attempt: Attempt, ctx: FetchContext) -> StagedFolder:
-        assert attempt.repo is not None
         opts = ctx.options
         return stage_repo(
             attempt,
             ctx,
-            lambda dest: fetch_repo(
-                attempt.repo or "",
+            lambda repo, dest: fetch_repo(
+                repo,
                 dest,
                 ctx.store.partial_dir,
                 revision=attempt.revision or "master",
