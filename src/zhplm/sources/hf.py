@@ -13,6 +13,7 @@ import fnmatch
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,20 @@ ALWAYS_IGNORE = ["*.msgpack", "*.onnx", "*.ot", "*.tflite", "*.gguf", "onnx/*", 
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
-def repo_from_url(url: str) -> tuple[str, str | None] | None:
-    """``https://huggingface.co/org/name[/tree/rev]`` -> (``org/name``, rev or None)."""
+@dataclass(frozen=True)
+class HubRef:
+    """A hub repo a link names, and the revision its URL pins (None: the default branch)."""
+
+    repo: str  # org/name
+    revision: str | None
+
+
+def repo_from_url(url: str) -> HubRef | None:
+    """``https://huggingface.co/org/name[/tree/rev]`` -> ``org/name`` and rev (or None)."""
     m = re.search(r"huggingface\.co/(?!datasets/|spaces/)([^/?#]+)/([^/?#]+)(?:/tree/([^/?#]+))?", url)
     if not m:
         return None
-    return f"{m.group(1)}/{m.group(2)}", m.group(3)
+    return HubRef(f"{m.group(1)}/{m.group(2)}", m.group(3))
 
 
 def _hub() -> Any:
@@ -169,10 +178,10 @@ class HfSource(Source):
 
     def route(self, link: Download) -> Attempt | None:
         parsed = repo_from_url(link.url)
-        repo = link.hf_repo or (parsed[0] if parsed else None)
+        repo = link.hf_repo or (parsed.repo if parsed else None)
         if not repo:
             return None
-        revision = link.revision or (parsed[1] if parsed else None)
+        revision = link.revision or (parsed.revision if parsed else None)
         return Attempt(self.kind, link, repo, revision, why="a Hugging Face Hub repo")
 
     def fetch(self, attempt: Attempt, ctx: FetchContext) -> StagedFolder:
@@ -193,4 +202,4 @@ class HfSource(Source):
 
 SOURCE = HfSource()
 
-__all__ = ["ALWAYS_IGNORE", "SOURCE", "HfSource", "choose_ignores", "fetch_repo", "repo_from_url"]
+__all__ = ["ALWAYS_IGNORE", "SOURCE", "HfSource", "HubRef", "choose_ignores", "fetch_repo", "repo_from_url"]
