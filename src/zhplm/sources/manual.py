@@ -252,7 +252,8 @@ class ManualSource(Source):
     ready = False
 
     def route(self, link: Download) -> Attempt:
-        return Attempt(self.kind, link, why=f"by hand from {HOST_NAMES.get(link.host, link.host)}")
+        code = f", extraction code (提取码) {link.code}" if link.code else ""
+        return Attempt(self.kind, link, why=f"by hand from {HOST_NAMES.get(link.host, link.host)}{code}")
 
     def fetch(self, attempt: Attempt, ctx: FetchContext) -> Fetched:
         raise ManualDownloadRequired(ctx.record.id, steps(ctx.record, [attempt.download]))
