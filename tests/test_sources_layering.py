@@ -30,8 +30,8 @@ SOURCES = Path(zhplm.__file__).parent / "sources"
 
 
 def _run(code: str) -> Any:
-    """Run ``code`` in a fresh interpreter that imports this zhplm (not an installed copy); return the
-    JSON its last line prints, with the sorted module names appended."""
+    """Run ``code`` (which sets ``RESULT``) in a fresh interpreter that imports this zhplm, not an
+    installed copy; return ``[RESULT, sorted module names]``."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps([RESULT, sorted(sys.modules)]))"
     out = subprocess.run(
         [sys.executable, "-c", probe],
