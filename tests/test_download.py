@@ -23,7 +23,7 @@ from zhplm.errors import (
     UnexpectedContentError,
     UnsafeContentError,
 )
-from zhplm.sources import download, import_file
+from zhplm.get import download, import_file
 from zhplm.sources.manual import steps as manual_steps
 from zhplm.sources.names import safe_relpath
 from zhplm.sources.plan import plan
@@ -64,7 +64,7 @@ def test_pytorch_links_are_tried_before_tensorflow_and_failures_fall_back() -> N
                 link(srv.url("/missing.bin")),  # pytorch, listed second, tried first, 404
             ]
         )
-        auto, _ = plan(rec)
+        auto = plan(rec).automatic
         assert [a.download.framework for a in auto] == ["pytorch", "tensorflow"]
         path = _dl(rec)
         assert (path / "tf.bin").read_bytes() == DATA
@@ -78,7 +78,7 @@ def test_hf_links_rank_first() -> None:
             link("https://huggingface.co/org/name", host="huggingface", hf_repo="org/name", revision="v1.0"),
         ]
     )
-    auto, _ = plan(rec)
+    auto = plan(rec).automatic
     assert (auto[0].kind, auto[0].repo, auto[0].revision) == ("hf", "org/name", "v1.0")
 
 
@@ -184,7 +184,7 @@ def test_google_drive_confirm_page_is_followed() -> None:
         _gdrive_routes(srv)
         url = srv.url("/uc?export=download&id=1AbCdEfGhIjKlMnOp")
         rec = make_record([link(url, host="google-drive")])
-        assert plan(rec)[0][0].kind == "gdrive"
+        assert plan(rec).automatic[0].kind == "gdrive"
         path = _dl(rec, source="gdrive")
         assert (path / "mc_bert.bin").read_bytes() == DATA
         assert [r.path for r in srv.requests] == ["/uc", "/download"]
@@ -365,7 +365,8 @@ def test_every_catalog_row_has_a_plan_or_manual_steps() -> None:
     records = list(get_catalog().records)
     assert len(records) > 100
     for rec in records:
-        auto, manual_links = plan(rec)
+        p = plan(rec)
+        auto, manual_links = p.automatic, p.manual
         for a in auto:
             assert a.kind in ("hf", "modelscope", "http", "gdrive")
             if a.kind in ("hf", "modelscope"):

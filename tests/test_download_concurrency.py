@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+import zhplm
 from fakes.http_server import FakeServer, Route, random_bytes
 from fakes.records import link, make_record
-from zhplm.sources import download
+from zhplm.get import download
 from zhplm.sources.store import Store
 
 DATA = random_bytes(2_000_000, seed=3)
@@ -27,7 +28,9 @@ SCRIPT = Path(__file__).parent / "fakes" / "run_download.py"
 
 
 def _spawn(record_json: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent))
+    # the same zhplm as this process (a worktree's src/, not whatever the venv has installed)
+    paths = [str(Path(__file__).parent), str(Path(zhplm.__file__).parents[1])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
     return subprocess.Popen(
         [sys.executable, str(SCRIPT), record_json],
         env=env,

@@ -11,7 +11,8 @@ from fakes.hf_hub import FakeHub
 from fakes.http_server import FakeServer, random_bytes
 from fakes.records import link, make_record
 from zhplm.errors import ChecksumMismatchError, MissingDependencyError, RemoteNotFoundError
-from zhplm.sources import download, hf
+from zhplm.get import download
+from zhplm.sources import hf
 from zhplm.sources.store import Store
 
 WEIGHTS = random_bytes(50_000, seed=11)

@@ -1,4 +1,4 @@
-"""Run ``zhplm.sources.download`` on a record given as JSON (argv[1]) in a fresh process.
+"""Run ``zhplm.get.download`` on a record given as JSON (argv[1]) in a fresh process.
 
 Used by the concurrency and SIGKILL tests; ZHPLM_HOME comes from the environment. Prints the path.
 """
@@ -9,7 +9,7 @@ import json
 import sys
 
 from zhplm.catalog.schema import record_from_dict
-from zhplm.sources import download
+from zhplm.get import download
 
 if __name__ == "__main__":
     record = record_from_dict(json.loads(sys.argv[1]))

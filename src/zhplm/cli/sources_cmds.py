@@ -1,6 +1,6 @@
 """Source and store commands: ``zhplm download``, ``zhplm import``, ``zhplm store list|verify|remove|gc|path``.
 
-Thin: parse arguments, call one zhplm.sources function, print. Manual hosts print their exact steps
+Thin: parse arguments, call one zhplm.get or store function, print. Manual hosts print their exact steps
 (link, extraction code, expected file) and exit with code 4.
 """
 
@@ -12,14 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-KINDS = ("hf", "modelscope", "http", "gdrive", "manual")
-
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this group's sub-commands to the zhplm parser."""
+    from zhplm.sources.registry import kinds
+
     p = sub.add_parser("download", help="fetch, verify, extract and convert a model into the store")
     p.add_argument("id", help="a model id or alias")
-    p.add_argument("--source", choices=KINDS, help="only try links of this kind")
+    p.add_argument("--source", choices=kinds(), help="only try links of this kind")
     p.add_argument("--no-convert", dest="convert", action="store_false", help="stop after fetching")
     p.add_argument("--force", action="store_true", help="fetch again even if the store has it")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or status lines")
@@ -67,7 +67,7 @@ def _manual(exc: Exception) -> int:
 
 def cmd_download(args: argparse.Namespace) -> int:
     from zhplm.errors import ManualDownloadRequired
-    from zhplm.sources import download
+    from zhplm.get import download
 
     try:
         path = download(
@@ -85,7 +85,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from zhplm.sources import import_file
+    from zhplm.get import import_file
 
     print(import_file(args.id, args.path, convert=args.convert, quiet=args.quiet))
     return 0

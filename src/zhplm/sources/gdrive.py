@@ -14,7 +14,10 @@ import re
 import urllib.parse
 from html.parser import HTMLParser
 
+from zhplm.catalog.schema import Download
 from zhplm.errors import ManualDownloadRequired
+from zhplm.sources import http
+from zhplm.sources.base import Attempt, FetchContext, Source, StoredBlob
 
 DOWNLOAD_URL = "https://drive.google.com/uc?export=download&id={id}"
 _ID_PATTERNS = (
@@ -95,4 +98,33 @@ def confirm_url(page: str, page_url: str) -> str | None:
     return None
 
 
-__all__ = ["DOWNLOAD_URL", "confirm_url", "direct_url", "file_id", "is_folder"]
+class GdriveSource(Source):
+    """Google Drive file links (folders and sign-in walls are manual)."""
+
+    kind = "gdrive"
+    hosts = frozenset({"google-drive"})
+    automatic = True
+    ready = False
+
+    def route(self, link: Download) -> Attempt | None:
+        blocked = {"folder", "login-required", "application-required"} & set(link.notes)
+        if is_folder(link.url) or blocked or file_id(link.url) is None:
+            return None
+        return Attempt(self.kind, link, why="a Google Drive file (confirm pages followed)")
+
+    def fetch(self, attempt: Attempt, ctx: FetchContext) -> StoredBlob:
+        url = direct_url(attempt.download.url, ctx.record.id)
+        return http.fetch_blob(attempt, ctx, url, html_handler=confirm_url)
+
+
+SOURCE = GdriveSource()
+
+__all__ = [
+    "DOWNLOAD_URL",
+    "SOURCE",
+    "GdriveSource",
+    "confirm_url",
+    "direct_url",
+    "file_id",
+    "is_folder",
+]

@@ -13,10 +13,12 @@ import fnmatch
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from zhplm import config
+from zhplm.catalog.schema import Download
 from zhplm.errors import (
     ChecksumMismatchError,
     DownloadError,
@@ -25,6 +27,7 @@ from zhplm.errors import (
     RemoteNotFoundError,
     SourceError,
 )
+from zhplm.sources.base import Attempt, FetchContext, Source, StagedFolder, stage_repo
 from zhplm.sources.names import safe_relpath
 from zhplm.sources.store import sha256_file
 
@@ -33,12 +36,20 @@ ALWAYS_IGNORE = ["*.msgpack", "*.onnx", "*.ot", "*.tflite", "*.gguf", "onnx/*", 
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
-def repo_from_url(url: str) -> tuple[str, str | None] | None:
-    """``https://huggingface.co/org/name[/tree/rev]`` -> (``org/name``, rev or None)."""
+@dataclass(frozen=True)
+class HubRef:
+    """A hub repo a link names, and the revision its URL pins (None: the default branch)."""
+
+    repo: str  # org/name
+    revision: str | None
+
+
+def repo_from_url(url: str) -> HubRef | None:
+    """``https://huggingface.co/org/name[/tree/rev]`` -> ``org/name`` and rev (or None)."""
     m = re.search(r"huggingface\.co/(?!datasets/|spaces/)([^/?#]+)/([^/?#]+)(?:/tree/([^/?#]+))?", url)
     if not m:
         return None
-    return f"{m.group(1)}/{m.group(2)}", m.group(3)
+    return HubRef(f"{m.group(1)}/{m.group(2)}", m.group(3))
 
 
 def _hub() -> Any:
@@ -157,4 +168,38 @@ def _materialize(snapshot: Path, dest: Path) -> list[str]:
     return placed
 
 
-__all__ = ["ALWAYS_IGNORE", "choose_ignores", "fetch_repo", "repo_from_url"]
+class HfSource(Source):
+    """Hugging Face Hub repos (the list's own hub links, or ``hf_repo`` set by curation)."""
+
+    kind = "hf"
+    hosts = frozenset({"huggingface"})
+    automatic = True
+    ready = True
+
+    def route(self, link: Download) -> Attempt | None:
+        parsed = repo_from_url(link.url)
+        repo = link.hf_repo or (parsed.repo if parsed else None)
+        if not repo:
+            return None
+        revision = link.revision or (parsed.revision if parsed else None)
+        return Attempt(self.kind, link, repo, revision, why="a Hugging Face Hub repo")
+
+    def fetch(self, attempt: Attempt, ctx: FetchContext) -> StagedFolder:
+        opts = ctx.options
+        return stage_repo(
+            attempt,
+            ctx,
+            lambda repo, dest: fetch_repo(
+                repo,
+                dest,
+                cache_dir=ctx.store.hf_cache,
+                revision=attempt.revision,
+                timeout=opts.timeout,
+                progress=opts.progress,
+            ),
+        )
+
+
+SOURCE = HfSource()
+
+__all__ = ["ALWAYS_IGNORE", "SOURCE", "HfSource", "HubRef", "choose_ignores", "fetch_repo", "repo_from_url"]

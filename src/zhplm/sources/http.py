@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from zhplm import __version__
+from zhplm.catalog.schema import Download
 from zhplm.errors import (
     ChecksumMismatchError,
     DownloadError,
@@ -42,6 +43,7 @@ from zhplm.errors import (
     UnexpectedContentError,
     UnsafeContentError,
 )
+from zhplm.sources.base import Attempt, FetchContext, Source, StoredBlob
 from zhplm.sources.names import safe_basename
 from zhplm.sources.progress import Progress
 
@@ -535,4 +537,55 @@ def default_progress_enabled(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
-__all__ = ["FetchResult", "HtmlHandler", "download_key", "fetch", "get_json"]
+def fetch_blob(
+    attempt: Attempt, ctx: FetchContext, url: str, html_handler: HtmlHandler | None = None
+) -> StoredBlob:
+    """:func:`fetch` the link's file (checked against the catalog's size and sha256) into ``blobs/``."""
+    d = attempt.download
+    opts = ctx.options
+    res = fetch(
+        url,
+        ctx.store.partial_dir,
+        expected_size=d.size,
+        expected_sha256=d.sha256,
+        timeout=opts.timeout,
+        retries=opts.retries,
+        backoff=opts.backoff,
+        progress=opts.progress,
+        desc=ctx.record.id,
+        html_handler=html_handler,
+    )
+    ctx.store.put_blob(res.path, res.sha256)
+    name = d.filename or res.filename or "download.bin"
+    return StoredBlob(res.sha256, name, attempt.kind, d.url, d.format)
+
+
+class HttpSource(Source):
+    """Plain http(s) file links on any host no other source owns."""
+
+    kind = "http"
+    hosts: frozenset[str] = frozenset()
+    automatic = True
+    ready = False
+
+    def route(self, link: Download) -> Attempt | None:
+        if link.automatic and link.url.startswith(("http://", "https://")):
+            return Attempt(self.kind, link, why="a direct file link")
+        return None
+
+    def fetch(self, attempt: Attempt, ctx: FetchContext) -> StoredBlob:
+        return fetch_blob(attempt, ctx, attempt.download.url)
+
+
+SOURCE = HttpSource()
+
+__all__ = [
+    "SOURCE",
+    "FetchResult",
+    "HtmlHandler",
+    "HttpSource",
+    "download_key",
+    "fetch",
+    "fetch_blob",
+    "get_json",
+]

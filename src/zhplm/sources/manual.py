@@ -5,21 +5,30 @@ size, sha256, format) and the ``zhplm import`` line. :func:`check_import` decide
 user brings is what the catalog row expects, before anything enters the store: an HTML page is refused;
 an archive must contain the members of the expected format (a TF1 ``.index`` + ``.data-*``, a
 ``pytorch_model.bin`` …); a single file must sniff as the expected format (:func:`zhplm.formats.sniff`);
-a catalog sha256 or size must match.
+a catalog sha256 or size must match. :func:`accept` then copies it into the store's staging area or blobs.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import os
+import shutil
 import tarfile
+import uuid
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from zhplm.catalog.schema import Download, ModelRecord
-from zhplm.errors import ChecksumMismatchError, FormatError, UnexpectedContentError
-from zhplm.sources.store import sha256_file
+from zhplm.errors import (
+    ChecksumMismatchError,
+    FormatError,
+    ManualDownloadRequired,
+    UnexpectedContentError,
+)
+from zhplm.sources.base import Attempt, FetchContext, Fetched, Source, StagedFolder, StoredBlob
+from zhplm.sources.store import Store, sha256_file
 
 HOST_NAMES = {
     "baidu-pan": "Baidu Netdisk (百度网盘)",
@@ -210,4 +219,56 @@ def _sniff_single(path: Path, wanted: list[str]) -> str:
     return fmt
 
 
-__all__ = ["ARCHIVE_MEMBERS", "ImportCheck", "archive_kind", "archive_members", "check_import", "steps"]
+def accept(check: ImportCheck, store: Store) -> Fetched:
+    """Copy a checked file or folder the user brought into the store (blobs/ or a staging folder)."""
+    d = check.download
+    if check.kind == "folder":
+        staged = store.staging_dir()
+        try:
+            shutil.copytree(check.path, staged, dirs_exist_ok=True, symlinks=False)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        return StagedFolder(staged, "manual", str(check.path), check.format)
+    assert check.sha256 is not None
+    if not store.has_blob(check.sha256):
+        store.partial_dir.mkdir(parents=True, exist_ok=True)
+        tmp = store.partial_dir / f"import-{os.getpid()}-{uuid.uuid4().hex[:8]}.part"
+        try:
+            shutil.copyfile(check.path, tmp)
+            store.put_blob(tmp, check.sha256, verify=True)  # the file did not change while copying
+        finally:
+            tmp.unlink(missing_ok=True)
+    name = (d.filename if d and d.filename else None) or check.path.name
+    return StoredBlob(check.sha256, name, "manual", d.url if d else str(check.path), check.format)
+
+
+class ManualSource(Source):
+    """Hosts a program cannot script: the attempt is a list of steps for a person, then ``zhplm import``."""
+
+    kind = "manual"
+    hosts = frozenset({"baidu-pan", "iflytek", "wudao", "openi"})
+    automatic = False
+    ready = False
+
+    def route(self, link: Download) -> Attempt:
+        code = f", extraction code (提取码) {link.code}" if link.code else ""
+        return Attempt(self.kind, link, why=f"by hand from {HOST_NAMES.get(link.host, link.host)}{code}")
+
+    def fetch(self, attempt: Attempt, ctx: FetchContext) -> Fetched:
+        raise ManualDownloadRequired(ctx.record.id, steps(ctx.record, [attempt.download]))
+
+
+SOURCE = ManualSource()
+
+__all__ = [
+    "ARCHIVE_MEMBERS",
+    "SOURCE",
+    "ImportCheck",
+    "ManualSource",
+    "accept",
+    "archive_kind",
+    "archive_members",
+    "check_import",
+    "steps",
+]

@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 import re
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from zhplm.catalog.schema import Download
 from zhplm.errors import RemoteNotFoundError, UnexpectedContentError
 from zhplm.sources import http
+from zhplm.sources.base import Attempt, FetchContext, Source, StagedFolder, stage_repo
 from zhplm.sources.names import safe_relpath
 
 DEFAULT_ENDPOINT = "https://www.modelscope.cn"
@@ -122,9 +125,52 @@ def fetch_repo(
     return files
 
 
+class ModelScopeSource(Source):
+    """ModelScope repos: the list's own ModelScope links, and known mirrors of Hugging Face repos."""
+
+    kind = "modelscope"
+    hosts = frozenset({"modelscope"})
+    automatic = True
+    ready = False
+
+    def route(self, link: Download) -> Attempt | None:
+        repo = repo_from_url(link.url) or link.hf_repo
+        if not repo:
+            return None
+        return Attempt(self.kind, link, repo, link.revision or "master", why="a ModelScope repo")
+
+    def mirrors(self, attempt: Attempt) -> Sequence[Attempt]:
+        mirror = MIRRORS.get(attempt.repo or "") if attempt.kind == "hf" else None
+        if mirror is None:
+            return ()
+        why = f"the ModelScope mirror of {attempt.describe()}"
+        return (Attempt(self.kind, attempt.download, mirror, "master", why, attempt.describe()),)
+
+    def fetch(self, attempt: Attempt, ctx: FetchContext) -> StagedFolder:
+        opts = ctx.options
+        return stage_repo(
+            attempt,
+            ctx,
+            lambda repo, dest: fetch_repo(
+                repo,
+                dest,
+                ctx.store.partial_dir,
+                revision=attempt.revision or "master",
+                timeout=opts.timeout,
+                retries=opts.retries,
+                backoff=opts.backoff,
+                progress=opts.progress,
+            ),
+        )
+
+
+SOURCE = ModelScopeSource()
+
 __all__ = [
     "DEFAULT_ENDPOINT",
     "MIRRORS",
+    "SOURCE",
+    "ModelScopeSource",
     "RemoteFile",
     "endpoint",
     "fetch_repo",

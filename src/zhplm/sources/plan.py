@@ -1,9 +1,13 @@
 """Which of a row's links to try, in which order: a ready PyTorch / Hugging Face source first.
 
-Each link gets a source kind (``hf``, ``modelscope``, ``http``, ``gdrive`` or ``manual``). Automatic links
-are tried in order of readiness (HF-layout or PyTorch weights before TF, Paddle, MindSpore), then by
-kind (hub before mirror before plain URL before Google Drive), then as listed. Manual links are never
-tried; they become the steps of :class:`~zhplm.errors.ManualDownloadRequired` when nothing else works.
+Planning asks each registered source (:mod:`zhplm.sources.registry`) whether it can fetch a link; it
+touches no network and fetches nothing. A link on a host some source owns goes to that source (or, if
+it declines, to manual steps); any other link goes to the first generic source that takes it. Sources
+may add mirrors of other sources' attempts. Automatic attempts are tried in order of readiness
+(HF-layout or PyTorch weights before TF, Paddle, MindSpore), then by source preference (hub before
+mirror before plain URL before Google Drive), listed links before mirrors, then as listed. Manual links
+are never tried; they become the steps of :class:`~zhplm.errors.ManualDownloadRequired` when nothing
+else works.
 """
 
 from __future__ import annotations
@@ -11,77 +15,71 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zhplm.catalog.schema import Download, ModelRecord
-from zhplm.sources import gdrive, hf, modelscope
+from zhplm.sources.base import Attempt
+from zhplm.sources.registry import all_sources, get_source, kinds
 
-KINDS: tuple[str, ...] = ("hf", "modelscope", "http", "gdrive", "manual")
-_KIND_RANK = {k: i for i, k in enumerate(KINDS)}
+BY_HAND = "manual"  # the kind every link no source can fetch falls back to
 _READY_FORMATS = {"hf", "safetensors", "pytorch"}
 _FRAMEWORK_RANK = {"pytorch": 0, "tensorflow": 1, "keras": 2, "paddlepaddle": 3, "mindspore": 4, "project": 9}
 
 
 @dataclass(frozen=True)
-class Attempt:
-    """One link and how it would be fetched."""
+class Plan:
+    """Every way to get a row: automatic attempts in the order they will be tried, then manual links."""
 
-    kind: str
-    download: Download
-    repo: str | None = None  # hub repo for hf / modelscope
-    revision: str | None = None
+    model_id: str
+    automatic: tuple[Attempt, ...]
+    manual: tuple[Attempt, ...]
 
-    def describe(self) -> str:
-        where = (
-            f"{self.repo}@{self.revision}" if self.repo and self.revision else self.repo or self.download.url
-        )
-        return f"{self.kind} {where}"
+    def describe(self) -> list[str]:
+        """One line per attempt, in order, with why it is there."""
+        lines = [f"{i}. {a.describe()}: {a.why}" for i, a in enumerate(self.automatic, 1)]
+        start = len(lines) + 1
+        lines += [f"{i}. {a.describe()}: {a.why}" for i, a in enumerate(self.manual, start)]
+        return lines
 
 
 def classify(d: Download) -> Attempt:
-    """The source kind of one link."""
+    """The one attempt a listed link gets (manual when no source can fetch it)."""
     if d.column == "project" or "dead-link" in d.notes:
-        return Attempt("manual", d)
-    if d.host == "huggingface":
-        parsed = hf.repo_from_url(d.url)
-        repo = d.hf_repo or (parsed[0] if parsed else None)
-        if repo:
-            return Attempt("hf", d, repo, d.revision or (parsed[1] if parsed else None))
-        return Attempt("manual", d)
-    if d.host == "modelscope":
-        repo = modelscope.repo_from_url(d.url) or d.hf_repo
-        return Attempt("modelscope", d, repo, d.revision or "master") if repo else Attempt("manual", d)
-    if d.host == "google-drive":
-        blocked = {"folder", "login-required", "application-required"} & set(d.notes)
-        if gdrive.is_folder(d.url) or blocked or gdrive.file_id(d.url) is None:
-            return Attempt("manual", d)
-        return Attempt("gdrive", d)
-    if d.automatic and d.url.startswith(("http://", "https://")):
-        return Attempt("http", d)
-    return Attempt("manual", d)
+        why = "a project page, not a file" if d.column == "project" else "the link is dead"
+        return Attempt(BY_HAND, d, why=why)
+    sources = all_sources()
+    owner = next((s for s in sources if d.host in s.hosts), None)
+    asked = [owner] if owner is not None else [s for s in sources if not s.hosts and s.automatic]
+    for source in asked:
+        attempt = source.route(d)
+        if attempt is not None:
+            return attempt
+    fallback = get_source(BY_HAND).route(d)
+    assert fallback is not None, "the manual source takes every link"
+    return fallback
 
 
 def _readiness(a: Attempt) -> int:
     d = a.download
-    if a.kind == "hf" or (d.format in _READY_FORMATS):
+    if get_source(a.kind).ready or d.format in _READY_FORMATS:
         return 0
     return 1 + _FRAMEWORK_RANK.get(d.framework, 5)
 
 
-def plan(record: ModelRecord, only: str | None = None) -> tuple[list[Attempt], list[Attempt]]:
-    """(automatic attempts in order, manual links). ``only`` keeps one source kind."""
-    if only is not None and only not in KINDS:
-        raise ValueError(f"unknown source {only!r}; choose one of {', '.join(KINDS)}")
-    attempts = [classify(d) for d in record.downloads]
-    for a in list(attempts):  # known ModelScope mirrors of hub repos
-        if a.kind == "hf" and a.repo in modelscope.MIRRORS:
-            attempts.append(Attempt("modelscope", a.download, modelscope.MIRRORS[a.repo], "master"))
-    auto = [a for a in attempts if a.kind != "manual"]
-    manual = [a for a in attempts if a.kind == "manual" and a.download.column != "project"]
+def plan(record: ModelRecord, only: str | None = None) -> Plan:
+    """Every way to get ``record``, in order. ``only`` keeps one source kind."""
+    if only is not None:
+        get_source(only)  # ValueError naming the choices
+    listed = [classify(d) for d in record.downloads]
+    mirrors = [m for s in all_sources() for a in listed for m in s.mirrors(a)]
+    attempts = listed + mirrors
+    auto = [a for a in attempts if get_source(a.kind).automatic]
+    manual = [a for a in attempts if not get_source(a.kind).automatic and a.download.column != "project"]
     if only is not None:
         auto = [a for a in auto if a.kind == only]
-        if only != "manual":
+        if get_source(only).automatic:
             manual = manual if not auto else []
+    rank = {k: i for i, k in enumerate(kinds())}
     order = {id(a): i for i, a in enumerate(auto)}
-    auto.sort(key=lambda a: (_readiness(a), _KIND_RANK[a.kind], order[id(a)]))
-    return auto, manual
+    auto.sort(key=lambda a: (_readiness(a), rank[a.kind], a.mirror_of is not None, order[id(a)]))
+    return Plan(record.id, tuple(auto), tuple(manual))
 
 
-__all__ = ["KINDS", "Attempt", "classify", "plan"]
+__all__ = ["BY_HAND", "Plan", "classify", "plan"]
