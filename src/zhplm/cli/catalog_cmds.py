@@ -6,7 +6,6 @@ Thin: parse arguments, call one zhplm.catalog function, print. Nothing here impo
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.catalog.schema import FRAMEWORKS, HOST_KINDS, SECTIONS, ModelRecord
+from zhplm.cli.output import emit
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -32,19 +32,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=None,
         help="only models an automatic source exists for (--no-downloadable: only manual ones)",
     )
-    p.add_argument("--json", action="store_true", help="print the records as JSON")
     p.set_defaults(handler=cmd_list)
 
     p = sub.add_parser("search", help="search the catalog (Chinese or English), best match first")
     p.add_argument(
         "query", nargs="+", help="words to look for: ids, names, family, domain, publisher, papers"
     )
-    p.add_argument("--json", action="store_true", help="print the records as JSON")
     p.set_defaults(handler=cmd_search)
 
     p = sub.add_parser("info", help="everything about one model, including how to get it")
     p.add_argument("id", help="a model id or alias (e.g. macbert-base, hfl/chinese-macbert-base)")
-    p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.set_defaults(handler=cmd_info)
 
     cat = sub.add_parser("catalog", help="import, export and extend the catalog")
@@ -55,9 +52,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "import", help="parse a version of the awesome list's markdown and report what it holds"
     )
     p.add_argument("file", type=Path, help="the list's markdown file")
-    p.add_argument(
-        "--json", action="store_true", help="print the parsed document (with line numbers) as JSON"
-    )
     p.set_defaults(handler=cmd_import)
 
     p = cs.add_parser("export", help="export the catalog as json, csv, the list's markdown, or bibtex")
@@ -74,7 +68,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(handler=cmd_remove)
 
     p = cs.add_parser("archs", help="list the architecture names records may use")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_archs)
 
 
@@ -99,10 +92,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         size=args.size,
         downloadable=args.downloadable,
     )
-    if args.json:
-        _print_json([r.to_dict() for r in records])
-    else:
-        _print_records(records)
+    emit(args, records, lambda: _print_records(records))
     return 0
 
 
@@ -111,13 +101,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     query = " ".join(args.query)
     records = search(query)
-    if args.json:
-        _print_json([r.to_dict() for r in records])
-        return 0
-    if not records:
+    if not records and not args.json:
         print(f"no model matches {query!r}", file=sys.stderr)
         return 1
-    _print_records(records)
+    emit(args, records, lambda: _print_records(records))
     return 0
 
 
@@ -126,16 +113,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     record = info(args.id)
     plan = how_to_get(record)
-    if args.json:
-        data = record.to_dict()
-        data["downloadable"] = record.downloadable
-        data["how_to_get"] = {
-            "automatic": [d.hf_repo or d.url for d in plan.automatic],
-            "steps": list(plan.steps),
-        }
-        _print_json(data)
-        return 0
-    print(_describe(record, plan.steps))
+    data = record.to_dict()
+    data["downloadable"] = record.downloadable
+    data["how_to_get"] = {
+        "automatic": [d.hf_repo or d.url for d in plan.automatic],
+        "steps": list(plan.steps),
+    }
+    emit(args, data, _describe(record, plan.steps))
     return 0
 
 
@@ -162,18 +146,13 @@ def cmd_import(args: argparse.Namespace) -> int:
             {"family": fam, "line": row.line, "model": row.cells[0]} for fam, row in new_rows
         ],
     }
-    if args.json:
-        _print_json({"summary": summary, "document": doc.to_dict()})
-        return 0
-    print(
+    lines = [
         f"{args.file}: {summary['sections']} sections, {summary['families']} families, "
-        f"{summary['paper_lines']} paper lines, {summary['rows']} rows, {links} links; nothing unparsed"
-    )
-    print(
-        f"{summary['rows_in_catalog']} rows are in the catalog as listed; {len(new_rows)} are new or changed"
-    )
-    for fam, row in new_rows:
-        print(f"  line {row.line}: [{fam}] {awesome.cell_text(row.cells[0])}")
+        f"{summary['paper_lines']} paper lines, {summary['rows']} rows, {links} links; nothing unparsed",
+        f"{summary['rows_in_catalog']} rows are in the catalog as listed; {len(new_rows)} are new or changed",
+    ]
+    lines += [f"  line {row.line}: [{fam}] {awesome.cell_text(row.cells[0])}" for fam, row in new_rows]
+    emit(args, {"summary": summary, "document": doc}, "\n".join(lines))
     return 0
 
 
@@ -183,9 +162,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     text = export.export(get_catalog(), args.format)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+        result = {"format": args.format, "output": args.output, "bytes": len(text.encode("utf-8"))}
+        emit(args, result, lambda: print(f"wrote {args.output}", file=sys.stderr))
+    else:  # under --json the exported text is one string field (json.loads it again for --format json)
+        emit(args, {"format": args.format, "output": None, "text": text}, lambda: sys.stdout.write(text))
     return 0
 
 
@@ -194,7 +174,12 @@ def cmd_add(args: argparse.Namespace) -> int:
     from zhplm.catalog.overlay import add_records
 
     added = add_records(args.file)
-    print(f"added {len(added)} record(s) to {config.user_catalog_path()}: {', '.join(r.id for r in added)}")
+    path = config.user_catalog_path()
+    emit(
+        args,
+        {"added": [r.id for r in added], "catalog": path},
+        f"added {len(added)} record(s) to {path}: {', '.join(r.id for r in added)}",
+    )
     return 0
 
 
@@ -202,7 +187,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from zhplm.catalog.overlay import remove_record
 
     removed = remove_record(args.id)
-    print(f"removed {removed.id}")
+    emit(args, {"removed": removed.id}, f"removed {removed.id}")
     return 0
 
 
@@ -213,18 +198,17 @@ def cmd_archs(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     for r in get_catalog():
         counts[r.arch] = counts.get(r.arch, 0) + 1
-    if args.json:
-        _print_json([{"arch": a, "description": d, "models": counts.get(a, 0)} for a, d in ARCHS.items()])
-        return 0
-    _print_table(["ARCH", "MODELS", "DESCRIPTION"], [[a, str(counts.get(a, 0)), d] for a, d in ARCHS.items()])
+    emit(
+        args,
+        [{"arch": a, "description": d, "models": counts.get(a, 0)} for a, d in ARCHS.items()],
+        lambda: _print_table(
+            ["ARCH", "MODELS", "DESCRIPTION"], [[a, str(counts.get(a, 0)), d] for a, d in ARCHS.items()]
+        ),
+    )
     return 0
 
 
 # --------------------------------------------------------------------------- printing
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
 def _width(text: str) -> int:
