@@ -129,11 +129,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     doc = awesome.parse_file(args.file)  # raises MarkdownParseError listing every bad line
     catalog = get_catalog()
     known = {
-        (f.title, row.cells)
-        for _, f, row in export.document(catalog).rows  # the rows the catalog already holds, as listed
+        (r.family.title, r.row.cells)
+        for r in export.document(catalog).rows  # the rows the catalog already holds, as listed
     }
-    new_rows = [(f.title, row) for _, f, row in doc.rows if (f.title, row.cells) not in known]
-    links = sum(len(awesome.cell_links(c)) for _, _, row in doc.rows for c in row.cells)
+    new_rows = [r for r in doc.rows if (r.family.title, r.row.cells) not in known]
+    links = sum(len(awesome.cell_links(c)) for r in doc.rows for c in r.row.cells)
     summary = {
         "file": str(args.file),
         "sections": len(doc.sections),
@@ -143,7 +143,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         "links_in_rows": links,
         "rows_in_catalog": len(doc.rows) - len(new_rows),
         "rows_not_in_catalog": [
-            {"family": fam, "line": row.line, "model": row.cells[0]} for fam, row in new_rows
+            {"family": r.family.title, "line": r.row.line, "model": r.row.cells[0]} for r in new_rows
         ],
     }
     lines = [
@@ -151,7 +151,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"{summary['paper_lines']} paper lines, {summary['rows']} rows, {links} links; nothing unparsed",
         f"{summary['rows_in_catalog']} rows are in the catalog as listed; {len(new_rows)} are new or changed",
     ]
-    lines += [f"  line {row.line}: [{fam}] {awesome.cell_text(row.cells[0])}" for fam, row in new_rows]
+    lines += [
+        f"  line {r.row.line}: [{r.family.title}] {awesome.cell_text(r.row.cells[0])}" for r in new_rows
+    ]
     emit(args, {"summary": summary, "document": doc}, "\n".join(lines))
     return 0
 
