@@ -38,6 +38,32 @@ def test_no_print_in_library_code() -> None:
     assert offenders == []
 
 
+def _tuple_width(annotation: ast.expr | None) -> int:
+    """The widest ``tuple[a, b, …]`` in a return annotation (``tuple[int, ...]`` is a sequence: 0)."""
+    widest = 0
+    for node in ast.walk(annotation) if annotation is not None else ():
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "tuple":
+            items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            if not any(isinstance(i, ast.Constant) and i.value is Ellipsis for i in items):
+                widest = max(widest, len(items))
+    return widest
+
+
+def test_public_functions_return_dataclasses_not_wide_tuples() -> None:
+    """A result with three or more parts gets named fields (the lead's rewrite of converter/arch/loader
+    is out of this check's scope for now)."""
+    offenders = []
+    for package in ("formats", "sources", "tasks", "catalog", "cli"):
+        for path in sorted((SRC / package).rglob("*.py")):
+            if path.name.startswith("_") and path.name != "__init__.py":
+                continue  # private modules (protobuf wire iterators and the like)
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                public = isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+                if public and _tuple_width(node.returns) >= 3:
+                    offenders.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name}")
+    assert offenders == []
+
+
 def test_note_logs_under_zhplm_and_quiet_drops_it(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="zhplm"):
         note("fetching x")
