@@ -117,11 +117,14 @@ def test_cli_shows_notes_on_stderr_and_removes_its_handler(
 
 def test_quiet_libraries_silences_and_restores_transformers_and_the_hub() -> None:
     import transformers
-    from huggingface_hub.utils import are_progress_bars_disabled
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars
+    from huggingface_hub.utils import logging as hlog
     from transformers.utils import logging as tlog
 
     tlog.set_verbosity_info()
     tlog.enable_progress_bar()
+    disable_progress_bars("zz.group")  # a per-group switch the user set: it must survive
+    hlog.set_verbosity_info()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -132,8 +135,9 @@ def test_quiet_libraries_silences_and_restores_transformers_and_the_hub() -> Non
                 warnings.warn("swallowed", UserWarning, stacklevel=1)
             warnings.warn("seen again", UserWarning, stacklevel=1)
         assert [str(w.message) for w in caught] == ["seen again"]
-        assert tlog.get_verbosity() == tlog.INFO
+        assert tlog.get_verbosity() == tlog.INFO and hlog.get_verbosity() == logging.INFO
         assert tlog.is_progress_bar_enabled() and not are_progress_bars_disabled()
+        assert are_progress_bars_disabled("zz.group")
 
         logging.getLogger("zhplm").setLevel(logging.DEBUG)  # --verbose: hands off
         with quiet_libraries():
@@ -141,6 +145,8 @@ def test_quiet_libraries_silences_and_restores_transformers_and_the_hub() -> Non
     finally:
         logging.getLogger("zhplm").setLevel(logging.NOTSET)
         tlog.set_verbosity_warning()
+        hlog.set_verbosity_warning()
+        tlog.enable_progress_bar()  # clears the group switch too
 
 
 def test_quiet_libraries_imports_nothing_heavy() -> None:

@@ -38,10 +38,10 @@ def quiet_libraries(enabled: bool | None = None) -> Iterator[None]:
     with ExitStack() as stack:
         stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")
-        if "huggingface_hub" in sys.modules:
-            stack.enter_context(_quiet_hub())
+        if "huggingface_hub" in sys.modules:  # restored last: transformers' restore touches it
+            _quiet_hub(stack)
         if "transformers" in sys.modules:
-            stack.enter_context(_quiet_transformers())
+            _quiet_transformers(stack)
         yield
 
 
@@ -51,40 +51,29 @@ def quietly(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
 
 
-@contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def _quiet_transformers(stack: ExitStack) -> None:
+    """transformers to ERROR and no bars; ``stack`` puts both back."""
     tlog: Any = importlib.import_module("transformers.utils.logging")  # untyped functions
-
-    level = tlog.get_verbosity()
-    bars = tlog.is_progress_bar_enabled()
+    stack.callback(tlog.set_verbosity, tlog.get_verbosity())
+    if tlog.is_progress_bar_enabled():  # (also re-enables the hub's bars; _quiet_hub restores them after)
+        stack.callback(tlog.enable_progress_bar)
     tlog.set_verbosity(logging.ERROR)
     tlog.disable_progress_bar()
-    try:
-        yield
-    finally:
-        tlog.set_verbosity(level)
-        if bars:
-            tlog.enable_progress_bar()  # also re-enables the hub's bars: _quiet_hub restores them after
 
 
-@contextmanager
-def _quiet_hub() -> Iterator[None]:
+def _quiet_hub(stack: ExitStack) -> None:
+    """huggingface_hub to ERROR and no bars; ``stack`` puts back the level and every per-group switch."""
     hlog: Any = importlib.import_module("huggingface_hub.utils.logging")
     # (huggingface_hub.utils.tqdm is the class; the module of that name holds the switches)
     bars: Any = importlib.import_module("huggingface_hub.utils.tqdm")
-    level = hlog.get_verbosity()
-    # the per-group switches, so that restoring puts back exactly what was there
+    stack.callback(hlog.set_verbosity, hlog.get_verbosity())
     states: dict[str, Any] | None = getattr(bars, "progress_bar_states", None)
-    saved = dict(states) if states is not None else None
+    if states is not None:
+        saved = dict(states)
+        stack.callback(states.update, saved)
+        stack.callback(states.clear)
     hlog.set_verbosity(logging.ERROR)
     bars.disable_progress_bars()
-    try:
-        yield
-    finally:
-        hlog.set_verbosity(level)
-        if states is not None and saved is not None:
-            states.clear()
-            states.update(saved)
 
 
 __all__ = ["quiet_libraries", "quietly", "verbose"]
