@@ -10,25 +10,16 @@ import numpy as np
 import pytest
 
 import zhplm
-from oracle import run_oracle
+from helpers_converted import converted_bert
 from zhplm.cli.main import main
 from zhplm.errors import ConversionError
 
 TEXTS = ["中国的人是[MASK]大", "我们[MASK]人", "他在上海", "大国"]
 
 
-def _converted(tmp: Path, flavor: str | None = None) -> Path:
-    args = ["write", "--arch", "bert", "--out", str(tmp / "ckpt"), "--seed", "5"]
-    if flavor:
-        args += ["--flavor", flavor]
-    run_oracle("bert_family.py", *args)
-    zhplm.convert(tmp / "ckpt", tmp / "out")
-    return tmp / "out"
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _converted(tmp_path_factory.mktemp("tasks"))
+    return converted_bert(tmp_path_factory.mktemp("tasks"))
 
 
 @pytest.mark.oracle
@@ -82,7 +73,7 @@ def test_embeddings_pooling_order_and_normalisation(model_dir: Path) -> None:
 
 @pytest.mark.oracle
 def test_pooler_strategy_refused_when_the_checkpoint_has_no_pooler(tmp_path: Path) -> None:
-    folder = _converted(tmp_path, flavor="bert4keras")
+    folder = converted_bert(tmp_path, flavor="bert4keras")
     assert json.loads((folder / "zhplm.json").read_text())["heads"]["pooler"] == "absent"
     with pytest.raises(ConversionError, match="pooler head, which is absent"):
         zhplm.pipeline("embeddings", folder, pooling="pooler")

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from zhplm._quiet import quietly
 from zhplm.errors import ConversionError, MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -123,14 +124,14 @@ def load(
         kwargs["dtype"] = dtype
     kwargs["attn_implementation"] = attn_implementation or "sdpa"
     try:
-        model = cls.from_pretrained(str(folder), **kwargs)
+        model = quietly(cls.from_pretrained, str(folder), **kwargs)
     except (ValueError, ImportError) as exc:
         message = str(exc).lower()
         if attn_implementation is not None or not ("sdpa" in message or "scaled_dot_product" in message):
             raise
         kwargs.pop("attn_implementation")  # an architecture without SDPA support
-        model = cls.from_pretrained(str(folder), **kwargs)
+        model = quietly(cls.from_pretrained, str(folder), **kwargs)
     model.eval()
     register_tokenizers()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    tokenizer = quietly(transformers.AutoTokenizer.from_pretrained, str(folder))
     return Loaded(model, tokenizer, read_provenance(folder), folder)

@@ -119,6 +119,15 @@ class SectionDoc:
 
 
 @dataclass(frozen=True, slots=True)
+class ListedRow:
+    """One table row of the list with the section and family it sits in."""
+
+    section: SectionDoc
+    family: FamilyDoc
+    row: TableRow
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     preamble: tuple[str, ...]  # lines before the first section, verbatim (right-stripped)
     sections: tuple[SectionDoc, ...]
@@ -130,8 +139,10 @@ class Document:
         return [f for s in self.sections for f in s.families]
 
     @property
-    def rows(self) -> list[tuple[SectionDoc, FamilyDoc, TableRow]]:
-        return [(s, f, r) for s in self.sections for f in s.families if f.table for r in f.table.rows]
+    def rows(self) -> list[ListedRow]:
+        return [
+            ListedRow(s, f, r) for s in self.sections for f in s.families if f.table for r in f.table.rows
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form with line numbers, for ``zhplm catalog import --json``."""

@@ -244,8 +244,17 @@ def _parse_list_text(text: str, file: str) -> ListText:
     return out
 
 
+@dataclass(frozen=True)
+class BuiltinData:
+    """What the packaged data files hold: the families, the records and the list's own text."""
+
+    families: tuple[FamilyInfo, ...]
+    records: tuple[ModelRecord, ...]
+    list_text: ListText
+
+
 @functools.lru_cache(maxsize=1)
-def load_builtin() -> tuple[tuple[FamilyInfo, ...], tuple[ModelRecord, ...], ListText]:
+def load_builtin() -> BuiltinData:
     """The packaged catalog, validated (cached: the data files do not change at run time)."""
     root = resources.files(DATA_PACKAGE)
     families: list[FamilyInfo] = []
@@ -264,15 +273,16 @@ def load_builtin() -> tuple[tuple[FamilyInfo, ...], tuple[ModelRecord, ...], Lis
         records.extend(recs)
     families.sort(key=lambda f: f.order)
     records.sort(key=lambda r: r.order)
-    return tuple(families), tuple(records), list_text
+    return BuiltinData(tuple(families), tuple(records), list_text)
 
 
 def builtin_catalog() -> Catalog:
-    families, records, list_text = load_builtin()
-    return Catalog(records, families, list_text)
+    data = load_builtin()
+    return Catalog(data.records, data.families, data.list_text)
 
 
 __all__ = [
+    "BuiltinData",
     "Catalog",
     "Link",
     "ListText",

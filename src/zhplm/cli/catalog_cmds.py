@@ -6,7 +6,6 @@ Thin: parse arguments, call one zhplm.catalog function, print. Nothing here impo
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.catalog.schema import FRAMEWORKS, HOST_KINDS, SECTIONS, ModelRecord
+from zhplm.cli.output import emit
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -32,19 +32,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=None,
         help="only models an automatic source exists for (--no-downloadable: only manual ones)",
     )
-    p.add_argument("--json", action="store_true", help="print the records as JSON")
     p.set_defaults(handler=cmd_list)
 
     p = sub.add_parser("search", help="search the catalog (Chinese or English), best match first")
     p.add_argument(
         "query", nargs="+", help="words to look for: ids, names, family, domain, publisher, papers"
     )
-    p.add_argument("--json", action="store_true", help="print the records as JSON")
     p.set_defaults(handler=cmd_search)
 
     p = sub.add_parser("info", help="everything about one model, including how to get it")
     p.add_argument("id", help="a model id or alias (e.g. macbert-base, hfl/chinese-macbert-base)")
-    p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.set_defaults(handler=cmd_info)
 
     cat = sub.add_parser("catalog", help="import, export and extend the catalog")
@@ -55,9 +52,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "import", help="parse a version of the awesome list's markdown and report what it holds"
     )
     p.add_argument("file", type=Path, help="the list's markdown file")
-    p.add_argument(
-        "--json", action="store_true", help="print the parsed document (with line numbers) as JSON"
-    )
     p.set_defaults(handler=cmd_import)
 
     p = cs.add_parser("export", help="export the catalog as json, csv, the list's markdown, or bibtex")
@@ -76,7 +70,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = cs.add_parser(
         "archs", help="list the architecture names records may use (registered modules, then planned ones)"
     )
-    p.add_argument("--json", action="store_true")
     p.add_argument(
         "--rules", metavar="ARCH", help="print ARCH's naming schemes (source → target) and evidence"
     )
@@ -104,10 +97,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         size=args.size,
         downloadable=args.downloadable,
     )
-    if args.json:
-        _print_json([r.to_dict() for r in records])
-    else:
-        _print_records(records)
+    emit(args, records, lambda: _print_records(records))
     return 0
 
 
@@ -116,13 +106,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     query = " ".join(args.query)
     records = search(query)
-    if args.json:
-        _print_json([r.to_dict() for r in records])
-        return 0
-    if not records:
+    if not records and not args.json:
         print(f"no model matches {query!r}", file=sys.stderr)
         return 1
-    _print_records(records)
+    emit(args, records, lambda: _print_records(records))
     return 0
 
 
@@ -131,16 +118,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     record = info(args.id)
     plan = how_to_get(record)
-    if args.json:
-        data = record.to_dict()
-        data["downloadable"] = record.downloadable
-        data["how_to_get"] = {
-            "automatic": [d.hf_repo or d.url for d in plan.automatic],
-            "steps": list(plan.steps),
-        }
-        _print_json(data)
-        return 0
-    print(_describe(record, plan.steps))
+    data = record.to_dict()
+    data["downloadable"] = record.downloadable
+    data["how_to_get"] = {
+        "automatic": [d.hf_repo or d.url for d in plan.automatic],
+        "steps": list(plan.steps),
+    }
+    emit(args, data, _describe(record, plan.steps))
     return 0
 
 
@@ -150,11 +134,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     doc = awesome.parse_file(args.file)  # raises MarkdownParseError listing every bad line
     catalog = get_catalog()
     known = {
-        (f.title, row.cells)
-        for _, f, row in export.document(catalog).rows  # the rows the catalog already holds, as listed
+        (r.family.title, r.row.cells)
+        for r in export.document(catalog).rows  # the rows the catalog already holds, as listed
     }
-    new_rows = [(f.title, row) for _, f, row in doc.rows if (f.title, row.cells) not in known]
-    links = sum(len(awesome.cell_links(c)) for _, _, row in doc.rows for c in row.cells)
+    new_rows = [r for r in doc.rows if (r.family.title, r.row.cells) not in known]
+    links = sum(len(awesome.cell_links(c)) for r in doc.rows for c in r.row.cells)
     summary = {
         "file": str(args.file),
         "sections": len(doc.sections),
@@ -164,21 +148,18 @@ def cmd_import(args: argparse.Namespace) -> int:
         "links_in_rows": links,
         "rows_in_catalog": len(doc.rows) - len(new_rows),
         "rows_not_in_catalog": [
-            {"family": fam, "line": row.line, "model": row.cells[0]} for fam, row in new_rows
+            {"family": r.family.title, "line": r.row.line, "model": r.row.cells[0]} for r in new_rows
         ],
     }
-    if args.json:
-        _print_json({"summary": summary, "document": doc.to_dict()})
-        return 0
-    print(
+    lines = [
         f"{args.file}: {summary['sections']} sections, {summary['families']} families, "
-        f"{summary['paper_lines']} paper lines, {summary['rows']} rows, {links} links; nothing unparsed"
-    )
-    print(
-        f"{summary['rows_in_catalog']} rows are in the catalog as listed; {len(new_rows)} are new or changed"
-    )
-    for fam, row in new_rows:
-        print(f"  line {row.line}: [{fam}] {awesome.cell_text(row.cells[0])}")
+        f"{summary['paper_lines']} paper lines, {summary['rows']} rows, {links} links; nothing unparsed",
+        f"{summary['rows_in_catalog']} rows are in the catalog as listed; {len(new_rows)} are new or changed",
+    ]
+    lines += [
+        f"  line {r.row.line}: [{r.family.title}] {awesome.cell_text(r.row.cells[0])}" for r in new_rows
+    ]
+    emit(args, {"summary": summary, "document": doc}, "\n".join(lines))
     return 0
 
 
@@ -188,9 +169,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     text = export.export(get_catalog(), args.format)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+        result = {"format": args.format, "output": args.output, "bytes": len(text.encode("utf-8"))}
+        emit(args, result, lambda: print(f"wrote {args.output}", file=sys.stderr))
+    else:  # under --json the exported text is one string field (json.loads it again for --format json)
+        emit(args, {"format": args.format, "output": None, "text": text}, lambda: sys.stdout.write(text))
     return 0
 
 
@@ -199,7 +181,12 @@ def cmd_add(args: argparse.Namespace) -> int:
     from zhplm.catalog.overlay import add_records
 
     added = add_records(args.file)
-    print(f"added {len(added)} record(s) to {config.user_catalog_path()}: {', '.join(r.id for r in added)}")
+    path = config.user_catalog_path()
+    emit(
+        args,
+        {"added": [r.id for r in added], "catalog": path},
+        f"added {len(added)} record(s) to {path}: {', '.join(r.id for r in added)}",
+    )
     return 0
 
 
@@ -207,7 +194,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from zhplm.catalog.overlay import remove_record
 
     removed = remove_record(args.id)
-    print(f"removed {removed.id}")
+    emit(args, {"removed": removed.id}, f"removed {removed.id}")
     return 0
 
 
@@ -216,29 +203,24 @@ def cmd_archs(args: argparse.Namespace) -> int:
     from zhplm.catalog.archs import vocabulary as arch_vocabulary
 
     if args.rules:
-        return _print_rules(args.rules, as_json=args.json)
+        return _print_rules(args)
 
     vocabulary = arch_vocabulary()
 
     counts: dict[str, int] = {}
     for r in get_catalog():
         counts[r.arch] = counts.get(r.arch, 0) + 1
-    if args.json:
-        _print_json(
-            [{"arch": a, "description": d, "models": counts.get(a, 0)} for a, d in vocabulary.items()]
-        )
-        return 0
-    _print_table(
-        ["ARCH", "MODELS", "DESCRIPTION"], [[a, str(counts.get(a, 0)), d] for a, d in vocabulary.items()]
+    emit(
+        args,
+        [{"arch": a, "description": d, "models": counts.get(a, 0)} for a, d in vocabulary.items()],
+        lambda: _print_table(
+            ["ARCH", "MODELS", "DESCRIPTION"], [[a, str(counts.get(a, 0)), d] for a, d in vocabulary.items()]
+        ),
     )
     return 0
 
 
 # --------------------------------------------------------------------------- printing
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
 def _width(text: str) -> int:
@@ -327,28 +309,30 @@ def _describe(r: ModelRecord, steps: Sequence[str]) -> str:
     return "\n".join(out)
 
 
-def _print_rules(name: str, *, as_json: bool) -> int:
+def _print_rules(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from zhplm.arch import get_arch
 
-    spec = get_arch(name)
-    if as_json:
-        _print_json(
-            {
-                "arch": spec.name,
-                "description": spec.description,
-                "model_type": spec.model_type,
-                "schemes": {
-                    k: [[r.source, r.target, r.transform.name] for r in v.rules]
-                    for k, v in spec.schemes.items()
-                },
-                "evidence": asdict(spec.evidence),
-            }
-        )
-        return 0
-    print(f"{spec.name}: {spec.description} (model_type {spec.model_type}, class {spec.full_class})")
-    for key, rules in spec.schemes.items():
-        print(f"\nscheme {key}:\n{rules.render()}")
-    print(f"\nevidence: {spec.evidence}")
+    spec = get_arch(args.rules)
+
+    def human() -> None:
+        print(f"{spec.name}: {spec.description} (model_type {spec.model_type}, class {spec.full_class})")
+        for key, rules in spec.schemes.items():
+            print(f"\nscheme {key}:\n{rules.render()}")
+        print(f"\nevidence: {spec.evidence}")
+
+    emit(
+        args,
+        {
+            "arch": spec.name,
+            "description": spec.description,
+            "model_type": spec.model_type,
+            "schemes": {
+                k: [[r.source, r.target, r.transform.name] for r in v.rules] for k, v in spec.schemes.items()
+            },
+            "evidence": asdict(spec.evidence),
+        },
+        human,
+    )
     return 0

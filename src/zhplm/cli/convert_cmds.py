@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from zhplm.cli.output import emit
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -19,7 +20,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--arch", help="architecture (detected from names and shapes when omitted)")
     p.add_argument("--dry-run", action="store_true", help="print the plan: source → target, transform, shape")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=_convert)
 
 
@@ -30,34 +30,30 @@ def _convert(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.out:
         raise ConversionError("--out DIR is required (or use --dry-run to see the plan)")
     result = convert(args.src, args.out, arch=args.arch, dry_run=args.dry_run, overwrite=args.overwrite)
-    if args.json:
+    summary = {
+        "out": result.out,
+        "arch": result.arch,
+        "format": result.format,
+        "scheme": result.scheme,
+        "architectures": result.architectures,
+        "heads": result.heads,
+        "tensors": len(result.plan.steps),
+        "ignored": [n for n, _ in result.plan.ignored],
+        "notes": result.notes,
+    }
+
+    def human() -> None:
         print(
-            json.dumps(
-                {
-                    "out": str(result.out) if result.out else None,
-                    "arch": result.arch,
-                    "format": result.format,
-                    "scheme": result.scheme,
-                    "architectures": result.architectures,
-                    "heads": result.heads,
-                    "tensors": len(result.plan.steps),
-                    "ignored": [n for n, _ in result.plan.ignored],
-                    "notes": result.notes,
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
+            f"format {result.format}, arch {result.arch} ({result.scheme} names) → {', '.join(result.architectures)}"
         )
-        return 0
-    print(
-        f"format {result.format}, arch {result.arch} ({result.scheme} names) → {', '.join(result.architectures)}"
-    )
-    if args.dry_run:
-        print(result.plan.render())
-    heads = ", ".join(f"{h}: {s}" for h, s in result.heads.items())
-    print(f"heads: {heads}")
-    for note in result.notes:
-        print(f"note: {note}")
-    if result.out:
-        print(f"written to {result.out}")
+        if args.dry_run:
+            print(result.plan.render())
+        heads = ", ".join(f"{h}: {s}" for h, s in result.heads.items())
+        print(f"heads: {heads}")
+        for note in result.notes:
+            print(f"note: {note}")
+        if result.out:
+            print(f"written to {result.out}")
+
+    emit(args, summary, human)
     return 0

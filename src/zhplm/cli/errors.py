@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from zhplm import errors as E
+from zhplm.cli.output import emit
 
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (E.UnknownModelError, 2),
@@ -35,10 +37,15 @@ def exit_code(exc: BaseException) -> int:
     return 1
 
 
-def report(exc: BaseException) -> int:
-    """Print a one-paragraph message (no traceback) to stderr and return the exit code."""
-    if isinstance(exc, KeyboardInterrupt):
-        print("zhplm: interrupted", file=sys.stderr)
-    else:
-        print(f"zhplm: error: {exc}", file=sys.stderr)
-    return exit_code(exc)
+def report(exc: BaseException, args: argparse.Namespace | None = None) -> int:
+    """Print a one-paragraph message (no traceback) to stderr and return the exit code; under
+    ``--json``, a JSON object with the error's type, message and exit code on stdout instead."""
+    code = exit_code(exc)
+    message = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+    human = f"zhplm: {message}" if isinstance(exc, KeyboardInterrupt) else f"zhplm: error: {message}"
+    emit(
+        args or argparse.Namespace(),
+        {"error": type(exc).__name__, "message": message, "exit_code": code},
+        lambda: print(human, file=sys.stderr),
+    )
+    return code

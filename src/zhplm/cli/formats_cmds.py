@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from zhplm.cli.output import emit
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -19,7 +20,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     p.add_argument("path", help="checkpoint file, TF prefix or .index file, or a folder holding one")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--candidates", type=int, default=20, metavar="N", help="show at most N catalog candidates"
     )
@@ -30,8 +30,5 @@ def _inspect(args: argparse.Namespace) -> int:
     from zhplm.formats.inspect import inspect_checkpoint
 
     report = inspect_checkpoint(args.path)
-    if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        print(report.render(max_candidates=args.candidates))
+    emit(args, report, lambda: print(report.render(max_candidates=args.candidates)))
     return 0

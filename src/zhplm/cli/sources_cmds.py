@@ -7,10 +7,11 @@ Thin: parse arguments, call one zhplm.get or store function, print. Manual hosts
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from zhplm.cli.output import emit
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -37,7 +38,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     ss = st.add_subparsers(dest="store_command", metavar="ACTION")
     st.set_defaults(handler=lambda args: _help(st))
     p = ss.add_parser("list", help="models in the store")
-    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_store_list)
     p = ss.add_parser("verify", help="re-hash stored files against the index")
     p.add_argument("id", nargs="?", help="one model (default: all)")
@@ -58,9 +58,11 @@ def _help(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _manual(exc: Exception) -> int:
-    from zhplm.cli.errors import exit_code
+def _manual(exc: Exception, args: argparse.Namespace) -> int:
+    from zhplm.cli.errors import exit_code, report
 
+    if args.json:
+        return report(exc, args)
     print(str(exc), file=sys.stdout)
     return exit_code(exc)
 
@@ -79,15 +81,16 @@ def cmd_download(args: argparse.Namespace) -> int:
             timeout=args.timeout,
         )
     except ManualDownloadRequired as exc:
-        return _manual(exc)
-    print(path)
+        return _manual(exc, args)
+    emit(args, {"id": args.id, "path": path}, str(path))
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from zhplm.get import import_file
 
-    print(import_file(args.id, args.path, convert=args.convert, quiet=args.quiet))
+    path = import_file(args.id, args.path, convert=args.convert, quiet=args.quiet)
+    emit(args, {"id": args.id, "path": path}, str(path))
     return 0
 
 
@@ -105,31 +108,23 @@ def cmd_store_list(args: argparse.Namespace) -> int:
 
     store = Store()
     entries = store.entries()
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": e.model_id,
-                        "path": str(e.path),
-                        "source": e.source,
-                        "url": e.url,
-                        "sha256": e.sha256,
-                        "size": e.size,
-                        "format": e.format,
-                        "converted": str(e.converted) if e.converted else None,
-                        "parity": e.parity,
-                        "files": len(e.files),
-                    }
-                    for e in entries
-                ],
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-        return 0
+    result = [
+        {
+            "id": e.model_id,
+            "path": e.path,
+            "source": e.source,
+            "url": e.url,
+            "sha256": e.sha256,
+            "size": e.size,
+            "format": e.format,
+            "converted": e.converted,
+            "parity": e.parity,
+            "files": len(e.files),
+        }
+        for e in entries
+    ]
     if not entries:
-        print(f"the store ({store.root}) is empty")
+        emit(args, result, f"the store ({store.root}) is empty")
         return 0
     rows = [("ID", "SOURCE", "SIZE", "SHA256", "CONVERTED", "PARITY")]
     rows += [
@@ -137,8 +132,8 @@ def cmd_store_list(args: argparse.Namespace) -> int:
         for e in entries
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    table = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    emit(args, result, "\n".join(table))
     return 0
 
 
@@ -146,13 +141,13 @@ def cmd_store_verify(args: argparse.Namespace) -> int:
     from zhplm.sources.store import Store
 
     results = Store().verify(args.id)
-    bad = 0
+    lines = []
     for r in results:
-        print(f"{r.model_id}: {'ok' if r.ok else 'FAILED'}")
-        for p in r.problems:
-            print(f"  {p}")
-        bad += not r.ok
-    if bad:
+        lines.append(f"{r.model_id}: {'ok' if r.ok else 'FAILED'}")
+        lines += [f"  {p}" for p in r.problems]
+    emit(args, results, "\n".join(lines) or None)
+    bad = sum(not r.ok for r in results)
+    if bad and not args.json:
         print(
             f"{bad} model(s) failed verification; `zhplm download ID --force` fetches them again",
             file=sys.stderr,
@@ -164,20 +159,23 @@ def cmd_store_verify(args: argparse.Namespace) -> int:
 def cmd_store_remove(args: argparse.Namespace) -> int:
     from zhplm.sources.store import Store
 
-    if Store().remove(args.id):
-        print(f"removed {args.id} (run `zhplm store gc` to free its raw download)")
-        return 0
-    print(f"{args.id} is not in the store", file=sys.stderr)
-    return 1
+    removed = Store().remove(args.id)
+    emit(
+        args,
+        {"id": args.id, "removed": removed},
+        f"removed {args.id} (run `zhplm store gc` to free its raw download)"
+        if removed
+        else lambda: print(f"{args.id} is not in the store", file=sys.stderr),
+    )
+    return 0 if removed else 1
 
 
 def cmd_store_gc(args: argparse.Namespace) -> int:
     from zhplm.sources.store import Store
 
     report = Store().gc()
-    for p in report.removed:
-        print(f"removed {p}")
-    print(f"freed {_human(report.freed_bytes)}")
+    lines = [f"removed {p}" for p in report.removed] + [f"freed {_human(report.freed_bytes)}"]
+    emit(args, report, "\n".join(lines))
     return 0
 
 
@@ -185,5 +183,6 @@ def cmd_store_path(args: argparse.Namespace) -> int:
     from zhplm.sources.store import Store
 
     store = Store()
-    print(store.converted_dir(args.id) if args.converted else store.path_of(args.id))
+    path = store.converted_dir(args.id) if args.converted else store.path_of(args.id)
+    emit(args, {"id": args.id, "path": path}, str(path))
     return 0

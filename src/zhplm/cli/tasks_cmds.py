@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from zhplm.cli.output import emit
+
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("fill-mask", help="predict the [MASK] tokens of a text")
     p.add_argument("model", help="catalog id (converted in the store) or a converted folder")
     p.add_argument("text", help='e.g. "中国的首都是[MASK]京。"')
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_fill_mask)
 
     e = sub.add_parser("embed", help="embed the lines of a text file")
@@ -33,15 +34,12 @@ def _fill_mask(args: argparse.Namespace) -> int:
     from zhplm.tasks import pipeline
 
     results = pipeline("fill-mask", args.model, top_k=args.top_k)(args.text)
-    if args.json:
-        rows = [[p.__dict__ for p in preds] for preds in results]
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
+    lines = []
     for n, preds in enumerate(results, 1):
         if len(results) > 1:
-            print(f"[MASK] #{n}")
-        for p in preds:
-            print(f"{p.score:8.4f}  {p.token}  {p.sequence}")
+            lines.append(f"[MASK] #{n}")
+        lines += [f"{p.score:8.4f}  {p.token}  {p.sequence}" for p in preds]
+    emit(args, results, "\n".join(lines))
     return 0
 
 
@@ -80,5 +78,11 @@ def _embed(args: argparse.Namespace) -> int:
         with open(out, "w", encoding="utf-8") as fh:
             for text, vec in zip(texts, vectors, strict=True):
                 fh.write(json.dumps({"text": text, "embedding": vec.tolist()}, ensure_ascii=False) + "\n")
-    print(f"{len(texts)} embeddings of size {vectors.shape[1]} written to {out}", file=sys.stderr)
+    emit(
+        args,
+        {"output": out, "count": len(texts), "size": vectors.shape[1]},
+        lambda: print(
+            f"{len(texts)} embeddings of size {vectors.shape[1]} written to {out}", file=sys.stderr
+        ),
+    )
     return 0

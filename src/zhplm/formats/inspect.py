@@ -464,38 +464,54 @@ def candidates(guess: Guess, records: Sequence[Any] | None = None) -> list[Any]:
 # ------------------------------------------------------------------ the report
 
 
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A catalog row the checkpoint could belong to."""
+
+    id: str
+    name: str
+    arch: str
+
+
 @dataclass
 class Inspection:
     path: str
     format: str
-    tensors: list[tuple[str, tuple[int, ...], str]]
+    tensors: list[TensorInfo]
     bookkeeping: list[str]
     parameters: int
     bookkeeping_parameters: int
     guess: Guess
-    candidates: list[tuple[str, str, str]]  # (id, name, arch)
+    candidates: list[Candidate]
     skipped: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.path,
             "format": self.format,
-            "tensors": [{"name": n, "shape": list(s), "dtype": d} for n, s, d in self.tensors],
+            "tensors": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in self.tensors],
             "bookkeeping": self.bookkeeping,
             "parameters": self.parameters,
             "bookkeeping_parameters": self.bookkeeping_parameters,
             "skipped": self.skipped,
             "guess": {**asdict(self.guess), "description": self.guess.describe()},
-            "candidates": [{"id": i, "name": n, "arch": a} for i, n, a in self.candidates],
+            "candidates": [asdict(c) for c in self.candidates],
         }
 
     def render(self, *, max_candidates: int = 20) -> str:
         lines = [f"format: {self.format}  ({self.path})"]
-        width = max((len(n) for n, _, _ in self.tensors), default=4)
+        width = max((len(t.name) for t in self.tensors), default=4)
         lines.append(f"{'name':<{width}}  {'shape':<18} dtype")
-        for name, shape, dtype in self.tensors:
-            mark = "  (optimizer/bookkeeping)" if name in self.bookkeeping else ""
-            lines.append(f"{name:<{width}}  {list(shape)!s:<18} {dtype}{mark}")
+        for t in self.tensors:
+            mark = "  (optimizer/bookkeeping)" if t.name in self.bookkeeping else ""
+            lines.append(f"{t.name:<{width}}  {list(t.shape)!s:<18} {t.dtype}{mark}")
         for name, kind in self.skipped.items():
             lines.append(f"{name:<{width}}  {'-':<18} {kind}  (skipped: not a numeric tensor)")
         lines.append(
@@ -510,7 +526,7 @@ class Inspection:
         lines.append(f"looks like: {self.guess.describe()}")
         lines.extend(f"  note: {n}" for n in self.guess.notes)
         if self.candidates:
-            shown = ", ".join(f"{i} ({a})" for i, _, a in self.candidates[:max_candidates])
+            shown = ", ".join(f"{c.id} ({c.arch})" for c in self.candidates[:max_candidates])
             more = len(self.candidates) - max_candidates
             lines.append(f"catalog candidates: {shown}" + (f", … {more} more" if more > 0 else ""))
         else:
@@ -530,15 +546,15 @@ def inspect_checkpoint(path: str | Path) -> Inspection:
     path = Path(path)
     with open_checkpoint(path) as reader:
         names = reader.keys()
-        tensors = [(n, tuple(reader.shape(n)), reader.dtype(n).name) for n in names]
+        tensors = [TensorInfo(n, tuple(reader.shape(n)), reader.dtype(n).name) for n in names]
         meta = reader.metadata()
         fmt = reader.format
-        guess = fingerprint({n: s for n, s, _ in tensors})
+        guess = fingerprint({t.name: t.shape for t in tensors})
         _apply_detection(guess, reader, path if path.is_dir() else path.parent)
-    book = [n for n, _, _ in tensors if is_bookkeeping(n)]
+    book = [t.name for t in tensors if is_bookkeeping(t.name)]
     book_set = set(book)
-    count = {n: _numel(s) for n, s, _ in tensors}
-    cands = [(r.id, r.name, r.arch) for r in candidates(guess)]
+    count = {t.name: _numel(t.shape) for t in tensors}
+    cands = [Candidate(r.id, r.name, r.arch) for r in candidates(guess)]
     skipped = meta.get("skipped") if isinstance(meta.get("skipped"), dict) else {}
     return Inspection(
         path=str(path),

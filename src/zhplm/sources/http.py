@@ -89,15 +89,24 @@ def _is_html(head: bytes) -> bool:
     return s.startswith((b"<!doctype html", b"<html", b"<head", b"<!--", b"<body"))
 
 
-def _content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
-    """``bytes a-b/N`` -> (a, b, N); ``bytes */N`` -> (None, None, N)."""
+@dataclass(frozen=True)
+class _ContentRange:
+    """A ``Content-Range`` header: ``bytes start-end/total`` (any part None when absent or ``*``)."""
+
+    start: int | None = None
+    end: int | None = None
+    total: int | None = None
+
+
+def _content_range(value: str | None) -> _ContentRange:
+    """``bytes a-b/N`` -> start a, end b, total N; ``bytes */N`` -> total N only."""
     if not value:
-        return None, None, None
+        return _ContentRange()
     m = re.match(r"\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", value)
     if not m:
-        return None, None, None
+        return _ContentRange()
     a, b, n = m.groups()
-    return (
+    return _ContentRange(
         int(a) if a is not None else None,
         int(b) if b is not None else None,
         int(n) if n and n != "*" else None,
@@ -269,21 +278,20 @@ def fetch(
                 delay = min(backoff * 2 ** (failures - 1), 30.0) * (0.5 + random.random() / 2)
                 time.sleep(delay)
                 continue
-            status, got, ctype, fname, html = outcome
-            if html is not None:
-                nxt = html_handler(html, current) if html_handler is not None else None
+            if outcome.html is not None:
+                nxt = html_handler(outcome.html, current) if html_handler is not None else None
                 hops += 1
                 if nxt is None or hops > max_hops:
                     raise UnexpectedContentError(
                         f"{current} returned an HTML page where a model file was expected "
-                        f"(a login, quota or warning page?): {_html_title(html)!r}"
+                        f"(a login, quota or warning page?): {_html_title(outcome.html)!r}"
                     )
                 current = nxt
                 continue
-            received += got
-            content_type = ctype
-            filename = fname or filename
-            if status == "done":
+            received += outcome.received
+            content_type = outcome.content_type
+            filename = outcome.filename or filename
+            if outcome.status == "done":
                 break
         size = part.size
         digest = sink.hasher.hexdigest()
@@ -417,6 +425,18 @@ def check_disk_space(folder: Path, needed: int, url: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Reply:
+    """What one GET gave: ``done`` (``received`` bytes fed to the sink) or ``html`` (a page instead of
+    the file, its text in ``html``), with the content type and the server's file name."""
+
+    status: str
+    received: int = 0
+    content_type: str | None = None
+    filename: str | None = None
+    html: str | None = None
+
+
 def _one_request(
     opener: urllib.request.OpenerDirector,
     url: str,
@@ -424,8 +444,8 @@ def _one_request(
     offset: int,
     timeout: float,
     extra_headers: dict[str, str] | None,
-) -> tuple[str, int, str | None, str | None, str | None]:
-    """One GET from ``offset``. Returns (status, bytes, content type, filename, html-or-None)."""
+) -> _Reply:
+    """One GET from ``offset``."""
     hdrs = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(extra_headers or {})}
     if offset:
         hdrs["Range"] = f"bytes={offset}-"
@@ -437,9 +457,9 @@ def _one_request(
             exc.close()
         code = exc.code
         if code == 416 and offset:
-            _, _, total = _content_range(exc.headers.get("Content-Range") if exc.headers else None)
+            total = _content_range(exc.headers.get("Content-Range") if exc.headers else None).total
             if total == offset:
-                return "done", 0, None, None, None  # the partial already holds the whole file
+                return _Reply("done")  # the partial already holds the whole file
             raise _Restart() from None
         if code in (404, 410):
             raise RemoteNotFoundError(f"{url} does not exist (HTTP {code})") from None
@@ -463,8 +483,7 @@ def _one_request(
         length_h = resp.headers.get("Content-Length")
         length = int(length_h) if length_h and length_h.isdigit() else None
         if status == 206:
-            start, _, _ = _content_range(resp.headers.get("Content-Range"))
-            if start != offset:
+            if _content_range(resp.headers.get("Content-Range")).start != offset:
                 raise _Restart()
         elif status == 200:
             if offset:  # the server ignored Range: keep this full response, drop the partial
@@ -475,7 +494,7 @@ def _one_request(
         if length is not None:
             check_disk_space(sink.part.path.parent, length, url)
         if ctype == "text/html" and not offset:
-            return "html", 0, ctype, None, resp.read(HTML_LIMIT).decode("utf-8", "replace")
+            return _Reply("html", content_type=ctype, html=resp.read(HTML_LIMIT).decode("utf-8", "replace"))
         got = 0
         first = not offset
         while True:
@@ -494,13 +513,13 @@ def _one_request(
                 first = False
                 if _is_html(chunk[:512]):
                     rest = resp.read(HTML_LIMIT).decode("utf-8", "replace")
-                    return "html", 0, ctype, None, chunk.decode("utf-8", "replace") + rest
+                    return _Reply("html", content_type=ctype, html=chunk.decode("utf-8", "replace") + rest)
             sink.feed(chunk)
             got += n
         sink.sync()
         if length is not None and got < length:
             raise _Retry(f"{url} sent {got} of {length} bytes", progressed=got > 0)
-        return "done", got, ctype, fname, None
+        return _Reply("done", got, ctype, fname)
 
 
 def get_json(url: str, *, timeout: float = 30.0, retries: int = 3, backoff: float = 1.0) -> Any:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
+
+log = logging.getLogger("zhplm.sources")
 
 
 class Progress:
@@ -47,9 +50,10 @@ class Progress:
 
 
 def note(message: str, *, quiet: bool = False) -> None:
-    """A one-line status message on stderr (suppressed by ``--quiet``)."""
+    """A one-line status message, logged at INFO on ``zhplm.sources`` (the CLI shows it on stderr as
+    ``zhplm: message``); ``quiet`` drops it. Logged, not printed: a library leaves the terminal to its host."""
     if not quiet:
-        print(f"zhplm: {message}", file=sys.stderr, flush=True)
+        log.info(message, stacklevel=2)
 
 
 __all__ = ["Progress", "note"]
