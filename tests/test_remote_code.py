@@ -182,6 +182,67 @@ def tiny_folder(model_type: str, tmp: Path) -> Path:
 
 @pytest.mark.parametrize("model_type", sorted(MODELS))
 def test_folder_loads_without_zhplm_and_gives_our_outputs(model_type: str, tmp_path: Path) -> None:
+    check_travels(model_type, tmp_path)
+
+
+# A throwaway architecture in shapes the real modules may take (GAU-α on RoFormerV2's classes): the config
+# class subclasses one imported from another zhplm module and needs a module constant; a relative import;
+# a zhplm import inside a function.
+TOY = '''"""Toy: RoFormerV2 with its output scaled."""
+
+from __future__ import annotations
+
+from zhplm.arch.modeling.roformer_v2 import RoFormerV2Config, RoFormerV2Model
+
+from ._layers import want_dict
+
+SCALE = 3.0
+
+
+class ToyConfig(RoFormerV2Config):
+    model_type = "toy_rc"
+
+    scale: float = SCALE
+
+
+class ToyModel(RoFormerV2Model):
+    config_class = ToyConfig
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, return_dict=None):
+        from zhplm.errors import ConversionError
+
+        if input_ids is None:
+            raise ConversionError("toy: input_ids needed")
+        out = super().forward(input_ids, attention_mask, token_type_ids, return_dict=True)
+        out.last_hidden_state = out.last_hidden_state * self.config.scale
+        return out if want_dict(self.config, return_dict) else out.to_tuple()
+'''
+
+
+def test_an_architecture_built_on_another_travels_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zhplm.arch.modeling as modeling
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "toy_rc.py").write_text(TOY, encoding="utf-8")
+    monkeypatch.setattr(modeling, "__path__", [*modeling.__path__, str(tmp_path / "pkg")])
+    monkeypatch.setitem(
+        MODELS, "toy_rc", ("zhplm.arch.modeling.toy_rc", "ToyConfig", {"AutoModel": "ToyModel"})
+    )
+    monkeypatch.setitem(TINY, "toy_rc", BERT_SIZES)
+    try:
+        folder = check_travels("toy_rc", tmp_path)
+    finally:
+        sys.modules.pop("zhplm.arch.modeling.toy_rc", None)
+    configuration = (folder / "configuration_toy_rc.py").read_text(encoding="utf-8")
+    assert "SCALE = 3.0" in configuration and "from .zhplm_arch_modeling_roformer_v2 import" in configuration
+    assert "RoFormerV2Model" not in configuration  # the cut-out imports only what the config class uses
+    assert (folder / "zhplm_errors.py").is_file()  # reached through the import inside forward()
+
+
+def check_travels(model_type: str, tmp_path: Path) -> Path:
+    """Tiny folder → write_remote_code → the zhplm-less child loads every Auto class → same outputs."""
     folder = tiny_folder(model_type, tmp_path)
     notes = write_remote_code(folder)
     module_name, config_name, heads = MODELS[model_type]
@@ -228,6 +289,7 @@ def test_folder_loads_without_zhplm_and_gives_our_outputs(model_type: str, tmp_p
             assert diff <= TOL, f"{auto}.{key}: max |child - ours| {diff:.3e}"
             compared += 1
     assert compared >= len(heads)
+    return folder
 
 
 def test_a_transformers_model_with_our_word_tokenizer_gets_only_the_tokenizer_code(tmp_path: Path) -> None:
@@ -307,3 +369,14 @@ def test_architectures_that_are_not_ours_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match="NezhaForQuestionAnswering"):
         write_remote_code(tmp_path)
     assert not list(tmp_path.glob("*.py"))
+
+
+def test_cli_export_remote_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from zhplm.cli.main import main
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gau_alpha"}), encoding="utf-8")
+    assert main(["export-remote-code", str(tmp_path), "--json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert "modeling_gau_alpha.py" in notes[0] and (tmp_path / "modeling_gau_alpha.py").is_file()
+    assert main(["export-remote-code", str(tmp_path / "nowhere")]) != 0
+    assert "config.json is missing" in capsys.readouterr().err

@@ -295,17 +295,21 @@ class _Bundle:
                     edits.append(self._relative_import(source, inner, lines))
         if len(selected) == len(top):  # the whole module: keep comments and blank lines between statements
             kept_spans = [(0, len(lines))]
-        out: list[str] = [f"{MARKER} {origin} (edit zhplm, then export again; do not edit here).\n"]
-        for start, end in kept_spans:
-            pos = start
-            for e_start, e_end, text in sorted(e for e in edits if start <= e[0] < end):
-                out.extend(lines[pos:e_start])
-                out.append(text)
+        chunks: list[tuple[bool, str]] = []  # (is an import, text) per kept span
+        for (start, end), node in zip(kept_spans, [n for n in top if id(n) in selected], strict=False):
+            pos, parts = start, []
+            for e_start, e_end, new in sorted(e for e in edits if start <= e[0] < end):
+                parts.extend(lines[pos:e_start])
+                parts.append(new)
                 pos = e_end
-            out.extend(lines[pos:end])
-            if len(selected) != len(top):
-                out.append("\n\n")
-        return "".join(out).rstrip("\n") + "\n"
+            parts.extend(lines[pos:end])
+            chunks.append((isinstance(node, (ast.Import, ast.ImportFrom)), "".join(parts).strip("\n")))
+        out, previous = f"{MARKER} {origin} (edit zhplm, then export again; do not edit here).\n", False
+        for i, (is_import, text) in enumerate(c for c in chunks if c[1]):
+            out += "" if i == 0 else "\n" if is_import and previous else "\n\n\n"
+            out += text
+            previous = is_import
+        return out + "\n"
 
     def _relative_import(
         self, source: _Source, node: ast.ImportFrom, lines: list[str]
