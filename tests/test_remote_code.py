@@ -257,6 +257,8 @@ def check_travels(model_type: str, tmp_path: Path) -> Path:
         assert "zhplm" not in get_imports(path), path.name
         assert all((folder / f"{m}.py").is_file() for m in get_relative_imports(path)), path.name
     assert any("remote code:" in n for n in notes)
+    needs = " ".join(n for n in notes if n.startswith("remote code needs"))
+    assert ("pypinyin" in needs) == (model_type == "chinesebert"), notes  # imported in a try: block
 
     autos = list(heads)
     child, meta = run_child(folder, autos, tmp_path)
@@ -348,8 +350,16 @@ def test_export_twice_is_stable_and_drops_stale_files(tmp_path: Path) -> None:
     write_remote_code(tmp_path)
     first = {p.name: p.read_text(encoding="utf-8") for p in tmp_path.glob("*.py")}
     (tmp_path / "zhplm_gone.py").write_text(f"{MARKER} zhplm.gone\n", encoding="utf-8")
+    config = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))
+    config["auto_map"] |= {"AutoModelForPreTraining": "modeling_roformer_v2.Gone", "AutoModelForX": "mine.X"}
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+
     write_remote_code(tmp_path)
+
     assert {p.name: p.read_text(encoding="utf-8") for p in tmp_path.glob("*.py")} == first
+    auto_map = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))["auto_map"]
+    assert "AutoModelForPreTraining" not in auto_map  # ours, gone from zhplm
+    assert auto_map["AutoModelForX"] == "mine.X"  # someone else's, kept
 
 
 @pytest.mark.parametrize(
