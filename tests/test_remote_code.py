@@ -390,3 +390,21 @@ def test_cli_export_remote_code(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "modeling_gau_alpha.py" in notes[0] and (tmp_path / "modeling_gau_alpha.py").is_file()
     assert main(["export-remote-code", str(tmp_path / "nowhere")]) != 0
     assert "config.json is missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "line", ["from zhplm.arch.modeling import _layers", "import zhplm.arch.modeling._layers"]
+)
+def test_an_import_that_cannot_be_flattened_is_named(
+    line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zhplm.arch.modeling as modeling
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "toy_bad.py").write_text(f"{line}\n\n\nclass C:\n    pass\n", encoding="utf-8")
+    monkeypatch.setattr(modeling, "__path__", [*modeling.__path__, str(tmp_path / "pkg")])
+    monkeypatch.setitem(MODELS, "toy_bad", ("zhplm.arch.modeling.toy_bad", "C", {"AutoModel": "C"}))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "toy_bad"}), encoding="utf-8")
+    with pytest.raises(ConversionError, match=r"toy_bad\.py:1: .*cannot be flattened"):
+        write_remote_code(tmp_path)
+    assert not list(tmp_path.glob("*.py"))
