@@ -22,6 +22,29 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.set_defaults(handler=_convert)
 
+    r = sub.add_parser(
+        "export-remote-code",
+        help="make a converted folder of zhplm's own architectures load without zhplm",
+        description="Write the auto_map and the modeling/configuration/tokenization files (generated from "
+        "zhplm's own modules) into DIR, so that AutoModel/AutoTokenizer.from_pretrained(DIR, "
+        "trust_remote_code=True) work with plain transformers, e.g. after uploading DIR to a hub.",
+    )
+    r.add_argument("dir", help="a converted folder (config.json, weights, tokenizer files)")
+    r.add_argument("--json", action="store_true", help="print the notes as JSON")
+    r.set_defaults(handler=_export_remote_code)
+
+
+def _export_remote_code(args: argparse.Namespace) -> int:
+    from zhplm.remote_code import write_remote_code
+
+    notes = write_remote_code(args.dir)
+    if args.json:
+        print(json.dumps({"dir": args.dir, "notes": notes}, ensure_ascii=False, indent=2))
+    else:
+        for note in notes:
+            print(note)
+    return 0
+
 
 def _convert(args: argparse.Namespace) -> int:
     from zhplm.converter import convert
