@@ -18,9 +18,12 @@ import pytest
 import torch
 from transformers.dynamic_module_utils import get_imports, get_relative_imports
 
-from zhplm.arch.modeling import MODELS
+import zhplm.remote_code
 from zhplm.errors import ConversionError
-from zhplm.remote_code import MARKER, write_remote_code
+from zhplm.remote_code import MARKER, own_models, write_remote_code
+
+# model_type → (module, config class, {Auto class: model class}): the registry's own models
+MODELS = own_models()
 
 TOL = 1e-6
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -121,7 +124,7 @@ def write_tokenizer(model_type: str, release: Path, folder: Path) -> None:
     """The tokenizer files the converter writes for ``model_type`` (ours where the type has its own)."""
     vocab = write_vocab(release / "vocab.txt")
     if model_type == "chinesebert":
-        from zhplm.arch.chinesebert_tokenizer import write_chinesebert_tokenizer
+        from zhplm.arch.tokenization.chinesebert import write_chinesebert_tokenizer
 
         letters = list("012345abcdefghijklmnopqrstuvwxyz")
         pinyin_map = {"idx2char": letters, "char2idx": {c: i for i, c in enumerate(letters)}}
@@ -130,17 +133,17 @@ def write_tokenizer(model_type: str, release: Path, folder: Path) -> None:
         (release / "id2pinyin.json").write_text("{}", encoding="utf-8")
         write_chinesebert_tokenizer(vocab, folder)
     elif model_type == "zen":
-        from zhplm.arch.zen_tokenizer import write_zen_tokenizer
+        from zhplm.arch.tokenization.zen import write_zen_tokenizer
 
         (release / "ngram.txt").write_text("".join(f"{w},3\n" for w in LEXICON), encoding="utf-8")
         write_zen_tokenizer(vocab, release / "ngram.txt", folder)
     elif model_type == "lattice_bert":
-        from zhplm.arch.lattice_tokenizer import write_lattice_tokenizer
+        from zhplm.arch.tokenization.lattice import write_lattice_tokenizer
 
         (release / "lexicon.txt").write_text("\n".join(LEXICON) + "\n", encoding="utf-8")
         write_lattice_tokenizer(vocab, release / "lexicon.txt", folder)
     else:
-        from zhplm.arch.tokenizers import write_bert_tokenizer
+        from zhplm.arch.tokenization.wordpiece import write_bert_tokenizer
 
         write_bert_tokenizer(vocab, folder)
 
@@ -230,6 +233,7 @@ def test_an_architecture_built_on_another_travels_too(
     monkeypatch.setitem(
         MODELS, "toy_rc", ("zhplm.arch.modeling.toy_rc", "ToyConfig", {"AutoModel": "ToyModel"})
     )
+    monkeypatch.setattr(zhplm.remote_code, "own_models", lambda: MODELS)
     monkeypatch.setitem(TINY, "toy_rc", BERT_SIZES)
     try:
         folder = check_travels("toy_rc", tmp_path)
@@ -299,7 +303,7 @@ def test_a_transformers_model_with_our_word_tokenizer_gets_only_the_tokenizer_co
     the jieba requirement is reported."""
     from transformers import BertConfig, BertModel
 
-    from zhplm.arch.word_tokenizer import write_word_tokenizer
+    from zhplm.arch.tokenization.word import write_word_tokenizer
 
     folder = tmp_path / "wobert"
     write_word_tokenizer(write_vocab(tmp_path / "release" / "vocab.txt", LEXICON), folder)
@@ -404,7 +408,42 @@ def test_an_import_that_cannot_be_flattened_is_named(
     (tmp_path / "pkg" / "toy_bad.py").write_text(f"{line}\n\n\nclass C:\n    pass\n", encoding="utf-8")
     monkeypatch.setattr(modeling, "__path__", [*modeling.__path__, str(tmp_path / "pkg")])
     monkeypatch.setitem(MODELS, "toy_bad", ("zhplm.arch.modeling.toy_bad", "C", {"AutoModel": "C"}))
+    monkeypatch.setattr(zhplm.remote_code, "own_models", lambda: MODELS)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "toy_bad"}), encoding="utf-8")
     with pytest.raises(ConversionError, match=r"toy_bad\.py:1: .*cannot be flattened"):
         write_remote_code(tmp_path)
     assert not list(tmp_path.glob("*.py"))
+
+
+def test_convert_with_remote_code_travels(tmp_path: Path) -> None:
+    """`zhplm.convert(..., remote_code=True)` on a NEZHA release in its original PyTorch naming (a
+    pytorch_model.bin with bert.* names and the original bert_config.json): the converted folder loads in a
+    process that cannot import zhplm, with the outputs of our own classes."""
+    import zhplm
+    from zhplm.arch.modeling.configuration_nezha import NezhaConfig
+    from zhplm.arch.modeling.nezha import NezhaForPreTraining
+
+    release = tmp_path / "release"
+    release.mkdir()
+    config = {"vocab_size": len(SPECIALS + CHARS), "max_relative_position": 3, "use_relative_position": True,
+              "type_vocab_size": 2, "max_position_embeddings": 64, **BERT_SIZES}  # fmt: skip
+    torch.manual_seed(1)
+    model = NezhaForPreTraining(NezhaConfig(**config)).eval()
+    state = {k: v for k, v in model.state_dict().items() if k != "cls.predictions.decoder.weight"}
+    torch.save(state, release / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    (release / "bert_config.json").write_text(json.dumps(config), encoding="utf-8")
+    write_vocab(release / "vocab.txt", [])
+    out = tmp_path / "converted"
+    result = zhplm.convert(release, out, arch="nezha", remote_code=True)
+    assert result.architectures == ["NezhaForPreTraining"]
+    assert any("remote code:" in n for n in result.notes)
+    saved = json.loads((out / "zhplm.json").read_text(encoding="utf-8"))
+    assert any("remote code:" in n for n in saved["notes"])
+
+    child, meta = run_child(out, ["AutoModelForMaskedLM"], tmp_path)
+    assert meta["models"]["AutoModelForMaskedLM"].endswith(".modeling_nezha.NezhaForMaskedLM")
+    enc = our_tokenizer(out)(TEXTS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**enc).prediction_logits
+    diff = float((torch.from_numpy(child["AutoModelForMaskedLM:logits"]) - logits).abs().max())
+    assert diff <= 1e-5, diff

@@ -267,6 +267,7 @@ def convert(
     tokenizer: str | None = None,
     max_shard_bytes: int | None = None,
     overwrite: bool = False,
+    remote_code: bool = False,
 ) -> ConversionResult:
     """Convert ``src`` (a checkpoint file, TF prefix, folder or archive) into ``out``.
 
@@ -275,6 +276,8 @@ def convert(
     ``tokenizer`` names the catalog's tokenizer kind (``wobert-jieba`` → the jieba word tokenizer).
     With ``model_id`` (or a catalog id as ``src``), the catalog row supplies the defaults: its arch,
     tokenizer kind and known-untrained heads. With ``dry_run`` nothing is written: the plan is returned.
+    With ``remote_code``, a folder of zhplm's own architecture also carries the code that loads it where zhplm
+    is not installed (``auto_map`` + ``trust_remote_code=True``; :mod:`zhplm.remote_code`).
     """
     src_path = Path(src)
     if not src_path.exists() and not Path(str(src_path) + ".index").exists():
@@ -349,6 +352,10 @@ def convert(
                 result.notes += write_word_tokenizer(vocab, tmp_out)
             else:
                 result.notes += spec.write_tokenizer(vocab, tmp_out, config)
+            if remote_code:
+                from zhplm.remote_code import write_remote_code
+
+                result.notes += write_remote_code(tmp_out)
             result.inputs = _input_files(ckpt)
             _write_provenance(tmp_out, result, src_path, model_id)
             if out_path.exists():

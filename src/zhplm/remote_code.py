@@ -7,7 +7,7 @@ weights (that is how such models are shared on the hub). :func:`write_remote_cod
 * ``modeling_<type>.py``: the source of the model module (``zhplm.arch.modeling.<type>``);
 * ``configuration_<type>.py``: the config class cut out of the module that defines it, with only the
   top-level statements it needs; the model module imports it from there (transformers' usual layout);
-* ``tokenization_<name>.py``: the module of one of our tokenizer classes (``zhplm.arch.*_tokenizer``);
+* ``tokenization_<name>.py``: the module of one of our tokenizer classes (``zhplm.arch.tokenization.*``);
 * ``zhplm_<dotted_path>.py``: every other zhplm module those import (``arch/modeling/_layers.py``, …),
   found by walking the imports of the sources (inside functions too).
 
@@ -54,17 +54,18 @@ PROVIDED = frozenset(
 
 
 def own_models() -> dict[str, tuple[str, str, dict[str, str]]]:
-    """zhplm's own architectures: model_type → (module, config class, {Auto class: model class})."""
-    from zhplm.arch.modeling import MODELS
+    """zhplm's own architectures: model_type → (module, config class, {Auto class: model class}), from the
+    architectures' specs (``SPEC.own_model``)."""
+    from zhplm.arch import own_models as registered
 
-    return dict(MODELS)
+    return {t: (own.module, own.config_class, dict(own.auto)) for t, own in registered().items()}
 
 
 def own_tokenizer_modules() -> tuple[str, ...]:
-    """The modules that define zhplm's own tokenizer classes."""
-    from zhplm.loader import TOKENIZER_MODULES
+    """The modules that define zhplm's own tokenizer classes (``SPEC.tokenizers`` of every architecture)."""
+    from zhplm.arch import tokenizer_modules
 
-    return tuple(TOKENIZER_MODULES)
+    return tuple(tokenizer_modules())
 
 
 def write_remote_code(folder: Path | str) -> list[str]:

@@ -20,6 +20,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--arch", help="architecture (detected from names and shapes when omitted)")
     p.add_argument("--dry-run", action="store_true", help="print the plan: source → target, transform, shape")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    p.add_argument(
+        "--remote-code",
+        action="store_true",
+        help="for zhplm's own architectures, also write the code that loads the folder without zhplm "
+        "(auto_map + trust_remote_code=True)",
+    )
     p.set_defaults(handler=_convert)
 
     r = sub.add_parser(
@@ -38,11 +44,7 @@ def _export_remote_code(args: argparse.Namespace) -> int:
     from zhplm.remote_code import write_remote_code
 
     notes = write_remote_code(args.dir)
-    if args.json:
-        print(json.dumps({"dir": args.dir, "notes": notes}, ensure_ascii=False, indent=2))
-    else:
-        for note in notes:
-            print(note)
+    emit(args, {"dir": args.dir, "notes": notes}, "\n".join(notes))
     return 0
 
 
@@ -52,7 +54,14 @@ def _convert(args: argparse.Namespace) -> int:
 
     if not args.dry_run and not args.out:
         raise ConversionError("--out DIR is required (or use --dry-run to see the plan)")
-    result = convert(args.src, args.out, arch=args.arch, dry_run=args.dry_run, overwrite=args.overwrite)
+    result = convert(
+        args.src,
+        args.out,
+        arch=args.arch,
+        dry_run=args.dry_run,
+        overwrite=args.overwrite,
+        remote_code=args.remote_code,
+    )
     summary = {
         "out": result.out,
         "arch": result.arch,
