@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers_seed import SEED
 from zhplm.catalog import arch_names, get_catalog
 from zhplm.catalog.registry import load_builtin, parse_family_file
 from zhplm.catalog.schema import (
@@ -22,7 +23,6 @@ from zhplm.catalog.schema import (
 )
 from zhplm.errors import CatalogError
 
-SEED = Path("/work/shared/seed/awesome-pretrained-chinese-nlp-models.md")
 DATA = Path(__file__).resolve().parents[1] / "src" / "zhplm" / "catalog" / "data"
 CATALOG = get_catalog()
 RECORDS = CATALOG.records

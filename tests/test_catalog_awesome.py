@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from helpers_seed import SEED
 from zhplm.catalog import awesome, export, get_catalog
 from zhplm.errors import MarkdownParseError
-
-SEED = Path("/work/shared/seed/awesome-pretrained-chinese-nlp-models.md")
 
 SMALL = """# A list
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers_seed import SEED
 from zhplm.catalog import awesome
 from zhplm.cli.main import main
 
-SEED = Path("/work/shared/seed/awesome-pretrained-chinese-nlp-models.md")
 HEAVY = ("torch", "transformers", "tensorflow", "paddle", "mindspore", "safetensors", "tokenizers")
 
 

@@ -312,7 +312,6 @@ def test_import_of_a_folder_with_the_expected_files(tmp_path: Path) -> None:
 
 
 def test_import_of_an_archive_with_expected_members(tmp_path: Path) -> None:
-    pytest.importorskip("zhplm.formats.archive")  # safe extraction lands with the formats issue
     members = {
         "bert/bert_model.ckpt.index": b"i",
         "bert/bert_model.ckpt.data-00000-of-00001": b"d",

@@ -21,7 +21,8 @@ OLD_WEIGHTS = random_bytes(40_000, seed=12)
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    constants = pytest.importorskip("huggingface_hub.constants")
+    from huggingface_hub import constants
+
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # conftest sets HF_HUB_OFFLINE=1 for safety
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     with FakeServer() as srv:

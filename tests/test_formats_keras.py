@@ -7,6 +7,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+import h5py  # a test dependency (zhplm[dev] → zhplm[h5]): a broken install must fail, not skip
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +16,6 @@ from hypothesis import strategies as st
 from zhplm.errors import FormatError, MissingDependencyError, UnsafeContentError
 from zhplm.formats import keras_h5, open_checkpoint, sniff
 
-h5py = pytest.importorskip("h5py")
 RNG = np.random.default_rng(0)
 
 

@@ -10,12 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from hostile import payloads
 from zhplm.errors import CorruptCheckpointError, UnsafeContentError
 from zhplm.formats import megatron, open_checkpoint, sniff
-
-torch = pytest.importorskip("torch")
 
 H, V, P, MP = 8, 12, 6, 2
 PREFIX = "language_model."

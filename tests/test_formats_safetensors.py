@@ -22,7 +22,8 @@ from zhplm.formats.safetensors_ import SafetensorsReader
 
 
 def _reference_tensors() -> dict[str, Any]:
-    torch = pytest.importorskip("torch")
+    import torch
+
     g = torch.Generator().manual_seed(0)
     return {
         "f32": torch.randn(3, 4, generator=g),

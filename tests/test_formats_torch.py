@@ -9,14 +9,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostile import payloads
 from zhplm.errors import CorruptCheckpointError, FormatError, UnsafeContentError
 from zhplm.formats import open_checkpoint, sniff, torch_pickle
-
-torch = pytest.importorskip("torch")
 
 
 def _bits(t: Any) -> bytes:

@@ -138,9 +138,13 @@ def test_a_plain_bert_checkpoint_is_not_taken_for_chinesebert() -> None:
     assert score(spec, ours) > score(get_arch("bert"), ours)
 
 
+@pytest.mark.oracle  # the release folder comes from the chinesebert peer in .venv-ref
 def test_conversion_without_pinyin_tables_says_what_is_missing(
     tmp_path: Path, release: tuple[Path, PeerRun, list[dict[str, Any]]]
 ) -> None:
+    """No pinyin tables: a ConversionError that names the missing file and where it lives, no output folder
+    left behind, and the release untouched."""
+    import hashlib
     import shutil
 
     from zhplm.errors import ConversionError
@@ -148,9 +152,23 @@ def test_conversion_without_pinyin_tables_says_what_is_missing(
     src = tmp_path / "release"
     shutil.copytree(release[0], src)
     shutil.rmtree(src / "config")
-    with pytest.raises(ConversionError, match=r"pinyin_map\.json"):
+
+    def snapshot() -> dict[str, str]:
+        return {
+            str(p.relative_to(src)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(src.rglob("*"))
+            if p.is_file()
+        }
+
+    before = snapshot()
+    assert "pytorch_model.bin" in before and "vocab.txt" in before
+    with pytest.raises(ConversionError) as err:
         zhplm.convert(src, tmp_path / "out")
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    message = str(err.value)
+    assert "pinyin_map.json" in message and "config/" in message  # what is missing and where it belongs
+    assert str(src / "vocab.txt") in message  # next to which file
+    assert not (tmp_path / "out").exists()
+    assert snapshot() == before
 
 
 # --- the tokenizer against the original -----------------------------------------------------------------

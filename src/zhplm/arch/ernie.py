@@ -17,7 +17,9 @@ weights are stored ``[in, out]`` (transposed here). Naming schemes:
 
 Activation: ERNIE 1.0 and SKEP use relu, Gram and 3.0 gelu (the original config's ``hidden_act`` wins).
 LayerNorm epsilon: 1e-12 for ERNIE 3.0 (PaddleNLP sets it at init), 1e-5 (Paddle's default, used by the
-ERNIE repository and Senta) for the others unless the config says otherwise.
+ERNIE repository and Senta) for the others unless the config says otherwise. PaddleNLP's ``ErnieModel`` runs
+ERNIE 1.0 with 1e-12 too; zhplm keeps the repository's 1e-5, the eps the release was trained with
+(tests/test_parity_ernie.py measures both).
 
 ERNIE 3.0 ``.pdparams`` come without config or vocabulary: the five PaddleNLP configs ship in
 ``assets/ernie3`` and are chosen by tensor shapes. The 40000-token ``vocab.txt`` is not shipped

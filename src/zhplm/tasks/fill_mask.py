@@ -27,10 +27,13 @@ class FillMask:
 
     @classmethod
     def from_model(cls, model: str | Path, *, top_k: int = 5, **load_options: Any) -> FillMask:
-        from zhplm.loader import load
+        """Refuse from ``zhplm.json`` before any weight is read: loading first would build a randomly
+        initialised MLM head (and read the whole checkpoint) only to throw it away."""
+        from zhplm.loader import load, read_provenance, resolve_model_dir
 
-        loaded = load(model, task="fill-mask", **load_options)
-        require_head(loaded.provenance, "mlm", "fill-mask")
+        folder = resolve_model_dir(model)
+        require_head(read_provenance(folder), "mlm", "fill-mask")
+        loaded = load(folder, task="fill-mask", **load_options)
         return cls(loaded.model, loaded.tokenizer, top_k=top_k)
 
     def __call__(self, text: str, *, top_k: int | None = None) -> list[list[Prediction]]:
