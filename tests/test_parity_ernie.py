@@ -296,12 +296,6 @@ def test_paddle_static_params_match_paddlenlp(
 
 
 @pytest.mark.oracle
-@pytest.mark.xfail(
-    strict=True,
-    raises=zhplm.errors.ConversionError,
-    reason="converter.locate_checkpoint takes the first LoDTensor file under a release folder as a one-tensor "
-    "checkpoint instead of its params/ folder (lead's converter.py)",
-)
 def test_paddle_static_release_folder_converts_from_its_top(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:

@@ -99,6 +99,8 @@ def locate_checkpoint(folder: Path) -> tuple[Path, str, list[str]]:
             fmt = sniff(candidate)
         except (UnsupportedFormatError, FormatError, FileNotFoundError):
             continue
+        if fmt == "paddle-static" and _is_paddle_static_folder(candidate.parent):
+            candidate = candidate.parent  # one variable per file: the checkpoint is the folder (params/)
         found.setdefault(fmt, candidate)
     if not found:
         raise UnsupportedFormatError(f"no checkpoint zhplm can read was found under {folder}")
@@ -106,6 +108,13 @@ def locate_checkpoint(folder: Path) -> tuple[Path, str, list[str]]:
     if len(found) > 1:
         notes.append(f"several checkpoints found ({', '.join(sorted(found))}); converted the {fmt} one")
     return found[fmt], fmt, notes
+
+
+def _is_paddle_static_folder(folder: Path) -> bool:
+    try:
+        return sniff(folder) == "paddle-static"
+    except (UnsupportedFormatError, FormatError, FileNotFoundError):
+        return False
 
 
 @contextmanager
