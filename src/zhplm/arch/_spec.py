@@ -150,6 +150,16 @@ class OwnModel:
         return tuple(dict.fromkeys(cls for _, cls in self.auto))
 
 
+def own_model(arch: str, stem: str, heads: Iterable[str] = ("MaskedLM",)) -> OwnModel:
+    """zhplm's own classes laid out by convention: ``modeling/configuration_<arch>.py`` holds ``<stem>Config``,
+    ``modeling/<arch>.py`` holds ``<stem>Model`` (``AutoModel``) and ``<stem>For<head>`` (``AutoModelFor<head>``)."""
+    return OwnModel(
+        module=f"zhplm.arch.modeling.{arch}",
+        config=f"zhplm.arch.modeling.configuration_{arch}:{stem}Config",
+        auto=(("AutoModel", f"{stem}Model"), *((f"AutoModelFor{h}", f"{stem}For{h}") for h in heads)),
+    )
+
+
 @dataclass
 class ArchSpec:
     """How one architecture's original checkpoints become a transformers model folder.

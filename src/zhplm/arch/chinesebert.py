@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Shape
-from zhplm.arch._spec import Evidence, OwnModel
+from zhplm.arch._spec import Evidence, own_model
 from zhplm.arch.bert import HEADS, PYTORCH, BertSpec
 
 _DISTINCTIVE = ("embeddings.pinyin_embeddings.", "embeddings.glyph_embeddings.", "embeddings.glyph_map.")
@@ -63,12 +63,5 @@ SPEC = ChineseBertSpec(
         without_distinctive=0.0,
     ),
     tokenizers=("zhplm.arch.tokenization.chinesebert",),
-    own_model=OwnModel(
-        module="zhplm.arch.modeling.chinesebert",
-        config="zhplm.arch.modeling.configuration_chinesebert:ChineseBertConfig",
-        auto=(
-            ("AutoModel", "ChineseBertModel"),
-            ("AutoModelForMaskedLM", "ChineseBertForMaskedLM"),
-        ),
-    ),
+    own_model=own_model("chinesebert", "ChineseBert"),
 )

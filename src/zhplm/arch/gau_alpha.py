@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from zhplm.arch._rules import TRANSPOSE, Rule, Rules, Shape, Transform
-from zhplm.arch._spec import TRAINING_LEFTOVERS, Evidence, OwnModel, copy_config, count_layers, shape_of
+from zhplm.arch._spec import TRAINING_LEFTOVERS, Evidence, copy_config, count_layers, own_model, shape_of
 from zhplm.arch.roformer_v2 import BERT4KERAS_EPS, RoFormerV2Spec, check_embedding_size, tied_mlm_head
 from zhplm.errors import ConversionError, MappingError
 
@@ -108,12 +108,5 @@ SPEC = GAUAlphaSpec(
     vocab_names=("vocab.txt",),
     classes=((("mlm",), "GAUAlphaForMaskedLM"), ((), "GAUAlphaModel")),
     evidence=Evidence(distinctive=(r"GAU_alpha/.*",)),
-    own_model=OwnModel(
-        module="zhplm.arch.modeling.gau_alpha",
-        config="zhplm.arch.modeling.configuration_gau_alpha:GAUAlphaConfig",
-        auto=(
-            ("AutoModel", "GAUAlphaModel"),
-            ("AutoModelForMaskedLM", "GAUAlphaForMaskedLM"),
-        ),
-    ),
+    own_model=own_model("gau_alpha", "GAUAlpha"),
 )

@@ -34,11 +34,11 @@ from zhplm.arch._spec import (
     TRAINING_LEFTOVERS,
     ArchSpec,
     Evidence,
-    OwnModel,
     copy_config,
     count_layers,
     dense,
     layer_norm,
+    own_model,
 )
 from zhplm.arch.bert import HEADS
 from zhplm.errors import ConversionError
@@ -233,13 +233,5 @@ SPEC = LatticeBertSpec(
     ),
     evidence=Evidence(distinctive=_DISTINCTIVE, without_distinctive=0.0),
     tokenizers=("zhplm.arch.tokenization.lattice",),
-    own_model=OwnModel(
-        module="zhplm.arch.modeling.lattice_bert",
-        config="zhplm.arch.modeling.configuration_lattice_bert:LatticeBertConfig",
-        auto=(
-            ("AutoModel", "LatticeBertModel"),
-            ("AutoModelForMaskedLM", "LatticeBertForMaskedLM"),
-            ("AutoModelForPreTraining", "LatticeBertForPreTraining"),
-        ),
-    ),
+    own_model=own_model("lattice_bert", "LatticeBert", heads=("MaskedLM", "PreTraining")),
 )

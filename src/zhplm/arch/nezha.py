@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from zhplm.arch._rules import Rules, Shape
-from zhplm.arch._spec import Evidence, OwnModel
+from zhplm.arch._spec import Evidence, own_model
 from zhplm.arch.bert import GOOGLE_TF1, HEADS, PYTORCH, BertSpec
 
 _NO_ABSOLUTE = {
@@ -52,13 +52,5 @@ SPEC = NezhaSpec(
         config=(("use_relative_position", True),),
         without_config=0.99,
     ),
-    own_model=OwnModel(
-        module="zhplm.arch.modeling.nezha",
-        config="zhplm.arch.modeling.configuration_nezha:NezhaConfig",
-        auto=(
-            ("AutoModel", "NezhaModel"),
-            ("AutoModelForMaskedLM", "NezhaForMaskedLM"),
-            ("AutoModelForPreTraining", "NezhaForPreTraining"),
-        ),
-    ),
+    own_model=own_model("nezha", "Nezha", heads=("MaskedLM", "PreTraining")),
 )

@@ -24,9 +24,9 @@ from zhplm.arch._spec import (
     ArchSpec,
     Evidence,
     Head,
-    OwnModel,
     copy_config,
     count_layers,
+    own_model,
     shape_of,
 )
 from zhplm.errors import ConversionError
@@ -117,12 +117,5 @@ SPEC = RoFormerV2Spec(
     classes=((("mlm",), "RoFormerV2ForMaskedLM"), ((), "RoFormerV2Model")),
     # no BERT-family checkpoint lacks every bias and norm: that absence identifies RoFormerV2
     evidence=Evidence(forbidden=(_NOT_V2.pattern,), distinctive=(r"bert/encoder/layer_.*",)),
-    own_model=OwnModel(
-        module="zhplm.arch.modeling.roformer_v2",
-        config="zhplm.arch.modeling.configuration_roformer_v2:RoFormerV2Config",
-        auto=(
-            ("AutoModel", "RoFormerV2Model"),
-            ("AutoModelForMaskedLM", "RoFormerV2ForMaskedLM"),
-        ),
-    ),
+    own_model=own_model("roformer_v2", "RoFormerV2"),
 )

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import Evidence, OwnModel, count_layers
+from zhplm.arch._spec import Evidence, count_layers, own_model
 from zhplm.arch.bert import HEADS, BertSpec
 from zhplm.errors import ConversionError
 
@@ -115,13 +115,5 @@ SPEC = ZenSpec(
     # only checkpoints with ZEN's n-gram names (a BERT reading places the rest and fails on these)
     evidence=Evidence(distinctive=(_ZEN_ONLY.pattern,), without_distinctive=0.0),
     tokenizers=("zhplm.arch.tokenization.zen",),
-    own_model=OwnModel(
-        module="zhplm.arch.modeling.zen",
-        config="zhplm.arch.modeling.configuration_zen:ZenConfig",
-        auto=(
-            ("AutoModel", "ZenModel"),
-            ("AutoModelForMaskedLM", "ZenForMaskedLM"),
-            ("AutoModelForPreTraining", "ZenForPreTraining"),
-        ),
-    ),
+    own_model=own_model("zen", "Zen", heads=("MaskedLM", "PreTraining")),
 )
