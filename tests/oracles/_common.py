@@ -227,6 +227,7 @@ def base_parser(archs: Iterable[str]) -> argparse.ArgumentParser:
     f.add_argument("--ckpt", type=Path, required=True)
     f.add_argument("--inputs", type=Path, required=True)
     f.add_argument("--out", type=Path, required=True)
+    f.add_argument("--flavor", default=None, help="accepted for symmetry with write; the files tell")
     f.add_argument(
         "--impl", default=None, help="which reference implementation (see README; default per arch)"
     )
