@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -151,26 +150,12 @@ def authors_gau_alpha() -> Any:
     authors' list, not by ours."""
     import types
 
-    pins = dict(
-        line.split()
-        for line in Path(__file__).with_name("SNAPSHOTS.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    )
-    root = Path(os.environ.get("ZHPLM_ORIGINALS") or "/work/.mirror") / GAU_REPO.replace("/", "+")
-    git_dir = root / "repo" if (root / "repo").exists() else root
-    show = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "show", f"{pins[GAU_REPO]}:models.py"], capture_output=True
-    )
-    if show.returncode != 0:
-        print(
-            f"no snapshot of {GAU_REPO} at {git_dir}: "
-            f'git clone --bare https://github.com/{GAU_REPO} "{root}/repo"\n{show.stderr.decode()}',
-            file=sys.stderr,
-        )
-        raise SystemExit(3)
+    import _common as C
+
+    source, commit = C.show_original(GAU_REPO, "models.py")
     module = types.ModuleType("gau_alpha_models")
-    module.__file__ = f"{GAU_REPO}@{pins[GAU_REPO][:10]}:models.py"
-    exec(compile(show.stdout.decode("utf-8"), module.__file__, "exec"), module.__dict__)
+    module.__file__ = f"{GAU_REPO}@{commit[:10]}:models.py"
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
     return module.GAU_alpha
 
 

@@ -31,10 +31,8 @@ logits are not exposed).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import types
@@ -73,13 +71,6 @@ CONFIG = {  # the keys of albert_config/albert_config_tiny.json, tiny sizes
 PREFIX = "albert_model.ckpt"
 
 
-def pinned_commit() -> str:
-    for line in Path(__file__).with_name("SNAPSHOTS.txt").read_text().splitlines():
-        if line.startswith(REPO + " "):
-            return line.split()[1]
-    raise SystemExit(f"{REPO} is not in SNAPSHOTS.txt")
-
-
 def tf1_shim() -> Any:
     import tensorflow as tf
 
@@ -105,18 +96,7 @@ def tf1_shim() -> Any:
 
 
 def import_original(workdir: Path) -> tuple[Any, Any, str]:
-    root = Path(os.environ.get("ZHPLM_ORIGINALS") or "/work/.mirror") / REPO.replace("/", "+")
-    git_dir = root / "repo" if (root / "repo").exists() else root
-    commit = pinned_commit()
-    tar = subprocess.run(["git", "--git-dir", str(git_dir), "archive", commit, *FILES], capture_output=True)
-    if tar.returncode != 0:
-        print(
-            f"no snapshot of {REPO} with {commit} at {git_dir}: "
-            f'git clone --bare https://github.com/{REPO} "{root}/repo"\n{tar.stderr.decode()}',
-            file=sys.stderr,
-        )
-        raise SystemExit(3)
-    subprocess.run(["tar", "-x", "-C", str(workdir)], input=tar.stdout, check=True)
+    commit = C.extract_original(REPO, FILES, workdir)
     import tensorflow as tf
 
     tf.compat.v1.disable_eager_execution()
@@ -221,18 +201,7 @@ def forward(modeling: Any, rp: Any, ckpt: Path, inputs: Path, out: Path) -> dict
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    w = sub.add_parser("write")
-    w.add_argument("--out", type=Path, required=True)
-    w.add_argument("--seed", type=int, default=0)
-    w.add_argument("--arch", default="albert_brightmart")
-    f = sub.add_parser("forward")
-    f.add_argument("--ckpt", type=Path, required=True)
-    f.add_argument("--inputs", type=Path, required=True)
-    f.add_argument("--out", type=Path, required=True)
-    f.add_argument("--arch", default="albert_brightmart")
-    args = p.parse_args()
+    args = C.original_args(__doc__, "albert_brightmart")
     with tempfile.TemporaryDirectory() as tmp:
         modeling, rp, commit = import_original(Path(tmp))
         if args.cmd == "write":

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import types
@@ -66,30 +65,8 @@ CONFIG = {  # models/bert/tiny_config.json's keys, tinier
 VOCAB = 120
 
 
-def pinned_commit() -> str:
-    for line in (Path(__file__).with_name("SNAPSHOTS.txt")).read_text().splitlines():
-        if line.startswith(REPO + " "):
-            return line.split()[1]
-    raise SystemExit(f"{REPO} is not in SNAPSHOTS.txt")
-
-
 def import_uer(workdir: Path) -> str:
-    root = Path(os.environ.get("ZHPLM_ORIGINALS") or "/work/.mirror") / REPO.replace("/", "+")
-    git_dir = root / "repo" if (root / "repo").exists() else root
-    commit = pinned_commit()
-    tar = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "archive", commit, "uer", "models/special_tokens_map.json"],
-        capture_output=True,
-        check=False,
-    )
-    if tar.returncode != 0:
-        print(
-            f"no snapshot of {REPO} with {commit} at {git_dir}: "
-            f'git clone --bare https://github.com/{REPO} "{root}/repo"\n{tar.stderr.decode()}',
-            file=sys.stderr,
-        )
-        raise SystemExit(3)
-    subprocess.run(["tar", "-x", "-C", str(workdir)], input=tar.stdout, check=True)
+    commit = C.extract_original(REPO, ["uer", "models/special_tokens_map.json"], workdir)
     sys.path.insert(0, str(workdir))
     os.chdir(workdir)  # uer/utils/constants.py opens models/special_tokens_map.json relative to the cwd
     return commit
@@ -169,21 +146,7 @@ def forward(ckpt: Path, inputs: Path, out: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    w = sub.add_parser("write")
-    w.add_argument("--out", type=Path, required=True)
-    w.add_argument("--seed", type=int, default=0)
-    w.add_argument("--arch", default="uer")
-    f = sub.add_parser("forward")
-    f.add_argument("--ckpt", type=Path, required=True)
-    f.add_argument("--inputs", type=Path, required=True)
-    f.add_argument("--out", type=Path, required=True)
-    f.add_argument("--arch", default="uer")
-    args = p.parse_args()
-    for k in ("out", "ckpt", "inputs"):
-        if getattr(args, k, None) is not None:
-            setattr(args, k, getattr(args, k).resolve())
+    args = C.original_args(__doc__, "uer")
     with tempfile.TemporaryDirectory() as tmp:
         commit = import_uer(Path(tmp))
         if args.cmd == "write":
