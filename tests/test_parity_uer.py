@@ -11,7 +11,6 @@ both details show: the last two tests show that eps 1e-6 or the unfolded gamma f
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 import torch
 
 import zhplm
-from helpers_parity import INPUTS, compare, oracle_checkpoint
+from helpers_parity import INPUTS, compare, oracle_checkpoint, with_config
 from oracle import require_original
 from zhplm.converter import record_parity
 
@@ -88,10 +87,7 @@ def test_the_tolerance_catches_eps_1e6_on_the_variance(
     uer: tuple[Path, dict[str, np.ndarray], Path], tmp_path: Path
 ) -> None:
     _, ref, out = uer
-    wrong = tmp_path / "wrong"
-    shutil.copytree(out, wrong)
-    config = json.loads((wrong / "config.json").read_text())
-    (wrong / "config.json").write_text(json.dumps({**config, "layer_norm_eps": 1e-6}))
+    wrong = with_config(out, tmp_path / "wrong", layer_norm_eps=1e-6)
     assert compare(_run(wrong), ref, MASK)["hidden_states"] > 2 * TOL
 
 

@@ -12,7 +12,6 @@ shows the tolerance catches.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 import torch
 
 import zhplm
-from helpers_parity import INPUTS, compare, oracle_checkpoint, run_model
+from helpers_parity import INPUTS, compare, oracle_checkpoint, run_model, with_config
 from zhplm.converter import record_parity
 
 TOL = 1e-4
@@ -63,9 +62,6 @@ def test_the_tolerance_catches_a_wrong_epsilon(
 ) -> None:
     """The same converted weights with eps 1e-7 (what the README used to claim) fail the comparison."""
     _, ref, out = wobert
-    wrong = tmp_path / "wrong"
-    shutil.copytree(out, wrong)
-    config = json.loads((wrong / "config.json").read_text())
-    (wrong / "config.json").write_text(json.dumps({**config, "layer_norm_eps": 1e-7}))
+    wrong = with_config(out, tmp_path / "wrong", layer_norm_eps=1e-7)
     diffs = compare(run_model(wrong, INPUTS, _outputs), ref, MASK)
     assert diffs["hidden_states"] > 5 * TOL
