@@ -105,3 +105,14 @@ def hf4_checkpoint(cls: str, config: Mapping[str, Any], tmp: Path, seed: int = 0
     (tmp / "config.json").write_text(json.dumps(dict(config)), encoding="utf-8")
     run_oracle("peer_hf4_checkpoint.py", cls, tmp / "config.json", tmp / "ckpt", str(seed))
     return tmp / "ckpt", PeerRun(tmp / f"{cls}.npz")
+
+
+def with_config(folder: Path, dest: Path, **changes: Any) -> Path:
+    """A copy of a converted folder whose config.json has ``changes`` (e.g. a wrong ``layer_norm_eps``, to
+    show that a tolerance would catch it)."""
+    import shutil
+
+    shutil.copytree(folder, dest)
+    config = json.loads((dest / "config.json").read_text())
+    (dest / "config.json").write_text(json.dumps({**config, **changes}))
+    return dest

@@ -2,8 +2,10 @@
 
 * Google ALBERT (zh): TensorFlow writes the TF1 checkpoint with Google's names; transformers 4.46.3's
   ``load_tf_weights_in_albert`` + ``AlbertForPreTraining`` compute the reference.
-* brightmart albert_zh: no maintained implementation exists; the reference is a TensorFlow forward pass
-  written from brightmart's ``modeling.py`` / ``run_pretraining.py`` (tests/oracles/bert_family.py).
+* brightmart albert_zh: brightmart's own ``modeling.py`` + ``run_pretraining.py`` (git snapshot pinned in
+  tests/oracles/SNAPSHOTS.txt) build the graph, TF's ``Saver`` writes the checkpoint, and the same code
+  computes the reference on TF 2.15 through ``tf.compat.v1`` (tests/oracles/brightmart_original.py names
+  its shims: ``tensorflow`` → ``tf.compat.v1``, TF 1.15's ``tf.contrib.layers.layer_norm``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 
 import zhplm
 from helpers_parity import INPUTS, compare, oracle_checkpoint, run_model
+from oracle import require_original
 from zhplm.converter import record_parity
 from zhplm.errors import ConversionError
 
@@ -76,8 +79,10 @@ def test_google_albert_needs_its_config_for_the_layer_count(
 
 @pytest.fixture(scope="module")
 def brightmart(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
-    # the oracle always uses its TF forward for this arch (no maintained implementation exists)
-    return oracle_checkpoint("bert_family.py", "albert_brightmart", tmp_path_factory.mktemp("brightmart"))
+    require_original("brightmart/albert_zh")
+    return oracle_checkpoint(
+        "brightmart_original.py", "albert_brightmart", tmp_path_factory.mktemp("brightmart")
+    )
 
 
 @pytest.mark.oracle
@@ -91,21 +96,26 @@ def test_brightmart_albert_folds_and_unrolls_exactly(tmp_path: Path, brightmart:
     assert sorted(s.target for s in shared) == [
         f"bert.encoder.layer.{i}.attention.self.query.weight" for i in range(3)
     ]
-    ours = run_model(
-        tmp_path / "out",
-        INPUTS,
-        lambda o: {
-            "last_hidden_state": o.hidden_states[-1],
-            "hidden_states": torch.stack(o.hidden_states),
-            "mlm_logits": o.prediction_logits,
-            "nsp_logits": o.seq_relationship_logits,
-        },
-    )
+    model, *_ = zhplm.load(tmp_path / "out")
+    feed = {k: torch.tensor(v) for k, v in INPUTS.items()}
+    with torch.inference_mode():
+        o = model(**feed, output_hidden_states=True)
+        pooled = model.bert(**feed).pooler_output
+    hs = torch.stack(o.hidden_states)
+    ours = {  # brightmart's heads return log-probabilities, not logits
+        "hidden_states": hs.movedim(0, 2).numpy(),  # [B, T, L+1, H]: padded positions masked out
+        "last_hidden_state": hs[-1].numpy(),
+        "pooler_output": pooled.numpy(),
+        "mlm_log_probs": torch.log_softmax(o.prediction_logits, -1).numpy(),
+        "nsp_log_probs": torch.log_softmax(o.seq_relationship_logits, -1).numpy(),
+    }
+    ref = {**ref, "hidden_states": np.moveaxis(ref["hidden_states"], 0, 2)}
     diffs = compare(ours, ref, MASK)
+    assert set(diffs) == set(ref)
     record_parity(
         tmp_path / "out",
         {
-            "reference": "TF forward from brightmart modeling.py (tests/oracles/bert_family.py)",
+            "reference": "brightmart/albert_zh modeling.py + run_pretraining.py (TF 2.15 compat.v1)",
             "max_abs_diff": diffs,
         },
     )

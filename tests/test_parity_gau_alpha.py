@@ -1,5 +1,7 @@
-"""GAU-α: a TF1 checkpoint written by bert4keras 0.11.5's ``save_weights_as_checkpoint`` under GAU-alpha's
-variable names (``GAU_alpha/encoder/layer_N/gau/…``, the release layout) → zhplm's GAUAlphaForMaskedLM,
+"""GAU-α: a TF1 checkpoint written by bert4keras 0.11.5's ``save_weights_as_checkpoint`` from the authors' own
+``GAU_alpha`` class (ZhuiyiTechnology/GAU-alpha ``models.py``, snapshot pinned in tests/oracles/SNAPSHOTS.txt),
+whose ``variable_mapping`` names and pairs the variables (``GAU_alpha/encoder/layer_N/gau/…``, the release layout)
+→ zhplm's GAUAlphaForMaskedLM,
 against bert4keras loading the same files into the GAU-α model of ZhuiyiTechnology/GAU-alpha. The padded
 batch has rows above and below softmax_plus' 16-key floor."""
 
@@ -15,7 +17,7 @@ import pytest
 
 import zhplm
 from helpers_parity import compare, oracle_checkpoint
-from oracle import run_oracle
+from oracle import require_original, run_oracle
 from zhplm.arch import score
 from zhplm.converter import record_parity
 from zhplm.errors import ConversionError, MappingError
@@ -46,6 +48,7 @@ INPUTS = padded_inputs()
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
+    require_original("ZhuiyiTechnology/GAU-alpha")  # the authors' GAU_alpha class names and pairs the weights
     return oracle_checkpoint(ORACLE, "gau_alpha", tmp_path_factory.mktemp("gau"), inputs=INPUTS)
 
 
@@ -86,7 +89,11 @@ def test_gau_alpha_matches_bert4keras(ckpt: tuple[Path, dict], converted: tuple[
     diffs["hidden_states"] = float(delta[:, mask.astype(bool)].max())
     print("hidden_states max abs diff:", diffs["hidden_states"])
     record_parity(
-        out, {"reference": "bert4keras 0.11.5 + GAU-alpha GAU_alpha (TF 2.15)", "max_abs_diff": diffs}
+        out,
+        {
+            "reference": "bert4keras 0.11.5 + the authors' GAU_alpha (ZhuiyiTechnology/GAU-alpha models.py, TF 2.15)",
+            "max_abs_diff": diffs,
+        },
     )
     assert max(diffs.values()) < TOL
 

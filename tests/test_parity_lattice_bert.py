@@ -3,9 +3,9 @@
 + ``vocab.txt`` + ``lexicon.txt``, and computes the reference from inputs built by its own lattice tokenizer
 and classifier feature code; zhplm converts, loads and compares.
 
-The original code is on no package registry. Without its snapshot (``$ZHPLM_ORIGINALS/alibaba+AliceMind``,
-default ``/work/.mirror``) these tests are skipped with the command that fetches it; with
-ZHPLM_REQUIRE_ORIGINALS=1 they fail instead.
+The original code is on no package registry: its snapshot is listed in tests/oracles/SNAPSHOTS.txt.
+Without it these tests skip locally and FAIL under CI (``CI=true`` or ``ZHPLM_REQUIRE_ORACLES=1``),
+with the command that fetches it.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -227,6 +228,7 @@ def base_parser(archs: Iterable[str]) -> argparse.ArgumentParser:
     f.add_argument("--ckpt", type=Path, required=True)
     f.add_argument("--inputs", type=Path, required=True)
     f.add_argument("--out", type=Path, required=True)
+    f.add_argument("--flavor", default=None, help="accepted for symmetry with write; the files tell")
     f.add_argument(
         "--impl", default=None, help="which reference implementation (see README; default per arch)"
     )
@@ -258,3 +260,71 @@ def main_with_batch(run: Callable[[list[str]], None]) -> None:
             run([str(a) for a in job])
     else:
         run(argv)
+
+
+# --------------------------------------------------------------------------------------------------------
+# original code read from git snapshots (tests/oracles/SNAPSHOTS.txt)
+
+
+def pinned_snapshot(repo: str) -> tuple[Path, str]:
+    """The git dir and pinned commit of an original repository listed in SNAPSHOTS.txt
+    (``$ZHPLM_ORIGINALS/OWNER+NAME/repo``, default ``/work/.mirror``); exit 3 with the fetch command if absent."""
+    pins = dict(
+        line.split()
+        for line in Path(__file__).with_name("SNAPSHOTS.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    if repo not in pins:
+        raise SystemExit(f"{repo} is not listed in SNAPSHOTS.txt")
+    root = Path(os.environ.get("ZHPLM_ORIGINALS") or "/work/.mirror") / repo.replace("/", "+")
+    git_dir = root / "repo" if (root / "repo").exists() else root
+    has = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "cat-file", "-e", pins[repo]], capture_output=True
+    )
+    if has.returncode != 0:
+        print(
+            f'no snapshot of {repo} with {pins[repo]} at {git_dir}: git clone --bare https://github.com/{repo} "{root}/repo"',
+            file=sys.stderr,
+        )
+        raise SystemExit(3)
+    return git_dir, pins[repo]
+
+
+def extract_original(repo: str, paths: Iterable[str], dest: Path) -> str:
+    """``git archive`` the pinned commit's ``paths`` into ``dest`` (a temporary folder); return the commit."""
+    git_dir, commit = pinned_snapshot(repo)
+    tar = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "archive", commit, *paths], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=tar.stdout, check=True)
+    return commit
+
+
+def show_original(repo: str, path: str) -> tuple[str, str]:
+    """The text of ``path`` at the pinned commit, and the commit."""
+    git_dir, commit = pinned_snapshot(repo)
+    show = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "show", f"{commit}:{path}"], capture_output=True, check=True
+    )
+    return show.stdout.decode("utf-8"), commit
+
+
+def original_args(doc: str, arch: str) -> argparse.Namespace:
+    """``write --out DIR [--seed N]`` / ``forward --ckpt DIR --inputs IN.json --out REF.npz`` of the
+    original-code oracles; paths made absolute (some originals need their own working directory)."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("write")
+    w.add_argument("--out", type=Path, required=True)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--arch", default=arch, choices=[arch])
+    f = sub.add_parser("forward")
+    f.add_argument("--ckpt", type=Path, required=True)
+    f.add_argument("--inputs", type=Path, required=True)
+    f.add_argument("--out", type=Path, required=True)
+    f.add_argument("--arch", default=arch, choices=[arch])
+    args = p.parse_args()
+    for k in ("out", "ckpt", "inputs"):
+        if getattr(args, k, None) is not None:
+            setattr(args, k, getattr(args, k).resolve())
+    return args

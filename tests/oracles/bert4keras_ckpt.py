@@ -5,8 +5,8 @@ them (bert4keras 0.11.5 on TensorFlow 2.15 / Keras 2.15, the library both models
     bert4keras_ckpt.py forward --arch roformer_v2|gau_alpha --ckpt DIR --inputs IN.json --out REF.npz
 
 ``write`` builds the model exactly as the releases were produced (``build_transformer_model(...,
-model='roformer_v2')``; GAU-α: the ``GAU_alpha`` subclass of ``RoFormerV2`` from ZhuiyiTechnology/GAU-alpha,
-assembled from bert4keras layers in ``peer_bert4keras.GAUAlpha``), sets seeded random values on every
+model='roformer_v2')``; GAU-α: the authors' own ``GAU_alpha`` class, executed from the git snapshot of
+ZhuiyiTechnology/GAU-alpha ``models.py`` pinned in SNAPSHOTS.txt — see ``authors_gau_alpha``), sets seeded random values on every
 weight (embeddings N(0, 0.25), kernels N(0, 1/fan_in), the GAU scale vectors 1 ± 0.3), and saves it with
 bert4keras' own ``save_weights_as_checkpoint(DIR/bert_model.ckpt)``, so the TF1 names are those of its
 ``variable_mapping`` — what the released zips contain. DIR also gets ``bert_config.json`` (the released
@@ -36,13 +36,11 @@ Two things this script does that plain bert4keras 0.11.5 on TF 2 cannot:
 
 * ``save_weights_as_checkpoint`` is TF1 graph code (``tf.Session``, ``tf.train.Saver``): ``write`` runs
   in graph mode with those two names pointed at ``tf.compat.v1``.
-* GAU-α's ``variable_mapping`` (GAU-alpha ``models.py``) lists each block's names in the order
-  ``i_dense, o_dense, q_scaleoffset, k_scaleoffset`` — the order of the layer's weights in bert4keras
-  0.11.2/0.11.3, with which the release was trained and saved. bert4keras commit 2c4e470 (Aug 2022,
-  0.11.4+) creates ``o_dense`` after the scale-offsets, so 0.11.5 would pair names and weights wrongly,
-  both when saving and when loading (an o_dense kernel named ``q_scaleoffset/gamma``). The mapping here
-  keeps GAU-alpha's names and pairs each with the weight it names (by identity), which is what the
-  release contains; ``write`` checks the shapes (``i_dense [H, 2e+s]``, ``o_dense [e, H]``, gammas ``[s]``).
+* GAU-α's names and their pairing with weights come from the authors' ``models.py`` (its
+  ``variable_mapping``, whose ``>= '0.10.4'`` branch lists i_dense, q/k scale-offsets, o_dense: the weight
+  order of bert4keras 0.11.4+). Before Feb 2023 (GAU-alpha f21e819) it listed o_dense second, the order of
+  0.11.2/0.11.3 with which the release was saved; 0.11.5 would pair that list wrongly. ``GAUAlphaRelease``
+  below only writes that mispaired bad-input fixture (``--flavor bert4keras-0.11.5``).
 """
 
 from __future__ import annotations
@@ -139,8 +137,33 @@ class GAUAlphaRelease(GAUAlpha):
         return mapping
 
 
-def model_arg(arch: str) -> Any:
-    return GAUAlphaRelease if arch == "gau_alpha" else "roformer_v2"
+GAU_REPO = "ZhuiyiTechnology/GAU-alpha"
+
+
+def authors_gau_alpha() -> Any:
+    """The ``GAU_alpha`` class of ZhuiyiTechnology/GAU-alpha's own ``models.py``, read from the git snapshot
+    pinned in tests/oracles/SNAPSHOTS.txt (``$ZHPLM_ORIGINALS/ZhuiyiTechnology+GAU-alpha/repo``) and executed
+    as a module (never copied into the project). Its ``variable_mapping`` names the TF1 variables of the
+    release and lists them in the order of bert4keras' ``GatedAttentionUnit`` weights (its
+    ``bert4keras.__version__ >= '0.10.4'`` branch: i_dense, q_scaleoffset, k_scaleoffset, o_dense, the
+    order of 0.11.4+), so bert4keras 0.11.5's ``save_weights_as_checkpoint`` pairs names and weights by the
+    authors' list, not by ours."""
+    import types
+
+    import _common as C
+
+    source, commit = C.show_original(GAU_REPO, "models.py")
+    module = types.ModuleType("gau_alpha_models")
+    module.__file__ = f"{GAU_REPO}@{commit[:10]}:models.py"
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module.GAU_alpha
+
+
+def model_arg(arch: str, flavor: str = "release") -> Any:
+    if arch != "gau_alpha":
+        return "roformer_v2"
+    # the bad-input flavor: GAU-alpha's pre-2023 list order with 0.11.5 (see GAUAlphaRelease)
+    return GAUAlphaRelease if flavor == "bert4keras-0.11.5" else authors_gau_alpha()
 
 
 def vocab_lines(size: int) -> list[str]:
@@ -198,7 +221,7 @@ def write(args: argparse.Namespace) -> None:
     (out / "bert_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (out / "vocab.txt").write_text("\n".join(vocab_lines(config["vocab_size"])) + "\n", encoding="utf-8")
     transformer = build_transformer_model(
-        str(out / "bert_config.json"), model=model_arg(args.arch), return_keras_model=False
+        str(out / "bert_config.json"), model=model_arg(args.arch, args.flavor), return_keras_model=False
     )
     rng = np.random.default_rng(args.seed)
     weights = transformer.model.weights

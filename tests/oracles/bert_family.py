@@ -277,11 +277,17 @@ def write(arch: str, cfg_path: Path | None, out: Path, seed: int, flavor: str | 
             shapes.update(pooler_shapes(cfg))
             shapes.update(mlm_shapes(cfg))
             shapes.update(nsp_shapes(cfg))
-        elif flavor == "bert4keras":  # only the layers bert4keras built: no pooler, no NSP
+        elif flavor in ("bert4keras", "trained_scale"):  # only what bert4keras built: no pooler, no NSP
             shapes.update(mlm_shapes(cfg))
         else:
-            raise SystemExit(f"unknown flavor {flavor!r} for {arch} (google|bert4keras)")
+            raise SystemExit(f"unknown flavor {flavor!r} for {arch} (google|bert4keras|trained_scale)")
         arrays = randomize(shapes, seed)
+        if flavor == "trained_scale":
+            # embeddings of std 0.005 (trained BERTs: ~0.02-0.05), so that the embedding LayerNorm sees a
+            # small variance and its epsilon shows in the outputs (1e-7 vs 1e-12: ~1e-3 here)
+            for n in arrays:
+                if n.startswith("bert/embeddings/") and n.endswith("_embeddings"):
+                    arrays[n] = arrays[n] * np.float32(0.01)
         if flavor == "google":
             extra = C.optimizer_slots(r, arrays)
         prefix, cfg_name, words = "bert_model.ckpt", "bert_config.json", arch == "wobert"
@@ -360,12 +366,18 @@ def _unset(summary: dict[str, Any], prefix: str) -> bool:
     return any(n.startswith(prefix) for n in summary["unset_parameters"])
 
 
+WOBERT_EPS_NOTE = """bert4keras' BERT LayerNormalization uses epsilon 1e-12: in 0.8.8 (Sep 2020, the version WoBERT
+was released with) the layer's default was ``epsilon or 1e-12``; bojone/bert4keras cedf66b (Apr 2022) made
+the default ``K.epsilon()`` = 1e-7 and 97b507d, the same day, passes ``epsilon=1e-12`` explicitly in BERT's
+four LayerNormalizations (0.11.5 has it). 1e-7 was never WoBERT's."""
+
+
 def forward_bert(arch: str, d: Path, inp: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, Any]]:
     import torch
     from transformers import BertConfig, BertForPreTraining, load_tf_weights_in_bert
 
     cfg = C.load_config(d / "bert_config.json", {})
-    eps = cfg.get("layer_norm_eps", 1e-7 if arch == "wobert" else 1e-12)
+    eps = cfg.get("layer_norm_eps", 1e-12)  # WoBERT too: see WOBERT_EPS_NOTE
     config = BertConfig.from_dict({**cfg, "layer_norm_eps": eps})
     torch.manual_seed(0)
     model = BertForPreTraining(config).eval()
@@ -584,7 +596,7 @@ def forward_tf(arch: str, d: Path, inp: dict[str, np.ndarray]) -> tuple[dict[str
         raise SystemExit(f"--impl tf is not available for {arch}")
     cfg_name = "albert_config.json" if arch == "albert_brightmart" else "bert_config.json"
     cfg = C.load_config(d / cfg_name, {})
-    eps = cfg.get("layer_norm_eps", 1e-7 if arch == "wobert" else 1e-12)
+    eps = cfg.get("layer_norm_eps", 1e-12)  # WoBERT too: see WOBERT_EPS_NOTE
     tanh_gelu = arch == "albert_brightmart"
     w = {k: tf.constant(v) for k, v in C.read_tf1_checkpoint(C.find_tf1_prefix(d)).items()}
     ids, tt, am = (tf.constant(inp[k]) for k in ("input_ids", "token_type_ids", "attention_mask"))
@@ -666,8 +678,22 @@ def forward_b4k(arch: str, d: Path, inp: dict[str, np.ndarray]) -> tuple[dict[st
         model=kind,
         with_mlm="linear",
     )
-    logits = model.predict([inp["input_ids"], inp["token_type_ids"]], verbose=0)
-    return {"mlm_logits": logits}, {"impl": "b4k", "reference": f"bert4keras {bert4keras.__version__}"}
+    feed = [inp["input_ids"], inp["token_type_ids"]]
+    summary: dict[str, Any] = {"impl": "b4k", "reference": f"bert4keras {bert4keras.__version__}"}
+    if kind != "bert":
+        return {"mlm_logits": model.predict(feed, verbose=0)}, summary
+    # BERT: also the embedding output and each layer's output, and the epsilon bert4keras itself used
+    norms = ["Embedding-Norm"] + [
+        f"Transformer-{i}-FeedForward-Norm" for i in range(int(cfg["num_hidden_layers"]))
+    ]
+    probe = tf.keras.Model(model.inputs, [model.get_layer(n).output for n in norms] + [model.output])
+    *hidden, logits = probe.predict(feed, verbose=0)
+    eps = {float(model.get_layer(n).epsilon) for n in [*norms, "MLM-Norm"]}
+    if len(eps) != 1:
+        raise SystemExit(f"bert4keras used several LayerNorm epsilons: {eps}")
+    hs = np.stack(hidden)
+    summary["layer_norm_eps"] = eps.pop()
+    return {"mlm_logits": logits, "hidden_states": hs, "last_hidden_state": hs[-1]}, summary
 
 
 def forward(

@@ -58,50 +58,37 @@ MEGATRON_CONFIG = {
 ARCHS = ("bert_pt_legacy", "structbert", "megatron_bert")
 
 
-def _legacy_names(cfg: dict[str, Any]) -> list[tuple[str, tuple[int, ...]]]:
-    """pytorch-pretrained-BERT ``BertForPreTraining`` parameter names, LayerNorm as ``gamma``/``beta``.
+def _ppb_state_dict(cfg: dict[str, Any], seed: int, names: str) -> dict[str, Any]:
+    """pytorch-pretrained-bert 0.6.2 builds ``BertForPreTraining`` itself and hands out its own
+    ``state_dict()``; we only overwrite the values (seeded) so that every weight is visible.
 
-    Written out from the BERT layout (not taken from the reference library), so the reference really
-    has to recognise them.
+    ``names="gamma"``: the LayerNorm parameters under the names pytorch-pretrained-BERT <= 0.4 gave them
+    (``BertLayerNorm.gamma/beta``; OpenCLaP and StructBERT were saved then) — the exact inverse of the
+    rename 0.6.2's own ``from_pretrained`` applies when it loads such a file. ``names="weight"``: as 0.6.2
+    saves it. The tied MLM decoder stays what the library makes it: the same tensor as the word embeddings
+    (``torch.save`` stores it once, shared).
     """
-    h, i, v = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
-    names: list[tuple[str, tuple[int, ...]]] = [
-        ("bert.embeddings.word_embeddings.weight", (v, h)),
-        ("bert.embeddings.position_embeddings.weight", (cfg["max_position_embeddings"], h)),
-        ("bert.embeddings.token_type_embeddings.weight", (cfg["type_vocab_size"], h)),
-        ("bert.embeddings.LayerNorm.gamma", (h,)),
-        ("bert.embeddings.LayerNorm.beta", (h,)),
-    ]
-    for n in range(cfg["num_hidden_layers"]):
-        p = f"bert.encoder.layer.{n}"
-        for q in ("query", "key", "value"):
-            names += [(f"{p}.attention.self.{q}.weight", (h, h)), (f"{p}.attention.self.{q}.bias", (h,))]
-        names += [
-            (f"{p}.attention.output.dense.weight", (h, h)),
-            (f"{p}.attention.output.dense.bias", (h,)),
-            (f"{p}.attention.output.LayerNorm.gamma", (h,)),
-            (f"{p}.attention.output.LayerNorm.beta", (h,)),
-            (f"{p}.intermediate.dense.weight", (i, h)),
-            (f"{p}.intermediate.dense.bias", (i,)),
-            (f"{p}.output.dense.weight", (h, i)),
-            (f"{p}.output.dense.bias", (h,)),
-            (f"{p}.output.LayerNorm.gamma", (h,)),
-            (f"{p}.output.LayerNorm.beta", (h,)),
-        ]
-    names += [
-        ("bert.pooler.dense.weight", (h, h)),
-        ("bert.pooler.dense.bias", (h,)),
-        ("cls.predictions.bias", (v,)),
-        ("cls.predictions.transform.dense.weight", (h, h)),
-        ("cls.predictions.transform.dense.bias", (h,)),
-        ("cls.predictions.transform.LayerNorm.gamma", (h,)),
-        ("cls.predictions.transform.LayerNorm.beta", (h,)),
-        # the decoder is tied to the word embeddings; old checkpoints stored it as its own entry
-        ("cls.predictions.decoder.weight", (v, h)),
-        ("cls.seq_relationship.weight", (2, h)),
-        ("cls.seq_relationship.bias", (2,)),
-    ]
-    return names
+    import torch
+    from pytorch_pretrained_bert.modeling import BertConfig, BertForPreTraining
+
+    torch.manual_seed(seed)
+    model = BertForPreTraining(BertConfig.from_dict(cfg))
+    r = C.rng(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():  # tied weights appear once here
+            leaf = "gamma" if name.endswith("LayerNorm.weight") else name
+            param.copy_(torch.from_numpy(C.random_value(r, leaf, tuple(param.shape))))
+    sd = model.state_dict()
+    if names == "gamma":
+        renamed = {}
+        for k, v in sd.items():
+            if ".LayerNorm." in k:
+                k = k.replace("LayerNorm.weight", "LayerNorm.gamma").replace(
+                    "LayerNorm.bias", "LayerNorm.beta"
+                )
+            renamed[k] = v
+        sd = type(sd)(renamed)
+    return sd
 
 
 def _random_state_dict(names: list[tuple[str, tuple[int, ...]]], seed: int) -> dict[str, Any]:
@@ -134,10 +121,12 @@ def write(arch: str, cfg_path: Path | None, out: Path, seed: int, flavor: str | 
         torch.save(sd, out / "pytorch_model.bin")  # zip format (Erlangshen was saved with torch >= 1.6)
         return {"arch": arch, "tensors": len(sd)}
     cfg = C.load_config(cfg_path, BERT_CONFIG)
-    sd = _random_state_dict(_legacy_names(cfg), seed)
     if arch == "bert_pt_legacy":
+        # --flavor weight: LayerNorm.weight/bias, as pytorch-pretrained-bert 0.5+ saved (still a legacy pickle)
+        sd = _ppb_state_dict(cfg, seed, "weight" if flavor == "weight" else "gamma")
         target, cfg_name = out / "pytorch_model.bin", "bert_config.json"
     elif arch == "structbert":
+        sd = _ppb_state_dict(cfg, seed, "gamma")
         # AliceMind: a bare file ``ch_model``; config/vocab live in the repo (ch_large_bert_config.json)
         target, cfg_name = out / "ch_model", "bert_config.json"
         flavor = flavor or "full"
