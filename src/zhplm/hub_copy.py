@@ -171,7 +171,8 @@ def keep_as_converted(
         "arch": record.arch,
         "converted_by": "the copy's publisher (kept as is after the checks below)",
         "checked": asdict(check),
-        "heads": {},
+        # heads are not inspected here; the catalog's known-untrained ones still refuse their task
+        "heads": {head: "untrained" for head in record.untrained_heads},
         "notes": ["kept as published on the hub: not converted by zhplm", *check.notes],
         "parity": None,
     }

@@ -499,7 +499,7 @@ def record_from_dict(raw: Any, *, file: str | None = None, path: str = "") -> Mo
         list_cells=tuple(_list_cell(f.sub("list_cells", i, r)) for i, r in enumerate(f.seq("list_cells"))),
         untrained_heads=f.strs("untrained_heads"),
         hub_copies=tuple(
-            hub_copy_from_dict(r, file=file, path=f"{path}.hub_copies[{i}]")
+            hub_copy_from_dict(r, file=file, path=f"{path}.hub_copies[{i}]" if path else f"hub_copies[{i}]")
             for i, r in enumerate(f.seq("hub_copies"))
         ),
     )
