@@ -22,6 +22,7 @@ from zhplm.catalog.schema import (
     record_from_dict,
 )
 from zhplm.errors import CatalogError
+from zhplm.sources.plan import plan
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "zhplm" / "catalog" / "data"
 CATALOG = get_catalog()
@@ -168,7 +169,8 @@ def test_curation_required_by_later_stages() -> None:
     for mid, repo in uer.items():
         r = CATALOG.get(mid)
         assert {d.hf_repo for d in r.downloads} == {repo}
-        assert CATALOG.get(repo) is r and r.downloadable
+        assert CATALOG.get(repo) is r and plan(r).downloadable
+        assert [a.repo for a in plan(r).automatic] == [repo]  # listed under two columns, tried once
     for mid in ("bart-base", "bart-large", "cpt-base", "cpt-large"):
         assert {d.revision for d in CATALOG.get(mid).downloads} == {"v1.0"}
     arch = {
@@ -180,7 +182,8 @@ def test_curation_required_by_later_stages() -> None:
         "roformer-v2-base": "roformer_v2",
         "simbert-base": "bert",
         "unilm-base": "bert",
-        "nezha-gen-base": "bert",
+        "nezha-gen-base": "nezha_gen",
+        "nezha-gen-yuefu": "nezha_gen",
         "sdcup-base": "bert",
         "skep-ernie-1.0-large": "ernie",
         "ernie-3.0-nano": "ernie",

@@ -7,6 +7,7 @@ import pytest
 import zhplm
 from zhplm.catalog import get_catalog, how_to_get
 from zhplm.errors import UnknownModelError
+from zhplm.sources.plan import plan
 
 CATALOG = get_catalog()
 
@@ -50,8 +51,9 @@ def test_filters() -> None:
     assert {r.family for r in paddle} == {"ERNIE", "ERNIE3"}
     auto = zhplm.list_models(downloadable=True)
     manual = zhplm.list_models(downloadable=False)
-    assert len(auto) + len(manual) == 150 and all(r.downloadable for r in auto)
-    assert all(any(d.automatic for d in r.downloads) for r in auto)
+    assert len(auto) + len(manual) == 150
+    assert all(plan(r).automatic for r in auto) and not any(plan(r).automatic for r in manual)
+    assert "macbert-base" in _ids(auto)  # a Google Drive link and hub copies count as automatic
     hf = zhplm.list_models(host="huggingface")
     assert all(any(d.host == "huggingface" for d in r.downloads) for r in hf) and len(hf) > 20
     assert _ids(zhplm.list_models(family="macbert")) == ["macbert-base", "macbert-large"]
@@ -79,14 +81,14 @@ def test_get_by_alias_is_case_insensitive() -> None:
 
 
 def test_how_to_get_gives_manual_steps_with_the_code() -> None:
-    plan = how_to_get(zhplm.info("wobert-base"))
-    assert not plan.automatic
-    assert any("kim2" in s for s in plan.steps)
-    plan = how_to_get(zhplm.info("macbert-base"))
-    assert any("E2cP" in s for s in plan.steps)
-    plan = how_to_get(zhplm.info("mengzi-bert-base"))
-    assert plan.automatic[0].hf_repo == "Langboat/mengzi-bert-base"
-    assert plan.steps[0].startswith("zhplm download mengzi-bert-base")
+    got = how_to_get(zhplm.info("wobert-base"))
+    assert [a.repo for a in got.automatic] == ["junnyu/wobert_chinese_base"]
+    assert any("kim2" in s for s in got.steps)
+    got = how_to_get(zhplm.info("macbert-base"))
+    assert any("E2cP" in s for s in got.steps)
+    got = how_to_get(zhplm.info("mengzi-bert-base"))
+    assert got.automatic[0].repo == "Langboat/mengzi-bert-base"
+    assert got.steps[0].startswith("zhplm download mengzi-bert-base")
 
 
 def test_public_api_names() -> None:

@@ -28,6 +28,10 @@ class CatalogError(ZhplmError, ValueError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class ConfigError(ZhplmError, ValueError):
+    """A setting (environment variable or config file) has a value zhplm cannot use; the message names it."""
+
+
 class MarkdownParseError(CatalogError):
     """The awesome-list markdown has lines that could not be parsed.
 

@@ -10,6 +10,11 @@ have manual hosts raise :class:`~zhplm.errors.ManualDownloadRequired` with exact
 finishes with :func:`zhplm.converter.convert` (skipped with a notice for architectures without a
 converter yet) and records the converted folder and its parity result in the store.
 
+A hub copy in Hugging Face layout (a catalog :class:`~zhplm.catalog.schema.HubCopy` with ``weights = "hf"``)
+is checked before it is stored (:func:`zhplm.hub_copy.check_folder`: files present, sizes as in the row; a
+mismatch is refused and the next way tried) and kept as the converted folder, with a ``zhplm.json`` naming
+the copy, unless the row's architecture is one of zhplm's own (then the convert step builds our classes).
+
 ``ZHPLM_OFFLINE=1`` uses only the store.
 """
 
@@ -34,6 +39,7 @@ from zhplm.errors import (
     MissingDependencyError,
     SourceError,
 )
+from zhplm.hub_copy import CopyCheck, check_folder, keep_as_converted
 from zhplm.sources import manual
 from zhplm.sources.base import Attempt, FetchContext, Fetched, FetchOptions, StagedFolder
 from zhplm.sources.names import safe_basename
@@ -107,7 +113,11 @@ def _fetch_first(ctx: FetchContext, only: str | None) -> StoreEntry:
     for attempt in the_plan.automatic:
         note(f"{record.id}: trying {attempt.describe()}", quiet=quiet)
         try:
-            entry = _publish(record, ctx.store, get_source(attempt.kind).fetch(attempt, ctx))
+            fetched = get_source(attempt.kind).fetch(attempt, ctx)
+            check = _check_copy(record, attempt, fetched)
+            entry = _publish(record, ctx.store, fetched)
+            if check is not None:
+                entry = _keep_copy(record, ctx.store, entry, attempt, check, fetched.url)
         except (SourceError, FormatError, MissingDependencyError) as exc:
             if isinstance(exc, ManualDownloadRequired):
                 manual_links.append(attempt)
@@ -128,6 +138,41 @@ def _fetch_first(ctx: FetchContext, only: str | None) -> StoreEntry:
     if len(failures) == 1:
         raise failures[0].error
     raise DownloadError(f"could not download {record.id}; tried {len(failures)} source(s):\n{tried}")
+
+
+def _check_copy(record: ModelRecord, attempt: Attempt, fetched: Fetched) -> CopyCheck | None:
+    """Check a hub copy in HF layout before it is stored (the staged folder is removed if it fails)."""
+    copy = attempt.copy
+    if copy is None or copy.weights != "hf" or not isinstance(fetched, StagedFolder):
+        return None
+    try:
+        return check_folder(record, fetched.path, attempt.describe())
+    except BaseException:
+        shutil.rmtree(fetched.path, ignore_errors=True)
+        raise
+
+
+def _own_architecture(arch: str) -> bool:
+    from zhplm.arch import arch_names, get_arch
+
+    return arch in arch_names() and get_arch(arch).own_model is not None
+
+
+def _keep_copy(
+    record: ModelRecord, store: Store, entry: StoreEntry, attempt: Attempt, check: CopyCheck, url: str | None
+) -> StoreEntry:
+    """Record a checked HF-layout copy as the converted folder (our own architectures convert instead)."""
+    assert attempt.copy is not None
+    if _own_architecture(record.arch):
+        return entry
+    staged = store.staging_dir("convert-")
+    try:
+        keep_as_converted(record, attempt.copy, entry.path, staged, check, url)
+        store.set_converted(record.id, staged)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    kept = store.get(record.id)
+    return kept if kept is not None else entry
 
 
 def _publish(record: ModelRecord, store: Store, fetched: Fetched) -> StoreEntry:

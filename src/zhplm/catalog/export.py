@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 from zhplm.catalog import awesome
+from zhplm.catalog.query import is_downloadable
 from zhplm.catalog.registry import Catalog
 from zhplm.catalog.schema import ModelRecord, Paper
 
@@ -75,7 +76,7 @@ def to_csv(records: Sequence[ModelRecord]) -> str:
                 ";".join(r.aliases),
                 ";".join(r.frameworks),
                 ";".join(r.hosts),
-                "yes" if r.downloadable else "no",
+                "yes" if is_downloadable(r) else "no",
                 " ".join(d.url for d in r.downloads),
             ]
         )

@@ -11,9 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from zhplm.catalog.registry import Catalog
-from zhplm.catalog.schema import Download, ModelRecord
+from zhplm.catalog.schema import ModelRecord
+
+if TYPE_CHECKING:  # the planner is imported when asked, so reading the catalog stays free of sources
+    from zhplm.sources.base import Attempt
+    from zhplm.sources.plan import Plan
 
 # Each group is one concept in both languages; a term matching any member searches for all of them.
 SYNONYMS: tuple[frozenset[str], ...] = tuple(
@@ -159,7 +164,7 @@ def list_models(
             continue
         if size and not _matches_size(r, size):
             continue
-        if downloadable is not None and r.downloadable != downloadable:
+        if downloadable is not None and is_downloadable(r) != downloadable:
             continue
         out.append(r)
     return out
@@ -170,35 +175,41 @@ def list_models(
 
 @dataclass(frozen=True, slots=True)
 class Acquisition:
-    """How to obtain a model: automatic sources (best first) and manual steps."""
+    """How to obtain a model, as the planner (:func:`zhplm.sources.plan.plan`) decides it: every way in the
+    order it will be tried (``plan.describe()``), and the steps a person follows."""
 
-    automatic: tuple[Download, ...]
-    manual: tuple[Download, ...]
+    plan: Plan
     steps: tuple[str, ...]
 
+    @property
+    def automatic(self) -> tuple[Attempt, ...]:
+        return self.plan.automatic
 
-_HOST_NAMES = {
-    "baidu-pan": "Baidu pan (百度网盘)",
-    "iflytek": "iFlytek cloud (讯飞云)",
-    "google-drive": "Google Drive",
-    "wudao": "WuDao (悟道)",
-    "openi": "OpenI (启智)",
-}
-
-
-def _rank(d: Download) -> tuple[int, int]:
-    order = ["huggingface", "modelscope", "google-storage", "aliyun-oss", "bcebos", "github-release"]
-    return (order.index(d.host) if d.host in order else len(order), 0)
+    @property
+    def manual(self) -> tuple[Attempt, ...]:
+        return self.plan.manual
 
 
-def how_to_get(record: ModelRecord) -> Acquisition:
-    auto = tuple(sorted((d for d in record.downloads if d.automatic), key=_rank))
-    manual = tuple(d for d in record.downloads if not d.automatic and d.column != "project")
+def is_downloadable(record: ModelRecord) -> bool:
+    """An automatic way exists in the current source order: the planner's answer, not the catalog's."""
+    from zhplm.sources.plan import plan
+
+    return plan(record).downloadable
+
+
+def how_to_get(record: ModelRecord, only: str | None = None) -> Acquisition:
+    """The planner's ways for ``record`` (``only``: one source kind) and the steps that follow from them."""
+    from zhplm.sources.manual import HOST_NAMES
+    from zhplm.sources.plan import plan
+
+    the_plan = plan(record, only)
     steps: list[str] = []
-    if auto:
-        steps.append(f"zhplm download {record.id}  (fetches {auto[0].hf_repo or auto[0].url})")
-    for d in manual:
-        host = _HOST_NAMES.get(d.host, d.host)
+    if the_plan.automatic:
+        first = the_plan.automatic[0]
+        steps.append(f"zhplm download {record.id}  (tries {first.describe()} first)")
+    for a in the_plan.manual:
+        d = a.download
+        host = HOST_NAMES.get(d.host, d.host)
         what = f"{d.framework} weights" + (f" ({d.format})" if d.format else "")
         line = f"open {d.url} on {host} and download the {what}"
         if d.code:
@@ -212,11 +223,14 @@ def how_to_get(record: ModelRecord) -> Acquisition:
         if "page" in d.notes:
             line += "; it is a web page: follow its download instructions"
         steps.append(line)
-    if manual:
+    if the_plan.manual:
         steps.append(f"then hand the file to zhplm: zhplm import {record.id} PATH")
-    if not auto and not manual:
-        steps.append("the list gives no download for this model; see its project page")
-    return Acquisition(auto, manual, tuple(steps))
+    if not the_plan.automatic and not the_plan.manual:
+        if the_plan.skipped:
+            steps.append(f"every way is left out by the {the_plan.order_from} source order; change it")
+        else:
+            steps.append("the list gives no download for this model; see its project page")
+    return Acquisition(the_plan, tuple(steps))
 
 
 def columns_of(records: Iterable[ModelRecord]) -> list[str]:

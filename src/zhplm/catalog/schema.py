@@ -73,6 +73,18 @@ DownloadNote = Literal[
 ]
 DOWNLOAD_NOTES: tuple[str, ...] = get_args(DownloadNote)
 
+# Where a copy of a row's weights lives besides the list's own links (see HubCopy).
+Hub = Literal["hf", "modelscope"]
+HUBS: tuple[str, ...] = get_args(Hub)
+# "hf": a Hugging Face folder that loads as is (config.json, weights, tokenizer files);
+# "original": the authors' checkpoint layout (or another library's), which goes through ``zhplm convert``.
+CopyWeights = Literal["hf", "original"]
+COPY_WEIGHTS: tuple[str, ...] = get_args(CopyWeights)
+# Who put the copy there: the row's own authors, or someone else (a conversion, a mirror).
+CopyPublisher = Literal["authors", "third-party"]
+COPY_PUBLISHERS: tuple[str, ...] = get_args(CopyPublisher)
+_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -158,6 +170,43 @@ class Download:
 
 
 @dataclass(frozen=True, slots=True)
+class HubCopy:
+    """A copy of the row's weights in a model hub that the list does not link (curated, typed).
+
+    The planner tries it like a listed link (:mod:`zhplm.sources.plan`); ``weights`` says whether it can be
+    stored as converted after a check (``"hf"``) or needs the convert step (``"original"``, with ``format``).
+    """
+
+    hub: Hub
+    repo: str  # org/name on that hub
+    weights: CopyWeights
+    framework: Framework
+    publisher: CopyPublisher
+    revision: str | None = None  # a pinned branch, tag or commit
+    format: str | None = None  # the checkpoint format inside when weights == "original"
+    note: str | None = None  # e.g. who converted it, with what
+
+    @property
+    def url(self) -> str:
+        if self.hub == "hf":
+            return f"https://huggingface.co/{self.repo}"
+        return f"https://modelscope.cn/models/{self.repo}"
+
+    def as_download(self) -> Download:
+        """The copy as a link, so that the sources route it like any other (never shown as listed)."""
+        return Download(
+            url=self.url,
+            text=f"{self.hub} copy",
+            column=self.framework,
+            framework=self.framework,
+            host="huggingface" if self.hub == "hf" else "modelscope",
+            format="hf" if self.weights == "hf" else self.format,
+            hf_repo=self.repo,
+            revision=self.revision,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ModelRecord:
     """Everything zhplm knows about one row of the list."""
 
@@ -189,15 +238,11 @@ class ModelRecord:
     remark: str | None = None  # the 备注 column where the list has one, verbatim
     list_cells: tuple[ListCell, ...] = ()  # raw cells the md export cannot regenerate (see ListCell)
     untrained_heads: tuple[str, ...] = ()  # heads shipped in the release but never trained (e.g. "mlm")
+    hub_copies: tuple[HubCopy, ...] = ()  # copies on the HF hub / ModelScope the list does not link
 
     @property
     def hf_ids(self) -> tuple[str, ...]:
         return tuple(a for a in self.aliases if "/" in a)
-
-    @property
-    def downloadable(self) -> bool:
-        """An automatic source exists."""
-        return any(d.automatic for d in self.downloads)
 
     @property
     def frameworks(self) -> tuple[str, ...]:
@@ -374,6 +419,30 @@ def download_from_dict(raw: Any, *, file: str | None = None, path: str = "downlo
     return d
 
 
+def hub_copy_from_dict(raw: Any, *, file: str | None = None, path: str = "hub_copy") -> HubCopy:
+    f = _Fields(raw, file=file, path=path)
+    copy = HubCopy(
+        hub=f.text("hub", choices=HUBS),
+        repo=f.text("repo"),
+        weights=f.text("weights", choices=COPY_WEIGHTS),
+        framework=f.text("framework", choices=FRAMEWORKS),
+        publisher=f.text("publisher", choices=COPY_PUBLISHERS),
+        revision=f.text("revision", optional=True),
+        format=f.text("format", optional=True, choices=CHECKPOINT_FORMATS),
+        note=f.text("note", optional=True),
+    )
+    if not _REPO_RE.match(copy.repo):
+        raise f._err("repo", f"{copy.repo!r} is not of the form org/name")
+    if copy.framework == "project":
+        raise f._err("framework", "a hub copy holds weights, not a project page")
+    if copy.weights == "original" and copy.format in (None, "hf", "unknown"):
+        raise f._err("format", "a copy in the original layout must say its checkpoint format")
+    if copy.weights == "hf" and copy.format not in (None, "hf"):
+        raise f._err("format", f"a copy in HF layout has format 'hf', not {copy.format!r}")
+    f.done()
+    return copy
+
+
 def record_from_dict(raw: Any, *, file: str | None = None, path: str = "") -> ModelRecord:
     """Build and validate a record from its dict form (TOML table or JSON object)."""
     f = _Fields(raw, file=file, path=path)
@@ -429,7 +498,26 @@ def record_from_dict(raw: Any, *, file: str | None = None, path: str = "") -> Mo
         remark=f.text("remark", optional=True),
         list_cells=tuple(_list_cell(f.sub("list_cells", i, r)) for i, r in enumerate(f.seq("list_cells"))),
         untrained_heads=f.strs("untrained_heads"),
+        hub_copies=tuple(
+            hub_copy_from_dict(r, file=file, path=f"{path}.hub_copies[{i}]" if path else f"hub_copies[{i}]")
+            for i, r in enumerate(f.seq("hub_copies"))
+        ),
     )
+    seen: set[tuple[str, str]] = set()
+    listed = {d.hf_repo for d in record.downloads if d.hf_repo}
+    for i, hub_copy in enumerate(record.hub_copies):
+        where = f"{path}.hub_copies[{i}].repo" if path else f"hub_copies[{i}].repo"
+        key = (hub_copy.hub, hub_copy.repo)
+        if key in seen:
+            raise CatalogError(f"{hub_copy.hub} {hub_copy.repo} is given twice", file=file, field=where)
+        if hub_copy.hub == "hf" and hub_copy.repo in listed:
+            raise CatalogError(
+                f"{hub_copy.repo} is already a listed download of this row; "
+                "a hub copy is for repos the list lacks",
+                file=file,
+                field=where,
+            )
+        seen.add(key)
     f.done()
     return record
 
@@ -437,15 +525,20 @@ def record_from_dict(raw: Any, *, file: str | None = None, path: str = "") -> Mo
 __all__ = [
     "AUTOMATIC_HOSTS",
     "CHECKPOINT_FORMATS",
+    "COPY_PUBLISHERS",
+    "COPY_WEIGHTS",
     "DOWNLOAD_NOTES",
     "FRAMEWORKS",
     "HOST_KINDS",
+    "HUBS",
     "SECTIONS",
     "Correction",
     "Download",
     "FamilyInfo",
     "Framework",
     "HostKind",
+    "Hub",
+    "HubCopy",
     "Link",
     "ListCell",
     "ModelRecord",
@@ -453,6 +546,7 @@ __all__ = [
     "Publisher",
     "Section",
     "download_from_dict",
+    "hub_copy_from_dict",
     "paper_from_dict",
     "record_from_dict",
 ]

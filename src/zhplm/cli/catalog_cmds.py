@@ -117,15 +117,36 @@ def cmd_info(args: argparse.Namespace) -> int:
     from zhplm.catalog import how_to_get, info
 
     record = info(args.id)
-    plan = how_to_get(record)
+    acquisition = how_to_get(record)
     data = record.to_dict()
-    data["downloadable"] = record.downloadable
-    data["how_to_get"] = {
-        "automatic": [d.hf_repo or d.url for d in plan.automatic],
-        "steps": list(plan.steps),
-    }
-    emit(args, data, _describe(record, plan.steps))
+    data["downloadable"] = acquisition.plan.downloadable
+    data["how_to_get"] = acquisition_dict(acquisition)
+    emit(args, data, _describe(record, acquisition))
     return 0
+
+
+def acquisition_dict(acquisition: Any) -> dict[str, Any]:
+    """The planner's ways as JSON (``info --json`` and ``download --plan --json`` share it)."""
+    p = acquisition.plan
+
+    def way(a: Any, tried: bool) -> dict[str, Any]:
+        return {
+            "kind": a.kind,
+            "where": a.repo or a.download.url,
+            "revision": a.revision,
+            "why": a.why,
+            "tried": tried,
+            "hub_copy": a.copy is not None,
+        }
+
+    return {
+        "order": list(p.order),
+        "order_from": p.order_from,
+        "automatic": [a.repo or a.download.url for a in p.automatic],
+        "ways": [way(a, True) for a in p.automatic] + [way(a, False) for a in (*p.manual, *p.skipped)],
+        "lines": p.describe(),
+        "steps": list(acquisition.steps),
+    }
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -239,6 +260,8 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def _print_records(records: Sequence[ModelRecord]) -> None:
+    from zhplm.catalog.query import is_downloadable
+
     rows = [
         [
             r.id,
@@ -247,7 +270,7 @@ def _print_records(records: Sequence[ModelRecord]) -> None:
             r.arch,
             r.domain_en,
             ",".join(f for f in r.frameworks if f != "project") or "-",
-            "auto" if r.downloadable else "manual",
+            "auto" if is_downloadable(r) else "manual",
         ]
         for r in records
     ]
@@ -255,7 +278,7 @@ def _print_records(records: Sequence[ModelRecord]) -> None:
     print(f"{len(records)} model(s)", file=sys.stderr)
 
 
-def _describe(r: ModelRecord, steps: Sequence[str]) -> str:
+def _describe(r: ModelRecord, acquisition: Any) -> str:
     dims = ", ".join(
         f"{k} {v:,}" if k == "parameters" else f"{k} {v}"
         for k, v in (
@@ -280,6 +303,9 @@ def _describe(r: ModelRecord, steps: Sequence[str]) -> str:
         out.append(f"  type        {r.model_type}")
     if r.aliases:
         out.append(f"  aliases     {', '.join(r.aliases)}")
+    p = acquisition.plan
+    ways = {id(a.download): f"via {a.kind}" for a in (*p.automatic, *p.skipped)}
+    ways.update({id(a.download): "by hand" for a in p.manual})
     out.append("  downloads")
     for d in r.downloads:
         extra = [f"host {d.host}"]
@@ -290,11 +316,20 @@ def _describe(r: ModelRecord, steps: Sequence[str]) -> str:
         if d.code:
             extra.append(f"code {d.code}")
         extra += list(d.notes)
-        extra.append("automatic" if d.automatic else "manual")
+        extra.append(ways.get(id(d), "the same as an earlier link"))
         out.append(f"    [{d.framework}] {d.text}: {d.url}")
         out.append(f"        {'; '.join(extra)}")
+    if r.hub_copies:
+        out.append("  hub copies")
+        for hc in r.hub_copies:
+            rev = f"@{hc.revision}" if hc.revision else ""
+            what = "HF layout" if hc.weights == "hf" else f"original {hc.format}"
+            out.append(f"    {hc.hub} {hc.repo}{rev}: {what}, {hc.framework}, by {hc.publisher}")
+    p = acquisition.plan
+    out.append(f"  ways to get it, in the order tried ({p.order_from} order: {', '.join(p.order)})")
+    out += [f"    {line}" for line in p.describe()]
     out.append("  how to get it")
-    out += [f"    {i}. {s}" for i, s in enumerate(steps, 1)]
+    out += [f"    {i}. {s}" for i, s in enumerate(acquisition.steps, 1)]
     if r.papers:
         out.append("  papers")
         out += [f"    {p.year}  {p.title} ({p.authors}, {p.venue})" for p in r.papers]

@@ -12,6 +12,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (E.UnknownModelError, 2),
     (E.MarkdownParseError, 3),
     (E.CatalogError, 3),
+    (E.ConfigError, 3),
     (E.ManualDownloadRequired, 4),
     (E.OfflineError, 5),
     (E.ChecksumMismatchError, 6),

@@ -20,7 +20,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser("download", help="fetch, verify, extract and convert a model into the store")
     p.add_argument("id", help="a model id or alias")
-    p.add_argument("--source", choices=kinds(), help="only try links of this kind")
+    p.add_argument(
+        "--source",
+        choices=kinds(),
+        help="only try ways of this kind (default: ZHPLM_SOURCES or the config file's sources, else all)",
+    )
+    p.add_argument(
+        "--plan", action="store_true", help="list every way to get it, in the order tried, and fetch nothing"
+    )
     p.add_argument("--no-convert", dest="convert", action="store_false", help="stop after fetching")
     p.add_argument("--force", action="store_true", help="fetch again even if the store has it")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or status lines")
@@ -71,6 +78,8 @@ def cmd_download(args: argparse.Namespace) -> int:
     from zhplm.errors import ManualDownloadRequired
     from zhplm.get import download
 
+    if args.plan:
+        return _show_plan(args)
     try:
         path = download(
             args.id,
@@ -83,6 +92,19 @@ def cmd_download(args: argparse.Namespace) -> int:
     except ManualDownloadRequired as exc:
         return _manual(exc, args)
     emit(args, {"id": args.id, "path": path}, str(path))
+    return 0
+
+
+def _show_plan(args: argparse.Namespace) -> int:
+    from zhplm.catalog import get_catalog, how_to_get
+    from zhplm.cli.catalog_cmds import acquisition_dict
+
+    record = get_catalog().get(args.id)
+    acquisition = how_to_get(record, args.source)
+    p = acquisition.plan
+    head = f"{record.id}: {len(p.automatic)} automatic way(s), {len(p.manual)} by hand"
+    head += f" ({p.order_from} order: {', '.join(p.order) or '-'})"
+    emit(args, {"id": record.id, **acquisition_dict(acquisition)}, "\n".join([head, *p.describe()]))
     return 0
 
 

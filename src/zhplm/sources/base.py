@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from zhplm.catalog.schema import Download, ModelRecord
+from zhplm.catalog.schema import Download, HubCopy, ModelRecord
 from zhplm.sources.store import Store
 
 
@@ -41,6 +41,7 @@ class Attempt:
     revision: str | None = None
     why: str = ""
     mirror_of: str | None = None  # "hf org/name" when this is another host's copy of a listed link
+    copy: HubCopy | None = None  # the catalog's hub copy this attempt fetches (None: a listed link)
 
     def describe(self) -> str:
         where = (
