@@ -205,7 +205,7 @@ class MindSporeReader(Reader):
                 prev = parts[tag]
                 if prev[1] != ttype:
                     raise CorruptCheckpointError(f"{src}: chunks of {tag!r} disagree on dtype")
-                parts[tag] = (dims, ttype, [*prev[2], content])
+                prev[2].append(content)  # in place: copying the list per chunk made opening quadratic
             else:
                 parts[tag] = (dims, ttype, [content])
             last_tag = tag

@@ -59,6 +59,7 @@ _DTYPES: dict[int, tuple[str, np.dtype[Any] | None]] = {
     22: ("uint32", np.dtype(np.uint32)),
     23: ("uint64", np.dtype(np.uint64)),
 }
+MAX_PAIRWISE_SLICES = 512  # irregular (non-grid) partitions are checked pair by pair up to this many
 _MAX_ELEMENTS = 1 << 62  # beyond this a shape cannot describe bytes on any disk
 
 _DATA_RE = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
@@ -368,6 +369,27 @@ def _numel(shape: tuple[int, ...], name: str, file: Path) -> int:
     return n
 
 
+def _is_grid(boxes: list[tuple[tuple[int, int], ...]], shape: tuple[int, ...]) -> bool:
+    """Whether ``boxes`` are exactly the cells of a grid over ``shape`` (linear-time tiling check).
+
+    TensorFlow partitions a variable along one axis (a grid with one split axis); along each axis the
+    distinct intervals must then partition the dimension, and the boxes must be all their combinations,
+    each once.
+    """
+    cells = 1
+    for axis, dim in enumerate(shape):
+        intervals = sorted({box[axis] for box in boxes})
+        pos = 0
+        for start, end in intervals:
+            if start != pos or end <= start < dim:
+                return False
+            pos = end
+        if pos != dim:
+            return False
+        cells *= len(intervals)
+    return cells == len(boxes) == len(set(boxes))
+
+
 # ------------------------------------------------------------------ locating a bundle
 
 
@@ -574,17 +596,24 @@ class TF1Reader(Reader):
                     f"{list(part.shape)}, expected {entry.dtype} {list(shape)}"
                 )
             self._check_stored(f"{name}{list(extents)}", part, shape, dtype, sizes)
-            box = tuple((s, s + n) for (s, _), n in zip(extents, shape, strict=True))
-            for other in boxes:
-                if all(a0 < b1 and b0 < a1 for (a0, a1), (b0, b1) in zip(box, other, strict=True)):
-                    raise CorruptCheckpointError(f"{self.index_path}: slices of {name!r} overlap")
-            boxes.append(box)
+            boxes.append(tuple((s, s + n) for (s, _), n in zip(extents, shape, strict=True)))
             covered += _numel(shape, name, self.index_path)
         total = _numel(entry.shape, name, self.index_path)
         if covered != total:
             raise CorruptCheckpointError(
                 f"{self.index_path}: the saved slices of {name!r} cover {covered} of its {total} elements"
             )
+        # In bounds and covering as many elements as the tensor has, the slices tile it iff none overlap.
+        if not _is_grid(boxes, entry.shape):
+            if len(boxes) > MAX_PAIRWISE_SLICES:
+                raise UnsupportedFormatError(
+                    f"{self.index_path}: the {len(boxes)} slices of {name!r} do not form a grid; zhplm "
+                    f"checks such partitions only up to {MAX_PAIRWISE_SLICES} slices"
+                )
+            for i, box in enumerate(boxes):  # small and irregular: compare pairs
+                for other in boxes[:i]:
+                    if all(a0 < b1 and b0 < a1 for (a0, a1), (b0, b1) in zip(box, other, strict=True)):
+                        raise CorruptCheckpointError(f"{self.index_path}: slices of {name!r} overlap")
 
     # -- the interface -----------------------------------------------------------------------
     def keys(self) -> list[str]:

@@ -43,6 +43,7 @@ from zhplm.formats._unpickler import (
     plain,
     restricted_load,
     select_root,
+    short,
 )
 from zhplm.formats.base import Reader
 
@@ -168,7 +169,7 @@ class TorchFile:
         if not isinstance(stype, StorageType):
             raise UnsafeContentError(f"{self.source}: persistent id names a storage type we do not know")
         if not isinstance(key, str) or not _KEY_RE.match(key):
-            raise CorruptCheckpointError(f"{self.source}: storage key {str(key)[:40]!r} is malformed")
+            raise CorruptCheckpointError(f"{self.source}: storage key {short(key, 40)!r} is malformed")
         if type(numel) is not int or numel < 0:
             raise CorruptCheckpointError(f"{self.source}: storage {key} has a bad element count")
         dtype: np.dtype[Any] = stype.dtype
@@ -177,7 +178,7 @@ class TorchFile:
             if old.dtype != dtype or old.numel != numel:
                 raise CorruptCheckpointError(f"{self.source}: storage {key} is declared twice, differently")
             return old
-        ref = StorageRef(key, dtype, numel, str(location)[:32])
+        ref = StorageRef(key, dtype, numel, short(location, 32))
         self.storages[key] = ref
         return ref
 
@@ -205,7 +206,7 @@ class TorchFile:
             or offset + size > numel
         ):
             raise CorruptCheckpointError(
-                f"{self.source}: storage view {str(view_key)[:40]} lies outside {key}"
+                f"{self.source}: storage view {short(view_key, 40)} lies outside {key}"
             )
         ref = StorageRef(f"{key}[{offset}:{offset + size}]", root.dtype, size, root.location)
         ref.root, ref.view_offset = root, offset
@@ -222,7 +223,7 @@ class TorchFile:
         version, _ = restricted_load(reader)
         if version != LEGACY_PROTOCOL:
             raise CorruptCheckpointError(
-                f"{self.source}: legacy protocol {str(version)[:20]} is not {LEGACY_PROTOCOL}"
+                f"{self.source}: legacy protocol {short(version, 20)} is not {LEGACY_PROTOCOL}"
             )
         sys_info, _ = restricted_load(reader)
         if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
@@ -391,7 +392,8 @@ class TorchReader(Reader):
         if self._tf.opaque_globals:
             meta["opaque_globals"] = sorted(f"{m}.{n}" for m, n in self._tf.opaque_globals)
         if isinstance(self._tf.obj, dict) and self.root:
-            meta["other_top_keys"] = [str(k) for k in self._tf.obj if str(k) != self.root.split(".")[0]][:50]
+            top = self.root.split(".")[0]
+            meta["other_top_keys"] = [short(k) for k in list(self._tf.obj)[:51] if short(k) != top][:50]
         return meta
 
     def top_level(self, key: str) -> Any:
