@@ -220,3 +220,161 @@ def test_damaged_paddle_static_folder_names_the_damaged_file(tmp_path: Path) -> 
 
 
 _ = (FormatError, UnsafeContentError, open_only)
+
+
+# ------------------------------------------------------------------ 4. compression amplification
+
+EXTRACT = """
+from zhplm.formats import extract_archive
+extract_archive(path, dest)
+"""
+
+
+def test_zip_of_many_small_members_hits_the_whole_archive_ratio(tmp_path: Path) -> None:
+    """1,000 members of 1 MB zeros (each far under the per-member 64 MB ratio floor): 1 GB from ~1 MB."""
+    import zipfile
+
+    path = gen.zip_of_many_members(tmp_path / "many.zip", 1000, 1 << 20, method=zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 4 << 20
+    out = run_bounded(EXTRACT, path=str(path), dest=str(tmp_path / "out"))
+    expect_error(out, UnsafeContentError, names=path, says="expands more than 200x")
+    assert not (tmp_path / "out").exists()
+
+
+def test_zip_whole_archive_ratio_uses_the_callers_limits(tmp_path: Path) -> None:
+    """40 members of 1 MB under a caller's 8 MB floor and 50x cap: refused from the declared sizes."""
+    import zipfile
+
+    path = gen.zip_of_many_members(tmp_path / "many.zip", 40, 1 << 20, method=zipfile.ZIP_DEFLATED)
+    out = run_bounded(
+        "from zhplm.formats import extract_archive\n"
+        "extract_archive(path, dest, max_ratio=50, ratio_floor=8 << 20)",
+        path=str(path),
+        dest=str(tmp_path / "out"),
+    )
+    expect_error(out, UnsafeContentError, names=path, says="expands more than 50x")
+
+
+def test_torch_zip_member_bomb(tmp_path: Path) -> None:
+    """A torch zip whose storage is 64 MB of deflated zeros in a 64 KB file: refused at open."""
+    path = gen.torch_zip_with_compressed_storage(tmp_path / "bomb.pt", (64 << 20) // 4)
+    assert path.stat().st_size < 256 * 1024
+    expect_error(open_only(path), UnsafeContentError, names=path, says="compression bomb")
+
+
+def test_torch_zip_whole_file_ratio(tmp_path: Path) -> None:
+    """Members that each expand only ~40x (under the per-member cap) still add up to a bomb."""
+    import zipfile
+
+    numel = (2 << 20) // 4
+    tensors = {f"w{i}": ("FloatStorage", str(i), numel, 0, (numel,), (1,)) for i in range(8)}
+    rng = np.random.default_rng(0)
+    chunk = rng.bytes(40_000) + bytes((2 << 20) - 40_000)  # ~40x under deflate
+    stored = payloads.torch_zip(tmp_path / "s.pt", tensors, {str(i): chunk for i in range(8)})
+    path = tmp_path / "ratio.pt"
+    with zipfile.ZipFile(stored) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    expect_error(open_only(path), UnsafeContentError, names=path, says="more than 20x")
+
+
+def test_torch_zip_bzip2_member_refused(tmp_path: Path) -> None:
+    """bzip2 turns a few KB into hundreds of MB; torch never writes it, zhplm refuses it."""
+    import zipfile
+
+    path = gen.torch_zip_with_compressed_storage(tmp_path / "bz.pt", 1024, method=zipfile.ZIP_BZIP2)
+    from zhplm.errors import UnsupportedFormatError
+
+    expect_error(open_only(path), UnsupportedFormatError, names=path, says="compression method 12")
+
+
+# ------------------------------------------------------------------ 5. zhplm import of a folder / a tar
+
+IMPORT = """
+from fakes.records import link, make_record
+from zhplm.sources import import_file
+rec = make_record([link("https://pan.baidu.com/s/1abc", host="baidu-pan", format=fmt)])
+result = str(import_file(rec, path, quiet=True))
+"""
+
+
+def _hf_folder(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "pytorch_model.bin").write_bytes(b"\x00" * 100)
+    return folder
+
+
+def _store_files() -> list[str]:
+    import os
+
+    home = Path(os.environ["ZHPLM_HOME"])
+    return sorted(p.name for p in home.rglob("*") if p.is_file())
+
+
+def test_import_refuses_a_link_out_of_the_folder(tmp_path: Path) -> None:
+    src = _hf_folder(tmp_path / "dl")
+    (src / "notes.txt").symlink_to("/etc/passwd")
+    out = run_bounded(IMPORT, path=str(src), fmt="hf")
+    expect_error(out, UnsafeContentError, names=src / "notes.txt", says="outside the folder")
+    assert "passwd" not in _store_files() and "notes.txt" not in _store_files()
+
+
+def test_import_refuses_a_relative_link_that_climbs_out(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.key"
+    secret.write_text("s3cret")
+    src = _hf_folder(tmp_path / "dl")
+    (src / "sub").mkdir()
+    (src / "sub" / "k").symlink_to("../../secret.key")
+    expect_error(run_bounded(IMPORT, path=str(src), fmt="hf"), UnsafeContentError, says="outside the folder")
+    assert "k" not in _store_files()
+
+
+@pytest.mark.parametrize("shape", ["parent", "siblings", "self"])
+def test_import_refuses_link_loops(tmp_path: Path, shape: str) -> None:
+    src = _hf_folder(tmp_path / "dl")
+    (src / "a").mkdir()
+    (src / "b").mkdir()
+    if shape == "parent":
+        (src / "a" / "up").symlink_to("..")
+    elif shape == "siblings":
+        (src / "a" / "to_b").symlink_to("../b")
+        (src / "b" / "to_a").symlink_to("../a")
+    else:
+        (src / "a" / "me").symlink_to("me")
+    out = run_bounded(IMPORT, path=str(src), fmt="hf")
+    expect_error(out, UnsafeContentError, says="loop")
+
+
+def test_import_follows_links_inside_the_folder(tmp_path: Path) -> None:
+    src = _hf_folder(tmp_path / "dl")
+    (src / "weights").mkdir()
+    (src / "weights" / "real.bin").write_bytes(b"abc")
+    (src / "model.bin").symlink_to("weights/real.bin")
+    out = run_bounded(IMPORT, path=str(src), fmt="hf")
+    assert out.error is None, out.message
+    stored = Path((out.result or "").strip("'"))
+    assert (stored / "model.bin").read_bytes() == b"abc" and not (stored / "model.bin").is_symlink()
+
+
+def test_import_refuses_a_fifo(tmp_path: Path) -> None:
+    import os
+
+    src = _hf_folder(tmp_path / "dl")
+    os.mkfifo(src / "pipe")
+    expect_error(
+        run_bounded(IMPORT, path=str(src), fmt="hf"), UnsafeContentError, names=src / "pipe", says="FIFO"
+    )
+
+
+def test_import_of_a_tar_with_too_many_members_stops_early(tmp_path: Path) -> None:
+    """150,000 empty members (a 100 KB .tar.gz): the listing stops at the limit instead of holding them all."""
+    import gzip
+    import tarfile
+
+    header = tarfile.TarInfo("bert_model.ckpt.index").tobuf(format=tarfile.GNU_FORMAT)
+    path = tmp_path / "many.tar.gz"
+    path.write_bytes(gzip.compress(header * 150_000 + bytes(1024), compresslevel=6))
+    assert path.stat().st_size < 4 << 20
+    out = run_bounded(IMPORT, path=str(path), fmt="tf1", memory=1 << 30)
+    expect_error(out, UnsafeContentError, names=path, says="more than 100000 members")

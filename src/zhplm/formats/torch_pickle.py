@@ -31,7 +31,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from zhplm.errors import CorruptCheckpointError, FormatError, UnsafeContentError
+from zhplm.errors import CorruptCheckpointError, FormatError, UnsafeContentError, UnsupportedFormatError
 from zhplm.formats._unpickler import (
     ArraySpec,
     BoundedReader,
@@ -51,6 +51,9 @@ LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 LEGACY_HEAD = b"\x80\x02\x8a\x0a" + LEGACY_MAGIC.to_bytes(10, "little") + b"."
 MAX_DATA_PKL = 512 * 1024 * 1024
+ZIP_MAX_RATIO = 100  # uncompressed / compressed bytes of one member
+ZIP_MAX_FILE_RATIO = 20  # all members' bytes / file size (members pointing at the same data add up)
+ZIP_RATIO_FLOOR = 1 << 20  # members and files smaller than this are not ratio-checked
 _KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
@@ -122,6 +125,7 @@ class TorchFile:
         if prefix is None:
             raise CorruptCheckpointError(f"{self.source}: zip has no single <prefix>/data.pkl")
         self._prefix = prefix
+        self._check_amplification(zf)
         names = set(zf.namelist())
         if prefix + "byteorder" in names:
             self.byteorder = self._zip_read(prefix + "byteorder", 16).decode("ascii", "replace").strip()
@@ -147,6 +151,31 @@ class TorchFile:
                     f"but {member} holds {info.file_size}"
                 )
         return obj
+
+    def _check_amplification(self, zf: zipfile.ZipFile) -> None:
+        """Refuse compression bombs before reading anything: torch.save stores members uncompressed,
+        so a member (or the whole file) that expands many times over was not written by torch."""
+        total = 0
+        for info in zf.infolist():
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise UnsupportedFormatError(
+                    f"{self.source}: member {info.filename[:80]!r} uses zip compression method "
+                    f"{info.compress_type}; torch checkpoints are stored (or deflated), re-save it with torch.save"
+                )
+            if info.file_size > ZIP_RATIO_FLOOR and info.file_size > ZIP_MAX_RATIO * max(
+                info.compress_size, 1
+            ):
+                raise UnsafeContentError(
+                    f"{self.source}: member {info.filename[:80]!r} expands {info.compress_size} bytes to "
+                    f"{info.file_size}, more than {ZIP_MAX_RATIO}x (a compression bomb?); refused"
+                )
+            total += info.file_size
+        size = os.fstat(zf.fp.fileno()).st_size if zf.fp is not None else 0
+        if total > ZIP_RATIO_FLOOR and total > ZIP_MAX_FILE_RATIO * max(size, 1):
+            raise UnsafeContentError(
+                f"{self.source}: members declare {total} bytes in a {size}-byte file, more than "
+                f"{ZIP_MAX_FILE_RATIO}x (a compression bomb?); refused"
+            )
 
     def _zip_read(self, member: str, limit: int) -> bytes:
         assert self._zip is not None

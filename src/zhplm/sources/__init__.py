@@ -232,7 +232,7 @@ def import_file(
         if check.kind == "folder":
             staged = store.staging_dir()
             try:
-                shutil.copytree(check.path, staged, dirs_exist_ok=True, symlinks=False)
+                manual.copy_folder(check.path, staged)  # links only inside the folder, no loops
                 entry = store.publish(
                     record.id, staged, source="manual", url=str(check.path), format=check.format
                 )
