@@ -378,3 +378,57 @@ def test_import_of_a_tar_with_too_many_members_stops_early(tmp_path: Path) -> No
     assert path.stat().st_size < 4 << 20
     out = run_bounded(IMPORT, path=str(path), fmt="tf1", memory=1 << 30)
     expect_error(out, UnsafeContentError, names=path, says="more than 100000 members")
+
+
+# ------------------------------------------------------------------ 7. reads outside the checkpoint
+
+
+def _bundle(prefix: Path) -> Path:
+    from helpers_tf1 import Bundle
+
+    return Bundle({"w": np.arange(4, dtype=np.float32)}).write(prefix)
+
+
+@pytest.mark.parametrize("pointer", ["absolute", "dotdot"])
+def test_tf1_checkpoint_file_pointing_outside_is_refused(tmp_path: Path, pointer: str) -> None:
+    outside = _bundle(tmp_path / "elsewhere" / "secret.ckpt")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    target = str(outside) if pointer == "absolute" else "../elsewhere/secret.ckpt"
+    (folder / "checkpoint").write_text(f'model_checkpoint_path: "{target}"\n')
+    out = read_all(folder)
+    expect_error(out, UnsafeContentError, names=folder / "checkpoint", says="points outside")
+
+
+def test_tf1_checkpoint_file_with_dotdot_uses_the_local_name(tmp_path: Path) -> None:
+    """A ``../run/model.ckpt`` pointer whose file name exists here reads the local bundle, not ../run."""
+    _bundle(tmp_path / "run" / "model.ckpt")
+    folder = tmp_path / "model"
+    _bundle(folder / "model.ckpt")
+    (folder / "checkpoint").write_text('model_checkpoint_path: "../run/model.ckpt"\n')
+    out = run_bounded(
+        "from zhplm.formats import open_checkpoint\nwith open_checkpoint(path) as r:\n    result = str(r.prefix)",
+        path=str(folder),
+    )
+    assert out.error is None, out.message
+    assert out.result == repr(str(folder / "model.ckpt"))
+
+
+@pytest.mark.parametrize("which", ["data", "index"])
+def test_tf1_bundle_file_linked_out_of_the_folder_is_refused(tmp_path: Path, which: str) -> None:
+    outside = _bundle(tmp_path / "elsewhere" / "m.ckpt")
+    folder = tmp_path / "model"
+    _bundle(folder / "m.ckpt")
+    name = "m.ckpt.data-00000-of-00001" if which == "data" else "m.ckpt.index"
+    (folder / name).unlink()
+    (folder / name).symlink_to(outside.parent / name)
+    out = read_all(folder)
+    expect_error(out, UnsafeContentError, names=folder / name, says="outside the checkpoint folder")
+
+
+def test_tf1_links_inside_the_folder_are_read(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    _bundle(folder / "real" / "m.ckpt")
+    for name in ("m.ckpt.index", "m.ckpt.data-00000-of-00001"):
+        (folder / name).symlink_to(Path("real") / name)
+    assert read_all(folder / "m.ckpt").result == "1"

@@ -22,7 +22,7 @@ import google_crc32c
 import ml_dtypes
 import numpy as np
 
-from zhplm.errors import CorruptCheckpointError, UnsupportedFormatError
+from zhplm.errors import CorruptCheckpointError, UnsafeContentError, UnsupportedFormatError
 from zhplm.formats import _protowire as pw
 from zhplm.formats.base import Reader
 
@@ -404,11 +404,21 @@ def _parse_checkpoint_file(folder: Path) -> Path | None:
         return None
     raw = re.sub(r"\\(.)", r"\1", m.group(1))
     named = Path(raw)
-    for candidate in (named if named.is_absolute() else folder / named, folder / named.name):
-        if Path(str(candidate) + ".index").is_file():
-            return candidate
-    # checkpoints moved from another machine keep absolute paths: fall back to the file name here
-    return folder / named.name
+    local = folder / named.name
+    if named.is_absolute() or ".." in named.parts:
+        # Checkpoints moved from another machine keep its absolute paths: the same file name here is
+        # what was meant. Anything else would read outside the folder, which is refused.
+        if named.name and Path(str(local) + ".index").is_file():
+            return local
+        raise UnsafeContentError(
+            f"{state}: model_checkpoint_path {raw[:200]!r} points outside {folder}, and no "
+            f"{named.name[:100]}.index is in the folder; zhplm reads only checkpoints inside it. Name the "
+            "checkpoint prefix to read instead, or fix the `checkpoint` file"
+        )
+    candidate = folder / named
+    if Path(str(candidate) + ".index").is_file():
+        return candidate
+    return local
 
 
 def _has_magic(index: Path) -> bool:
@@ -452,8 +462,8 @@ def find_prefix(path: Path) -> Path | None:
 def sniff(path: Path) -> bool:
     try:
         prefix = find_prefix(path)
-    except UnsupportedFormatError:
-        return True  # a folder of several bundles: open() explains which to pick
+    except (UnsupportedFormatError, UnsafeContentError):
+        return True  # several bundles, or a `checkpoint` file pointing outside: open() explains
     except OSError:
         return False
     return prefix is not None and _has_magic(Path(str(prefix) + ".index"))
@@ -483,6 +493,8 @@ class TF1Reader(Reader):
         self.index_path = Path(str(prefix) + ".index")
         if not self.index_path.is_file():
             raise FileNotFoundError(f"TensorFlow checkpoint index not found: {self.index_path}")
+        self._base = (path if path.is_dir() else prefix.parent).resolve()
+        self._inside(self.index_path)
         self._lock = threading.Lock()
         self._files: dict[int, io.BufferedReader] = {}
         rows = read_table(self.index_path)
@@ -519,6 +531,16 @@ class TF1Reader(Reader):
             self._tensors[name] = _Tensor(entry, dtype, entry.shape)
 
     # -- validation --------------------------------------------------------------------------
+    def _inside(self, file: Path) -> None:
+        """Refuse a bundle file that is a link (or lies under a linked folder) leading out of the
+        checkpoint's folder: reading it would read some other file of this machine."""
+        real = file.resolve()
+        if not real.is_relative_to(self._base):
+            raise UnsafeContentError(
+                f"{file} leads to {real}, outside the checkpoint folder {self._base}; zhplm does not read "
+                "through links out of it. Copy the checkpoint with links resolved (cp -rL) to read it"
+            )
+
     def _shard_size(self, name: str, shard_id: int, sizes: dict[int, int]) -> int:
         if not 0 <= shard_id < self.header.num_shards:
             raise CorruptCheckpointError(
@@ -527,6 +549,7 @@ class TF1Reader(Reader):
             )
         if shard_id not in sizes:
             data = self.data_paths[shard_id]
+            self._inside(data)
             try:
                 sizes[shard_id] = data.stat().st_size
             except FileNotFoundError:
