@@ -432,3 +432,98 @@ def test_tf1_links_inside_the_folder_are_read(tmp_path: Path) -> None:
     for name in ("m.ckpt.index", "m.ckpt.data-00000-of-00001"):
         (folder / name).symlink_to(Path("real") / name)
     assert read_all(folder / "m.ckpt").result == "1"
+
+
+# ------------------------------------------------------------------ 6. shapes numpy cannot hold, in every reader
+
+SHAPES = {
+    "empty": ((0, 4), b""),  # a real zero-size tensor: reads as an empty array
+    "zero_times_huge": ((0, 1 << 62), b""),  # 0 bytes, so byte-count checks pass; numpy refuses the shape
+    "2**70_elements": ((1 << 35, 1 << 35), bytes(16)),
+    "70_dims": ((1,) * 70, bytes(4)),
+}
+# HDF5 stores at most 32 dimensions, so an h5 file cannot declare 70: that case does not exist there.
+CASES = [
+    (fmt, case) for fmt in gen.FORMATS for case in SHAPES if not (fmt == "keras-h5" and case == "70_dims")
+]
+
+EVERY_SHAPE = """
+from zhplm.formats import open_checkpoint
+out = []
+for case, p in cases:
+    try:
+        with open_checkpoint(p) as r:
+            out.append((case, None, [(k, r.shape(k), r.get(k).shape) for k in r.keys()]))
+    except BaseException as e:
+        out.append((case, [c.__name__ for c in type(e).__mro__], str(e)[:2000]))
+result = out
+"""
+
+
+@pytest.mark.parametrize("fmt", gen.FORMATS)
+def test_shapes_numpy_cannot_hold_are_format_errors_in_every_reader(tmp_path: Path, fmt: str) -> None:
+    import ast
+
+    cases = []
+    for case, (shape, raw) in SHAPES.items():
+        if (fmt, case) in CASES:
+            cases.append((case, str(gen.one_tensor(fmt, tmp_path / case, shape, raw))))
+    out = run_bounded(EVERY_SHAPE, cases=cases)
+    assert out.error is None, out.message
+    results = {case: (mro, detail) for case, mro, detail in ast.literal_eval(out.result or "")}
+    for case, path in cases:
+        mro, detail = results[case]
+        if case == "empty":
+            assert mro is None, f"{fmt}: a (0, 4) tensor should read: {detail}"
+            assert [(shape, got) for _, shape, got in detail] == [((0, 4), (0, 4))]
+            continue
+        assert mro is not None and "FormatError" in mro, f"{fmt}/{case}: {mro} {detail}"
+        named = Path(path).parent if fmt == "tf1" else Path(path)
+        assert str(named) in detail, f"{fmt}/{case}: the error does not name the file: {detail}"
+
+
+# ------------------------------------------------------------------ 6. other exceptions that escaped
+
+
+def test_huge_integer_keys_are_format_errors(tmp_path: Path) -> None:
+    """A 20,000-bit integer key: str() of it raised ValueError (Python's 4300-digit limit)."""
+    big = 1 << 20_000
+    raw = big.to_bytes((big.bit_length() + 8) // 8, "little", signed=True)
+    long4 = b"\x8b" + struct.pack("<i", len(raw)) + raw  # LONG4
+    torch_ops = gen.PROTO2 + b"}(" + long4 + W + b"u."
+    torch_path = payloads.torch_legacy_with(torch_ops, tmp_path / "keys.pt")
+    paddle_path = tmp_path / "keys.pdparams"
+    paddle_path.write_bytes(gen.PROTO2 + b"}(" + gen._str("ok") + W + long4 + W + b"u.")
+    for path in (torch_path, paddle_path):
+        expect_error(read_all(path), CorruptCheckpointError, names=path, says="20001-bit integer")
+
+
+@pytest.mark.parametrize("shape", [["a", 3], [None], [2.5, 1], [[2], 3]])
+def test_paddle_origin_shape_that_is_not_ints(tmp_path: Path, shape: list[object]) -> None:
+    import pickle
+
+    part = np.zeros(6, dtype=np.float32)
+    saved = {"w@@.0": part, "UnpackBigParamInfor@@": {"w": {"OriginShape": shape, "slices": ["w@@.0"]}}}
+    path = tmp_path / "split.pdparams"
+    path.write_bytes(pickle.dumps(saved, protocol=2))
+    expect_error(read_all(path), CorruptCheckpointError, names=path, says="OriginShape")
+
+
+def _html_with_fake_end_record(path: Path, *, zip_head: bool) -> Path:
+    """An HTML page (a login wall) ending in a zip end-of-central-directory record that points nowhere:
+    zipfile.is_zipfile says yes, ZipFile then raises BadZipFile."""
+    html = b"<div class='login'>" + "请登录".encode() * 200 + b"</div>"
+    eocd = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, 46, 0, 0)
+    path.write_bytes((b"PK\x03\x04" if zip_head else b"") + html + eocd)
+    return path
+
+
+@pytest.mark.parametrize("zip_head", [False, True])
+def test_html_with_a_fake_zip_end_record(tmp_path: Path, zip_head: bool) -> None:
+    from zhplm.errors import ZhplmError
+
+    path = _html_with_fake_end_record(tmp_path / "model.bin", zip_head=zip_head)
+    expect_error(read_all(path), FormatError, names=path)
+    out = run_bounded(EXTRACT, path=str(path), dest=str(tmp_path / "out"))
+    expect_error(out, FormatError, names=path)
+    expect_error(run_bounded(IMPORT, path=str(path), fmt="pytorch"), ZhplmError, names=path)

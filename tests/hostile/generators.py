@@ -199,3 +199,97 @@ def tf1_many_slices(prefix: Path, slices: int) -> Path:
     index.write_bytes(build_table(sorted(rows)))
     Path(f"{prefix}.data-00000-of-00001").write_bytes(bytes(data))
     return prefix
+
+
+# ------------------------------------------------------------------ one tensor of any declared shape, per format
+
+
+def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= max(d, 1)
+    return tuple(reversed(strides))
+
+
+class _DeclaredArray:
+    """Pickles as numpy pickles an ndarray (``_reconstruct`` + state), with any shape we declare."""
+
+    def __init__(self, shape: tuple[int, ...], raw: bytes) -> None:
+        self.shape, self.raw = shape, raw
+
+    def __reduce__(self) -> tuple[object, ...]:
+        from numpy._core.multiarray import _reconstruct
+
+        return (_reconstruct, (np.ndarray, (0,), b"b"), (1, self.shape, np.dtype("<f4"), False, self.raw))
+
+
+def one_tensor(fmt: str, where: Path, shape: tuple[int, ...], raw: bytes) -> Path:
+    """A checkpoint of format ``fmt`` holding one float32 tensor ``w`` that declares ``shape`` and stores
+    ``raw``; written the way each format's own writer lays it out. Returns the path to open."""
+    where.mkdir(parents=True, exist_ok=True)
+    if fmt == "safetensors":
+        import json
+
+        header = json.dumps({"w": {"dtype": "F32", "shape": list(shape), "data_offsets": [0, len(raw)]}})
+        head = header.encode().ljust(len(header) + (-len(header)) % 8)
+        path = where / "model.safetensors"
+        path.write_bytes(struct.pack("<Q", len(head)) + head + raw)
+        return path
+    if fmt == "tf1":
+        from helpers_tf1 import build_table, entry_proto, header_proto, masked
+
+        prefix = where / "model.ckpt"
+        rows = [(b"", header_proto()), (b"w", entry_proto(1, shape, size=len(raw), crc=masked(raw)))]
+        Path(f"{prefix}.index").write_bytes(build_table(rows))
+        Path(f"{prefix}.data-00000-of-00001").write_bytes(raw)
+        return prefix
+    if fmt in ("pytorch", "megatron"):
+        from hostile import payloads
+
+        entry = ("FloatStorage", "0", len(raw) // 4, 0, shape, _contiguous_strides(shape))
+        if fmt == "pytorch":
+            return payloads.torch_zip(where / "pytorch_model.bin", {"w": entry}, {"0": raw})
+        shard = where / "mp_rank_00" / "model_optim_rng.pt"
+        shard.parent.mkdir()
+        payloads.torch_zip(shard, {"w": entry}, {"0": raw})
+        return where
+    if fmt == "paddle":
+        path = where / "model.pdparams"
+        path.write_bytes(pickle.dumps({"w": _DeclaredArray(shape, raw)}, protocol=2))
+        return path
+    if fmt == "paddle-static":
+        from hostile.protos import TensorDesc
+
+        desc = TensorDesc(data_type=5, dims=list(shape)).SerializeToString()
+        (where / "w").write_bytes(struct.pack("<IQIi", 0, 0, 0, len(desc)) + desc + raw)
+        return where
+    if fmt == "mindspore":
+        from hostile.protos import Checkpoint
+
+        msg = Checkpoint()
+        value = msg.value.add()
+        value.tag = "w"
+        value.tensor.dims.extend(shape)
+        value.tensor.tensor_type = "Float32"
+        value.tensor.tensor_content = raw
+        path = where / "model.ckpt"
+        path.write_bytes(msg.SerializeToString())
+        return path
+    if fmt == "keras-h5":
+        import h5py
+
+        path = where / "weights.h5"
+        with h5py.File(path, "w") as f:
+            if len(raw) == 4 * int(np.prod(shape, dtype=object)) and max(shape) < 1 << 31:
+                f.create_dataset("dense/kernel:0", data=np.frombuffer(raw, np.float32).reshape(shape))
+            else:  # a declared size the bytes do not back: chunked, allocated lazily by HDF5
+                rank = len(shape)
+                f.create_dataset(
+                    "dense/kernel:0", shape=shape, maxshape=(None,) * rank, dtype="<f4", chunks=(1,) * rank
+                )
+        return path
+    raise ValueError(fmt)
+
+
+FORMATS = ("safetensors", "tf1", "pytorch", "megatron", "paddle", "paddle-static", "mindspore", "keras-h5")

@@ -32,6 +32,7 @@ from typing import IO, Any, ClassVar
 import numpy as np
 
 from zhplm.errors import CorruptCheckpointError, FormatError, UnsafeContentError
+from zhplm.formats.base import check_shape
 
 MAX_PROTOCOL = 5
 LAZY_BYTES_MIN = 64 * 1024  # byte strings at least this long stay on disk when laziness is asked for
@@ -238,7 +239,9 @@ class ArraySpec:
             raw = bytes(raw)
         if not isinstance(raw, bytes | LazyBytes):
             raise UnsafeContentError("numpy array data is not raw bytes (object arrays are refused)")
-        self.shape = _shape_tuple(shape, what="numpy array")
+        self.shape = check_shape(
+            _shape_tuple(shape, what="numpy array"), self.dtype.itemsize, what="numpy array"
+        )
         self.fortran = bool(fortran)
         self.raw = raw
         self.built = True
@@ -312,6 +315,7 @@ class TensorRef:
         self.shape = _shape_tuple(shape, what="tensor size")
         self.stride = _shape_tuple(stride, what="tensor stride")
         self.dtype = dtype if dtype is not None else storage.dtype
+        check_shape(self.shape, self.dtype.itemsize, what="tensor")
         if len(self.stride) != len(self.shape):
             raise CorruptCheckpointError(f"tensor has {len(self.shape)} dims but {len(self.stride)} strides")
 
@@ -369,6 +373,15 @@ def _codecs_encode(obj: Any, encoding: Any = "utf-8", errors: Any = "strict") ->
     if not isinstance(obj, str) or encoding not in ("latin1", "latin-1", "iso-8859-1"):
         raise UnsafeContentError("_codecs.encode is allowed only as str.encode('latin1')")
     return obj.encode("latin1")
+
+
+def _bytes(*args: Any) -> bytes:
+    """``bytes()`` as protocol-2 pickles of empty numpy arrays call it, or ``bytes(str, 'latin1')``."""
+    if not args:
+        return b""
+    if len(args) == 2 and isinstance(args[0], str) and args[1] in ("latin1", "latin-1"):
+        return args[0].encode("latin1")
+    raise UnsafeContentError("bytes() is allowed only empty or as bytes(str, 'latin1')")
 
 
 def _copyreg_reconstructor(cls: Any, base: Any, state: Any) -> Any:
@@ -510,6 +523,8 @@ def _build_allowed() -> dict[tuple[str, str], Any]:
         ("__builtin__", "frozenset"): frozenset,
         ("__builtin__", "dict"): dict,
         ("_codecs", "encode"): _codecs_encode,
+        ("builtins", "bytes"): _bytes,
+        ("__builtin__", "bytes"): _bytes,
         ("copyreg", "_reconstructor"): _copyreg_reconstructor,
         ("copy_reg", "_reconstructor"): _copyreg_reconstructor,
         ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
@@ -788,8 +803,14 @@ def restricted_load(
     )
     try:
         obj = up.load()
-    except FormatError:
-        raise
+    except FormatError as exc:
+        if reader.source in str(exc):
+            raise
+        try:  # errors from the stubs do not know the file: name it
+            named = type(exc)(f"{reader.source}: {exc}")
+        except TypeError:  # a subclass with another signature keeps its own message
+            raise exc from None
+        raise named from None
     except (Exception, RecursionError) as exc:
         msg = str(exc)[:200]
         raise CorruptCheckpointError(

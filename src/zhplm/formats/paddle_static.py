@@ -25,7 +25,7 @@ import numpy as np
 from zhplm.errors import CorruptCheckpointError, UnsupportedFormatError
 from zhplm.formats._protowire import LEN, VARINT, iter_fields, packed_varints, signed64
 from zhplm.formats._unpickler import np_dtype
-from zhplm.formats.base import Reader
+from zhplm.formats.base import Reader, check_shape
 
 # VarType.Type values of plain dense data (framework.proto)
 PADDLE_DTYPES: dict[int, str] = {
@@ -87,7 +87,8 @@ def parse_tensor_desc(desc: bytes, what: str) -> tuple[np.dtype[Any], tuple[int,
         raise CorruptCheckpointError(f"{what}: unsupported Paddle data_type {data_type}")
     if any(d < 0 for d in dims) or len(dims) > 64:
         raise CorruptCheckpointError(f"{what}: bad dims {dims[:8]}")
-    return np_dtype(code), tuple(dims)
+    dtype = np_dtype(code)
+    return dtype, check_shape(tuple(dims), dtype.itemsize, what=what)
 
 
 def read_header(path: Path) -> _Entry:

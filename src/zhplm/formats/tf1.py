@@ -24,7 +24,7 @@ import numpy as np
 
 from zhplm.errors import CorruptCheckpointError, UnsafeContentError, UnsupportedFormatError
 from zhplm.formats import _protowire as pw
-from zhplm.formats.base import Reader
+from zhplm.formats.base import MAX_RANK, Reader, check_shape
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48  # two BlockHandles (≤ 20 bytes each) padded to 40 bytes + 8-byte magic
@@ -357,14 +357,19 @@ def parse_entry(value: bytes, name: str, file: Path) -> BundleEntry:
 
 
 def _numel(shape: tuple[int, ...], name: str, file: Path) -> int:
-    n = 1
+    if len(shape) > MAX_RANK:
+        raise CorruptCheckpointError(
+            f"{file}: tensor {name!r} has {len(shape)} dimensions, more than the {MAX_RANK} numpy allows"
+        )
+    n = nonzero = 1
     for d in shape:
         if d < 0:
             raise CorruptCheckpointError(
                 f"{file}: tensor {name!r} has a negative dimension in shape {list(shape)}"
             )
         n *= d
-        if n > _MAX_ELEMENTS:
+        nonzero *= d or 1  # numpy refuses (0, 2**62) too: a zero dim does not excuse the others
+        if nonzero > _MAX_ELEMENTS:
             raise CorruptCheckpointError(f"{file}: tensor {name!r} shape {list(shape)} overflows")
     return n
 
@@ -523,6 +528,7 @@ class TF1Reader(Reader):
                 self._skipped[name] = kind
                 continue
             _numel(entry.shape, name, self.index_path)
+            check_shape(entry.shape, dtype.itemsize, what=f"{self.index_path}: tensor {name!r}")
             if entry.slices:
                 self._check_slices(name, entry, dtype, shard_sizes)
                 self._sliced.append(name)
