@@ -182,18 +182,33 @@ def mindspore_many_chunks(path: Path, chunks: int) -> Path:
 
 
 def tf1_many_slices(prefix: Path, slices: int) -> Path:
-    """A TF1 bundle whose float32 variable ``w`` ``[slices, 2]`` is saved as ``slices`` row partitions."""
+    """A TF1 bundle whose float32 variable ``w`` ``[slices, 2]`` is saved as ``slices`` row partitions;
+    row ``i`` holds ``(i, -i)``."""
+    return tf1_sliced(prefix, (slices, 2), [[(i, 1), (0, -1)] for i in range(slices)])
+
+
+def tf1_sliced(prefix: Path, shape: tuple[int, ...], extents: list[list[tuple[int, int]]]) -> Path:
+    """A TF1 bundle whose float32 variable ``w`` of ``shape`` is saved as the given slices; element
+    ``(r, c)`` of a 2-D ``w`` holds ``r`` in column 0 and ``-r`` elsewhere."""
     from helpers_tf1 import build_table, entry_proto, header_proto, masked
     from zhplm.formats.tf1 import slice_key
 
     rows = [(b"", header_proto())]
     data = bytearray()
-    extents = [[(i, 1), (0, -1)] for i in range(slices)]
     for ext in extents:
-        part = np.array([[ext[0][0], -ext[0][0]]], dtype=np.float32).tobytes()
-        rows.append((slice_key("w", ext), entry_proto(1, (1, 2), offset=len(data), size=8, crc=masked(part))))
+        (r0, rn), (c0, cn) = ext
+        rn = shape[0] if rn == -1 else rn
+        cn = shape[1] if cn == -1 else cn
+        block = np.array([[r if c == 0 else -r for c in range(c0, c0 + cn)] for r in range(r0, r0 + rn)])
+        part = block.astype(np.float32).tobytes()
+        rows.append(
+            (
+                slice_key("w", ext),
+                entry_proto(1, (rn, cn), offset=len(data), size=len(part), crc=masked(part)),
+            )
+        )
         data += part
-    rows.append((b"w", entry_proto(1, (slices, 2), slices=extents)))
+    rows.append((b"w", entry_proto(1, shape, slices=extents)))
     index = Path(str(prefix) + ".index")
     index.parent.mkdir(parents=True, exist_ok=True)
     index.write_bytes(build_table(sorted(rows)))
