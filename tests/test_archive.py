@@ -366,3 +366,30 @@ def test_fuzz_nothing_escapes_and_only_format_errors(tmp_path_factory: pytest.Te
         outside = {p for p in tree(box) if p != archive.name and p != "out" and not p.startswith("out/dest")}
         assert not outside
         assert not any(p.is_symlink() for p in dest.rglob("*"))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    members=st.integers(1, 40),
+    size=st.integers(0, 256 << 10),
+    as_zip=st.booleans(),
+    ratio=st.sampled_from([5.0, 20.0, 100.0]),
+    floor=st.sampled_from([64 << 10, 1 << 20]),
+)
+def test_fuzz_amplification_stays_under_the_caps(tmp_path_factory: pytest.TempPathFactory, members: int,
+                                                 size: int, as_zip: bool, ratio: float, floor: int) -> None:  # fmt: skip
+    """Archives of many zero-filled members (each may pass a per-member check): whatever is extracted
+    never exceeds max(ratio_floor, max_ratio x archive size) in total; otherwise the archive is refused
+    and nothing is left."""
+    box = tmp_path_factory.mktemp("amp")
+    data = [(f"d{i // 8}/m{i}.bin", b"\0" * size) for i in range(members)]
+    archive = make_zip(box / "x.zip", data) if as_zip else make_tar(box / "x.tar.gz", data)
+    dest = box / "out" / "dest"
+    try:
+        extract_archive(archive, dest, max_ratio=ratio, ratio_floor=floor)
+    except UnsafeContentError:
+        assert tree(box) <= {archive.name, "out"}
+        return
+    total = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    assert total == members * size
+    assert total <= max(floor, ratio * archive.stat().st_size)

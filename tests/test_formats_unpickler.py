@@ -181,3 +181,47 @@ def test_fuzz_unpickler_only_format_errors(data: st.DataObject) -> None:
     finally:
         tracemalloc.stop()
     assert peak < 8 << 20
+
+
+# ------------------------------------------------------------------ fuzz: shared-object graphs
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    depth=st.integers(1, 64),
+    fanout=st.integers(2, 300),
+    kind=st.sampled_from(["list", "dict"]),
+    where=st.sampled_from(["beside", "wrapper", "metadata", "inside"]),
+)
+def test_fuzz_shared_object_graphs_cost_their_size(depth: int, fanout: int, kind: str, where: str) -> None:
+    """DAG pickles (level i holds ``fanout`` references to level i-1) anywhere in a checkpoint: the
+    unpickler, choosing the root, collecting tensors and copying metadata each visit every container
+    once, so a walk over ``fanout ** depth`` paths never starts (it would hang this test)."""
+    from hostile import generators as gen
+    from zhplm.formats._unpickler import collect_tensors, plain, select_root
+
+    fanout = min(fanout, max(2, 4096 // depth))  # keep the file small: depth * fanout references
+    dag = gen.dag_value(depth, fanout, kind=kind)
+    w = gen.array_value(np.ones(3, np.float32))
+    if where == "beside":
+        blob = gen.pickled_dict([("w", w), ("extra", dag)])
+    elif where == "wrapper":  # under a key select_root looks into
+        blob = gen.pickled_dict([("model", dag), ("w", w)])
+    elif where == "metadata":
+        blob = gen.pickled_dict([("w", w), ("args", dag)])
+    else:  # the tensor at the bottom of the DAG (within MAX_DEPTH): found, under one name
+        dag = gen.dag_value(min(depth, 28), fanout, kind=kind)
+        inner = dag.replace(b"]" + gen._put(1000) + b"0", b"]" + gen._put(1000) + b"(" + w + b"e0", 1)
+        blob = gen.pickled_dict([("state_dict", inner)])
+    tracemalloc.start()
+    try:
+        obj, _ = restricted_load(bytes_reader(blob, source="dag"))
+        node, _ = select_root(obj, None)
+        tensors, _ = collect_tensors(node, "dag")
+        copied = plain(obj)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(tensors) == 1
+    assert len(repr(copied)) < 2_000_000
+    assert peak < 64 << 20

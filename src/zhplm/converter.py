@@ -26,7 +26,13 @@ from zhplm import __version__
 from zhplm.arch import ArchSpec, get_arch, rank_archs
 from zhplm.arch._rules import Plan, Shape
 from zhplm.arch.tokenization.wordpiece import is_word_vocab
-from zhplm.errors import ConversionError, FormatError, MappingError, UnsupportedFormatError
+from zhplm.errors import (
+    ConversionError,
+    CorruptCheckpointError,
+    FormatError,
+    MappingError,
+    UnsupportedFormatError,
+)
 from zhplm.formats import open_checkpoint, sniff
 from zhplm.formats.base import Reader
 from zhplm.formats.safetensors_write import TensorSpec, write_model
@@ -70,8 +76,14 @@ class ConversionResult:
 
 def _is_archive(path: Path) -> bool:
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            # an end-of-central-directory record in front of garbage (an HTML page, a truncated download)
+            raise CorruptCheckpointError(
+                f"{path}: looks like a zip archive but cannot be read ({exc})"
+            ) from exc
         # a torch zip checkpoint is also a zip: it holds <name>/data.pkl
         return not any(n.endswith("/data.pkl") or n == "data.pkl" for n in names)
     try:

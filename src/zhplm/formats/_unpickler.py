@@ -32,6 +32,7 @@ from typing import IO, Any, ClassVar
 import numpy as np
 
 from zhplm.errors import CorruptCheckpointError, FormatError, UnsafeContentError
+from zhplm.formats.base import check_shape
 
 MAX_PROTOCOL = 5
 LAZY_BYTES_MIN = 64 * 1024  # byte strings at least this long stay on disk when laziness is asked for
@@ -180,7 +181,7 @@ def numeric_dtype(spec: Any, *, what: str) -> np.dtype[Any]:
     if isinstance(spec, bytes):
         spec = spec.decode("ascii", "replace")
     if not isinstance(spec, str) or len(spec) > 8:
-        raise UnsafeContentError(f"{what}: dtype {str(spec)[:40]!r} is not a plain numeric dtype")
+        raise UnsafeContentError(f"{what}: dtype {short(spec, 40)!r} is not a plain numeric dtype")
     order = "<"
     if spec[:1] in "<>|=":
         order, spec = spec[0], spec[1:]
@@ -209,7 +210,7 @@ class DtypeSpec:
         elif order in ("<", "|", "="):
             self.dtype = self.dtype.newbyteorder("<") if self.dtype.itemsize > 1 else self.dtype
         else:
-            raise CorruptCheckpointError(f"numpy dtype byte order {str(order)[:8]!r} is invalid")
+            raise CorruptCheckpointError(f"numpy dtype byte order {short(order, 8)!r} is invalid")
 
 
 class ArraySpec:
@@ -238,7 +239,9 @@ class ArraySpec:
             raw = bytes(raw)
         if not isinstance(raw, bytes | LazyBytes):
             raise UnsafeContentError("numpy array data is not raw bytes (object arrays are refused)")
-        self.shape = _shape_tuple(shape, what="numpy array")
+        self.shape = check_shape(
+            _shape_tuple(shape, what="numpy array"), self.dtype.itemsize, what="numpy array"
+        )
         self.fortran = bool(fortran)
         self.raw = raw
         self.built = True
@@ -312,6 +315,7 @@ class TensorRef:
         self.shape = _shape_tuple(shape, what="tensor size")
         self.stride = _shape_tuple(stride, what="tensor stride")
         self.dtype = dtype if dtype is not None else storage.dtype
+        check_shape(self.shape, self.dtype.itemsize, what="tensor")
         if len(self.stride) != len(self.shape):
             raise CorruptCheckpointError(f"tensor has {len(self.shape)} dims but {len(self.stride)} strides")
 
@@ -369,6 +373,15 @@ def _codecs_encode(obj: Any, encoding: Any = "utf-8", errors: Any = "strict") ->
     if not isinstance(obj, str) or encoding not in ("latin1", "latin-1", "iso-8859-1"):
         raise UnsafeContentError("_codecs.encode is allowed only as str.encode('latin1')")
     return obj.encode("latin1")
+
+
+def _bytes(*args: Any) -> bytes:
+    """``bytes()`` as protocol-2 pickles of empty numpy arrays call it, or ``bytes(str, 'latin1')``."""
+    if not args:
+        return b""
+    if len(args) == 2 and isinstance(args[0], str) and args[1] in ("latin1", "latin-1"):
+        return args[0].encode("latin1")
+    raise UnsafeContentError("bytes() is allowed only empty or as bytes(str, 'latin1')")
 
 
 def _copyreg_reconstructor(cls: Any, base: Any, state: Any) -> Any:
@@ -510,6 +523,8 @@ def _build_allowed() -> dict[tuple[str, str], Any]:
         ("__builtin__", "frozenset"): frozenset,
         ("__builtin__", "dict"): dict,
         ("_codecs", "encode"): _codecs_encode,
+        ("builtins", "bytes"): _bytes,
+        ("__builtin__", "bytes"): _bytes,
         ("copyreg", "_reconstructor"): _copyreg_reconstructor,
         ("copy_reg", "_reconstructor"): _copyreg_reconstructor,
         ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
@@ -788,8 +803,14 @@ def restricted_load(
     )
     try:
         obj = up.load()
-    except FormatError:
-        raise
+    except FormatError as exc:
+        if reader.source in str(exc):
+            raise
+        try:  # errors from the stubs do not know the file: name it
+            named = type(exc)(f"{reader.source}: {exc}")
+        except TypeError:  # a subclass with another signature keeps its own message
+            raise exc from None
+        raise named from None
     except (Exception, RecursionError) as exc:
         msg = str(exc)[:200]
         raise CorruptCheckpointError(
@@ -805,26 +826,57 @@ def sniff_pickle_protocol(head: bytes) -> int | None:
     return None
 
 
-def plain(obj: Any, depth: int = 0) -> Any:
-    """A JSON-friendly copy of simple unpickled values (for metadata); anything else becomes its repr."""
-    if depth > 8:
+PLAIN_NODES = 20_000  # values one plain() call copies at most; a shared-object graph cannot make it explode
+
+
+def short(obj: Any, limit: int = 80) -> str:
+    """A bounded text of a value from a file, for messages.
+
+    Never calls ``repr`` on containers or unknown types: file data may be a list graph whose full repr
+    is exponential in the file size, or an integer too long for ``str``.
+    """
+    if isinstance(obj, str):
+        text = obj
+    elif isinstance(obj, bool) or obj is None or isinstance(obj, float):
+        text = repr(obj)
+    elif isinstance(obj, int):
+        text = str(obj) if obj.bit_length() <= 256 else f"<{obj.bit_length()}-bit integer>"
+    elif isinstance(obj, bytes | bytearray):
+        text = repr(bytes(obj[:limit]))
+    else:
+        text = f"<{type(obj).__name__}>"
+    return text[:limit]
+
+
+def plain(obj: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """A JSON-friendly copy of simple unpickled values (for metadata); anything else becomes its repr.
+
+    Bounded in depth, items per container and total values copied (:data:`PLAIN_NODES`), so shared
+    sub-objects referenced many times over cost no more than the file holds.
+    """
+    budget = [PLAIN_NODES] if budget is None else budget
+    budget[0] -= 1
+    if depth > 8 or budget[0] < 0:
         return "…"
-    if obj is None or isinstance(obj, bool | int | float | str):
+    if obj is None or isinstance(obj, bool | float | str):
         return obj if not isinstance(obj, str) else obj[:1000]
+    if isinstance(obj, int):
+        return obj if -(1 << 63) <= obj < 1 << 64 else short(obj)
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, bytes):
         return f"<{len(obj)} bytes>"
     if isinstance(obj, list | tuple):
-        return [plain(v, depth + 1) for v in obj[:256]]
+        return [plain(v, depth + 1, budget) for v in obj[:256]]
     if isinstance(obj, dict):
-        return {str(k)[:200]: plain(v, depth + 1) for k, v in list(obj.items())[:512]}
+        return {short(k, 200): plain(v, depth + 1, budget) for k, v in list(dict.items(obj))[:512]}
     if isinstance(obj, OpaqueObject):
         state = obj.zhplm_state
         module, name = obj.zhplm_global
         if isinstance(state, dict):
-            return {"__class__": f"{module}.{name}", **plain(state, depth + 1)}
-        return {"__class__": f"{module}.{name}", "args": plain(list(obj.zhplm_args), depth + 1)}
+            copied = plain(state, depth + 1, budget)
+            return {"__class__": f"{module}.{name}", **(copied if isinstance(copied, dict) else {})}
+        return {"__class__": f"{module}.{name}", "args": plain(list(obj.zhplm_args), depth + 1, budget)}
     if isinstance(obj, _Marker):
         return obj.name
     return f"<{type(obj).__name__}>"
@@ -840,20 +892,45 @@ def is_tensor(obj: Any) -> bool:
     return isinstance(obj, TensorRef | ArraySpec)
 
 
-def _children(obj: Any) -> list[tuple[str, Any]]:
+def key_text(key: Any, source: str) -> str:
+    """A dict key as a tensor-name part: strings as they are, int64 integers in decimal."""
+    if type(key) is str:
+        return key
+    if type(key) is int and -(1 << 63) <= key < 1 << 63:
+        return str(key)
+    raise CorruptCheckpointError(
+        f"{source}: a key of the state dict is {short(key)}, not a name or a 64-bit integer"
+    )
+
+
+def _children(obj: Any, source: str = "checkpoint") -> list[tuple[str, Any]]:
     if isinstance(obj, dict):
-        return [(str(k), v) for k, v in dict.items(obj) if type(k) in (str, int)]
+        return [(key_text(k, source), v) for k, v in dict.items(obj) if type(k) in (str, int)]
     if isinstance(obj, list | tuple):
         return [(str(i), v) for i, v in enumerate(obj)]
     return []
 
 
 def has_tensors(obj: Any, depth: int = 0) -> bool:
-    if is_tensor(obj):
-        return True
-    if depth >= MAX_DEPTH:
-        return False
-    return any(has_tensors(v, depth + 1) for _, v in _children(obj))
+    """Whether a tensor lies within :data:`MAX_DEPTH` levels below ``obj``.
+
+    Each container is looked at once (a visited set), so a graph of shared lists costs its size, not
+    the number of paths through it.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(obj, depth)]
+    while stack:
+        node, level = stack.pop()
+        if is_tensor(node):
+            return True
+        if level >= MAX_DEPTH or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            stack.extend((v, level + 1) for k, v in dict.items(node) if type(k) in (str, int))
+        elif isinstance(node, list | tuple):
+            stack.extend((v, level + 1) for v in node)
+    return False
 
 
 def select_root(obj: Any, root: str | None) -> tuple[Any, str]:
@@ -904,7 +981,7 @@ def collect_tensors(obj: Any, source: str) -> tuple[dict[str, Any], int]:
                 raise CorruptCheckpointError(f"{source}: two tensors are both named {prefix!r}")
             out[prefix or "tensor"] = node
             continue
-        kids = _children(node)
+        kids = _children(node, source)
         if not kids:
             skipped += 1
             continue

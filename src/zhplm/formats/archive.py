@@ -83,6 +83,22 @@ class _Writer:
         self.total = 0
         self.files: dict[str, str] = {}  # collision key -> member name
         self.dirs: dict[str, str] = {}
+        self.archive_size = archive.stat().st_size
+
+    def check_expansion(self, total: int, *, declared: bool = False) -> None:
+        """Refuse when the archive as a whole expands beyond the ratio cap (many members, each under
+        the per-member floor, add up), or past the total-size cap."""
+        lim = self.limits
+        how = "declared" if declared else "written"
+        if total > lim.max_total_bytes:
+            raise UnsafeContentError(
+                f"{self.archive}: contents expand past {lim.max_total_bytes} bytes ({total} {how}; a bomb?)"
+            )
+        if total > lim.ratio_floor and total > lim.max_ratio * max(self.archive_size, 1):
+            raise UnsafeContentError(
+                f"{self.archive}: expands more than {lim.max_ratio:g}x ({total} bytes {how} from "
+                f"{self.archive_size}; a compression bomb?)"
+            )
 
     @staticmethod
     def _key(parts: tuple[str, ...]) -> str:
@@ -134,10 +150,7 @@ class _Writer:
                     raise UnsafeContentError(
                         f"{self.archive}: member {m.name!r} expands past {self.limits.max_member_bytes} bytes"
                     )
-                if self.total > self.limits.max_total_bytes:
-                    raise UnsafeContentError(
-                        f"{self.archive}: contents expand past {self.limits.max_total_bytes} bytes (a bomb?)"
-                    )
+                self.check_expansion(self.total)
                 if written > m.declared:
                     raise UnsafeContentError(
                         f"{self.archive}: member {m.name!r} holds more bytes than the {m.declared} it declares"
@@ -206,6 +219,8 @@ def _extract_zip(path: Path, writer: _Writer) -> None:
                 )
             m = _Member(name, info.is_dir() or kind == stat.S_IFDIR, 0 if info.is_dir() else info.file_size)
             plan.append((info, m, writer.admit(m)))
+        # whole-archive caps on the declared sizes before anything is written (bytes are still counted)
+        writer.check_expansion(sum(m.declared for _, m, _ in plan), declared=True)
         for info, m, parts in plan:
             if m.is_dir:
                 writer.mkdir(parts)

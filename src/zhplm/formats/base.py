@@ -13,6 +13,34 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from zhplm.errors import CorruptCheckpointError
+
+MAX_RANK = 64  # numpy's limit on dimensions
+MAX_TENSOR_BYTES = 1 << 62  # beyond any disk; numpy refuses larger arrays even when one dim is 0
+
+
+def check_shape(shape: tuple[int, ...], itemsize: int, *, what: str) -> tuple[int, ...]:
+    """Return ``shape`` if numpy can hold it, else raise :class:`CorruptCheckpointError` naming ``what``.
+
+    Readers call this at open, so a shape of 70 dims, a negative dim or 2**70 elements (even with
+    another dim 0, which makes the byte count 0 and slips past size checks) never reaches numpy.
+    """
+    if len(shape) > MAX_RANK:
+        raise CorruptCheckpointError(
+            f"{what}: {len(shape)} dimensions, more than the {MAX_RANK} numpy allows"
+        )
+    n = max(itemsize, 1)
+    for d in shape:
+        if d < 0:
+            raise CorruptCheckpointError(f"{what}: negative dimension in shape {list(shape[:8])}")
+        n *= d or 1
+        if n > MAX_TENSOR_BYTES:
+            raise CorruptCheckpointError(
+                f"{what}: shape {list(shape[:8])}{' …' if len(shape) > 8 else ''} describes more than "
+                f"2**62 bytes; the file is damaged"
+            )
+    return shape
+
 
 class Reader:
     """Base class of the format readers. Subclasses set ``format`` and implement the abstract methods."""

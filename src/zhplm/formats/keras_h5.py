@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from zhplm.errors import CorruptCheckpointError, FormatError, MissingDependencyError, UnsafeContentError
-from zhplm.formats.base import Reader
+from zhplm.formats.base import Reader, check_shape
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 MAX_EXPANSION = 1024  # decompressed bytes per stored byte beyond which a dataset is a bomb
 SMALL = 1 << 20
+MAX_LINKS = 1_000_000  # links looked at while listing; Keras files hold a few thousand
 
 
 def _h5py() -> Any:
@@ -41,17 +42,9 @@ def sniff(path: Path) -> bool:
             if f.read(8) == HDF5_SIGNATURE:
                 found = True
                 break
-    if not found:
-        return False
-    try:
-        h5py = _h5py()
-    except MissingDependencyError:
-        return True  # claim it, so that opening says which extra to install
-    try:  # a signature followed by garbage is not ours: let the caller name it as a damaged HDF5
-        with h5py.File(path, "r"):
-            return True
-    except Exception:
-        return False
+    # Claimed on the signature alone: a truncated or damaged HDF5 file is then reported as damaged
+    # when opened, not as "the h5 reader is not available".
+    return found
 
 
 def _attr_text(value: Any) -> Any:
@@ -73,7 +66,9 @@ class KerasH5Reader(Reader):
         try:
             self._file = h5py.File(path, "r")
         except Exception as exc:  # OSError for most damage, others for some
-            raise CorruptCheckpointError(f"{path}: not a readable HDF5 file ({exc})") from None
+            raise CorruptCheckpointError(
+                f"{path}: a damaged or truncated HDF5 file ({str(exc)[:300]}); download it again"
+            ) from None
         self._datasets: dict[str, Any] = {}
         self._skipped: list[str] = []
         try:
@@ -92,10 +87,27 @@ class KerasH5Reader(Reader):
                 f"{path}: damaged HDF5 file ({type(exc).__name__}: {str(exc)[:200]})"
             ) from None
 
-    def _walk(self, h5py: Any, group: Any, prefix: str) -> None:
-        for name in group:
+    def _walk(self, h5py: Any, root: Any, prefix: str) -> None:
+        """List datasets depth-first in file order, each group once.
+
+        Hard links can make one group appear under many paths (a chain of groups each linking twice to
+        the next has 2**depth paths in a few KB); a group met again is listed as skipped, not walked, and
+        the links looked at are capped, so opening costs what the file holds.
+        """
+        seen = {root.id}
+        links = 0
+        stack: list[tuple[Any, str, Any]] = [(root, prefix, iter(list(root)))]
+        while stack:
+            group, base, names = stack[-1]
+            name = next(names, None)
+            if name is None:
+                stack.pop()
+                continue
+            links += 1
+            if links > MAX_LINKS:
+                raise UnsafeContentError(f"{self.path}: more than {MAX_LINKS} links; refused")
             link = group.get(name, getlink=True)
-            full = f"{prefix}{name}"
+            full = f"{base}{name}"
             if isinstance(link, h5py.ExternalLink):
                 raise UnsafeContentError(
                     f"{self.path}: {full!r} is an external link to {link.filename!r}; refused (it would open another file)"
@@ -105,7 +117,11 @@ class KerasH5Reader(Reader):
                 continue
             obj = group.get(name)
             if isinstance(obj, h5py.Group):
-                self._walk(h5py, obj, f"{full}/")
+                if obj.id in seen:
+                    self._skipped.append(f"{full} (another hard link to a group already listed)")
+                    continue
+                seen.add(obj.id)
+                stack.append((obj, f"{full}/", iter(list(obj))))
             elif isinstance(obj, h5py.Dataset):
                 self._check(h5py, full, obj)
             else:
@@ -121,7 +137,12 @@ class KerasH5Reader(Reader):
         if ds.dtype.kind not in "biufc" or ds.dtype.fields is not None:
             self._skipped.append(f"{name} (dtype {ds.dtype})")
             return
-        nbytes = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize if ds.shape else ds.dtype.itemsize
+        shape = check_shape(
+            tuple(int(d) for d in ds.shape or ()), ds.dtype.itemsize, what=f"{self.path}: dataset {name!r}"
+        )
+        nbytes = ds.dtype.itemsize
+        for d in shape:
+            nbytes *= d
         stored = ds.id.get_storage_size()
         if ds.chunks is None and ds.compression is None:
             if nbytes and stored != nbytes:

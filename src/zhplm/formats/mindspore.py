@@ -31,7 +31,7 @@ import numpy as np
 from zhplm.errors import CorruptCheckpointError, EncryptedCheckpointError, UnsupportedFormatError
 from zhplm.formats._protowire import FIXED32, FIXED64, LEN, VARINT, read_varint, signed64
 from zhplm.formats._unpickler import np_dtype
-from zhplm.formats.base import Reader
+from zhplm.formats.base import Reader, check_shape
 
 CRC_MARK = b"crc_num"
 TRAILER = len(CRC_MARK) + 10
@@ -205,7 +205,7 @@ class MindSporeReader(Reader):
                 prev = parts[tag]
                 if prev[1] != ttype:
                     raise CorruptCheckpointError(f"{src}: chunks of {tag!r} disagree on dtype")
-                parts[tag] = (dims, ttype, [*prev[2], content])
+                prev[2].append(content)  # in place: copying the list per chunk made opening quadratic
             else:
                 parts[tag] = (dims, ttype, [content])
             last_tag = tag
@@ -249,7 +249,7 @@ class MindSporeReader(Reader):
             raise UnsupportedFormatError(f"{src}: tensor {tag!r} has unknown tensor_type {ttype[:40]!r}")
         if any(d < 0 for d in dims) or len(dims) > 64:
             raise CorruptCheckpointError(f"{src}: tensor {tag!r} has invalid dims {dims[:8]}")
-        shape = () if dims == [0] else tuple(dims)
+        shape = check_shape(() if dims == [0] else tuple(dims), dtype.itemsize, what=f"{src}: tensor {tag!r}")
         numel = 1
         for d in shape:
             numel *= d

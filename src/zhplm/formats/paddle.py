@@ -28,11 +28,13 @@ from zhplm.formats._unpickler import (
     BoundedReader,
     LazyBytes,
     collect_tensors,
+    key_text,
     plain,
     restricted_load,
+    short,
     sniff_pickle_protocol,
 )
-from zhplm.formats.base import Reader
+from zhplm.formats.base import MAX_RANK, Reader, check_shape
 
 STRUCTURED = "StructuredToParameterName@@"
 UNPACK_INFO = "UnpackBigParamInfor@@"
@@ -81,7 +83,9 @@ class PaddleReader(Reader):
         names: dict[str, str] = {}
         for key, value in list(body.items()):
             if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
-                names[str(key)] = value[0]  # (tuple, ((name, ndarray),)) from the non-state-dict path
+                names[key_text(key, src)] = value[
+                    0
+                ]  # (tuple, ((name, ndarray),)) from the non-state-dict path
                 body[key] = value[1]
         if STRUCTURED in obj:
             self._meta["structured_to_parameter_name"] = plain(dict.__getitem__(obj, STRUCTURED))
@@ -96,8 +100,9 @@ class PaddleReader(Reader):
         if info is not None:
             if not isinstance(info, dict):
                 raise CorruptCheckpointError(f"{src}: {UNPACK_INFO} is not a dict")
-            for key, desc in info.items():
-                out[str(key)] = self._join(str(key), desc, out)
+            for key, desc in dict.items(info):
+                name = key_text(key, src)
+                out[name] = self._join(name, desc, out)
         return out
 
     def _join(self, key: str, desc: Any, flat: dict[str, ArraySpec | _Joined]) -> _Joined:
@@ -109,19 +114,21 @@ class PaddleReader(Reader):
             raise CorruptCheckpointError(f"{src}: split tensor {key!r} is described wrongly")
         parts: list[ArraySpec] = []
         for part in slices:
-            spec = flat.pop(str(part), None)
+            spec = flat.pop(part, None) if isinstance(part, str) else None
             if not isinstance(spec, ArraySpec):
-                raise CorruptCheckpointError(
-                    f"{src}: split tensor {key!r} misses its part {str(part)[:80]!r}"
-                )
+                raise CorruptCheckpointError(f"{src}: split tensor {key!r} misses its part {short(part)!r}")
             parts.append(spec)
         if any(p.dtype != parts[0].dtype or len(p.shape) != 1 for p in parts):
             raise CorruptCheckpointError(
                 f"{src}: parts of split tensor {key!r} differ in dtype or are not 1-D"
             )
-        shape_t = tuple(int(d) for d in shape)
-        if any(d < 0 for d in shape_t):
-            raise CorruptCheckpointError(f"{src}: split tensor {key!r} has a negative dim")
+        if len(shape) > MAX_RANK or not all(type(d) is int or isinstance(d, np.integer) for d in shape):
+            raise CorruptCheckpointError(
+                f"{src}: split tensor {key!r} has OriginShape {[short(d, 20) for d in shape[:8]]}, "
+                f"not a list of at most {MAX_RANK} integers"
+            )
+        itemsize = parts[0].dtype.itemsize if parts[0].dtype is not None else 1
+        shape_t = check_shape(tuple(int(d) for d in shape), itemsize, what=f"{src}: split tensor {key!r}")
         total = 1
         for d in shape_t:
             total *= d

@@ -25,7 +25,7 @@ import numpy as np
 from zhplm.errors import CorruptCheckpointError, UnsupportedFormatError
 from zhplm.formats._protowire import LEN, VARINT, iter_fields, packed_varints, signed64
 from zhplm.formats._unpickler import np_dtype
-from zhplm.formats.base import Reader
+from zhplm.formats.base import Reader, check_shape
 
 # VarType.Type values of plain dense data (framework.proto)
 PADDLE_DTYPES: dict[int, str] = {
@@ -87,7 +87,8 @@ def parse_tensor_desc(desc: bytes, what: str) -> tuple[np.dtype[Any], tuple[int,
         raise CorruptCheckpointError(f"{what}: unsupported Paddle data_type {data_type}")
     if any(d < 0 for d in dims) or len(dims) > 64:
         raise CorruptCheckpointError(f"{what}: bad dims {dims[:8]}")
-    return np_dtype(code), tuple(dims)
+    dtype = np_dtype(code)
+    return dtype, check_shape(tuple(dims), dtype.itemsize, what=what)
 
 
 def read_header(path: Path) -> _Entry:
@@ -100,7 +101,7 @@ def read_header(path: Path) -> _Entry:
             pos = f.tell()
             if n > size - pos:
                 raise CorruptCheckpointError(
-                    f"{what}: truncated ({n} bytes needed at offset {pos}, file is {size})"
+                    f"{what}: truncated or damaged ({n} bytes needed at offset {pos}, file is {size})"
                 )
             return f.read(n)
 
@@ -132,24 +133,39 @@ def read_header(path: Path) -> _Entry:
                 "names; export it with paddle.static.save_vars(..., filename=None) or as .pdparams"
             )
         raise CorruptCheckpointError(
-            f"{what}: shape {shape} × {dtype.itemsize} bytes = {need}, but {size - offset} bytes follow the header"
+            f"{what}: shape {shape} × {dtype.itemsize} bytes = {need}, but {size - offset} bytes follow the "
+            "header; the file is truncated or damaged"
         )
     return _Entry(path, offset, shape, dtype)
+
+
+def _claims(file: Path) -> bool:
+    """Whether ``file`` begins like a LoDTensor file (header fields, not the data, are looked at).
+
+    Sniffing claims on the beginning alone, so that a truncated or damaged parameter file is reported
+    as damaged when opened, not as "no checkpoint here".
+    """
+    with builtins.open(file, "rb") as f:
+        head = f.read(20)
+    if not _looks_like_lodtensor(head):
+        return False
+    if struct.unpack("<Q", head[4:12])[0] > 0:
+        return True  # LoD offsets follow; the reader checks them
+    if len(head) < 20:
+        return False
+    tensor_version, desc_size = struct.unpack("<Ii", head[12:20])
+    return bool(tensor_version == 0 and 0 < desc_size <= MAX_DESC)
 
 
 def sniff(path: Path) -> bool:
     try:
         if path.is_file():
-            read_header(path)
-            return True
+            return _claims(path)
         if path.is_dir():
             for child in sorted(path.iterdir())[:2000]:
-                if child.is_file() and not child.name.startswith("."):
-                    with builtins.open(child, "rb") as f:
-                        if _looks_like_lodtensor(f.read(12)):
-                            read_header(child)
-                            return True
-    except Exception:  # any parse failure: not ours to claim
+                if child.is_file() and not child.name.startswith(".") and _claims(child):
+                    return True
+    except OSError:
         return False
     return False
 

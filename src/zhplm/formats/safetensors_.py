@@ -21,7 +21,7 @@ import ml_dtypes
 import numpy as np
 
 from zhplm.errors import CorruptCheckpointError, UnsupportedFormatError
-from zhplm.formats.base import Reader
+from zhplm.formats.base import Reader, check_shape
 
 MAX_HEADER_BYTES = 100_000_000
 INDEX_NAME = "model.safetensors.index.json"
@@ -132,6 +132,7 @@ def parse_header(path: Path) -> tuple[dict[str, _Info], dict[str, str]]:
                 f"({numel * dtype.itemsize} bytes)"
             )
         spans.append((begin, end, name))
+        check_shape(tuple(shape), dtype.itemsize, what=where + f"tensor {name!r}")  # (0, 2**62), 70 dims
         infos[name] = _Info(dtype, tuple(shape), data_start + begin, end - begin)
     pos = 0
     for begin, end, name in sorted(spans):

@@ -22,9 +22,9 @@ import google_crc32c
 import ml_dtypes
 import numpy as np
 
-from zhplm.errors import CorruptCheckpointError, UnsupportedFormatError
+from zhplm.errors import CorruptCheckpointError, UnsafeContentError, UnsupportedFormatError
 from zhplm.formats import _protowire as pw
-from zhplm.formats.base import Reader
+from zhplm.formats.base import MAX_RANK, Reader, check_shape
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48  # two BlockHandles (≤ 20 bytes each) padded to 40 bytes + 8-byte magic
@@ -59,6 +59,7 @@ _DTYPES: dict[int, tuple[str, np.dtype[Any] | None]] = {
     22: ("uint32", np.dtype(np.uint32)),
     23: ("uint64", np.dtype(np.uint64)),
 }
+MAX_PAIRWISE_SLICES = 512  # irregular (non-grid) partitions are checked pair by pair up to this many
 _MAX_ELEMENTS = 1 << 62  # beyond this a shape cannot describe bytes on any disk
 
 _DATA_RE = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
@@ -356,16 +357,42 @@ def parse_entry(value: bytes, name: str, file: Path) -> BundleEntry:
 
 
 def _numel(shape: tuple[int, ...], name: str, file: Path) -> int:
-    n = 1
+    if len(shape) > MAX_RANK:
+        raise CorruptCheckpointError(
+            f"{file}: tensor {name!r} has {len(shape)} dimensions, more than the {MAX_RANK} numpy allows"
+        )
+    n = nonzero = 1
     for d in shape:
         if d < 0:
             raise CorruptCheckpointError(
                 f"{file}: tensor {name!r} has a negative dimension in shape {list(shape)}"
             )
         n *= d
-        if n > _MAX_ELEMENTS:
+        nonzero *= d or 1  # numpy refuses (0, 2**62) too: a zero dim does not excuse the others
+        if nonzero > _MAX_ELEMENTS:
             raise CorruptCheckpointError(f"{file}: tensor {name!r} shape {list(shape)} overflows")
     return n
+
+
+def _is_grid(boxes: list[tuple[tuple[int, int], ...]], shape: tuple[int, ...]) -> bool:
+    """Whether ``boxes`` are exactly the cells of a grid over ``shape`` (linear-time tiling check).
+
+    TensorFlow partitions a variable along one axis (a grid with one split axis); along each axis the
+    distinct intervals must then partition the dimension, and the boxes must be all their combinations,
+    each once.
+    """
+    cells = 1
+    for axis, dim in enumerate(shape):
+        intervals = sorted({box[axis] for box in boxes})
+        pos = 0
+        for start, end in intervals:
+            if start != pos or end <= start < dim:
+                return False
+            pos = end
+        if pos != dim:
+            return False
+        cells *= len(intervals)
+    return cells == len(boxes) == len(set(boxes))
 
 
 # ------------------------------------------------------------------ locating a bundle
@@ -382,11 +409,21 @@ def _parse_checkpoint_file(folder: Path) -> Path | None:
         return None
     raw = re.sub(r"\\(.)", r"\1", m.group(1))
     named = Path(raw)
-    for candidate in (named if named.is_absolute() else folder / named, folder / named.name):
-        if Path(str(candidate) + ".index").is_file():
-            return candidate
-    # checkpoints moved from another machine keep absolute paths: fall back to the file name here
-    return folder / named.name
+    local = folder / named.name
+    if named.is_absolute() or ".." in named.parts:
+        # Checkpoints moved from another machine keep its absolute paths: the same file name here is
+        # what was meant. Anything else would read outside the folder, which is refused.
+        if named.name and Path(str(local) + ".index").is_file():
+            return local
+        raise UnsafeContentError(
+            f"{state}: model_checkpoint_path {raw[:200]!r} points outside {folder}, and no "
+            f"{named.name[:100]}.index is in the folder; zhplm reads only checkpoints inside it. Name the "
+            "checkpoint prefix to read instead, or fix the `checkpoint` file"
+        )
+    candidate = folder / named
+    if Path(str(candidate) + ".index").is_file():
+        return candidate
+    return local
 
 
 def _has_magic(index: Path) -> bool:
@@ -430,8 +467,8 @@ def find_prefix(path: Path) -> Path | None:
 def sniff(path: Path) -> bool:
     try:
         prefix = find_prefix(path)
-    except UnsupportedFormatError:
-        return True  # a folder of several bundles: open() explains which to pick
+    except (UnsupportedFormatError, UnsafeContentError):
+        return True  # several bundles, or a `checkpoint` file pointing outside: open() explains
     except OSError:
         return False
     return prefix is not None and _has_magic(Path(str(prefix) + ".index"))
@@ -461,6 +498,8 @@ class TF1Reader(Reader):
         self.index_path = Path(str(prefix) + ".index")
         if not self.index_path.is_file():
             raise FileNotFoundError(f"TensorFlow checkpoint index not found: {self.index_path}")
+        self._base = (path if path.is_dir() else prefix.parent).resolve()
+        self._inside(self.index_path)
         self._lock = threading.Lock()
         self._files: dict[int, io.BufferedReader] = {}
         rows = read_table(self.index_path)
@@ -489,6 +528,7 @@ class TF1Reader(Reader):
                 self._skipped[name] = kind
                 continue
             _numel(entry.shape, name, self.index_path)
+            check_shape(entry.shape, dtype.itemsize, what=f"{self.index_path}: tensor {name!r}")
             if entry.slices:
                 self._check_slices(name, entry, dtype, shard_sizes)
                 self._sliced.append(name)
@@ -497,6 +537,16 @@ class TF1Reader(Reader):
             self._tensors[name] = _Tensor(entry, dtype, entry.shape)
 
     # -- validation --------------------------------------------------------------------------
+    def _inside(self, file: Path) -> None:
+        """Refuse a bundle file that is a link (or lies under a linked folder) leading out of the
+        checkpoint's folder: reading it would read some other file of this machine."""
+        real = file.resolve()
+        if not real.is_relative_to(self._base):
+            raise UnsafeContentError(
+                f"{file} leads to {real}, outside the checkpoint folder {self._base}; zhplm does not read "
+                "through links out of it. Copy the checkpoint with links resolved (cp -rL) to read it"
+            )
+
     def _shard_size(self, name: str, shard_id: int, sizes: dict[int, int]) -> int:
         if not 0 <= shard_id < self.header.num_shards:
             raise CorruptCheckpointError(
@@ -505,6 +555,7 @@ class TF1Reader(Reader):
             )
         if shard_id not in sizes:
             data = self.data_paths[shard_id]
+            self._inside(data)
             try:
                 sizes[shard_id] = data.stat().st_size
             except FileNotFoundError:
@@ -574,17 +625,24 @@ class TF1Reader(Reader):
                     f"{list(part.shape)}, expected {entry.dtype} {list(shape)}"
                 )
             self._check_stored(f"{name}{list(extents)}", part, shape, dtype, sizes)
-            box = tuple((s, s + n) for (s, _), n in zip(extents, shape, strict=True))
-            for other in boxes:
-                if all(a0 < b1 and b0 < a1 for (a0, a1), (b0, b1) in zip(box, other, strict=True)):
-                    raise CorruptCheckpointError(f"{self.index_path}: slices of {name!r} overlap")
-            boxes.append(box)
+            boxes.append(tuple((s, s + n) for (s, _), n in zip(extents, shape, strict=True)))
             covered += _numel(shape, name, self.index_path)
         total = _numel(entry.shape, name, self.index_path)
         if covered != total:
             raise CorruptCheckpointError(
                 f"{self.index_path}: the saved slices of {name!r} cover {covered} of its {total} elements"
             )
+        # In bounds and covering as many elements as the tensor has, the slices tile it iff none overlap.
+        if not _is_grid(boxes, entry.shape):
+            if len(boxes) > MAX_PAIRWISE_SLICES:
+                raise UnsupportedFormatError(
+                    f"{self.index_path}: the {len(boxes)} slices of {name!r} do not form a grid; zhplm "
+                    f"checks such partitions only up to {MAX_PAIRWISE_SLICES} slices"
+                )
+            for i, box in enumerate(boxes):  # small and irregular: compare pairs
+                for other in boxes[:i]:
+                    if all(a0 < b1 and b0 < a1 for (a0, a1), (b0, b1) in zip(box, other, strict=True)):
+                        raise CorruptCheckpointError(f"{self.index_path}: slices of {name!r} overlap")
 
     # -- the interface -----------------------------------------------------------------------
     def keys(self) -> list[str]:

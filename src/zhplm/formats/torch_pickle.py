@@ -31,7 +31,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from zhplm.errors import CorruptCheckpointError, FormatError, UnsafeContentError
+from zhplm.errors import CorruptCheckpointError, FormatError, UnsafeContentError, UnsupportedFormatError
 from zhplm.formats._unpickler import (
     ArraySpec,
     BoundedReader,
@@ -43,6 +43,7 @@ from zhplm.formats._unpickler import (
     plain,
     restricted_load,
     select_root,
+    short,
 )
 from zhplm.formats.base import Reader
 
@@ -50,6 +51,9 @@ LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 LEGACY_HEAD = b"\x80\x02\x8a\x0a" + LEGACY_MAGIC.to_bytes(10, "little") + b"."
 MAX_DATA_PKL = 512 * 1024 * 1024
+ZIP_MAX_RATIO = 100  # uncompressed / compressed bytes of one member
+ZIP_MAX_FILE_RATIO = 20  # all members' bytes / file size (members pointing at the same data add up)
+ZIP_RATIO_FLOOR = 1 << 20  # members and files smaller than this are not ratio-checked
 _KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
@@ -121,6 +125,7 @@ class TorchFile:
         if prefix is None:
             raise CorruptCheckpointError(f"{self.source}: zip has no single <prefix>/data.pkl")
         self._prefix = prefix
+        self._check_amplification(zf)
         names = set(zf.namelist())
         if prefix + "byteorder" in names:
             self.byteorder = self._zip_read(prefix + "byteorder", 16).decode("ascii", "replace").strip()
@@ -147,6 +152,31 @@ class TorchFile:
                 )
         return obj
 
+    def _check_amplification(self, zf: zipfile.ZipFile) -> None:
+        """Refuse compression bombs before reading anything: torch.save stores members uncompressed,
+        so a member (or the whole file) that expands many times over was not written by torch."""
+        total = 0
+        for info in zf.infolist():
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise UnsupportedFormatError(
+                    f"{self.source}: member {info.filename[:80]!r} uses zip compression method "
+                    f"{info.compress_type}; torch checkpoints are stored (or deflated), re-save it with torch.save"
+                )
+            if info.file_size > ZIP_RATIO_FLOOR and info.file_size > ZIP_MAX_RATIO * max(
+                info.compress_size, 1
+            ):
+                raise UnsafeContentError(
+                    f"{self.source}: member {info.filename[:80]!r} expands {info.compress_size} bytes to "
+                    f"{info.file_size}, more than {ZIP_MAX_RATIO}x (a compression bomb?); refused"
+                )
+            total += info.file_size
+        size = os.fstat(zf.fp.fileno()).st_size if zf.fp is not None else 0
+        if total > ZIP_RATIO_FLOOR and total > ZIP_MAX_FILE_RATIO * max(size, 1):
+            raise UnsafeContentError(
+                f"{self.source}: members declare {total} bytes in a {size}-byte file, more than "
+                f"{ZIP_MAX_FILE_RATIO}x (a compression bomb?); refused"
+            )
+
     def _zip_read(self, member: str, limit: int) -> bytes:
         assert self._zip is not None
         try:
@@ -168,7 +198,7 @@ class TorchFile:
         if not isinstance(stype, StorageType):
             raise UnsafeContentError(f"{self.source}: persistent id names a storage type we do not know")
         if not isinstance(key, str) or not _KEY_RE.match(key):
-            raise CorruptCheckpointError(f"{self.source}: storage key {str(key)[:40]!r} is malformed")
+            raise CorruptCheckpointError(f"{self.source}: storage key {short(key, 40)!r} is malformed")
         if type(numel) is not int or numel < 0:
             raise CorruptCheckpointError(f"{self.source}: storage {key} has a bad element count")
         dtype: np.dtype[Any] = stype.dtype
@@ -177,7 +207,7 @@ class TorchFile:
             if old.dtype != dtype or old.numel != numel:
                 raise CorruptCheckpointError(f"{self.source}: storage {key} is declared twice, differently")
             return old
-        ref = StorageRef(key, dtype, numel, str(location)[:32])
+        ref = StorageRef(key, dtype, numel, short(location, 32))
         self.storages[key] = ref
         return ref
 
@@ -205,7 +235,7 @@ class TorchFile:
             or offset + size > numel
         ):
             raise CorruptCheckpointError(
-                f"{self.source}: storage view {str(view_key)[:40]} lies outside {key}"
+                f"{self.source}: storage view {short(view_key, 40)} lies outside {key}"
             )
         ref = StorageRef(f"{key}[{offset}:{offset + size}]", root.dtype, size, root.location)
         ref.root, ref.view_offset = root, offset
@@ -222,7 +252,7 @@ class TorchFile:
         version, _ = restricted_load(reader)
         if version != LEGACY_PROTOCOL:
             raise CorruptCheckpointError(
-                f"{self.source}: legacy protocol {str(version)[:20]} is not {LEGACY_PROTOCOL}"
+                f"{self.source}: legacy protocol {short(version, 20)} is not {LEGACY_PROTOCOL}"
             )
         sys_info, _ = restricted_load(reader)
         if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
@@ -391,7 +421,8 @@ class TorchReader(Reader):
         if self._tf.opaque_globals:
             meta["opaque_globals"] = sorted(f"{m}.{n}" for m, n in self._tf.opaque_globals)
         if isinstance(self._tf.obj, dict) and self.root:
-            meta["other_top_keys"] = [str(k) for k in self._tf.obj if str(k) != self.root.split(".")[0]][:50]
+            top = self.root.split(".")[0]
+            meta["other_top_keys"] = [short(k) for k in list(self._tf.obj)[:51] if short(k) != top][:50]
         return meta
 
     def top_level(self, key: str) -> Any:

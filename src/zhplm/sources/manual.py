@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+import stat
 import tarfile
 import uuid
 import zipfile
@@ -26,6 +27,7 @@ from zhplm.errors import (
     FormatError,
     ManualDownloadRequired,
     UnexpectedContentError,
+    UnsafeContentError,
 )
 from zhplm.sources.base import Attempt, FetchContext, Fetched, Source, StagedFolder, StoredBlob
 from zhplm.sources.store import Store, sha256_file
@@ -118,16 +120,89 @@ def archive_kind(path: Path) -> str | None:
     return None
 
 
-def archive_members(path: Path, kind: str) -> list[str]:
-    """Names inside an archive (listing only; nothing is extracted)."""
+MAX_LISTED_MEMBERS = 100_000  # as many members as extraction admits (zhplm.formats.archive.Limits)
+
+
+def archive_members(path: Path, kind: str, *, max_members: int = MAX_LISTED_MEMBERS) -> list[str]:
+    """Names inside an archive (listing only; nothing is extracted).
+
+    A tar is read as a stream and refused as soon as it passes ``max_members`` entries: listing it
+    whole first (``getmembers``) kept one record per member, hundreds of MB for a small hostile file.
+    """
     try:
         if kind == "zip":
             with zipfile.ZipFile(path) as z:
-                return [i.filename for i in z.infolist() if not i.is_dir()]
-        with tarfile.open(path) as t:
-            return [m.name for m in t.getmembers() if m.isfile()]
+                infos = z.infolist()
+                if len(infos) > max_members:
+                    raise UnsafeContentError(f"{path}: {len(infos)} members, over the limit of {max_members}")
+                return [i.filename for i in infos if not i.is_dir()]
+        names: list[str] = []
+        with tarfile.open(path, mode="r|*") as t:
+            for count, m in enumerate(t, start=1):
+                if count > max_members:
+                    raise UnsafeContentError(
+                        f"{path}: more than {max_members} members (a bomb?); refused before listing the rest"
+                    )
+                if m.isfile():
+                    names.append(m.name)
+        return names
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
         raise UnexpectedContentError(f"{path} is a damaged archive: {exc}") from exc
+
+
+def copy_folder(src: Path, dest: Path, *, max_files: int = MAX_LISTED_MEMBERS) -> int:
+    """Copy the regular files under ``src`` into the existing folder ``dest``; return how many.
+
+    Symbolic links are followed only while they stay inside ``src``: a link out of it (to
+    ``/etc/passwd``, to ``~/.ssh``) would copy that file into the store, a link that loops (or a
+    folder reached twice through links) would copy forever. Both are refused before the file is
+    copied, as are devices, FIFOs and sockets.
+    """
+    root = src.resolve(strict=True)
+    visited = {root}
+    copied = 0
+    stack: list[tuple[Path, Path, Path]] = [(root, dest, src)]  # (real folder, target, path as named)
+    while stack:
+        folder, target, shown = stack.pop()
+        target.mkdir(exist_ok=True)
+        with os.scandir(folder) as entries:
+            listing = sorted(entries, key=lambda e: e.name)
+        for entry in listing:
+            path, named = Path(entry.path), shown / entry.name
+            real = path
+            if entry.is_symlink():
+                try:
+                    real = path.resolve(strict=True)
+                except (OSError, RuntimeError) as exc:  # ELOOP, a dangling link
+                    raise UnsafeContentError(
+                        f"{named} is a symbolic link that loops or leads nowhere ({exc}); remove it and import again"
+                    ) from None
+                if not real.is_relative_to(root):
+                    raise UnsafeContentError(
+                        f"{named} is a symbolic link to {real}, outside the folder being imported; zhplm does "
+                        "not follow links out of it (they could copy any file of this machine into the store). "
+                        f"If the link is meant (a Hugging Face cache snapshot), copy the folder with links "
+                        f"resolved (cp -rL {src} COPY) and import the copy"
+                    )
+            mode = os.stat(real).st_mode
+            if stat.S_ISDIR(mode):
+                if real in visited:
+                    raise UnsafeContentError(
+                        f"{named}: the folder {real} is reached a second time through a symbolic link (a link "
+                        "loop?); remove the link and import again"
+                    )
+                visited.add(real)
+                stack.append((real, target / entry.name, named))
+            elif stat.S_ISREG(mode):
+                copied += 1
+                if copied > max_files:
+                    raise UnsafeContentError(f"{src}: more than {max_files} files; refused")
+                shutil.copyfile(real, target / entry.name)
+            else:
+                raise UnsafeContentError(
+                    f"{named} is a device, FIFO or socket, not a file; remove it and import again"
+                )
+    return copied
 
 
 def _matches(members: list[str], fmt: str) -> bool:
@@ -225,7 +300,7 @@ def accept(check: ImportCheck, store: Store) -> Fetched:
     if check.kind == "folder":
         staged = store.staging_dir()
         try:
-            shutil.copytree(check.path, staged, dirs_exist_ok=True, symlinks=False)
+            copy_folder(check.path, staged)  # links only inside the folder, no loops
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
@@ -270,5 +345,6 @@ __all__ = [
     "archive_kind",
     "archive_members",
     "check_import",
+    "copy_folder",
     "steps",
 ]
