@@ -36,7 +36,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser("search", help="search the catalog (Chinese or English), best match first")
     p.add_argument(
-        "query", nargs="+", help="words to look for: ids, names, family, domain, publisher, papers"
+        "query",
+        nargs="+",
+        help="words to look for: ids, names, family, organisation (百度, Huawei, 哈工大 …), task (生成, 摘要, 相似度 …), "
+        "size (large, 小模型, 110M, 1.3B), domain, papers",
     )
     p.set_defaults(handler=cmd_search)
 
