@@ -261,9 +261,7 @@ def size_label_of(term: str) -> str | None:
 
 
 # Encoders whose parameter count follows from layers, hidden and vocabulary (BERT block: 12·H² per layer).
-_BERT_LIKE = frozenset(
-    {"bert", "roberta", "nezha", "ernie", "roformer", "macbert", "chinesebert", "megatron_bert"}
-)
+_BERT_LIKE = frozenset({"bert", "roberta", "nezha", "ernie", "roformer", "chinesebert", "megatron_bert"})
 
 
 def parameters_of(r: ModelRecord) -> int | None:
