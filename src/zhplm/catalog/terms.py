@@ -260,6 +260,23 @@ def size_label_of(term: str) -> str | None:
     return t if t in SIZE_LABELS else None
 
 
+_SIZE_COUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(千亿|百亿|亿|b|m)(?![a-z])")
+
+
+def normalise_size(listed: str) -> str:
+    """A size label from the list's 版本 text: ``"base(L12)"`` → base, ``"6B(L30)"`` → 6b,
+    ``"26亿参数"`` → 2.6b; ``"unknown"`` when the text names neither."""
+    text = listed.lower()
+    labels = [lab for w in re.findall(r"[a-z]+", text) if (lab := size_label_of(w))]
+    if labels:
+        return max(labels, key=len)  # "xxlarge" over "large"
+    m = _SIZE_COUNT.search(text)
+    if m:
+        count = float(m.group(1)) * _UNITS[m.group(2)]
+        return f"{count / 1e9:g}b" if count >= 1e9 else f"{count / 1e6:g}m"
+    return "unknown"
+
+
 # Encoders whose parameter count follows from layers, hidden and vocabulary (BERT block: 12·H² per layer).
 _BERT_LIKE = frozenset({"bert", "roberta", "nezha", "ernie", "roformer", "chinesebert", "megatron_bert"})
 
@@ -306,6 +323,7 @@ __all__ = [
     "TASKS",
     "Org",
     "count_matches",
+    "normalise_size",
     "orgs_by_publisher",
     "parameters_of",
     "parse_count",
