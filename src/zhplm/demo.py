@@ -301,7 +301,7 @@ def run(
     if reason is None:
         try:
             _hub_path(result, say)
-        except ZhplmError as exc:
+        except (ZhplmError, OSError) as exc:  # reachable but not usable (a proxy, a block): go local
             reason = f"the download failed ({exc})"
             result.mode = "local"
     workdir = workdir or config.home() / "demo"
