@@ -28,6 +28,7 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ),
     ("zhplm search legal", ["-m", "zhplm", "search", "legal"]),
     ("zhplm search 医学 --json", ["-m", "zhplm", "search", "医学", "--json"]),
+    ("zhplm search 百度 小模型 --json", ["-m", "zhplm", "search", "百度", "小模型", "--json"]),
     ("zhplm info macbert-base", ["-m", "zhplm", "info", "macbert-base"]),
     ("zhplm catalog export --format md", ["-m", "zhplm", "catalog", "export", "--format", "md"]),
 ]
@@ -86,6 +87,8 @@ def main() -> int:
     print(row("get_catalog() (cached data, index build)", time_call(get_catalog, n)))
     print(row("search('legal')", time_call(lambda: search("legal"), n)))
     print(row("search('医学 base')", time_call(lambda: search("医学 base"), n)))
+    print(row("search('生成 large')", time_call(lambda: search("生成 large"), n)))
+    print(row("search('阿里 小模型 110M')", time_call(lambda: search("阿里 小模型 110M"), n)))
     cat = get_catalog()
     print(row("export md (150 rows)", time_call(lambda: export.to_markdown(cat), n)))
     print(row("export json (150 rows)", time_call(lambda: export.to_json(cat.records), n)))

@@ -156,6 +156,30 @@ def test_corrections_from_the_research_notes() -> None:
     gau = CATALOG.get("gau-alpha")
     assert gau.source_repo == "https://github.com/ZhuiyiTechnology/GAU-alpha"
     assert [c.listed for c in gau.corrections] == ["https://github.com/ymcui/Chinese-MobileBERT"]
+    for mid in ("wenzhong-3.5b", "yuyuan-3.5b"):  # the list says large(L24); the hub config has 30 layers
+        r = CATALOG.get(mid)
+        assert r.size == "large(L24)" and r.layers == 30 and r.hidden == 3072
+        assert [(c.field, c.listed, c.corrected) for c in r.corrections] == [("layers", "24", "30")]
+        # the correction's arithmetic: GPT-2 blocks (12·L·H²) + the 50257-token embedding give 3.5B only at L30
+        assert abs(12 * 30 * 3072**2 + 50257 * 3072 - r.parameters) / r.parameters < 0.02
+        assert abs(12 * 24 * 3072**2 + 50257 * 3072 - r.parameters) / r.parameters > 0.15
+
+
+def test_mobilebert_sizes_are_the_students_not_the_teachers() -> None:
+    """ymcui/Chinese-MobileBERT README table + config/student_*.json (a529e3b): MobileBERT students are
+    26-53M parameters; "large" names the RoBERTa-wwm-ext-large teacher (330M, 24 layers, H1024)."""
+    want = {
+        "mobilebert-base-f2": (12, 768, 12, 26_300_000),
+        "mobilebert-base-f4": (12, 768, 12, 32_200_000),
+        "mobilebert-large-f2": (24, 1024, 16, 40_600_000),
+        "mobilebert-large-f4": (24, 1024, 16, 52_900_000),
+    }
+    teacher = CATALOG.get("roberta-wwm-ext-large")
+    for mid, (layers, hidden, heads, params) in want.items():
+        r = CATALOG.get(mid)
+        assert (r.layers, r.hidden, r.heads, r.parameters) == (layers, hidden, heads, params), mid
+        assert r.parameters is not None and r.parameters < teacher.layers * 12 * teacher.hidden**2 / 5
+        assert any("teacher" in n and "a529e3b" in n for n in r.notes), mid
 
 
 def test_curation_required_by_later_stages() -> None:

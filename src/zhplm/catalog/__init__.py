@@ -54,7 +54,7 @@ def list_models(
 
 
 def search(query: str) -> list[ModelRecord]:
-    """Bilingual ranked search over ids, names, aliases, family, domain, publisher and papers."""
+    """Bilingual ranked search over ids, names, aliases, family, organisation, task, size, domain and papers."""
     return _query.search(get_catalog(), query)
 
 

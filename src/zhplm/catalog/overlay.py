@@ -85,15 +85,20 @@ def add_records(file: str | Path) -> list[ModelRecord]:
     new = records_from_json(read_json_file(file), file=str(file))
     if not new:
         raise CatalogError("holds no records", file=str(file))
+    register(new, source=str(file))
+    return new
+
+
+def register(new: Sequence[ModelRecord], *, source: str) -> None:
+    """Append validated records to the user catalog, refusing the whole batch if an id or alias repeats."""
     existing = user_records()
     try:
         merged_catalog(builtin_catalog(), [*existing, *new])
     except CatalogError as exc:
         raise CatalogError(
-            f"{exc} (ids and aliases may not repeat built-in or added ones)", file=str(file)
+            f"{exc} (ids and aliases may not repeat built-in or added ones)", file=source
         ) from exc
     _write_atomic(config.user_catalog_path(), [*existing, *new])
-    return new
 
 
 def remove_record(model_id: str) -> ModelRecord:

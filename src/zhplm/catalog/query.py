@@ -2,8 +2,11 @@
 
 Search is bilingual: each query term is expanded with synonyms (``legal`` ↔ 司法/法律, ``医学`` ↔
 医疗/生物医疗/medical, ``finance`` ↔ 金融/财经 …) and matched against ids, names, aliases, family,
-both domain labels, publisher, arch and paper titles; fields weigh differently and exact matches
-outrank substrings.
+both domain labels, publisher, arch and paper titles, and against the concepts of
+:mod:`zhplm.catalog.terms`: organisations (百度/Baidu/飞桨 → every ERNIE row), tasks derived from the row
+(生成, 摘要, 相似度 …), sections and sizes ("large" is the row's size, never a paper-title word; "110M",
+"1.3B", 小模型). Name, alias and family hits outrank concept hits, which outrank domain substrings and
+paper titles. Terms are ANDed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from zhplm.catalog import terms
 from zhplm.catalog.registry import Catalog
 from zhplm.catalog.schema import ModelRecord
 
@@ -56,8 +60,14 @@ SYNONYMS: tuple[frozenset[str], ...] = tuple(
     )
 )
 
+_ORGS_BY_PUBLISHER = terms.orgs_by_publisher()
+
 _WEIGHTS = {"id": 10.0, "alias": 8.0, "name": 8.0, "family": 6.0, "domain": 5.0, "arch": 4.0}
 _WEIGHTS.update({"publisher": 3.0, "paper": 2.0})
+# Concept hits: an exact concept match scores three times its weight, like an exact field match, so that a
+# name, alias or family hit (24-30) outranks an organisation, task or size hit (15-18), which outranks a
+# domain substring (5) or a paper-title word (2-4).
+_SECTION_W, _ORG_W, _TASK_W, _SIZE_W = 6.0, 6.0, 5.0, 5.0
 
 
 def expand(term: str) -> set[str]:
@@ -69,29 +79,133 @@ def expand(term: str) -> set[str]:
     return out
 
 
-def _fields(r: ModelRecord) -> list[tuple[str, str]]:
+def _names_hit(term: str, names: Iterable[str]) -> int:
+    """Length of the longest name the term is (ASCII: exactly) or contains (Chinese, 2+ characters); 0 if none."""
+    best = 0
+    for n in names:
+        m = n.lower()
+        if term == m or (not m.isascii() and len(m) >= 2 and m in term):
+            best = max(best, len(m))
+    return best
+
+
+def _longest(term: str, table: Iterable[tuple[str, Iterable[str]]]) -> frozenset[str]:
+    hits = [(k, _names_hit(term, names)) for k, names in table]
+    top = max((n for _, n in hits), default=0)
+    return frozenset(k for k, n in hits if n and n == top)
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    """One query word and every concept it names (computed once per search, not per record)."""
+
+    text: str
+    patterns: tuple[tuple[str, bool, re.Pattern[str] | None], ...]  # (variant, is synonym, ascii word regex)
+    orgs: frozenset[str]
+    tasks: frozenset[str]
+    sections: frozenset[str]
+    size_label: str | None
+    small: bool
+    large: bool
+    count: int | None
+
+    @property
+    def is_size(self) -> bool:
+        return bool(self.size_label or self.small or self.large or self.count)
+
+
+def _term(raw: str) -> _Term:
+    t = raw.lower()
+    patterns = tuple(
+        (v, v != t, re.compile(rf"(^|[^a-z0-9]){re.escape(v)}") if v.isascii() else None)
+        for v in sorted(expand(t))
+    )
+    return _Term(
+        text=t,
+        patterns=patterns,
+        orgs=_longest(t, ((o.key, o.names) for o in terms.ORGS)),
+        tasks=_longest(t, terms.TASKS.items()),
+        sections=frozenset(s for s, words in terms.SECTION_WORDS.items() if t in words),
+        size_label=terms.size_label_of(t),
+        small=t in terms.SMALL_WORDS,
+        large=t in terms.LARGE_WORDS,
+        count=terms.parse_count(t),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    """What search compares against, per record (built once per record object)."""
+
+    fields: tuple[tuple[str, str], ...]
+    orgs: frozenset[str]
+    tasks: frozenset[str]
+    listed_size: str
+    parameters: int | None
+
+
+_PROFILES: dict[str, tuple[ModelRecord, _Profile]] = {}
+
+
+def _profile(r: ModelRecord) -> _Profile:
+    cached = _PROFILES.get(r.id)
+    if cached is not None and cached[0] is r:
+        return cached[1]
     out = [("id", r.id), ("name", r.name), ("family", r.family), ("arch", r.arch)]
     out += [("alias", a) for a in r.aliases]
     out += [("domain", r.domain_zh), ("domain", r.domain_en), ("publisher", r.publisher.name)]
     out += [("paper", p.title) for p in r.papers]
-    return [(k, v.lower()) for k, v in out if v]
+    profile = _Profile(
+        fields=tuple((k, v.lower()) for k, v in out if v),
+        orgs=frozenset(_ORGS_BY_PUBLISHER.get(r.publisher.name, ())),
+        tasks=terms.tasks_of(r),
+        listed_size=r.size.lower(),
+        parameters=terms.parameters_of(r),
+    )
+    _PROFILES[r.id] = (r, profile)
+    return profile
 
 
-def _term_score(term: str, fields: list[tuple[str, str]]) -> float:
+def _size_score(t: _Term, r: ModelRecord, p: _Profile) -> float:
+    """Sizes are compared as sizes: "large" is the row's size, never a word of a paper title."""
+    if t.size_label:
+        if r.size_label == t.size_label:
+            return _SIZE_W * 3
+        if re.search(rf"(^|[^a-z]){t.size_label}([^a-z]|$)", p.listed_size):
+            return _SIZE_W * 2  # listed as "large(L24)" although its label is its parameter count
+        return 0.0
+    if t.small:
+        small = r.size_label in terms.SMALL_LABELS
+        return _SIZE_W * 3 if small or (p.parameters or 1 << 62) < terms.SMALL_PARAMETERS else 0.0
+    if t.large:
+        return _SIZE_W * 3 if (p.parameters or 0) >= terms.LARGE_PARAMETERS else 0.0
+    if t.count is not None and (r.size_label == t.text or terms.count_matches(t.count, p.parameters)):
+        return _SIZE_W * 3
+    return 0.0
+
+
+def _term_score(t: _Term, r: ModelRecord, p: _Profile) -> float:
+    if t.is_size:
+        return _size_score(t, r, p)
     best = 0.0
-    for variant in expand(term):
-        ascii_word = variant.isascii()
-        for kind, value in fields:
+    if t.orgs & p.orgs:
+        best = _ORG_W * 3
+    if t.tasks & p.tasks:
+        best = max(best, _TASK_W * 3)
+    if r.section in t.sections:
+        best = max(best, _SECTION_W * 3)
+    for variant, synonym, word in t.patterns:
+        for kind, value in p.fields:
             w = _WEIGHTS[kind]
             if value == variant:
                 score = w * 3
-            elif ascii_word and re.search(rf"(^|[^a-z0-9]){re.escape(variant)}", value):
+            elif word is not None and word.search(value):
                 score = w * (2 if value.startswith(variant) else 1.5)
-            elif variant in value and (not ascii_word or len(variant) >= 3):
+            elif variant in value and (word is None or len(variant) >= 3):
                 score = w
             else:
                 continue
-            if variant != term.lower():
+            if synonym:
                 score *= 0.9  # a synonym ranks just below the literal word
             best = max(best, score)
     return best
@@ -99,15 +213,16 @@ def _term_score(term: str, fields: list[tuple[str, str]]) -> float:
 
 def search(catalog: Catalog, query: str) -> list[ModelRecord]:
     """Records matching every term of the query, best first (ties keep the list's order)."""
-    terms = [t for t in re.split(r"[\s,，、]+", query.strip()) if t]
-    if not terms:
+    words = [t for t in re.split(r"[\s,，、]+", query.strip()) if t]
+    if not words:
         return []
+    parsed = [_term(w) for w in words]
     scored = []
     for r in catalog:
-        fields = _fields(r)
+        p = _profile(r)
         total = 0.0
-        for t in terms:
-            s = _term_score(t, fields)
+        for t in parsed:
+            s = _term_score(t, r, p)
             if s == 0:
                 break
             total += s

@@ -36,7 +36,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser("search", help="search the catalog (Chinese or English), best match first")
     p.add_argument(
-        "query", nargs="+", help="words to look for: ids, names, family, domain, publisher, papers"
+        "query",
+        nargs="+",
+        help="words to look for: ids, names, family, organisation (百度, Huawei, 哈工大 …), task (生成, 摘要, 相似度 …), "
+        "size (large, 小模型, 110M, 1.3B), domain, papers",
     )
     p.set_defaults(handler=cmd_search)
 
@@ -49,9 +52,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     cat.set_defaults(handler=lambda args: _help(cat))
 
     p = cs.add_parser(
-        "import", help="parse a version of the awesome list's markdown and report what it holds"
+        "import",
+        help="parse a version of the awesome list's markdown; report what is new, changed and gone "
+        "versus the built-in catalog (--add: register the new rows in your catalog)",
     )
     p.add_argument("file", type=Path, help="the list's markdown file")
+    p.add_argument(
+        "--add",
+        action="store_true",
+        help="add the new rows to your catalog as an overlay (typed where the family tells the arch); "
+        "the built-in catalog is never changed",
+    )
     p.set_defaults(handler=cmd_import)
 
     p = cs.add_parser("export", help="export the catalog as json, csv, the list's markdown, or bibtex")
@@ -150,15 +161,15 @@ def acquisition_dict(acquisition: Any) -> dict[str, Any]:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from zhplm.catalog import awesome, export, get_catalog
+    from zhplm import config
+    from zhplm.catalog import awesome
+    from zhplm.catalog.newer import import_list
 
-    doc = awesome.parse_file(args.file)  # raises MarkdownParseError listing every bad line
-    catalog = get_catalog()
-    known = {
-        (r.family.title, r.row.cells)
-        for r in export.document(catalog).rows  # the rows the catalog already holds, as listed
-    }
-    new_rows = [r for r in doc.rows if (r.family.title, r.row.cells) not in known]
+    result = import_list(args.file, add=args.add)  # raises MarkdownParseError listing every bad line
+    doc = result.document
+    diff = result.diff
+    by_line = {r.row.line: r for r in doc.rows}
+    not_in = sorted([*(n.line for n in diff.new), *(c.line for c in diff.changed)])
     links = sum(len(awesome.cell_links(c)) for r in doc.rows for c in r.row.cells)
     summary = {
         "file": str(args.file),
@@ -167,20 +178,42 @@ def cmd_import(args: argparse.Namespace) -> int:
         "paper_lines": sum(len(f.papers) for f in doc.families),
         "rows": len(doc.rows),
         "links_in_rows": links,
-        "rows_in_catalog": len(doc.rows) - len(new_rows),
+        "rows_in_catalog": diff.unchanged,
         "rows_not_in_catalog": [
-            {"family": r.family.title, "line": r.row.line, "model": r.row.cells[0]} for r in new_rows
+            {"family": by_line[n].family.title, "line": n, "model": by_line[n].row.cells[0]} for n in not_in
         ],
+    }
+    report = {
+        **diff.to_dict(),
+        "added": list(result.added),
+        "already_added": list(result.already),
+        "catalog": config.user_catalog_path() if args.add else None,
     }
     lines = [
         f"{args.file}: {summary['sections']} sections, {summary['families']} families, "
         f"{summary['paper_lines']} paper lines, {summary['rows']} rows, {links} links; nothing unparsed",
-        f"{summary['rows_in_catalog']} rows are in the catalog as listed; {len(new_rows)} are new or changed",
+        f"{diff.unchanged} rows are in the catalog as listed; {len(not_in)} are new or changed",
+        f"versus the built-in catalog: {len(diff.new)} new, {len(diff.changed)} changed, {len(diff.gone)} gone",
     ]
-    lines += [
-        f"  line {r.row.line}: [{r.family.title}] {awesome.cell_text(r.row.cells[0])}" for r in new_rows
-    ]
-    emit(args, {"summary": summary, "document": doc}, "\n".join(lines))
+    for n in diff.new:
+        kind = f"arch {n.record.arch}" if n.typed else "arch unknown (catalog only)"
+        lines.append(
+            f"  new      line {n.line}: [{n.family}] {n.model} ({n.size or '-'}) -> {n.record.id}, {kind}"
+        )
+    for c in diff.changed:
+        what = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in c.columns)
+        lines.append(f"  changed  line {c.line}: {c.id}: {what}")
+    lines += [f"  gone     {g.id} [{g.family}] {g.model}" for g in diff.gone]
+    if args.add:
+        path = config.user_catalog_path()
+        lines.append(
+            f"added {len(result.added)} record(s) to {path}"
+            + (f" ({len(result.already)} added before)" if result.already else "")
+            + "; the built-in catalog is unchanged"
+        )
+    elif diff.new:
+        lines.append("run again with --add to add the new rows to your catalog")
+    emit(args, {"summary": summary, "diff": report, "document": doc}, "\n".join(lines))
     return 0
 
 

@@ -29,6 +29,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(handler=_embed)
 
+    d = sub.add_parser(
+        "demo",
+        help="the whole path on a small model: search, download, convert + verify, fill-mask, similarity "
+        "(offline: on a BERT made here, in an original release format)",
+    )
+    d.add_argument("--offline", action="store_true", help="skip the hub: use the model made here")
+    d.add_argument("--steps", type=int, default=300, help="training steps of the local model (default 300)")
+    d.add_argument("--query", default=None, help="what the first step searches for")
+    d.set_defaults(handler=_demo)
+
 
 def _fill_mask(args: argparse.Namespace) -> int:
     from zhplm.tasks import pipeline
@@ -85,4 +95,13 @@ def _embed(args: argparse.Namespace) -> int:
             f"{len(texts)} embeddings of size {vectors.shape[1]} written to {out}", file=sys.stderr
         ),
     )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from zhplm.demo import SEARCH_QUERY, run
+
+    say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
+    result = run(say, offline=args.offline or None, steps=args.steps, query=args.query or SEARCH_QUERY)
+    emit(args, result, None)
     return 0
