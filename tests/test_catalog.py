@@ -180,7 +180,7 @@ def test_curation_required_by_later_stages() -> None:
         "roformer-v2-base": "roformer_v2",
         "simbert-base": "bert",
         "unilm-base": "bert",
-        "nezha-gen-base": "bert",
+        "nezha-gen-base": "nezha_gen",
         "sdcup-base": "bert",
         "skep-ernie-1.0-large": "ernie",
         "ernie-3.0-nano": "ernie",
