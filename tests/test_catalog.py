@@ -201,7 +201,7 @@ def test_curation_required_by_later_stages() -> None:
         "guwenbert-base": "roberta",
         "erlangshen-1.3b": "megatron_bert",
         "wonezha-base": "nezha",
-        "roformer-gpt-base": "roformer",
+        "roformer-gpt-base": "roformer_gpt",
         "roformer-sim-v2-base": "roformer",
         "roformer-v2-base": "roformer_v2",
         "simbert-base": "bert",

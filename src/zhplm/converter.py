@@ -326,6 +326,10 @@ def convert(
         else:
             spec = get_arch(arch)
             original = spec.read_original_config(side)
+            if original is None and record is not None and record.arch == spec.name:
+                original = spec.catalog_config(record)
+                if original is not None:
+                    notes.append(f"no original config found: the sizes of catalog row {record.id} were used")
             planned = plan_conversion(reader, spec, original)
         if original is None:
             notes.append("no original config found: the model size was inferred from the tensor shapes")

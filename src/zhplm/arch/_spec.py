@@ -217,6 +217,11 @@ class ArchSpec:
                     return data
         return None
 
+    def catalog_config(self, record: Any) -> dict[str, Any] | None:
+        """An original config made from a catalog row's sizes, for releases that ship none (default: none;
+        the tensors alone size the model)."""
+        return None
+
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]
     ) -> dict[str, Any]:
