@@ -98,12 +98,16 @@ def run_model(
     return {k: v.detach().float().numpy() for k, v in collect(out).items()}
 
 
-def hf4_checkpoint(cls: str, config: Mapping[str, Any], tmp: Path, seed: int = 0) -> tuple[Path, Any]:
-    """transformers 4.46.3 writes ``tmp/ckpt`` (pytorch_model.bin + config.json) and its own outputs."""
+def hf4_checkpoint(
+    cls: str, config: Mapping[str, Any], tmp: Path, seed: int = 0, max_shard_size: str | None = None
+) -> tuple[Path, Any]:
+    """transformers 4.46.3 writes ``tmp/ckpt`` (pytorch_model.bin + config.json; with ``max_shard_size``,
+    ``pytorch_model-0000X-of-0000N.bin`` + its index) and its own outputs."""
     from helpers_modeling import PeerRun
 
     (tmp / "config.json").write_text(json.dumps(dict(config)), encoding="utf-8")
-    run_oracle("peer_hf4_checkpoint.py", cls, tmp / "config.json", tmp / "ckpt", str(seed))
+    shard = [max_shard_size] if max_shard_size else []
+    run_oracle("peer_hf4_checkpoint.py", cls, tmp / "config.json", tmp / "ckpt", str(seed), *shard)
     return tmp / "ckpt", PeerRun(tmp / f"{cls}.npz")
 
 

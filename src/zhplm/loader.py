@@ -103,6 +103,32 @@ def model_class_for(folder: Path, task: str | None = None) -> Any:
     return transformers.AutoModel
 
 
+# what people write for a dtype → torch's name for it
+DTYPES = {
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+    "fp16": "float16",
+    "float16": "float16",
+    "half": "float16",
+    "fp32": "float32",
+    "float32": "float32",
+    "float": "float32",
+}
+
+
+def torch_dtype(dtype: Any) -> Any:
+    """``"bf16"``/``"fp16"``/``"fp32"`` (or torch's names, or a ``torch.dtype``, or ``"auto"``: the folder's own)
+    → what ``from_pretrained(dtype=…)`` takes. Loading a 3.5B model in bf16 needs 7 GB instead of 14."""
+    import torch
+
+    if dtype is None or isinstance(dtype, torch.dtype) or dtype == "auto":
+        return dtype
+    name = DTYPES.get(str(dtype).lower().removeprefix("torch."))
+    if name is None:
+        raise ConversionError(f"unknown dtype {dtype!r}: use one of bf16, fp16, fp32 or auto")
+    return getattr(torch, name)
+
+
 def load(
     id_or_dir: str | Path,
     *,
@@ -110,7 +136,8 @@ def load(
     dtype: Any = None,
     attn_implementation: str | None = None,
 ) -> Loaded:
-    """Load a converted model and its tokenizer (eval mode, SDPA attention where supported)."""
+    """Load a converted model and its tokenizer (eval mode, SDPA attention where supported); ``dtype`` is
+    ``"bf16"``, ``"fp16"``, ``"fp32"``, ``"auto"`` or a ``torch.dtype`` (default: float32)."""
     try:
         import torch  # noqa: F401
         import transformers
@@ -121,7 +148,7 @@ def load(
     cls = model_class_for(folder, task)
     kwargs: dict[str, Any] = {}
     if dtype is not None:
-        kwargs["dtype"] = dtype
+        kwargs["dtype"] = torch_dtype(dtype)
     kwargs["attn_implementation"] = attn_implementation or "sdpa"
     try:
         model = quietly(cls.from_pretrained, str(folder), **kwargs)

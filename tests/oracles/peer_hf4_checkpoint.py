@@ -1,9 +1,11 @@
 """An original Hugging Face PyTorch checkpoint written and run by transformers 4.46.3.
 
-Usage: ``peer_hf4_checkpoint.py CLASS CONFIG.json DIR SEED``. Builds ``transformers.CLASS`` (4.46.3)
+Usage: ``peer_hf4_checkpoint.py CLASS CONFIG.json DIR SEED [MAX_SHARD_SIZE]``. Builds ``transformers.CLASS`` (4.46.3)
 from the config, fills every parameter with seeded random values (``_peer.randomize``), writes
 ``DIR/pytorch_model.bin`` (``torch.save`` of the state dict, as the 4.x ``save_pretrained`` did with
-``safe_serialization=False``) and ``DIR/config.json``, runs fixed inputs and saves parameters, inputs and
+``safe_serialization=False``; with ``MAX_SHARD_SIZE``, e.g. ``20KB``, its ``save_pretrained`` shards them as
+``pytorch_model-0000X-of-0000N.bin`` + ``pytorch_model.bin.index.json``, the layout of Wenzhong/Yuyuan-3.5B)
+and ``DIR/config.json``, runs fixed inputs and saves parameters, inputs and
 outputs to ``DIR/../CLASS.npz`` (the ``_peer.save`` layout). Used for checkpoints published in HF layout
 (MegatronBERT / Erlangshen, RoBERTa / guwenbert), where the converter only renames.
 """
@@ -22,9 +24,10 @@ import transformers
 
 
 def main() -> None:
-    if len(sys.argv) != 5:
-        raise SystemExit(f"usage: {sys.argv[0]} CLASS CONFIG.json DIR SEED")
+    if len(sys.argv) not in (5, 6):
+        raise SystemExit(f"usage: {sys.argv[0]} CLASS CONFIG.json DIR SEED [MAX_SHARD_SIZE]")
     cls_name, cfg_path, out, seed = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+    shard = {"max_shard_size": sys.argv[5]} if len(sys.argv) == 6 else {}
     cls = getattr(transformers, cls_name)
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     config = cls.config_class(**cfg)
@@ -33,7 +36,7 @@ def main() -> None:
     _peer.randomize(model, seed=seed + 1)
     model.tie_weights()
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out), safe_serialization=False)
+    model.save_pretrained(str(out), safe_serialization=False, **shard)
     pad = config.pad_token_id if config.pad_token_id is not None else 0
     feeds = _peer.inputs(config.vocab_size, batch=2, length=9, seed=seed + 2, pad_rows={1: 6})
     feeds["input_ids"][feeds["input_ids"] == pad] = pad + 1

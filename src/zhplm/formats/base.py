@@ -6,6 +6,7 @@ come back as numpy arrays (bfloat16 as ``ml_dtypes.bfloat16``), so reading never
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -100,3 +101,22 @@ class Reader:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path}>"
+
+
+def shards_from_index(index: Path) -> tuple[dict[str, Path], dict[str, Any]]:
+    """``{tensor name: shard file}`` and the metadata of a Hugging Face sharding index (``*.index.json``: the
+    layout of sharded safetensors and of ``pytorch_model-0000X-of-0000N.bin``); file names stay in its folder."""
+    try:
+        doc = json.loads(index.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise CorruptCheckpointError(f"{index}: not a valid JSON index ({e})") from None
+    weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CorruptCheckpointError(f"{index}: no weight_map")
+    out: dict[str, Path] = {}
+    for name, file in weight_map.items():
+        if not isinstance(file, str) or not file or "/" in file or "\\" in file or file in (".", ".."):
+            raise CorruptCheckpointError(f"{index}: tensor {name!r} maps to an invalid file name {file!r}")
+        out[name] = index.parent / file
+    meta = doc.get("metadata")
+    return out, meta if isinstance(meta, dict) else {}

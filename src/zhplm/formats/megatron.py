@@ -83,9 +83,14 @@ def find_shards(path: Path) -> list[Path]:
             p = folder / pointer
             if p.is_file() and not any(folder.glob("mp_rank_*")):
                 tag = p.read_text(encoding="utf-8", errors="replace").strip()[:64]
-                sub = folder / (f"iter_{int(tag):07d}" if tag.isdigit() and pointer.endswith(".txt") else tag)
-                if sub.is_dir() and sub.parent == folder:
-                    folder = sub
+                # Megatron-LM names the folder iter_0080000; the DeepSpeed-era releases (CPM-Generate's
+                # 80000/mp_rank_00_model_states.pt, CPM-2) name it by the bare tag
+                subs = [f"iter_{int(tag):07d}", tag] if tag.isdigit() and pointer.endswith(".txt") else [tag]
+                for name in subs:
+                    sub = folder / name
+                    if name and sub.is_dir() and sub.parent == folder:
+                        folder = sub
+                        break
                 break
     found: dict[tuple[int, int | None], Path] = {}
     for child in folder.iterdir():

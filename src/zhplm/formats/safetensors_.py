@@ -21,7 +21,7 @@ import ml_dtypes
 import numpy as np
 
 from zhplm.errors import CorruptCheckpointError, UnsupportedFormatError
-from zhplm.formats.base import Reader, check_shape
+from zhplm.formats.base import Reader, check_shape, shards_from_index
 
 MAX_HEADER_BYTES = 100_000_000
 INDEX_NAME = "model.safetensors.index.json"
@@ -155,23 +155,6 @@ def parse_header(path: Path) -> tuple[dict[str, _Info], dict[str, str]]:
 # ------------------------------------------------------------------ locating files
 
 
-def _shards_from_index(index: Path) -> tuple[dict[str, Path], dict[str, Any]]:
-    try:
-        doc = json.loads(index.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        raise CorruptCheckpointError(f"{index}: not a valid JSON index ({e})") from None
-    weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
-    if not isinstance(weight_map, dict) or not weight_map:
-        raise CorruptCheckpointError(f"{index}: no weight_map")
-    out: dict[str, Path] = {}
-    for name, file in weight_map.items():
-        if not isinstance(file, str) or not file or "/" in file or "\\" in file or file in (".", ".."):
-            raise CorruptCheckpointError(f"{index}: tensor {name!r} maps to an invalid file name {file!r}")
-        out[name] = index.parent / file
-    meta = doc.get("metadata")
-    return out, meta if isinstance(meta, dict) else {}
-
-
 def _looks_like_file(path: Path) -> bool:
     try:
         with builtins.open(path, "rb") as f:
@@ -248,7 +231,7 @@ class SafetensorsReader(Reader):
             self._infos = {name: (target, info) for name, info in infos.items()}
 
     def _open_sharded(self, index: Path) -> None:
-        weight_map, self._index_meta = _shards_from_index(index)
+        weight_map, self._index_meta = shards_from_index(index)
         self.files = sorted(set(weight_map.values()))
         parsed: dict[Path, dict[str, _Info]] = {}
         for file in self.files:

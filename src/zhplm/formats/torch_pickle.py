@@ -45,7 +45,7 @@ from zhplm.formats._unpickler import (
     select_root,
     short,
 )
-from zhplm.formats.base import Reader
+from zhplm.formats.base import Reader, shards_from_index
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -55,6 +55,7 @@ ZIP_MAX_RATIO = 100  # uncompressed / compressed bytes of one member
 ZIP_MAX_FILE_RATIO = 20  # all members' bytes / file size (members pointing at the same data add up)
 ZIP_RATIO_FLOOR = 1 << 20  # members and files smaller than this are not ratio-checked
 _KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+INDEX_NAME = "pytorch_model.bin.index.json"
 
 
 def _zip_prefix(zf: zipfile.ZipFile) -> str | None:
@@ -62,7 +63,23 @@ def _zip_prefix(zf: zipfile.ZipFile) -> str | None:
     return hits[0][: -len("data.pkl")] if len(hits) == 1 else None
 
 
+def index_of(path: Path) -> Path | None:
+    """The sharding index ``path`` stands for (a folder holding ``pytorch_model.bin.index.json``, or the index
+    itself): transformers writes ``pytorch_model-0000X-of-0000N.bin`` shards with one above 10 GB (Wenzhong,
+    Yuyuan)."""
+    if path.is_dir():
+        if (path / INDEX_NAME).is_file():
+            return path / INDEX_NAME
+        found = sorted(p for p in path.glob("*.bin.index.json") if p.is_file())
+        return found[0] if len(found) == 1 else None
+    if path.name.endswith(".bin.index.json") and path.is_file():
+        return path
+    return None
+
+
 def sniff(path: Path) -> bool:
+    if index_of(path) is not None:
+        return True
     if not path.is_file():
         return False
     with builtins.open(path, "rb") as f:
@@ -76,6 +93,31 @@ def sniff(path: Path) -> bool:
             return _zip_prefix(zf) is not None
     except Exception:  # any damage: not ours to claim
         return False
+
+
+def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides: list[int] = []
+    step = 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return tuple(reversed(strides))
+
+
+_CHUNK = 16 * 1024 * 1024
+
+
+def _read_fully(fh: IO[bytes], raw: memoryview) -> int:
+    """Read into ``raw`` in bounded chunks: a zip member's ``readinto`` would first build the whole tensor as
+    one ``bytes`` (a second copy of it); chunks keep the extra memory at 16 MB."""
+    got = 0
+    while got < len(raw):
+        chunk = fh.read(min(_CHUNK, len(raw) - got))
+        if not chunk:
+            break
+        raw[got : got + len(chunk)] = chunk
+        got += len(chunk)
+    return got
 
 
 class TorchFile:
@@ -328,6 +370,27 @@ class TorchFile:
                 f"{self.source}: tensor {name!r} has overlapping strides {t.stride} for size {t.shape}"
             )
 
+    def read_into(self, storage: StorageRef, start: int, out: np.ndarray[Any, Any]) -> None:
+        """Fill the contiguous array ``out`` from ``storage`` at element ``start`` (bounds already checked),
+        with no intermediate copy: converting a model then needs memory for one tensor, not two."""
+        root = storage.root or storage
+        byte_start = (storage.view_offset + start) * storage.dtype.itemsize
+        raw = out.reshape(-1).view(np.uint8).data  # a writable memoryview over out
+        if self._zip is not None:
+            member = f"{self._prefix}data/{root.key}"
+            try:
+                with self._zip.open(member) as fh:
+                    fh.seek(byte_start)
+                    got = _read_fully(fh, raw)
+            except Exception as exc:  # zlib/struct/zipfile errors on damaged members
+                raise CorruptCheckpointError(f"{self.source}: cannot read {member} ({exc})") from None
+        else:
+            assert self._file is not None
+            self._file.seek(self._legacy_offsets[root.key] + byte_start)
+            got = _read_fully(self._file, raw)
+        if got != out.nbytes:
+            raise CorruptCheckpointError(f"{self.source}: storage {root.key} is truncated")
+
     def materialize(self, name: str, t: TensorRef) -> np.ndarray[Any, Any]:
         self.check_tensor(name, t)
         n = 1
@@ -335,6 +398,12 @@ class TorchFile:
             n *= d
         if n == 0:
             return np.zeros(t.shape, dtype=t.dtype)
+        if t.stride == _contiguous_strides(t.shape):
+            out = np.empty(t.shape, dtype=t.dtype)
+            self.read_into(t.storage, t.offset, out)
+            if self.byteorder == "big" and t.dtype.itemsize > 1:
+                out.byteswap(inplace=True)
+            return out
         span = 1 + sum((d - 1) * s for d, s in zip(t.shape, t.stride, strict=True))
         base = np.frombuffer(self.read_elements(t.storage, t.offset, span), dtype=t.dtype)
         if self.byteorder == "big" and t.dtype.itemsize > 1:
@@ -434,5 +503,81 @@ class TorchReader(Reader):
         self._tf.close()
 
 
-def open(path: Path, **kw: Any) -> TorchReader:
+class ShardedTorchReader(Reader):
+    """A checkpoint sharded by transformers (``pytorch_model-0000X-of-0000N.bin`` + its index) as one lazy
+    reader: each shard is a :class:`TorchReader`; ``get`` reads one tensor from its shard, so converting the
+    whole model needs memory for one tensor, never for a shard or the model."""
+
+    format = "pytorch"
+
+    def __init__(self, path: Path, *, root: str | None = None, lenient: bool = False) -> None:
+        super().__init__(path)
+        index = index_of(path)
+        if index is None:
+            raise FormatError(f"{path} holds no *.bin.index.json")
+        self.index = index
+        weight_map, self._index_meta = shards_from_index(index)
+        self.files = sorted(set(weight_map.values()))
+        self._readers: dict[Path, TorchReader] = {}
+        self._where: dict[str, TorchReader] = {}
+        try:
+            for file in self.files:
+                if not file.is_file():
+                    needed = next(n for n, f in weight_map.items() if f == file)
+                    raise CorruptCheckpointError(
+                        f"shard {file} is missing (listed in {index.name} for {needed!r}); download it again"
+                    )
+                self._readers[file] = TorchReader(file, root=root, lenient=lenient)
+            held = {file: set(reader.keys()) for file, reader in self._readers.items()}
+            for name, file in weight_map.items():
+                reader = self._readers[file]
+                if name not in held[file]:
+                    raise CorruptCheckpointError(
+                        f"{file}: tensor {name!r} listed in {index.name} is not in this shard"
+                    )
+                self._where[name] = reader
+            for file in self._readers:
+                extra = [n for n in held[file] if weight_map.get(n) != file]
+                if extra:
+                    raise CorruptCheckpointError(
+                        f"{file}: holds tensors {extra[:5]} that {index.name} does not list for it "
+                        "(shards of two different checkpoints in one folder?)"
+                    )
+        except BaseException:
+            self.close()
+            raise
+
+    def _reader(self, name: str) -> TorchReader:
+        try:
+            return self._where[name]
+        except KeyError:
+            raise KeyError(f"no tensor {name!r} in {self.path}") from None
+
+    def keys(self) -> list[str]:
+        return list(self._where)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self._reader(name).shape(name)
+
+    def dtype(self, name: str) -> np.dtype[Any]:
+        return self._reader(name).dtype(name)
+
+    def get(self, name: str) -> np.ndarray[Any, Any]:
+        return self._reader(name).get(name)
+
+    def metadata(self) -> dict[str, Any]:
+        meta = super().metadata()
+        meta.update(
+            index=str(self.index), shards=[str(f) for f in self.files], index_metadata=self._index_meta
+        )
+        return meta
+
+    def close(self) -> None:
+        for reader in self._readers.values():
+            reader.close()
+
+
+def open(path: Path, **kw: Any) -> TorchReader | ShardedTorchReader:
+    if index_of(path) is not None:
+        return ShardedTorchReader(path, **kw)
     return TorchReader(path, **kw)

@@ -1,0 +1,144 @@
+"""CPM-1's tokenizer: jieba words, spaces and newlines made visible, then sentencepiece.
+
+CPM-Generate's ``data_utils/tokenization_gpt2.py`` (its ``GPT2Tokenizer``, the one the model was trained and
+sampled with) cuts the text with Python jieba (``jieba.cut(text, cut_all=False)``: dictionary + HMM), maps
+``" "`` → U+2582 ``▂`` and ``"\\n"`` → U+2583 ``▃`` inside every word, joins the words with a space (which
+sentencepiece turns into its ``▁`` word boundary) and encodes with ``bpe_3w_new/chinese_vocab.model``.
+Decoding is sentencepiece's, then every space is dropped and ``▂``/``▃`` become space/newline again.
+
+transformers' ``CpmTokenizer`` does the same with ``rjieba`` (jieba-rs), whose segmentation differs from
+Python jieba on some texts, and so would feed the model other ids than it was trained on: this class uses
+Python jieba. No ``tokenizer.json`` can express jieba, so it is a Python tokenizer; :func:`register` makes
+``AutoTokenizer.from_pretrained(folder)`` find it by the ``tokenizer_class`` of ``tokenizer_config.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from transformers import PretrainedConfig, PreTrainedTokenizer
+
+from zhplm.errors import MissingDependencyError
+
+TOKENIZER_CLASS = "CpmJiebaTokenizer"
+MODEL_FILE = "chinese_vocab.model"
+# the release's special pieces (bpe_3w_new/vocab.json): <eod> ends a document, <pad> fills a batch
+EOD, PAD, UNK = "<eod>", "<pad>", "<unk>"
+_TO_VISIBLE = str.maketrans(" \n", "\u2582\u2583")
+
+
+def _jieba() -> Any:
+    try:
+        import jieba
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise MissingDependencyError("jieba", "torch", "tokenize CPM-1 text") from exc
+    return jieba
+
+
+def _sentencepiece(model_file: str) -> Any:
+    try:
+        import sentencepiece as spm
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise MissingDependencyError("sentencepiece", "torch", "tokenize CPM-1 text") from exc
+    return spm.SentencePieceProcessor(model_file=model_file)
+
+
+def segment(text: str) -> str:
+    """The text sentencepiece sees: jieba words with spaces/newlines made visible, joined by spaces."""
+    return " ".join(word.translate(_TO_VISIBLE) for word in _jieba().cut(text, cut_all=False))
+
+
+def restore(decoded: str) -> str:
+    """sentencepiece's decoded text back to the original: word-boundary spaces dropped, ▂ ▃ → space, newline."""
+    return decoded.replace(" ", "").replace("\u2582", " ").replace("\u2583", "\n")
+
+
+class CpmJiebaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
+    """jieba + sentencepiece with the U+2582/U+2583 space/newline mapping, as CPM-1 was trained."""
+
+    vocab_files_names = {"vocab_file": MODEL_FILE}  # noqa: RUF012 (transformers declares it so)
+    model_input_names = ["input_ids", "attention_mask"]  # noqa: RUF012
+
+    def __init__(
+        self,
+        vocab_file: str | None = None,
+        eos_token: str = EOD,
+        pad_token: str = PAD,
+        unk_token: str = UNK,
+        **kwargs: Any,
+    ) -> None:
+        if vocab_file is None or not os.path.isfile(vocab_file):
+            raise ValueError(
+                f"{TOKENIZER_CLASS} needs its sentencepiece model {MODEL_FILE}, got {vocab_file!r}"
+            )
+        self.vocab_file = vocab_file
+        self.sp = _sentencepiece(vocab_file)
+        kwargs.setdefault("clean_up_tokenization_spaces", False)
+        super().__init__(  # type: ignore[no-untyped-call]
+            eos_token=eos_token, pad_token=pad_token, unk_token=unk_token, **kwargs
+        )
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.sp.get_piece_size())
+
+    def get_vocab(self) -> dict[str, int]:
+        vocab = {self.sp.id_to_piece(i): i for i in range(self.vocab_size)}
+        return {**vocab, **self.added_tokens_encoder}
+
+    def _tokenize(self, text: str, **kwargs: Any) -> list[str]:
+        return [str(p) for p in self.sp.encode(segment(text), out_type=str)]
+
+    def _convert_token_to_id(self, token: str) -> int:
+        return int(self.sp.piece_to_id(token))
+
+    def _convert_id_to_token(self, index: int) -> str:
+        return str(self.sp.id_to_piece(int(index)))
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        return restore(str(self.sp.decode_pieces(list(tokens))))
+
+    def _decode(
+        self,
+        token_ids: int | list[int],
+        skip_special_tokens: bool = False,
+        clean_up_tokenization_spaces: bool | None = None,
+        **kwargs: Any,
+    ) -> str:
+        ids = [token_ids] if isinstance(token_ids, int) else list(token_ids)
+        if skip_special_tokens:
+            special = set(self.all_special_ids)
+            ids = [i for i in ids if i not in special]
+        return restore(str(self.sp.decode([int(i) for i in ids])))  # as the original: from the ids
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
+        prefix = f"{filename_prefix}-" if filename_prefix else ""
+        path = Path(save_directory) / (prefix + MODEL_FILE)
+        if Path(self.vocab_file).resolve() != path.resolve():
+            shutil.copyfile(self.vocab_file, path)
+        return (str(path),)
+
+
+class _CpmJiebaAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
+    """Not a model: the config class AutoTokenizer.register needs to file the tokenizer under."""
+
+    model_type = "zhplm-cpm-jieba"
+
+
+def register() -> None:
+    """Make ``AutoTokenizer`` resolve ``tokenizer_class: CpmJiebaTokenizer`` (idempotent)."""
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.register(  # type: ignore[no-untyped-call]
+        _CpmJiebaAnchor, tokenizer_class=CpmJiebaTokenizer, exist_ok=True
+    )
+
+
+def write_cpm_tokenizer(model_file: Path, out: Path) -> list[str]:
+    """Write ``chinese_vocab.model`` + ``tokenizer_config.json`` naming :class:`CpmJiebaTokenizer`."""
+    out.mkdir(parents=True, exist_ok=True)
+    CpmJiebaTokenizer(vocab_file=str(model_file)).save_pretrained(str(out))
+    return ["tokenizer: Python jieba + sentencepiece (CPM-Generate's own); loading it needs zhplm and jieba"]
