@@ -7,6 +7,7 @@ linear-pooled vectors, MLM logits under the UniLM mask, greedy seq2seq decoding 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -150,3 +151,22 @@ def test_catalog_rows_name_the_arch_and_plain_readings_win_detection(case: dict[
         case["arch"]
     )
     assert get_arch(case["arch"]).own_model is not None
+
+
+def test_cli_similarity_pairs_file_and_bad_input(
+    case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zhplm.cli.main import main
+
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{a}\t{b}\n" for a, b, _ in PAIRS) + "\n", encoding="utf-8")
+    assert main(["similarity", str(case["out"]), "--pairs", str(pairs), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    sim = zhplm.pipeline("sentence-similarity", case["out"])
+    assert [r["score"] for r in rows] == pytest.approx([sim(a, b) for a, b, _ in PAIRS], abs=1e-6)
+    assert main(["similarity", str(case["out"]), PAIRS[0][0], PAIRS[0][1]]) == 0
+    assert f"{sim(PAIRS[0][0], PAIRS[0][1]):8.4f}" in capsys.readouterr().out
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("只有一句没有制表符\n", encoding="utf-8")
+    assert main(["similarity", str(case["out"]), "--pairs", str(bad)]) != 0
+    assert "bad.tsv:1: expected two texts separated by one tab" in capsys.readouterr().err
