@@ -29,6 +29,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(handler=_embed)
 
+    s = sub.add_parser(
+        "similarity", help="cosine similarity of sentence pairs (each model's own sentence vector)"
+    )
+    s.add_argument("model", help="catalog id (converted in the store) or a converted folder")
+    s.add_argument("texts", nargs="*", help='two texts: "句子A" "句子B"')
+    s.add_argument("--pairs", help="UTF-8 file: one pair a line, the two texts separated by a tab")
+    s.add_argument("--pooling", choices=("cls", "mean", "pooler"), default=None, help="default: the authors'")
+    s.add_argument("--batch-size", type=int, default=32)
+    s.set_defaults(handler=_similarity)
+
     d = sub.add_parser(
         "demo",
         help="the whole path on a small model: search, download, convert + verify, fill-mask, similarity "
@@ -95,6 +105,25 @@ def _embed(args: argparse.Namespace) -> int:
             f"{len(texts)} embeddings of size {vectors.shape[1]} written to {out}", file=sys.stderr
         ),
     )
+    return 0
+
+
+def _similarity(args: argparse.Namespace) -> int:
+    from zhplm.errors import ConversionError
+    from zhplm.tasks import pipeline
+    from zhplm.tasks.similarity import read_pairs
+
+    if args.pairs and args.texts:
+        raise ConversionError("give either two texts or --pairs FILE, not both")
+    if args.pairs:
+        pairs = read_pairs(args.pairs)
+    elif len(args.texts) == 2:
+        pairs = [(args.texts[0], args.texts[1])]
+    else:
+        raise ConversionError(f"give two texts (got {len(args.texts)}) or --pairs FILE")
+    sim = pipeline("sentence-similarity", args.model, pooling=args.pooling, batch_size=args.batch_size)
+    scores = sim.pairs(pairs)
+    emit(args, scores, "\n".join(f"{s.score:8.4f}  {s.a}\t{s.b}" for s in scores))
     return 0
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from zhplm.errors import ConversionError
 
-TASKS = ("fill-mask", "embeddings")
+TASKS = ("fill-mask", "embeddings", "sentence-similarity")
 
 
 def pipeline(task: str, model: str | Path, **options: Any) -> Any:
@@ -23,6 +23,10 @@ def pipeline(task: str, model: str | Path, **options: Any) -> Any:
         from zhplm.tasks.embed import Embeddings
 
         return Embeddings.from_model(model, **options)
+    if task == "sentence-similarity":
+        from zhplm.tasks.similarity import SentenceSimilarity
+
+        return SentenceSimilarity.from_model(model, **options)
     raise ConversionError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
 
 

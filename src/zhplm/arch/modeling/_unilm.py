@@ -1,0 +1,182 @@
+# mypy: disable-error-code="no-untyped-call,misc,untyped-decorator"
+"""What SimBERT and RoFormer-sim add to a BERT-style encoder: the UniLM seq2seq mask and a *linear* pooler.
+
+Both were trained with bert4keras ``build_transformer_model(..., application='unilm', with_pool='linear')``:
+
+* **UniLM mask** (bert4keras ``UniLM_Mask``): ``idx = cumsum(token_type_ids)``; position ``i`` attends to
+  ``j`` iff ``idx[j] <= idx[i]`` (and ``j`` is not padding). Segment 0 (the source) is bidirectional, each
+  segment-1 token sees the source and the targets up to itself. With only segment 0 it is plain BERT.
+* **Linear pooler**: ``Dense(hidden)`` on the ``[CLS]`` vector with *no* tanh; the sentence vector whose
+  cosine the authors rank by.
+
+Generation (bert4keras' seq2seq decoding, shift-by-one): generated tokens are segment 1. Source tokens never
+attend to later positions, so cached keys and values are exact and a new token sees every cached one:
+transformers' ``generate`` runs with a KV cache here.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.generation.utils import GenerationMixin
+from transformers.utils.generic import ModelOutput
+
+
+class LinearPooler(nn.Module):
+    """``dense(h[:, 0])``: bert4keras ``with_pool='linear'`` (BERT's pooler without its tanh)."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        pooled: torch.Tensor = self.dense(hidden_states[:, 0])
+        return pooled
+
+
+def unilm_bias(
+    token_type_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    cache_length: int,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """The additive ``[B, 1, Q, cache_length + Q]`` mask of the queries ``token_type_ids`` (``[B, Q]``).
+
+    Cached keys are always visible to new queries (the cumsum never decreases); among the new positions the
+    cumsum rule applies. ``attention_mask`` (``[B, cache_length + Q]``, 1 = real token) masks padded keys."""
+    batch, queries = token_type_ids.shape
+    idx = torch.cumsum(token_type_ids.to(torch.long), dim=1)
+    allowed = idx[:, None, :] <= idx[:, :, None]  # [B, Q, Q]
+    if cache_length:
+        seen = torch.ones((batch, queries, cache_length), dtype=torch.bool, device=allowed.device)
+        allowed = torch.cat([seen, allowed], dim=-1)
+    if attention_mask is not None:
+        keys = cache_length + queries
+        if attention_mask.dim() != 2 or tuple(attention_mask.shape) != (batch, keys):
+            raise ValueError(
+                f"attention_mask must have shape (batch, cached + new tokens) = {(batch, keys)}, "
+                f"got {tuple(attention_mask.shape)}"
+            )
+        allowed = allowed & attention_mask.to(torch.bool)[:, None, :]
+    bias = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+    return bias.masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
+
+
+@dataclass
+class UniLMOutput(ModelOutput):
+    """MLM logits under the UniLM mask, the linear-pooled sentence vector, and the cache for ``generate``."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    pooler_output: torch.Tensor | None = None
+    last_hidden_state: torch.Tensor | None = None
+    cache: Cache | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+def unilm_inputs(
+    input_ids: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    token_type_ids: torch.Tensor | None,
+    cache: Cache | None,
+    use_cache: bool | None,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor, Cache | None]:
+    """(token types, UniLM bias, cache) for one forward pass of a transformers BERT/RoFormer encoder: the
+    4-D bias goes in as its ``attention_mask`` (transformers passes such masks through untouched)."""
+    if input_ids is None:
+        raise ValueError("input_ids is required")
+    if token_type_ids is None:
+        token_type_ids = torch.zeros_like(input_ids)
+    if tuple(token_type_ids.shape) != tuple(input_ids.shape):
+        raise ValueError(
+            f"token_type_ids must have the shape of input_ids {tuple(input_ids.shape)}, "
+            f"got {tuple(token_type_ids.shape)}"
+        )
+    if use_cache and cache is None:
+        cache = DynamicCache()
+    cache_length = cache.get_seq_length() if cache is not None else 0
+    return token_type_ids, unilm_bias(token_type_ids, attention_mask, cache_length, dtype), cache
+
+
+class UniLMHeadMixin:
+    """The MLM head over a UniLM encoder (``self.<base_model_prefix>`` returns :class:`UniLMOutput`), shared by
+    SimBERT and RoFormer-sim: logits for fill-mask and seq2seq decoding, plus the pooled sentence vector."""
+
+    base_model_prefix: str
+    cls: nn.Module
+    config: Any
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        use_cache: bool | None = None,
+        labels: torch.Tensor | None = None,
+        logits_to_keep: int = 0,
+        **kwargs: Any,
+    ) -> UniLMOutput:
+        encoder = getattr(self, self.base_model_prefix)
+        out = encoder(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            cache=cache,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        hidden = out.last_hidden_state
+        logits = self.cls(hidden[:, -logits_to_keep:] if logits_to_keep else hidden)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
+            )
+        return UniLMOutput(
+            loss=loss,
+            logits=logits,
+            pooler_output=out.pooler_output,
+            last_hidden_state=hidden,
+            cache=out.cache,
+            hidden_states=out.hidden_states,
+            attentions=out.attentions,
+        )
+
+
+class UniLMGenerationMixin(GenerationMixin):
+    """bert4keras' seq2seq decoding through ``generate``: every generated token is segment 1."""
+
+    def _update_model_kwargs_for_generation(
+        self,
+        outputs: ModelOutput,
+        model_kwargs: dict[str, Any],
+        is_encoder_decoder: bool = False,
+        num_new_tokens: int = 1,
+    ) -> dict[str, Any]:
+        types = model_kwargs.get("token_type_ids")
+        if types is None:  # the prompt had none: it was segment 0 (see prepare_inputs_for_generation)
+            cache = outputs.get("cache")
+            logits = outputs.get("logits")
+            length = cache.get_seq_length() if cache is not None else logits.shape[1]
+            types = torch.zeros((logits.shape[0], length), dtype=torch.long, device=logits.device)
+            model_kwargs["token_type_ids"] = types
+        updated: dict[str, Any] = super()._update_model_kwargs_for_generation(
+            outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
+        )
+        if types is not None:
+            new = torch.ones((types.shape[0], num_new_tokens), dtype=types.dtype, device=types.device)
+            updated["token_type_ids"] = torch.cat([types, new], dim=-1)
+        if "cache" in outputs and outputs["cache"] is not None:
+            updated["cache"] = outputs["cache"]
+        return updated
+
+    def prepare_inputs_for_generation(self, input_ids: torch.Tensor, **kwargs: Any) -> dict[str, Any]:
+        if kwargs.get("token_type_ids") is None:  # a bare prompt is the source: segment 0
+            kwargs["token_type_ids"] = torch.zeros_like(input_ids)
+        inputs: dict[str, Any] = super().prepare_inputs_for_generation(input_ids, **kwargs)
+        return inputs

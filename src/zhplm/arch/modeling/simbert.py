@@ -1,0 +1,90 @@
+# mypy: disable-error-code="no-untyped-call,misc,untyped-decorator,override,union-attr"
+"""SimBERT (ZhuiyiTechnology): transformers' BERT under the UniLM mask, with a linear pooler.
+
+Parameter names are ``BertForPreTraining``'s minus the NSP head: ``bert.embeddings.*``, ``bert.encoder.*``,
+``bert.pooler.dense.*`` (here without tanh) and ``cls.predictions.*`` (decoder tied to the word embedding).
+``SimBertModel`` gives the sentence vector (``pooler_output``); ``SimBertForMaskedLM`` also the MLM logits
+and generates (``generate``) the way bert4keras' ``AutoRegressiveDecoder`` did in the authors' scripts.
+"""
+
+from typing import Any, ClassVar
+
+import torch
+from transformers.cache_utils import Cache
+from transformers.models.bert.modeling_bert import BertModel, BertOnlyMLMHead, BertPreTrainedModel
+
+from zhplm.arch.modeling._unilm import (
+    LinearPooler,
+    UniLMGenerationMixin,
+    UniLMHeadMixin,
+    UniLMOutput,
+    unilm_inputs,
+)
+from zhplm.arch.modeling.configuration_simbert import SimBertConfig
+
+
+class SimBertModel(BertModel):
+    """BERT encoder + linear pooler, always under the UniLM mask built from ``token_type_ids``."""
+
+    config_class = SimBertConfig
+
+    def __init__(self, config: SimBertConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__(config, add_pooling_layer=False)
+        self.pooler = LinearPooler(config.hidden_size)  # type: ignore[assignment]
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Any,
+    ) -> UniLMOutput:
+        kwargs.pop("return_dict", None)  # always a dict inside; the output below is a ModelOutput
+        types, bias, cache = unilm_inputs(
+            input_ids, attention_mask, token_type_ids, cache, use_cache, self.dtype
+        )
+        out = super().forward(
+            input_ids=input_ids,
+            attention_mask=bias,
+            token_type_ids=types,
+            cache=cache,
+            return_dict=True,
+            **kwargs,
+        )
+        return UniLMOutput(
+            pooler_output=out.pooler_output,
+            last_hidden_state=out.last_hidden_state,
+            cache=cache,
+            hidden_states=out.hidden_states,
+            attentions=out.attentions,
+        )
+
+
+class SimBertForMaskedLM(UniLMHeadMixin, BertPreTrainedModel, UniLMGenerationMixin):
+    """SimBERT with its MLM head: fill-mask, seq2seq generation, and the pooled sentence vector."""
+
+    config_class = SimBertConfig
+    _tied_weights_keys: ClassVar[dict[str, str]] = {
+        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+        "cls.predictions.decoder.bias": "cls.predictions.bias",
+    }
+
+    def __init__(self, config: SimBertConfig) -> None:
+        super().__init__(config)
+        self.bert = SimBertModel(config)
+        self.cls = BertOnlyMLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> Any:
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, new_embeddings: torch.nn.Module) -> None:
+        self.cls.predictions.decoder = new_embeddings
+        self.cls.predictions.bias = new_embeddings.bias
+
+
+class SimBertForCausalLM(SimBertForMaskedLM):
+    """The same model under ``AutoModelForCausalLM``, for text-generation callers."""
