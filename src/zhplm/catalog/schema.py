@@ -189,6 +189,9 @@ class ModelRecord:
     remark: str | None = None  # the 备注 column where the list has one, verbatim
     list_cells: tuple[ListCell, ...] = ()  # raw cells the md export cannot regenerate (see ListCell)
     untrained_heads: tuple[str, ...] = ()  # heads shipped in the release but never trained (e.g. "mlm")
+    # how the model is prompted for generation and chat (zhplm.tasks.prompting: "cdial", "chitchat", …)
+    prompt_format: str | None = None
+    reranker: str | None = None  # catalog id of a model that reranks its chat replies (GPT2-chitchat's MMI)
 
     @property
     def hf_ids(self) -> tuple[str, ...]:
@@ -429,6 +432,8 @@ def record_from_dict(raw: Any, *, file: str | None = None, path: str = "") -> Mo
         remark=f.text("remark", optional=True),
         list_cells=tuple(_list_cell(f.sub("list_cells", i, r)) for i, r in enumerate(f.seq("list_cells"))),
         untrained_heads=f.strs("untrained_heads"),
+        prompt_format=f.text("prompt_format", optional=True),
+        reranker=f.text("reranker", optional=True),
     )
     f.done()
     return record

@@ -34,8 +34,23 @@ def is_word_vocab(path: Path) -> bool:
     return words >= 100 or words > 0.01 * len(tokens)
 
 
-def write_bert_tokenizer(vocab: Path, out: Path, *, do_lower_case: bool = True) -> list[str]:
-    """A BERT WordPiece tokenizer: ``vocab.txt`` + ``tokenizer.json`` + ``tokenizer_config.json``."""
+_SPECIALS = {
+    "unk_token": "[UNK]",
+    "sep_token": "[SEP]",
+    "pad_token": "[PAD]",
+    "cls_token": "[CLS]",
+    "mask_token": "[MASK]",
+}
+
+
+def write_bert_tokenizer(
+    vocab: Path, out: Path, *, do_lower_case: bool = True, extra_special: tuple[str, ...] = ()
+) -> list[str]:
+    """A BERT WordPiece tokenizer: ``vocab.txt`` + ``tokenizer.json`` + ``tokenizer_config.json``.
+
+    A special token the vocabulary lacks (CDial-GPT has no ``[MASK]``) is left unset rather than added as
+    a new id the model has no embedding for; ``extra_special`` tokens of the vocabulary (CDial-GPT's
+    ``[speaker1]``/``[speaker2]``) are kept whole in text and skipped when decoding."""
     try:
         from transformers import BertTokenizer
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -45,11 +60,18 @@ def write_bert_tokenizer(vocab: Path, out: Path, *, do_lower_case: bool = True) 
     clean = out / "vocab.txt"
     clean.write_text("\n".join(tokens) + "\n", encoding="utf-8")
     notes = []
-    missing = [t for t in ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]") if t not in tokens]
+    known = set(tokens)
+    missing = {key: tok for key, tok in _SPECIALS.items() if tok not in known}
     if missing:
-        notes.append(f"vocabulary lacks special tokens {', '.join(missing)}")
+        notes.append(f"vocabulary lacks special tokens {', '.join(missing.values())}")
+    specials: dict[str, object] = {key: None for key in missing if key != "unk_token"}
+    extra = [t for t in extra_special if t in known]
+    if extra:
+        specials["additional_special_tokens"] = extra
     # transformers 5: pass vocab=<path>; vocab_file=<path> silently builds a 5-token vocab.
-    tok = BertTokenizer(vocab=str(clean), do_lower_case=do_lower_case, tokenize_chinese_chars=True)
+    tok = BertTokenizer(
+        vocab=str(clean), do_lower_case=do_lower_case, tokenize_chinese_chars=True, **specials
+    )
     if len(tok.get_vocab()) != len(dict.fromkeys(tokens)):
         raise ConversionError(
             f"tokenizer built from {vocab} has {len(tok.get_vocab())} tokens, the file has {len(tokens)}"
