@@ -20,11 +20,12 @@ for GPT-2, ``h.N.attn.masked_bias``) and ``config.json`` is replaced by one with
 prompts: CDial-GPT's ``interact.py::sample_sequence`` (``--no_sample``) and GPT2-Chinese's
 ``generate.py::sample_sequence`` (top-k 1 = greedy), imported from the git snapshots in ``$ZHPLM_ORIGINALS``.
 
-``tokenize``: the tokenizer each project used, on the real vocabulary: CDial-GPT ``BertTokenizer.
-from_pretrained(dir, do_lower_case=True)`` (interact.py), GPT2-chitchat ``BertTokenizerFast(vocab_file,
+``tokenize``: the tokenizer each project used, on the real vocabulary: CDial-GPT and UER-py (``--flavor uer``:
+GPT2-Chinese's poem and couplet models were trained by UER-py) ``BertTokenizer.from_pretrained(dir,
+do_lower_case=True)`` (interact.py), GPT2-chitchat ``BertTokenizerFast(vocab_file,
 sep_token, pad_token, cls_token)`` (interact.py), GPT2-Chinese the repository's own
 ``tokenizations/tokenization_bert.py`` (its ``BasicTokenizer`` + ``WordpieceTokenizer``: the class itself no
-longer constructs under transformers 4.x).
+longer constructs under transformers 4.x), which splits every digit apart (``char.isdigit()``).
 """
 
 from __future__ import annotations
@@ -294,7 +295,7 @@ def _peer_save(out: Path, logits: torch.Tensor) -> None:
 
 def tokenize(flavor: str, vocab: Path, texts: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        if flavor in ("cdial", "cdial2"):
+        if flavor in ("cdial", "cdial2", "uer"):  # UER-py (GPT2-Chinese poem/couplet): BERT's tokenizer
             shutil.copyfile(vocab, Path(tmp) / "vocab.txt")
             tok = transformers.BertTokenizer.from_pretrained(tmp, do_lower_case=True)
             tokens = [tok.tokenize(t) for t in texts]
@@ -323,7 +324,7 @@ def tokenize(flavor: str, vocab: Path, texts: list[str]) -> dict[str, Any]:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("command", choices=("write", "reference", "tokenize"))
-    p.add_argument("--flavor", required=True, choices=tuple(CLASSES))
+    p.add_argument("--flavor", required=True, choices=(*CLASSES, "uer"))  # uer: tokenize only
     p.add_argument("--vocab", type=Path)
     p.add_argument("--out", type=Path)
     p.add_argument("--seed", type=int, default=0)

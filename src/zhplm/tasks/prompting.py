@@ -6,7 +6,8 @@ The formats are read from the authors' own inference scripts:
 
 * ``plain``: the text's tokens, nothing added (BLOOM, byte-level BPE models).
 * ``gpt2-chinese``: GPT2-Chinese's own models (``generate.py``): the text as it is, newlines as ``[SEP]``
-  (``train.py`` writes a line break as ``[SEP]``); ``[UNK]`` is never generated; ``[SEP]`` reads back as a
+  (``train.py`` writes a line break as ``[SEP]``), every digit its own token (the repository's
+  ``tokenization_bert.py`` splits digits like Chinese characters); ``[UNK]`` is never generated; ``[SEP]`` reads back as a
   newline, ``[CLS]`` (end of an article) as a blank line.
 * ``cls-prefix``: UER-trained GPT-2 (GPT2-Chinese's poem and couplet models; the README: "[CLS]梅山如积翠，"):
   a leading ``[CLS]``; ``[SEP]`` ends the text.
@@ -87,7 +88,7 @@ class Gpt2ChineseFormat(PromptFormat):
         for n, line in enumerate(text.split("\n")):
             if n:
                 ids.append(tokenizer.sep_token_id)
-            ids += super().tokens(tokenizer, line)
+            ids += super().tokens(tokenizer, "".join(f" {c} " if c.isdigit() else c for c in line))
         return ids
 
     def stop_ids(self, tokenizer: Any) -> list[int]:

@@ -10,8 +10,10 @@ from zhplm.errors import ConversionError, MissingDependencyError
 def read_vocab(path: Path) -> list[str]:
     """Read a WordPiece vocab; accepts ERNIE's ``token<TAB>id`` lines (keeps the token)."""
     tokens = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        token = line.rstrip("\n")
+    # one token per "\n"-ended line, as BERT's own load_vocab reads it: str.splitlines() would also split at
+    # U+2028/U+2029/U+0085, which Google's Chinese vocab.txt holds as tokens, and shift every later id
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        token = line.rstrip("\r")
         if "\t" in token:
             token = token.split("\t", 1)[0]
         tokens.append(token)
