@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,14 @@ def _release(folder: Path, seed: int) -> None:
         sd[f"transformer.h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
     folder.mkdir(parents=True)
     torch.save(sd, folder / "pytorch_model.bin")
-    config = {"n_ctx": 64, "n_embd": 32, "n_head": 4, "n_layer": 2, "n_positions": 64, "vocab_size": len(vocab)}
+    config = {
+        "n_ctx": 64,
+        "n_embd": 32,
+        "n_head": 4,
+        "n_layer": 2,
+        "n_positions": 64,
+        "vocab_size": len(vocab),
+    }
     (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
     (folder / "vocab.txt").write_text(SMALL_VOCAB.read_text(encoding="utf-8"), encoding="utf-8")
 
@@ -82,7 +90,9 @@ def _cli(args: list[str], capsys: pytest.CaptureFixture[str], stdin: str | None 
     return code, capsys.readouterr().out
 
 
-def test_generate_streams_the_same_text_json_returns(models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_generate_streams_the_same_text_json_returns(
+    models: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = str(models["plain"])
     gen = TextGeneration.from_model(folder)
     tok = gen.tokenizer
@@ -92,8 +102,11 @@ def test_generate_streams_the_same_text_json_returns(models: dict[str, Path], ca
     result = gen("今天天气", max_new_tokens=12, on_text=pieces.append)
     assert result.token_ids == expected
     assert len(pieces) > 1 and "".join(pieces) == result.text  # streamed piece by piece
-    assert " " not in result.text  # Chinese characters joined without spaces
-    assert list(gen.stream("今天天气", max_new_tokens=12)) and "".join(gen.stream("今天天气", max_new_tokens=12)) == result.text
+    assert not re.search(r"[\u4e00-\u9fff] | [\u4e00-\u9fff]", result.text)  # no spaces around Chinese
+    assert (
+        list(gen.stream("今天天气", max_new_tokens=12))
+        and "".join(gen.stream("今天天气", max_new_tokens=12)) == result.text
+    )
     code, out = _cli(["generate", folder, "今天天气", "--max-new-tokens", "12"], capsys)
     assert code == 0 and out == "今天天气" + result.text + "\n"
     code, out = _cli(["generate", folder, "今天天气", "--max-new-tokens", "12", "--json"], capsys)
@@ -101,12 +114,25 @@ def test_generate_streams_the_same_text_json_returns(models: dict[str, Path], ca
     assert data["text"] == result.text and data["token_ids"] == expected and data["finish_reason"] == "length"
 
 
-def test_batch_from_a_file_equals_one_by_one(models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_batch_from_a_file_equals_one_by_one(
+    models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     prompts = ["今天天气", "我们", "他说：这是一个很长的开头"]
     (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n\n", encoding="utf-8")
     gen = TextGeneration.from_model(models["plain"])
     one = [gen(p, max_new_tokens=8).token_ids for p in prompts]
-    code, out = _cli(["generate", str(models["plain"]), "--file", str(tmp_path / "prompts.txt"), "--max-new-tokens", "8", "--json"], capsys)
+    code, out = _cli(
+        [
+            "generate",
+            str(models["plain"]),
+            "--file",
+            str(tmp_path / "prompts.txt"),
+            "--max-new-tokens",
+            "8",
+            "--json",
+        ],
+        capsys,
+    )
     rows = json.loads(out)
     assert code == 0 and [r["prompt"] for r in rows] == prompts
     assert [r["token_ids"] for r in rows] == one  # left padding does not change a row's text
@@ -136,7 +162,9 @@ def test_sampling_is_seeded_and_beam_search_runs(models: dict[str, Path]) -> Non
     beams = gen("今天", max_new_tokens=10, num_beams=3)
     assert beams.token_ids == _transformers_greedy(models["plain"], ids, 10, num_beams=3, eos_token_id=None)
     penal = gen("今天", max_new_tokens=10, repetition_penalty=1.3)
-    assert penal.token_ids == _transformers_greedy(models["plain"], ids, 10, repetition_penalty=1.3, eos_token_id=None)
+    assert penal.token_ids == _transformers_greedy(
+        models["plain"], ids, 10, repetition_penalty=1.3, eos_token_id=None
+    )
     with pytest.raises(ConversionError, match="temperature"):
         gen("今天", temperature=0)
     with pytest.raises(ConversionError, match="unknown generation option"):
@@ -145,11 +173,15 @@ def test_sampling_is_seeded_and_beam_search_runs(models: dict[str, Path]) -> Non
         gen("今天", max_new_tokens=1000)
 
 
-def test_chat_keeps_history_resets_and_exits_through_stdin(models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_chat_keeps_history_resets_and_exits_through_stdin(
+    models: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = str(models["chitchat"])
     gen = TextGeneration.from_model(folder)
     tok = gen.tokenizer
-    first = gen.run([gen.format.encode_dialogue(tok, ["你好"])], ["你好"], gen.options.__class__(max_new_tokens=8))[0][0]
+    first = gen.run(
+        [gen.format.encode_dialogue(tok, ["你好"])], ["你好"], gen.options.__class__(max_new_tokens=8)
+    )[0][0]
     # the chitchat layout, literally: [CLS] 你 好 [SEP]; the reply ends at [SEP], [UNK] is never produced
     prompt = [tok.cls_token_id, *tok.convert_tokens_to_ids(["你", "好"]), tok.sep_token_id]
     expected = _transformers_greedy(
@@ -157,7 +189,11 @@ def test_chat_keeps_history_resets_and_exits_through_stdin(models: dict[str, Pat
     )
     assert first.token_ids == [t for t in expected if t != tok.sep_token_id][: len(first.token_ids)]
     second_prompt = gen.format.encode_dialogue(tok, ["你好", first.text, "再见"]).input_ids
-    second = gen.run([gen.format.encode_dialogue(tok, ["你好", first.text, "再见"])], ["再见"], gen.options.__class__(max_new_tokens=8))[0][0]
+    second = gen.run(
+        [gen.format.encode_dialogue(tok, ["你好", first.text, "再见"])],
+        ["再见"],
+        gen.options.__class__(max_new_tokens=8),
+    )[0][0]
     assert second_prompt.count(tok.sep_token_id) == 3
     stdin = "你好\n再见\n/reset\n你好\n/exit\n不会读到\n"
     code, out = _cli(["chat", folder, "--greedy", "--max-new-tokens", "8"], capsys, stdin)
@@ -189,7 +225,10 @@ def test_mmi_reranker_picks_the_reply_the_reverse_model_finds_likeliest(models: 
 
 
 def test_generation_refuses_an_absent_or_untrained_lm_head_before_loading(
-    models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    models: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import shutil
 
@@ -207,6 +246,19 @@ def test_generation_refuses_an_absent_or_untrained_lm_head_before_loading(
         zhplm.pipeline("text-generation", folder)
     code, out = _cli(["generate", str(folder), "你好", "--json"], capsys)
     assert code != 0 and "untrained" in out
-    with pytest.raises(ConversionError, match="not a dialogue format|no dialogue format"):
-        monkeypatch.undo()
+    monkeypatch.undo()
+    with pytest.raises(ConversionError, match="no dialogue format"):
         Chat.from_model(models["plain"])
+
+
+def test_catalog_rows_name_known_prompt_formats_and_rerankers() -> None:
+    from zhplm.catalog import get_catalog
+    from zhplm.tasks.prompting import FORMATS
+
+    catalog = get_catalog()
+    rows = [r for r in catalog.records if r.prompt_format or r.reranker]
+    assert {r.id for r in rows} >= {"cdial-gpt-lccc-base", "gpt2-chitchat-dialogue", "gpt2-chinese-poem"}
+    for r in rows:
+        assert r.prompt_format in FORMATS, r.id
+        if r.reranker:
+            assert catalog.get(r.reranker).prompt_format == "chitchat-mmi"

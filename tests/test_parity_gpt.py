@@ -16,11 +16,13 @@ import pytest
 
 import zhplm
 from oracle import run_oracle
-from zhplm.tasks.generate import Options, TextGeneration
+from zhplm.tasks.generate import Options
 
 ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
 CDIAL_VOCAB = ASSETS / "thu-coai+CDial-GPT" / "config" / "cgpt" / "vocab.txt"
-SMALL_VOCAB = ASSETS / "Morizeyao+GPT2-Chinese" / "cache" / "vocab_small.txt"  # = GPT2-chitchat vocab/vocab.txt
+SMALL_VOCAB = (
+    ASSETS / "Morizeyao+GPT2-Chinese" / "cache" / "vocab_small.txt"
+)  # = GPT2-chitchat vocab/vocab.txt
 BERT_VOCAB = ASSETS / "Morizeyao+GPT2-Chinese" / "cache" / "vocab.txt"  # UER poem / couplet (21128)
 
 
@@ -72,7 +74,9 @@ def converted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     release = RELEASES[request.param]
     _vocab_ok(release)
     tmp = tmp_path_factory.mktemp(request.param)
-    run_oracle("gpt_family.py", "write", "--flavor", release.flavor, "--vocab", release.vocab, "--out", tmp / "ckpt")
+    run_oracle(
+        "gpt_family.py", "write", "--flavor", release.flavor, "--vocab", release.vocab, "--out", tmp / "ckpt"
+    )
     result = zhplm.convert(tmp / "ckpt", tmp / "out", prompt_format=release.prompt_format)
     assert result.arch == release.arch  # detected from the names
     assert result.heads == {"lm": "trained"}
@@ -199,7 +203,9 @@ def test_chinese_text_reads_back_without_spaces(tmp_path: Path) -> None:
     tok = AutoTokenizer.from_pretrained(tmp_path)
     plain, prose = get_format("plain"), get_format("gpt2-chinese")
     ids = tok("今天天气很好，我们去公园散步吧！", add_special_tokens=False)["input_ids"]
-    assert tok.decode(ids) != "今天天气很好，我们去公园散步吧！"  # transformers puts spaces between characters
+    assert (
+        tok.decode(ids) != "今天天气很好，我们去公园散步吧！"
+    )  # transformers puts spaces between characters
     assert plain.render(tok, ids) == "今天天气很好，我们去公园散步吧！"
     words = tok("hello world 2020", add_special_tokens=False)["input_ids"]
     assert plain.render(tok, words) == "hello world 2020"

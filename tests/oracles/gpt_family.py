@@ -146,7 +146,9 @@ def write(flavor: str, vocab: Path, out: Path, seed: int) -> dict[str, Any]:
     model = cls(cls.config_class(**{k: v for k, v in cfg.items() if not k.startswith("_")})).eval()
     _peer.randomize(model, seed=seed + 1)
     with torch.no_grad():  # positions outweigh the tied token table: the greedy text varies, not one token
-        table = model.transformer.wpe if hasattr(model.transformer, "wpe") else model.transformer.positions_embed
+        table = (
+            model.transformer.wpe if hasattr(model.transformer, "wpe") else model.transformer.positions_embed
+        )
         table.weight.mul_(POSITION_SCALE)
     model.tie_weights()
     out.mkdir(parents=True, exist_ok=True)
@@ -157,7 +159,9 @@ def write(flavor: str, vocab: Path, out: Path, seed: int) -> dict[str, Any]:
         sd[f"transformer.h.{i}.attn.bias"] = torch.tril(torch.ones(ctx, ctx)).view(1, 1, ctx, ctx)
         if flavor != "cdial":
             sd[f"transformer.h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
-    sd["lm_head.weight"] = sd[next(k for k in sd if k.endswith(("wte.weight", "tokens_embed.weight")))].clone()
+    sd["lm_head.weight"] = sd[
+        next(k for k in sd if k.endswith(("wte.weight", "tokens_embed.weight")))
+    ].clone()
     legacy = flavor == "gpt2chinese"  # trained in 2019 with torch < 1.6: the pre-zip pickle
     torch.save(sd, out / "pytorch_model.bin", _use_new_zipfile_serialization=not legacy)
     (out / "config.json").write_text(json.dumps(cfg, indent=2), encoding="utf-8")
@@ -307,12 +311,16 @@ def tokenize(flavor: str, vocab: Path, texts: list[str]) -> dict[str, Any]:
             ids = [tok.encode(t, add_special_tokens=False) for t in texts]
             tokens = [tok.convert_ids_to_tokens(i) for i in ids]
         elif flavor == "gpt2chinese":
-            src = _snapshot_file(REPOS[flavor], "tokenizations/tokenization_bert.py", Path(tmp) / "g2c_tok.py")
+            src = _snapshot_file(
+                REPOS[flavor], "tokenizations/tokenization_bert.py", Path(tmp) / "g2c_tok.py"
+            )
             if src is None:
                 raise SystemExit("no GPT2-Chinese snapshot: set ZHPLM_ORIGINALS")
             m = _import(src, "g2c_tok")
             vocab_map = m.load_vocab(str(vocab))
-            basic = m.BasicTokenizer(do_lower_case=True, never_split=["[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"])
+            basic = m.BasicTokenizer(
+                do_lower_case=True, never_split=["[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"]
+            )
             wordpiece = m.WordpieceTokenizer(vocab=vocab_map, unk_token="[UNK]")
             tokens = [[p for w in basic.tokenize(t) for p in wordpiece.tokenize(w)] for t in texts]
             ids = [[vocab_map.get(p, vocab_map["[UNK]"]) for p in ts] for ts in tokens]

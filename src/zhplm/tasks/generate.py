@@ -42,7 +42,9 @@ class Options:
         if self.max_new_tokens < 1:
             problems.append(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.temperature <= 0:
-            problems.append(f"temperature must be > 0 (use greedy decoding instead of 0), got {self.temperature}")
+            problems.append(
+                f"temperature must be > 0 (use greedy decoding instead of 0), got {self.temperature}"
+            )
         if self.top_k < 0:
             problems.append(f"top_k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:
@@ -283,9 +285,7 @@ def _stopping(fmt: PromptFormat, tokenizer: Any, stop: Sequence[str], width: int
         WordPiece vocabulary's ``##`` and spaces do not hide a match)."""
 
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            done = [
-                cut_at_stop(fmt.render(tokenizer, row[width:].tolist()), stop)[1] for row in input_ids
-            ]
+            done = [cut_at_stop(fmt.render(tokenizer, row[width:].tolist()), stop)[1] for row in input_ids]
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
     return StoppingCriteriaList([StopStrings()])

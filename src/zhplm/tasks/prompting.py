@@ -59,7 +59,9 @@ class PromptFormat:
 
     def encode_dialogue(self, tokenizer: Any, history: Sequence[str]) -> Encoded:
         """The prompt for the next reply after ``history`` (alternating turns, the user's first)."""
-        raise ConversionError(f"the {self.name!r} prompt format is not a dialogue format: use generate, not chat")
+        raise ConversionError(
+            f"the {self.name!r} prompt format is not a dialogue format: use generate, not chat"
+        )
 
     def stop_ids(self, tokenizer: Any) -> list[int]:
         """Token ids that end a generation."""
@@ -118,7 +120,12 @@ class CdialFormat(PromptFormat):
     name = "cdial"
     dialogue = True
     SPEAKERS = ("[speaker1]", "[speaker2]")
-    chat_defaults: ClassVar[dict[str, Any]] = {"sample": True, "temperature": 0.7, "top_p": 0.9, "max_new_tokens": 30}
+    chat_defaults: ClassVar[dict[str, Any]] = {
+        "sample": True,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "max_new_tokens": 30,
+    }
 
     def tokens(self, tokenizer: Any, text: str) -> list[int]:
         # interact.py: " ".join(list(text.replace(" ", ""))): every character is a token
@@ -170,7 +177,14 @@ class ChitchatMmiFormat(ChitchatFormat):
 
 FORMATS: dict[str, type[PromptFormat]] = {
     cls.name: cls
-    for cls in (PromptFormat, Gpt2ChineseFormat, ClsPrefixFormat, CdialFormat, ChitchatFormat, ChitchatMmiFormat)
+    for cls in (
+        PromptFormat,
+        Gpt2ChineseFormat,
+        ClsPrefixFormat,
+        CdialFormat,
+        ChitchatFormat,
+        ChitchatMmiFormat,
+    )
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from zhplm.errors import ConversionError, MissingDependencyError
 
@@ -66,7 +67,7 @@ def write_bert_tokenizer(
     missing = {key: tok for key, tok in _SPECIALS.items() if tok not in known}
     if missing:
         notes.append(f"vocabulary lacks special tokens {', '.join(missing.values())}")
-    specials: dict[str, object] = {key: None for key in missing if key != "unk_token"}
+    specials: dict[str, Any] = {key: None for key in missing if key != "unk_token"}
     extra = [t for t in extra_special if t in known]
     if extra:
         specials["additional_special_tokens"] = extra
