@@ -69,6 +69,7 @@ class ConversionResult:
     config: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
+    prompt_format: str | None = None
 
 
 # --------------------------------------------------------------------------- locating the checkpoint
@@ -289,6 +290,7 @@ def convert(
     max_shard_bytes: int | None = None,
     overwrite: bool = False,
     remote_code: bool = False,
+    prompt_format: str | None = None,
 ) -> ConversionResult:
     """Convert ``src`` (a checkpoint file, TF prefix, folder or archive) into ``out``.
 
@@ -299,6 +301,8 @@ def convert(
     tokenizer kind and known-untrained heads. With ``dry_run`` nothing is written: the plan is returned.
     With ``remote_code``, a folder of zhplm's own architecture also carries the code that loads it where zhplm
     is not installed (``auto_map`` + ``trust_remote_code=True``; :mod:`zhplm.remote_code`).
+    ``prompt_format`` (default: the catalog row's) records how the model is prompted for generation
+    (:mod:`zhplm.tasks.prompting`).
     """
     src_path = Path(src)
     if not src_path.exists() and not Path(str(src_path) + ".index").exists():
@@ -312,6 +316,11 @@ def convert(
             arch = record.arch
         tokenizer = tokenizer or record.tokenizer
         untrained_heads = (*untrained_heads, *record.untrained_heads)
+        prompt_format = prompt_format or record.prompt_format
+    if prompt_format is not None:
+        from zhplm.tasks.prompting import get_format
+
+        get_format(prompt_format)  # an unknown name fails before anything is read
     with ExitStack() as stack:
         root, side = stack.enter_context(_materialised(src_path))
         notes: list[str] = []
@@ -355,6 +364,7 @@ def convert(
             plan=plan,
             config=config,
             notes=notes,
+            prompt_format=prompt_format,
         )
         if dry_run:
             return result
@@ -504,6 +514,8 @@ def _write_provenance(out: Path, result: ConversionResult, src: Path, model_id: 
         "notes": result.notes,
         "parity": None,
     }
+    if result.prompt_format is not None:
+        record["prompt_format"] = result.prompt_format
     (out / PROVENANCE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

@@ -90,6 +90,7 @@ def model_class_for(folder: Path, task: str | None = None) -> Any:
         auto = {
             "fill-mask": transformers.AutoModelForMaskedLM,
             "embeddings": transformers.AutoModel,
+            "text-generation": transformers.AutoModelForCausalLM,
             "base": transformers.AutoModel,
         }.get(task)
         if auto is None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 PLANNED: dict[str, str] = {
     # decoders
-    "gpt2": "GPT-2 decoder (pre-LN): CDial-GPT2, GPT2-chitchat, GPT2-Chinese, CPM-1, Wenzhong, Yuyuan",
-    "openai_gpt": "OpenAI GPT decoder (post-LN): CDial-GPT",
     "transfo_xl_megatron": "Megatron GPT-2 with Transformer-XL relative attention and memory: Chinese-Transformer-XL",
     "pangu_alpha": "PanGu-α (GPT with a top query layer), MindSpore slices or Megatron shards",
     "rwkv1": "RWKV-1 (AI-Writer: Toeplitz time mixing, channel mixing, copy head)",

@@ -239,6 +239,9 @@ class ModelRecord:
     list_cells: tuple[ListCell, ...] = ()  # raw cells the md export cannot regenerate (see ListCell)
     untrained_heads: tuple[str, ...] = ()  # heads shipped in the release but never trained (e.g. "mlm")
     hub_copies: tuple[HubCopy, ...] = ()  # copies on the HF hub / ModelScope the list does not link
+    # how the model is prompted for generation and chat (zhplm.tasks.prompting: "cdial", "chitchat", …)
+    prompt_format: str | None = None
+    reranker: str | None = None  # catalog id of a model that reranks its chat replies (GPT2-chitchat's MMI)
 
     @property
     def hf_ids(self) -> tuple[str, ...]:
@@ -502,6 +505,8 @@ def record_from_dict(raw: Any, *, file: str | None = None, path: str = "") -> Mo
             hub_copy_from_dict(r, file=file, path=f"{path}.hub_copies[{i}]" if path else f"hub_copies[{i}]")
             for i, r in enumerate(f.seq("hub_copies"))
         ),
+        prompt_format=f.text("prompt_format", optional=True),
+        reranker=f.text("reranker", optional=True),
     )
     seen: set[tuple[str, str]] = set()
     listed = {d.hf_repo for d in record.downloads if d.hf_repo}

@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="for zhplm's own architectures, also write the code that loads the folder without zhplm "
         "(auto_map + trust_remote_code=True)",
     )
+    p.add_argument(
+        "--prompt-format",
+        help="how the model is prompted for generate/chat (plain, gpt2-chinese, cls-prefix, cdial, chitchat, "
+        "chitchat-mmi); default: the catalog row's",
+    )
     p.set_defaults(handler=_convert)
 
     r = sub.add_parser(
@@ -61,6 +66,7 @@ def _convert(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         overwrite=args.overwrite,
         remote_code=args.remote_code,
+        prompt_format=args.prompt_format,
     )
     summary = {
         "out": result.out,

@@ -1,6 +1,7 @@
 """Tasks on loaded models, chosen from what their heads really are (no silently random heads).
 
-``zhplm.pipeline("fill-mask", model=ID_OR_DIR)`` and ``zhplm.pipeline("embeddings", model=...)``.
+``zhplm.pipeline("fill-mask", model=ID_OR_DIR)``, ``zhplm.pipeline("embeddings", model=...)``,
+``zhplm.pipeline("text-generation", model=...)`` and ``zhplm.pipeline("chat", model=...)``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 from zhplm.errors import ConversionError
 
-TASKS = ("fill-mask", "embeddings", "sentence-similarity")
+TASKS = ("fill-mask", "embeddings", "sentence-similarity", "text-generation", "chat")
 
 
 def pipeline(task: str, model: str | Path, **options: Any) -> Any:
@@ -27,6 +28,14 @@ def pipeline(task: str, model: str | Path, **options: Any) -> Any:
         from zhplm.tasks.similarity import SentenceSimilarity
 
         return SentenceSimilarity.from_model(model, **options)
+    if task == "text-generation":
+        from zhplm.tasks.generate import TextGeneration
+
+        return TextGeneration.from_model(model, **options)
+    if task == "chat":
+        from zhplm.tasks.chat import Chat
+
+        return Chat.from_model(model, **options)
     raise ConversionError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
 
 

@@ -7,11 +7,11 @@ from typing import Any
 from zhplm.errors import ConversionError
 
 
-def require_head(provenance: dict[str, Any], head: str, task: str) -> None:
+def require_head(provenance: dict[str, Any], head: str, task: str, *, hint: str | None = None) -> None:
     status = (provenance.get("heads") or {}).get(head)
     if status in ("absent", "untrained"):
         model = provenance.get("model_id") or provenance.get("source") or "this model"
         raise ConversionError(
             f"{task} needs the {head} head, which is {status} in {model}: its output would be noise. "
-            + ("Use embeddings instead." if head == "mlm" else "Use another pooling strategy.")
+            + (hint or ("Use embeddings instead." if head == "mlm" else "Use another pooling strategy."))
         )

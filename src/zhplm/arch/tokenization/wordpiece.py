@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from zhplm.errors import ConversionError, MissingDependencyError
 
@@ -10,8 +11,10 @@ from zhplm.errors import ConversionError, MissingDependencyError
 def read_vocab(path: Path) -> list[str]:
     """Read a WordPiece vocab; accepts ERNIE's ``token<TAB>id`` lines (keeps the token)."""
     tokens = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        token = line.rstrip("\n")
+    # one token per "\n"-ended line, as BERT's own load_vocab reads it: str.splitlines() would also split at
+    # U+2028/U+2029/U+0085, which Google's Chinese vocab.txt holds as tokens, and shift every later id
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        token = line.rstrip("\r")
         if "\t" in token:
             token = token.split("\t", 1)[0]
         tokens.append(token)
@@ -34,8 +37,23 @@ def is_word_vocab(path: Path) -> bool:
     return words >= 100 or words > 0.01 * len(tokens)
 
 
-def write_bert_tokenizer(vocab: Path, out: Path, *, do_lower_case: bool = True) -> list[str]:
-    """A BERT WordPiece tokenizer: ``vocab.txt`` + ``tokenizer.json`` + ``tokenizer_config.json``."""
+_SPECIALS = {
+    "unk_token": "[UNK]",
+    "sep_token": "[SEP]",
+    "pad_token": "[PAD]",
+    "cls_token": "[CLS]",
+    "mask_token": "[MASK]",
+}
+
+
+def write_bert_tokenizer(
+    vocab: Path, out: Path, *, do_lower_case: bool = True, extra_special: tuple[str, ...] = ()
+) -> list[str]:
+    """A BERT WordPiece tokenizer: ``vocab.txt`` + ``tokenizer.json`` + ``tokenizer_config.json``.
+
+    A special token the vocabulary lacks (CDial-GPT has no ``[MASK]``) is left unset rather than added as
+    a new id the model has no embedding for; ``extra_special`` tokens of the vocabulary (CDial-GPT's
+    ``[speaker1]``/``[speaker2]``) are kept whole in text and skipped when decoding."""
     try:
         from transformers import BertTokenizer
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -45,11 +63,18 @@ def write_bert_tokenizer(vocab: Path, out: Path, *, do_lower_case: bool = True) 
     clean = out / "vocab.txt"
     clean.write_text("\n".join(tokens) + "\n", encoding="utf-8")
     notes = []
-    missing = [t for t in ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]") if t not in tokens]
+    known = set(tokens)
+    missing = {key: tok for key, tok in _SPECIALS.items() if tok not in known}
     if missing:
-        notes.append(f"vocabulary lacks special tokens {', '.join(missing)}")
+        notes.append(f"vocabulary lacks special tokens {', '.join(missing.values())}")
+    specials: dict[str, Any] = {key: None for key in missing if key != "unk_token"}
+    extra = [t for t in extra_special if t in known]
+    if extra:
+        specials["additional_special_tokens"] = extra
     # transformers 5: pass vocab=<path>; vocab_file=<path> silently builds a 5-token vocab.
-    tok = BertTokenizer(vocab=str(clean), do_lower_case=do_lower_case, tokenize_chinese_chars=True)
+    tok = BertTokenizer(
+        vocab=str(clean), do_lower_case=do_lower_case, tokenize_chinese_chars=True, **specials
+    )
     if len(tok.get_vocab()) != len(dict.fromkeys(tokens)):
         raise ConversionError(
             f"tokenizer built from {vocab} has {len(tok.get_vocab())} tokens, the file has {len(tokens)}"

@@ -1,0 +1,144 @@
+"""Decode speed of zhplm's text-generation pipeline against transformers' ``generate`` on the same folder.
+
+A GPT2-Chinese-sized model (the prose model's real shapes: 10 layers, 768 hidden, 12 heads, 1024 positions,
+its 13317-token vocabulary from ``../shared/assets``), random weights, written as an HF-era folder and
+converted by ``zhplm.convert``. Both sides load the converted folder: zhplm through
+``zhplm.pipeline("text-generation", …)`` (its prompt format, streaming callback, stop handling), transformers
+through ``GPT2LMHeadModel.from_pretrained`` + ``generate`` with a streamer that only records time. Greedy,
+prompt of 32 tokens, 64 new tokens (no stop token can end it early), fp32, batch 1,
+``torch.set_num_threads(2)``; the two sides alternate for ``--rounds`` rounds and the median is reported.
+Time to first token = from the call to the first generated token reaching the streamer; decode tokens/s =
+(new tokens − 1) / (end − first token).
+
+    PYTHONPATH=src .venv/bin/python bench/bench_generate.py [--rounds 5] [--out bench/results/generate.txt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
+VOCAB = ASSETS / "Morizeyao+GPT2-Chinese" / "cache" / "vocab_small.txt"
+SHAPE = {"n_embd": 768, "n_layer": 10, "n_head": 12, "n_positions": 1024, "n_ctx": 1024}
+PROMPT = "萧炎站在山崖之上，望着远处连绵不绝的群山，心中涌起一股说不出的豪情，他知道自己终于"
+NEW = 64
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def write_release(folder: Path) -> None:
+    import transformers
+
+    vocab = VOCAB.read_text(encoding="utf-8").split("\n")
+    cfg = transformers.GPT2Config(vocab_size=len(vocab), **{k: v for k, v in SHAPE.items() if k != "n_ctx"})
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(cfg).eval()
+    folder.mkdir(parents=True)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    (folder / "config.json").write_text(json.dumps({**SHAPE, "vocab_size": len(vocab)}), encoding="utf-8")
+    (folder / "vocab.txt").write_text(VOCAB.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+class Clock:
+    """A streamer that notes when the first generated token arrives (``generate`` first hands the prompt)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.first: float | None = None
+
+    def put(self, value: Any) -> None:
+        self.calls += 1
+        if self.calls == 2:
+            self.first = time.perf_counter()
+
+    def end(self) -> None:
+        pass
+
+
+def run_zhplm(gen: Any) -> tuple[float, float, int]:
+    first: list[float] = []
+    start = time.perf_counter()
+    result = gen(PROMPT, max_new_tokens=NEW, on_text=lambda _: first.append(time.perf_counter()))
+    end = time.perf_counter()
+    n = len(result.token_ids)
+    return first[0] - start, (n - 1) / (end - first[0]), n
+
+
+def run_transformers(model: Any, ids: torch.Tensor, banned: list[list[int]]) -> tuple[float, float, int]:
+    clock = Clock()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(
+            ids, attention_mask=torch.ones_like(ids), max_new_tokens=NEW, do_sample=False,
+            eos_token_id=None, pad_token_id=0, bad_words_ids=banned, streamer=clock,
+        )  # fmt: skip
+    end = time.perf_counter()
+    n = out.shape[1] - ids.shape[1]
+    assert clock.first is not None
+    return clock.first - start, (n - 1) / (end - clock.first), n
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--out", type=Path)
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    import transformers
+
+    import zhplm
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_release(Path(tmp) / "release")
+        zhplm.convert(Path(tmp) / "release", Path(tmp) / "out", prompt_format="gpt2-chinese")
+        gen = zhplm.pipeline("text-generation", Path(tmp) / "out")
+        model = transformers.GPT2LMHeadModel.from_pretrained(Path(tmp) / "out").eval()
+        ids = torch.tensor([gen.format.encode(gen.tokenizer, PROMPT).input_ids])
+        assert gen(PROMPT, max_new_tokens=8).token_ids == model.generate(
+            ids, attention_mask=torch.ones_like(ids), max_new_tokens=8, do_sample=False, eos_token_id=None,
+            pad_token_id=0, bad_words_ids=[[gen.tokenizer.unk_token_id]],
+        )[0, ids.shape[1] :].tolist()  # fmt: skip
+        banned = [[gen.tokenizer.unk_token_id]]  # the same work: GPT2-Chinese's format never writes [UNK]
+        run_zhplm(gen), run_transformers(model, ids, banned)  # warm-up
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            ours.append(run_zhplm(gen))
+            theirs.append(run_transformers(model, ids, banned))
+    rows = []
+    for name, runs in (("zhplm pipeline", ours), ("transformers generate", theirs)):
+        ttft = statistics.median(r[0] for r in runs) * 1000
+        tps = statistics.median(r[1] for r in runs)
+        rows.append((name, ttft, tps, runs[0][2]))
+    ratio = rows[0][2] / rows[1][2]
+    lines = [
+        "Text generation: GPT2-Chinese-sized GPT-2 (10L/768H/12 heads, vocab 13317), random weights, fp32, batch 1",
+        f"greedy, prompt {ids.shape[1]} tokens, {NEW} new tokens, 2 threads, median of {args.rounds} alternating rounds",
+        f"CPU: {cpu_name()}; torch {torch.__version__}, transformers {transformers.__version__}",
+        "",
+        f"{'':24} {'TTFT ms':>9} {'decode tok/s':>13} {'tokens':>7}",
+        *[f"{n:24} {t:9.1f} {s:13.1f} {k:7d}" for n, t, s, k in rows],
+        "",
+        f"zhplm / transformers decode speed: {ratio:.2f}x (goal >= 1.0x)",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

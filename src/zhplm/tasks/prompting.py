@@ -1,0 +1,244 @@
+"""How each generative model is prompted, and how its output becomes text: one :class:`PromptFormat` per
+way of prompting, found by name (a catalog row's ``prompt_format``, recorded in ``zhplm.json`` when the row
+is converted).
+
+The formats are read from the authors' own inference scripts:
+
+* ``plain``: the text's tokens, nothing added (BLOOM, byte-level BPE models).
+* ``gpt2-chinese``: GPT2-Chinese's own models (``generate.py``): the text as it is, newlines as ``[SEP]``
+  (``train.py`` writes a line break as ``[SEP]``), every digit its own token (the repository's
+  ``tokenization_bert.py`` splits digits like Chinese characters); ``[UNK]`` is never generated; ``[SEP]`` reads back as a
+  newline, ``[CLS]`` (end of an article) as a blank line.
+* ``cls-prefix``: UER-trained GPT-2 (GPT2-Chinese's poem and couplet models; the README: "[CLS]梅山如积翠，"):
+  a leading ``[CLS]``; ``[SEP]`` ends the text.
+* ``cdial``: CDial-GPT (``interact.py``): ``[CLS] [speaker1] u1 [speaker2] u2 … [speakerX]``, every
+  character a token (spaces dropped), ``token_type_ids`` = the speaker token of each segment (``[CLS]`` for
+  itself); the reply ends at any special token.
+* ``chitchat``: GPT2-chitchat (``interact.py``): ``[CLS] u1 [SEP] u2 [SEP] …``, the reply ends at ``[SEP]``,
+  ``[UNK]`` is never generated.
+* ``chitchat-mmi``: GPT2-chitchat's MMI model, the same layout over the reversed dialogue: ``[CLS] reply
+  [SEP] u_n [SEP] … u_1 [SEP]`` (``interact_mmi.py``), scored by its loss to rerank candidate replies.
+
+Nothing here imports torch: a format works on token ids through a tokenizer passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from zhplm.errors import ConversionError
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A prompt as the model takes it; ``token_type_ids`` only where the format uses them."""
+
+    input_ids: list[int]
+    token_type_ids: list[int] | None = None
+
+
+class PromptFormat:
+    """Plain continuation: the text's tokens, decoded back with the tokenizer's own rules."""
+
+    name: ClassVar[str] = "plain"
+    dialogue: ClassVar[bool] = False  # builds a prompt from a dialogue history (``zhplm chat``)
+    # sampling defaults of the authors' own chat scripts (``zhplm chat`` starts from them)
+    chat_defaults: ClassVar[dict[str, Any]] = {}
+
+    def tokens(self, tokenizer: Any, text: str) -> list[int]:
+        ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids
+
+    def encode(self, tokenizer: Any, text: str) -> Encoded:
+        """A continuation prompt (a dialogue format reads it as one user turn)."""
+        if self.dialogue:
+            return self.encode_dialogue(tokenizer, [text])
+        return Encoded(self.tokens(tokenizer, text))
+
+    def encode_dialogue(self, tokenizer: Any, history: Sequence[str]) -> Encoded:
+        """The prompt for the next reply after ``history`` (alternating turns, the user's first)."""
+        raise ConversionError(
+            f"the {self.name!r} prompt format is not a dialogue format: use generate, not chat"
+        )
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        """Token ids that end a generation."""
+        eos = tokenizer.eos_token_id
+        return [eos] if eos is not None else []
+
+    def banned_ids(self, tokenizer: Any) -> list[int]:
+        """Token ids never generated."""
+        return []
+
+    def render(self, tokenizer: Any, ids: Sequence[int]) -> str:
+        """The text of generated ids; a prefix of the ids renders as a prefix of the text (streaming
+        relies on it)."""
+        if is_wordpiece(tokenizer):
+            return join_wordpieces(tokenizer, ids)
+        text: str = tokenizer.decode(list(ids), skip_special_tokens=True)
+        return text
+
+
+class Gpt2ChineseFormat(PromptFormat):
+    name = "gpt2-chinese"
+    SHOWN: ClassVar[dict[str, str]] = {"[SEP]": "\n", "[CLS]": "\n\n", "[MASK]": ""}
+
+    def tokens(self, tokenizer: Any, text: str) -> list[int]:
+        ids: list[int] = []
+        for n, line in enumerate(text.split("\n")):
+            if n:
+                ids.append(tokenizer.sep_token_id)
+            ids += super().tokens(tokenizer, "".join(f" {c} " if c.isdigit() else c for c in line))
+        return ids
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        return []  # generate.py writes until the length asked for
+
+    def banned_ids(self, tokenizer: Any) -> list[int]:
+        return [tokenizer.unk_token_id]
+
+    def render(self, tokenizer: Any, ids: Sequence[int]) -> str:
+        return join_wordpieces(tokenizer, ids, shown=self.SHOWN)
+
+
+class ClsPrefixFormat(PromptFormat):
+    name = "cls-prefix"
+
+    def encode(self, tokenizer: Any, text: str) -> Encoded:
+        return Encoded([tokenizer.cls_token_id, *self.tokens(tokenizer, text)])
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        return [tokenizer.sep_token_id]
+
+    def banned_ids(self, tokenizer: Any) -> list[int]:
+        return [tokenizer.unk_token_id]
+
+
+class CdialFormat(PromptFormat):
+    name = "cdial"
+    dialogue = True
+    SPEAKERS = ("[speaker1]", "[speaker2]")
+    chat_defaults: ClassVar[dict[str, Any]] = {
+        "sample": True,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "max_new_tokens": 30,
+    }
+
+    def tokens(self, tokenizer: Any, text: str) -> list[int]:
+        # interact.py: " ".join(list(text.replace(" ", ""))): every character is a token
+        chars = " ".join(text.replace(" ", ""))
+        return super().tokens(tokenizer, chars)
+
+    def encode_dialogue(self, tokenizer: Any, history: Sequence[str]) -> Encoded:
+        speakers = [_token_id(tokenizer, t) for t in self.SPEAKERS]
+        ids = [tokenizer.cls_token_id]
+        types = [tokenizer.cls_token_id]
+        for n, turn in enumerate([*history, ""]):  # the last segment is the reply, begun by its speaker
+            speaker = speakers[n % 2]
+            segment = [speaker, *(self.tokens(tokenizer, turn) if turn else [])]
+            ids += segment
+            types += [speaker] * len(segment)
+        return Encoded(ids, types)
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        specials = ["[CLS]", "[SEP]", "[PAD]", *self.SPEAKERS]
+        return [_token_id(tokenizer, t) for t in specials]
+
+
+class ChitchatFormat(PromptFormat):
+    name = "chitchat"
+    dialogue = True
+    chat_defaults: ClassVar[dict[str, Any]] = {"sample": True, "top_k": 8, "max_new_tokens": 25}
+
+    def encode_dialogue(self, tokenizer: Any, history: Sequence[str]) -> Encoded:
+        ids = [tokenizer.cls_token_id]
+        for turn in history:
+            ids += [*self.tokens(tokenizer, turn), tokenizer.sep_token_id]
+        return Encoded(ids)
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        return [tokenizer.sep_token_id]
+
+    def banned_ids(self, tokenizer: Any) -> list[int]:
+        return [tokenizer.unk_token_id]
+
+
+class ChitchatMmiFormat(ChitchatFormat):
+    """The reverse model: it reads a reply followed by the dialogue backwards."""
+
+    name = "chitchat-mmi"
+
+    def scoring_prompt(self, tokenizer: Any, history: Sequence[str], reply: str) -> Encoded:
+        return self.encode_dialogue(tokenizer, [reply, *reversed(history)])
+
+
+FORMATS: dict[str, type[PromptFormat]] = {
+    cls.name: cls
+    for cls in (
+        PromptFormat,
+        Gpt2ChineseFormat,
+        ClsPrefixFormat,
+        CdialFormat,
+        ChitchatFormat,
+        ChitchatMmiFormat,
+    )
+}
+
+
+def get_format(name: str | None) -> PromptFormat:
+    """The format called ``name`` (``None``: plain continuation)."""
+    cls = FORMATS.get(name or "plain")
+    if cls is None:
+        raise ConversionError(f"unknown prompt format {name!r}; known: {', '.join(FORMATS)}")
+    return cls()
+
+
+def _token_id(tokenizer: Any, token: str) -> int:
+    tid = tokenizer.convert_tokens_to_ids(token)
+    if tid is None or tid == tokenizer.unk_token_id:
+        raise ConversionError(f"the tokenizer has no {token} token, which this model's prompt format needs")
+    return int(tid)
+
+
+# --------------------------------------------------------------------------- decoding WordPiece vocabularies
+
+
+def is_wordpiece(tokenizer: Any) -> bool:
+    return type(tokenizer).__name__.startswith("Bert")
+
+
+def _is_word(token: str) -> bool:
+    return token.isascii() and token.isalnum()
+
+
+def join_wordpieces(tokenizer: Any, ids: Sequence[int], shown: dict[str, str] | None = None) -> str:
+    """Chinese text from WordPiece ids: characters joined without spaces (``decode`` puts a space between
+    every token), ``##`` pieces glued to the word before, one space between two Latin words or numbers
+    (GPT2-Chinese's ``generate.py`` does the same). Special tokens are dropped unless ``shown`` maps them
+    to text."""
+    specials = set(tokenizer.all_special_tokens)
+    shown = shown or {}
+    out: list[str] = []
+    previous = ""
+    for token in tokenizer.convert_ids_to_tokens(list(ids)):
+        if token in shown:
+            out.append(shown[token])
+            previous = ""
+            continue
+        if token in specials:
+            continue
+        if token.startswith("##"):
+            out.append(token[2:])
+            previous = previous + token[2:] if previous else ""
+            continue
+        if previous and _is_word(previous) and _is_word(token):
+            out.append(" ")
+        out.append(token)
+        previous = token
+    return "".join(out)
+
+
+__all__ = ["FORMATS", "Encoded", "PromptFormat", "get_format", "is_wordpiece", "join_wordpieces"]
