@@ -23,6 +23,8 @@ from helpers_parity import oracle_checkpoint
 from oracle import require_original
 from zhplm.converter import record_parity
 from zhplm.errors import ConversionError
+from zhplm.tasks.generate import make_options
+from zhplm.tasks.prompting import Encoded
 
 TOL = 1e-4
 # no padding: the authors' model has no padding mask
@@ -67,6 +69,13 @@ def test_gpt2ml_logits_and_greedy_match_the_authors_code(tmp_path: Path, gpt2ml:
     assert greedy.tolist() == ref["greedy"].astype(np.int64).tolist()
     assert torch.equal(greedy, uncached)  # the KV cache changes nothing
     assert (out / "vocab.txt").read_text(encoding="utf-8") == (ckpt / "vocab.txt").read_text(encoding="utf-8")
+    # the same tokens through zhplm's text-generation pipeline (the catalog's gpt2-ml prompt format)
+    writer = zhplm.pipeline("text-generation", out, prompt_format="sep-end")
+    sep = writer.tokenizer.sep_token_id
+    want = ref["greedy"].astype(np.int64)[0, ids.shape[1] :].tolist()
+    want = want[: want.index(sep)] if sep in want else want
+    got = writer.run([Encoded(ids[0].tolist())], [""], make_options(None, {"max_new_tokens": new}))[0][0]
+    assert got.token_ids[: len(want)] == want
 
 
 @pytest.mark.oracle

@@ -122,6 +122,19 @@ def test_greedy_generation_matches_the_authors_decoder(case: dict[str, Any]) -> 
     assert len(set(case["ref"]["greedy_ids"].ravel().tolist())) >= 2  # not one token repeated everywhere
 
 
+def test_the_text_generation_pipeline_writes_what_the_authors_decoder_writes(case: dict[str, Any]) -> None:
+    """The catalog's prompt format (``unilm``: ``[CLS] text [SEP]`` as segment 0) through
+    ``zhplm.pipeline("text-generation")`` gives the authors' greedy tokens, up to the first ``[SEP]``."""
+    writer = zhplm.pipeline("text-generation", case["out"], prompt_format="unilm")
+    sep = writer.tokenizer.sep_token_id
+    for prompt, want in zip(PROMPTS, case["ref"]["greedy_ids"], strict=True):
+        got = writer(prompt, max_new_tokens=STEPS)
+        expected = want.tolist()
+        if sep in expected:
+            expected = expected[: expected.index(sep)]
+        assert got.token_ids[: len(expected)] == expected, prompt
+
+
 def test_similarity_ranking_equals_the_oracles(case: dict[str, Any]) -> None:
     ref = case["ref"]
     sim = zhplm.pipeline("sentence-similarity", case["out"])

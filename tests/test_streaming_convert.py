@@ -83,7 +83,8 @@ def test_sharded_hf_checkpoint_matches_transformers4(arch: str, tmp_path: Path) 
     model, tokenizer, *_ = zhplm.load(tmp_path / "out")
     for text in TEXTS:  # the byte-level BPE loses nothing: not a space, not a rare character
         assert tokenizer.decode(tokenizer.encode(text, add_special_tokens=False)) == text
-    feed = {k: v for k, v in peer.inputs.items() if k in ("input_ids", "attention_mask")}
+    # every input the peer ran with: GPT-2 embeds token_type_ids with its word table and adds them
+    feed = {k: v for k, v in peer.inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     with torch.inference_mode():
         logits = model(**feed).logits.numpy()
     diffs = compare(

@@ -143,7 +143,13 @@ class TextGeneration:
 
         folder = resolve_model_dir(model)
         provenance = read_provenance(folder)
-        require_head(provenance, "lm", "text generation", hint="This model cannot write text.")
+        # UniLM-style models (SimBERT, RoFormer-sim) write with their masked-LM head under a seq2seq mask
+        head = (
+            "mlm"
+            if "lm" not in (provenance.get("heads") or {}) and "mlm" in (provenance.get("heads") or {})
+            else "lm"
+        )
+        require_head(provenance, head, "text generation", hint="This model cannot write text.")
         fmt = get_format(prompt_format or provenance.get("prompt_format"))
         loaded = load(folder, task="text-generation", **load_options)
         return cls(loaded.model, loaded.tokenizer, fmt, options=options, provenance=loaded.provenance)

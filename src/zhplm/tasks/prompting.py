@@ -16,6 +16,11 @@ The formats are read from the authors' own inference scripts:
   itself); the reply ends at any special token.
 * ``chitchat``: GPT2-chitchat (``interact.py``): ``[CLS] u1 [SEP] u2 [SEP] …``, the reply ends at ``[SEP]``,
   ``[UNK]`` is never generated.
+* ``sep-end``: gpt2-ml: the text's tokens, the sample ends at ``[SEP]``.
+* ``nezha-gen`` / ``yuefu``: NEZHA-Gen general (``[CLS]`` + the last 100 tokens) and Yuefu poetry
+  (``[CLS]`` + ``{体裁}(格式){标题}(诗歌标题)``).
+* ``cls-prefix-period``: roformer-gpt: ``[CLS]`` + the text, ends at ``。``.
+* ``unilm``: SimBERT / RoFormer-sim: ``[CLS] text [SEP]`` as segment 0, the reply as segment 1.
 * ``chitchat-mmi``: GPT2-chitchat's MMI model, the same layout over the reversed dialogue: ``[CLS] reply
   [SEP] u_n [SEP] … u_1 [SEP]`` (``interact_mmi.py``), scored by its loss to rerank candidate replies.
 
@@ -175,6 +180,65 @@ class ChitchatMmiFormat(ChitchatFormat):
         return self.encode_dialogue(tokenizer, [reply, *reversed(history)])
 
 
+class SepEndFormat(PromptFormat):
+    """gpt2-ml (``scripts/demo.py`` / ``train/modeling.py`` ``sample``): the text's tokens, no ``[CLS]``; the
+    sample ends at ``[SEP]`` (id 102 in its BERT vocabularies)."""
+
+    name = "sep-end"
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        return [tokenizer.sep_token_id]
+
+
+class NezhaGenFormat(ClsPrefixFormat):
+    """NEZHA-Gen general (``run_nezha_gen.py``): ``[CLS]`` + the last 100 tokens of the text."""
+
+    name = "nezha-gen"
+    CONTEXT = 100
+
+    def encode(self, tokenizer: Any, text: str) -> Encoded:
+        return Encoded([tokenizer.cls_token_id, *self.tokens(tokenizer, text)[-self.CONTEXT :]])
+
+
+class YuefuFormat(ClsPrefixFormat):
+    """NEZHA-Gen Yuefu poetry: ``[CLS]`` + ``{体裁}(格式){标题}(诗歌标题)``, 体裁 one of 五言绝句, 七言绝句,
+    五言律诗, 七言律诗. The prompt is ``体裁|标题`` (e.g. ``七言绝句|春望``) or already in that template."""
+
+    name = "yuefu"
+    FORMS = ("五言绝句", "七言绝句", "五言律诗", "七言律诗")
+
+    def encode(self, tokenizer: Any, text: str) -> Encoded:
+        if "|" in text:
+            form, _, title = (part.strip() for part in text.partition("|"))
+            if form not in self.FORMS:
+                raise ConversionError(f"Yuefu poems are one of {', '.join(self.FORMS)}, not {form!r}")
+            text = f"{form}(格式){title}(诗歌标题)"
+        return super().encode(tokenizer, text)
+
+
+class ClsPrefixPeriodFormat(ClsPrefixFormat):
+    """roformer-gpt (``test_roformer_gpt.py``): ``[CLS]`` + the text; a sentence ends at ``。`` or ``[SEP]``."""
+
+    name = "cls-prefix-period"
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        return [tokenizer.sep_token_id, _token_id(tokenizer, "。")]
+
+
+class UnilmFormat(PromptFormat):
+    """SimBERT / RoFormer-sim / UniLM (bert4keras ``AutoRegressiveDecoder`` over ``[CLS] text [SEP]``): the
+    source is segment 0, generated tokens are segment 1 (the model classes assign it); ``[SEP]`` ends."""
+
+    name = "unilm"
+
+    def encode(self, tokenizer: Any, text: str) -> Encoded:
+        ids = [tokenizer.cls_token_id, *self.tokens(tokenizer, text), tokenizer.sep_token_id]
+        return Encoded(ids, [0] * len(ids))
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        return [tokenizer.sep_token_id]
+
+
 FORMATS: dict[str, type[PromptFormat]] = {
     cls.name: cls
     for cls in (
@@ -184,6 +248,11 @@ FORMATS: dict[str, type[PromptFormat]] = {
         CdialFormat,
         ChitchatFormat,
         ChitchatMmiFormat,
+        SepEndFormat,
+        NezhaGenFormat,
+        YuefuFormat,
+        ClsPrefixPeriodFormat,
+        UnilmFormat,
     )
 }
 
