@@ -13,7 +13,9 @@ outputs (``encoder_last_hidden_state``; CPT also ``encoder_hidden_states [L+1,B,
 ``shared_encoder_state`` the G-Dec attends to), ``logits`` (decoder logits for ``decoder_input_ids``; CPT:
 ``CPTForConditionalGeneration``), CPT's ``CPTForMaskedLM`` logits ``mlm_enc_logits`` / ``mlm_dec_logits``
 (the same weights through the understanding head), and ``generated``: the original's
-``generate(do_sample=False, num_beams=1, max_new_tokens=N, min_new_tokens=N)`` on ``input_ids``.
+``generate(do_sample=False, num_beams=1, max_new_tokens=N, min_new_tokens=N)`` on ``input_ids``, and
+``generated_norepeat``: the same with ``no_repeat_ngram_size=1`` (tiny random models repeat one token; this makes
+every step pick a new one).
 
 Shims for ``modeling_cpt.py`` (written for transformers 4.4.1), each for something that moved, nothing else:
 * ``transformers.file_utils.add_code_sample_docstrings``: 4.46 renamed its ``tokenizer_class`` keyword to
@@ -106,11 +108,21 @@ def main() -> None:
                 min_new_tokens=NEW_TOKENS,
             )
             outputs["generated"] = gen
+            # the same, no token twice: every step's argmax is a different token (a stronger check of the cache)
+            outputs["generated_norepeat"] = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=NEW_TOKENS,
+                min_new_tokens=NEW_TOKENS,
+                no_repeat_ngram_size=1,
+            )
     arrays = {f"input:{k}": v.numpy() for k, v in {"input_ids": ids, "attention_mask": mask,
                                                    "decoder_input_ids": dec}.items()}
     for k, v in outputs.items():
         t = v if isinstance(v, torch.Tensor) else torch.as_tensor(v)
-        arrays[k] = t.numpy() if k == "generated" else t.float().numpy()
+        arrays[k] = t.numpy() if k.startswith("generated") else t.float().numpy()
     arrays["meta"] = np.array(json.dumps(meta))
     np.savez(out.parent / "ref.npz", **arrays)
     print(json.dumps({**meta, "outputs": sorted(outputs), "state_dict": sorted(model.state_dict())[:3]}))
