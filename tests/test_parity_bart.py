@@ -87,7 +87,8 @@ def test_bart_folder_matches_transformers4(tmp_path: Path) -> None:
     ours = run_ours(tmp_path / "out", ref)
     diffs = diffs_of(ours, ref)
     record_parity(
-        tmp_path / "out", {"reference": "transformers 4.46.3 BartForConditionalGeneration", "max_abs_diff": diffs}
+        tmp_path / "out",
+        {"reference": "transformers 4.46.3 BartForConditionalGeneration", "max_abs_diff": diffs},
     )
     assert diffs["encoder_last_hidden_state"] < 1e-4 and diffs["logits"] < 1e-4
     assert ours["generated"].shape[1] > NEW_TOKENS  # the start token plus 12 generated ones
@@ -109,7 +110,9 @@ def test_bart_folder_matches_transformers4(tmp_path: Path) -> None:
     ("vocab", "positions", "says"),
     [(21128, 512, "fnlp v1.0"), (51271, 1024, "fnlp v2.0")],
 )
-def test_both_hub_revisions_convert_and_are_named(tmp_path: Path, vocab: int, positions: int, says: str) -> None:
+def test_both_hub_revisions_convert_and_are_named(
+    tmp_path: Path, vocab: int, positions: int, says: str
+) -> None:
     """v1.0 (the list's: BERT vocabulary, 512 positions) and the default branch since 2022-12-30 (51271, 1024)."""
     config = {
         **TINY,

@@ -72,7 +72,9 @@ def test_cpt_matches_the_original_code(converted: tuple[Path, dict[str, Any]]) -
     mask = torch.tensor(ref["input:attention_mask"])
     real = ref["input:attention_mask"].astype(bool)
     with torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=mask, decoder_input_ids=torch.tensor(ref["input:decoder_input_ids"]))
+        out = model(
+            input_ids=ids, attention_mask=mask, decoder_input_ids=torch.tensor(ref["input:decoder_input_ids"])
+        )
         shared_state = model.get_encoder()(input_ids=ids, attention_mask=mask).shared_encoder_state
     states = torch.stack(out.encoder_hidden_states).numpy()
     diffs = {
@@ -82,7 +84,10 @@ def test_cpt_matches_the_original_code(converted: tuple[Path, dict[str, Any]]) -
         ),
         "logits": float(np.abs(out.logits.numpy() - ref["logits"]).max()),
     }
-    record_parity(folder, {"reference": "fastnlp/CPT finetune/modeling_cpt.py (transformers 4.46.3)", "max_abs_diff": diffs})
+    record_parity(
+        folder,
+        {"reference": "fastnlp/CPT finetune/modeling_cpt.py (transformers 4.46.3)", "max_abs_diff": diffs},
+    )
     assert max(diffs.values()) < 1e-4, diffs
     # the G-Dec attends to hidden state -decoder_layers-1 (the S-Enc output), not the last one
     assert states.shape[0] == TINY["encoder_layers"] + 1
@@ -92,14 +97,21 @@ def test_cpt_matches_the_original_code(converted: tuple[Path, dict[str, Any]]) -
     assert torch.equal(shared_state, seg0[-TINY["decoder_layers"] - 1])
     with torch.inference_mode():
         greedy = model.generate(input_ids=ids, attention_mask=mask, **_greedy()).numpy()
-        norepeat = model.generate(input_ids=ids, attention_mask=mask, **_greedy(no_repeat_ngram_size=1)).numpy()
+        norepeat = model.generate(
+            input_ids=ids, attention_mask=mask, **_greedy(no_repeat_ngram_size=1)
+        ).numpy()
         segment1 = model.generate(
-            input_ids=ids, attention_mask=mask, token_type_ids=torch.ones_like(ids), **_greedy(no_repeat_ngram_size=1)
+            input_ids=ids,
+            attention_mask=mask,
+            token_type_ids=torch.ones_like(ids),
+            **_greedy(no_repeat_ngram_size=1),
         ).numpy()
     assert greedy.shape == (2, NEW_TOKENS + 1)
     assert np.array_equal(greedy, ref["generated"]), (greedy, ref["generated"])
     assert np.array_equal(norepeat, ref["generated_norepeat"]), (norepeat, ref["generated_norepeat"])
-    assert len(set(norepeat[0, 1:].tolist())) == NEW_TOKENS  # tiny random models repeat; here every step differs
+    assert (
+        len(set(norepeat[0, 1:].tolist())) == NEW_TOKENS
+    )  # tiny random models repeat; here every step differs
     assert not np.array_equal(segment1, ref["generated_norepeat"])  # the segment choice shows in the output
     assert tokenizer.convert_ids_to_tokens(tokenizer("的一")["input_ids"]) == ["[CLS]", "的", "一", "[SEP]"]
 
@@ -126,18 +138,22 @@ def test_cpt_understanding_head_matches_the_original(converted: tuple[Path, dict
 def test_cpt_ties_survive_save_and_reload(converted: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     import torch
 
-    folder, ref = converted
+    folder, _ = converted
     model, _, _, _ = zhplm.load(folder)
     model.save_pretrained(tmp_path / "again")
     again = type(model).from_pretrained(tmp_path / "again").eval()
     word = again.model.encoder.embeddings.word_embeddings.weight
     assert again.lm_head.weight.data_ptr() == word.data_ptr()
     assert again.model.decoder.embed_tokens.weight.data_ptr() == word.data_ptr()
-    assert torch.equal(word, torch.tensor(np.asarray(model.model.encoder.embeddings.word_embeddings.weight.detach())))
+    assert torch.equal(
+        word, torch.tensor(np.asarray(model.model.encoder.embeddings.word_embeddings.weight.detach()))
+    )
 
 
 @pytest.mark.oracle
-def test_cpt_config_that_does_not_fit_is_refused(converted: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+def test_cpt_config_that_does_not_fit_is_refused(
+    converted: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
     import shutil
 
     folder, _ = converted

@@ -186,7 +186,9 @@ def target_parameters(spec: ArchSpec, config: Mapping[str, Any]) -> tuple[dict[s
     buffers = {name for name, _ in model.named_buffers()}
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items() if k not in buffers}
     # transformers 5 gathers the ties of nested models (BART's encoder/decoder embeddings) in ``all_tied_weights_keys``
-    tied = set(getattr(model, "all_tied_weights_keys", None) or getattr(model, "_tied_weights_keys", None) or {})
+    tied = set(
+        getattr(model, "all_tied_weights_keys", None) or getattr(model, "_tied_weights_keys", None) or {}
+    )
     return shapes, tied, cfg
 
 

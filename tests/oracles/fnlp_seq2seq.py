@@ -41,11 +41,11 @@ REPO = "fastnlp/CPT"
 NEW_TOKENS = 12
 
 
-def _keep(*_a: object, **_k: object):  # noqa: ANN202 - a decorator factory that changes nothing
+def _keep(*_a: object, **_k: object):  # a decorator factory that changes nothing
     return lambda fn: fn
 
 
-def import_cpt(workdir: Path):  # noqa: ANN201
+def import_cpt(workdir: Path):
     commit = C.extract_original(REPO, ["finetune/modeling_cpt.py"], workdir)
     import transformers.file_utils as fu
 
@@ -118,8 +118,10 @@ def main() -> None:
                 min_new_tokens=NEW_TOKENS,
                 no_repeat_ngram_size=1,
             )
-    arrays = {f"input:{k}": v.numpy() for k, v in {"input_ids": ids, "attention_mask": mask,
-                                                   "decoder_input_ids": dec}.items()}
+    arrays = {
+        f"input:{k}": v.numpy()
+        for k, v in {"input_ids": ids, "attention_mask": mask, "decoder_input_ids": dec}.items()
+    }
     for k, v in outputs.items():
         t = v if isinstance(v, torch.Tensor) else torch.as_tensor(v)
         arrays[k] = t.numpy() if k.startswith("generated") else t.float().numpy()

@@ -83,7 +83,9 @@ class BartSpec(ArchSpec):
             "decoder_layers": layers["decoder"],
         }
         if len(positions) != 1:
-            raise ConversionError(f"encoder and decoder position tables differ ({sorted(positions)} positions)")
+            raise ConversionError(
+                f"encoder and decoder position tables differ ({sorted(positions)} positions)"
+            )
         wrong = {k: (cfg[k], v) for k, v in found.items() if k in cfg and cfg[k] != v}
         if wrong:
             said = ", ".join(f"{k}={a} but the weights have {b}" for k, (a, b) in wrong.items())

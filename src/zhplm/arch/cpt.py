@@ -94,7 +94,9 @@ SPEC = CPTSpec(
     model_type="cpt",
     full_class="CPTForConditionalGeneration",
     schemes={"hf": HF},
-    heads=(Head("lm", (r"lm_head\..*",), "LM head tied to the word embedding (generation and understanding)"),),
+    heads=(
+        Head("lm", (r"lm_head\..*",), "LM head tied to the word embedding (generation and understanding)"),
+    ),
     config_names=("config.json",),
     vocab_names=("vocab.txt",),
     classes=(((), "CPTForConditionalGeneration"),),

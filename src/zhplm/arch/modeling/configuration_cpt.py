@@ -18,13 +18,16 @@ class CPTConfig(BartConfig):
 
     vocab_size: int = 21128
     max_position_embeddings: int = 512
-    encoder_layers: int | None = 12
-    encoder_ffn_dim: int | None = 3072
-    encoder_attention_heads: int | None = 12
-    decoder_layers: int | None = 2
-    decoder_ffn_dim: int | None = 3072
-    decoder_attention_heads: int | None = 12
-    d_model: int | None = 768
+    encoder_layers: int = 12
+    encoder_ffn_dim: int = 3072
+    encoder_attention_heads: int = 12
+    decoder_layers: int = 2
+    decoder_ffn_dim: int = 3072
+    decoder_attention_heads: int = 12
+    d_model: int = 768
+    attention_dropout: float = 0.0
+    activation_dropout: float = 0.0
+    init_std: float = 0.02
     pad_token_id: int | None = 0
     bos_token_id: int | None = 101
     eos_token_id: int | list[int] | None = 102

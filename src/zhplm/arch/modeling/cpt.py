@@ -17,13 +17,14 @@ BART blocks; weight names are the original ``modeling_cpt.py``'s, so conversion 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from transformers import BertConfig, BertModel, GenerationMixin, PreTrainedModel
-from transformers.modeling_outputs import BaseModelOutput, ModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.models.bart.modeling_bart import BartDecoder, shift_tokens_right
+from transformers.utils.generic import ModelOutput
 
 from zhplm.arch.modeling.configuration_cpt import CPTConfig
 
@@ -33,19 +34,19 @@ class CPTEncoderOutput(BaseModelOutput):
     """BERT's outputs plus the S-Enc output the generation decoder attends to (a tensor, so that
     ``generate`` expands it with the rest when it repeats the batch)."""
 
-    shared_encoder_state: torch.FloatTensor | None = None
+    shared_encoder_state: torch.Tensor | None = None
 
 
 @dataclass
 class CPTMaskedLMOutput(ModelOutput):
     """Understanding-head logits (U-Dec output through the tied head) and the G-Dec's logits."""
 
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    decoder_logits: torch.FloatTensor | None = None
-    encoder_last_hidden_state: torch.FloatTensor | None = None
-    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
-    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    decoder_logits: torch.Tensor | None = None
+    encoder_last_hidden_state: torch.Tensor | None = None
+    encoder_hidden_states: tuple[torch.Tensor, ...] | None = None
+    decoder_hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
 def bert_config(config: CPTConfig) -> BertConfig:
@@ -67,13 +68,24 @@ def bert_config(config: CPTConfig) -> BertConfig:
     )
 
 
+def shift_right(ids: torch.Tensor, config: CPTConfig) -> torch.Tensor:
+    """Decoder inputs from ``ids``: the start token, then ``ids`` shifted one to the right (as BART/CPT)."""
+    if config.pad_token_id is None or config.decoder_start_token_id is None:
+        raise ValueError("CPT needs pad_token_id and decoder_start_token_id in its config to shift ids right")
+    return shift_tokens_right(ids, config.pad_token_id, config.decoder_start_token_id)
+
+
 class CPTPreTrainedModel(PreTrainedModel):
     config: CPTConfig
     config_class = CPTConfig
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
-    _keys_to_ignore_on_load_unexpected = [r"encoder\.version", r"decoder\.version", r"model\.shared\.weight"]
-    _no_split_modules = ["BertLayer", "BartDecoderLayer"]
+    _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [
+        r"encoder\.version",
+        r"decoder\.version",
+        r"model\.shared\.weight",
+    ]
+    _no_split_modules: ClassVar[list[str]] = ["BertLayer", "BartDecoderLayer"]
     _supports_sdpa = True
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -96,10 +108,10 @@ class CPTEncoder(nn.Module):
 
     def forward(
         self,
-        input_ids: torch.LongTensor | None = None,
+        input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.LongTensor | None = None,
-        inputs_embeds: torch.FloatTensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -124,7 +136,9 @@ class CPTEncoder(nn.Module):
 class CPTModel(CPTPreTrainedModel):
     """BERT encoder (S-Enc + U-Dec) and BART generation decoder over the S-Enc output."""
 
-    _tied_weights_keys = {"decoder.embed_tokens.weight": "encoder.embeddings.word_embeddings.weight"}
+    _tied_weights_keys: ClassVar[dict[str, str]] = {
+        "decoder.embed_tokens.weight": "encoder.embeddings.word_embeddings.weight"
+    }
 
     def __init__(self, config: CPTConfig) -> None:
         super().__init__(config)
@@ -156,38 +170,42 @@ class CPTModel(CPTPreTrainedModel):
 
     def encode(
         self,
-        input_ids: torch.LongTensor | None,
+        input_ids: torch.Tensor | None,
         attention_mask: torch.Tensor | None,
-        inputs_embeds: torch.FloatTensor | None,
+        inputs_embeds: torch.Tensor | None,
     ) -> CPTEncoderOutput:
         """The forward pass's encoding: segment id 1 everywhere, as the original."""
-        shape = input_ids.shape if input_ids is not None else inputs_embeds.shape[:-1]
-        device = input_ids.device if input_ids is not None else inputs_embeds.device
+        given = input_ids if input_ids is not None else inputs_embeds
+        if given is None:
+            raise ValueError("pass input_ids or inputs_embeds")
+        shape = given.shape if input_ids is not None else given.shape[:-1]
+        device = given.device
         segments = torch.ones(shape, dtype=torch.long, device=device)
         return self.get_encoder()(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=segments, inputs_embeds=inputs_embeds
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=segments,
+            inputs_embeds=inputs_embeds,
         )
 
     def forward(
         self,
-        input_ids: torch.LongTensor | None = None,
+        input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        decoder_input_ids: torch.LongTensor | None = None,
-        decoder_attention_mask: torch.LongTensor | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: Any = None,
         cache: Any = None,
-        inputs_embeds: torch.FloatTensor | None = None,
-        decoder_inputs_embeds: torch.FloatTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
-        token_type_ids: torch.LongTensor | None = None,  # accepted, unused: CPT encodes with segment 1
+        token_type_ids: torch.Tensor | None = None,  # accepted, unused: CPT encodes with segment 1
         **kwargs: Any,
     ) -> Seq2SeqModelOutput:
         if decoder_input_ids is None and decoder_inputs_embeds is None:
             if input_ids is None:
                 raise ValueError("pass decoder_input_ids (or input_ids, shifted right to make them)")
-            decoder_input_ids = shift_tokens_right(
-                input_ids, self.config.pad_token_id, self.config.decoder_start_token_id
-            )
+            decoder_input_ids = shift_right(input_ids, self.config)
         if encoder_outputs is None:
             encoder_outputs = self.encode(input_ids, attention_mask, inputs_embeds)
         elif isinstance(encoder_outputs, torch.Tensor):  # the S-Enc output itself, as the original accepts
@@ -225,8 +243,10 @@ class CPTModel(CPTPreTrainedModel):
 class _CPTWithHead(CPTPreTrainedModel):
     """The model plus the tied LM head and its (never trained, zero) ``final_logits_bias``."""
 
-    _tied_weights_keys = {"lm_head.weight": "model.encoder.embeddings.word_embeddings.weight"}
-    _keys_to_ignore_on_load_missing = [r"final_logits_bias"]
+    _tied_weights_keys: ClassVar[dict[str, str]] = {
+        "lm_head.weight": "model.encoder.embeddings.word_embeddings.weight"
+    }
+    _keys_to_ignore_on_load_missing: ClassVar[list[str]] = [r"final_logits_bias"]
 
     def __init__(self, config: CPTConfig) -> None:
         super().__init__(config)
@@ -256,17 +276,17 @@ class CPTForConditionalGeneration(_CPTWithHead, GenerationMixin):
 
     def forward(
         self,
-        input_ids: torch.LongTensor | None = None,
+        input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        decoder_input_ids: torch.LongTensor | None = None,
-        decoder_attention_mask: torch.LongTensor | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: Any = None,
         cache: Any = None,
-        inputs_embeds: torch.FloatTensor | None = None,
-        decoder_inputs_embeds: torch.FloatTensor | None = None,
-        labels: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
         use_cache: bool | None = None,
-        token_type_ids: torch.LongTensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> Seq2SeqLMOutput:
         if labels is not None:
@@ -288,7 +308,9 @@ class CPTForConditionalGeneration(_CPTWithHead, GenerationMixin):
         logits = self.head(out.last_hidden_state)
         loss = None
         if labels is not None:
-            loss = nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), labels.to(logits.device).view(-1))
+            loss = nn.functional.cross_entropy(
+                logits.view(-1, logits.size(-1)), labels.to(logits.device).view(-1)
+            )
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
@@ -302,7 +324,7 @@ class CPTForConditionalGeneration(_CPTWithHead, GenerationMixin):
         )
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
-        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+        return shift_right(labels, self.config)
 
 
 class CPTForMaskedLM(_CPTWithHead):
@@ -311,15 +333,15 @@ class CPTForMaskedLM(_CPTWithHead):
 
     def forward(
         self,
-        input_ids: torch.LongTensor | None = None,
+        input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        decoder_input_ids: torch.LongTensor | None = None,
-        decoder_attention_mask: torch.LongTensor | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: Any = None,
-        inputs_embeds: torch.FloatTensor | None = None,
-        decoder_inputs_embeds: torch.FloatTensor | None = None,
-        labels: torch.LongTensor | None = None,
-        token_type_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> CPTMaskedLMOutput:
         out = self.model(
@@ -336,7 +358,9 @@ class CPTForMaskedLM(_CPTWithHead):
         logits = self.head(out.encoder_last_hidden_state)
         loss = None
         if labels is not None:
-            loss = nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), labels.to(logits.device).view(-1))
+            loss = nn.functional.cross_entropy(
+                logits.view(-1, logits.size(-1)), labels.to(logits.device).view(-1)
+            )
         return CPTMaskedLMOutput(
             loss=loss,
             logits=logits,
