@@ -72,6 +72,11 @@ class CPTSpec(ArchSpec):
             "decoder_ffn_dim": shape_of(shapes, "model.decoder.layers.0.fc1.weight")[0],
             "type_vocab_size": shape_of(shapes, "model.encoder.embeddings.token_type_embeddings.weight")[0],
         }
+        if not 0 < found["decoder_layers"] < found["encoder_layers"]:
+            raise ConversionError(
+                f"{found['decoder_layers']} G-Dec layers over {found['encoder_layers']} encoder layers: CPT's "
+                "decoder attends to encoder layer -decoder_layers-1, so it needs fewer decoder layers"
+            )
         # v1.0's BERT used BertConfig's 512 positions whatever max_position_embeddings said: the table decides
         checked = {k: v for k, v in found.items() if k != "max_position_embeddings"}
         wrong = {k: (cfg[k], v) for k, v in checked.items() if k in cfg and cfg[k] != v}
