@@ -120,3 +120,14 @@ def with_config(folder: Path, dest: Path, **changes: Any) -> Path:
     config = json.loads((dest / "config.json").read_text())
     (dest / "config.json").write_text(json.dumps({**config, **changes}))
     return dest
+
+
+def fnlp_checkpoint(
+    arch: str, config: Mapping[str, Any], tmp: Path, seed: int = 0
+) -> tuple[Path, dict[str, np.ndarray[Any, Any]]]:
+    """fnlp's BART (transformers 4.46.3) or CPT (the original ``modeling_cpt.py``) writes ``tmp/ckpt`` and its
+    reference outputs (``tests/oracles/fnlp_seq2seq.py``)."""
+    (tmp / "config.json").write_text(json.dumps(dict(config)), encoding="utf-8")
+    run_oracle("fnlp_seq2seq.py", arch, tmp / "config.json", tmp / "ckpt", str(seed))
+    with np.load(tmp / "ref.npz") as ref:
+        return tmp / "ckpt", {k: ref[k] for k in ref.files}

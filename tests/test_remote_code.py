@@ -48,6 +48,19 @@ TINY: dict[str, dict[str, Any]] = {
         "max_relative_position": 4,
         "type_vocab_size": 2,
     },
+    "cpt": dict(
+        d_model=16,
+        encoder_layers=3,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=24,
+        max_position_embeddings=32,
+        bos_token_id=2,  # [CLS], [SEP] of the tiny vocabulary (the defaults are the 21128-token ids)
+        eos_token_id=3,
+        decoder_start_token_id=3,
+    ),
 }
 
 # The child: zhplm blocked on the meta path and removed from sys.path; plain transformers loads the folder.

@@ -186,7 +186,10 @@ def target_parameters(spec: ArchSpec, config: Mapping[str, Any]) -> tuple[dict[s
         model = cls(cfg)
     buffers = {name for name, _ in model.named_buffers()}
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items() if k not in buffers}
-    tied = set(getattr(model, "_tied_weights_keys", None) or {})
+    # transformers 5 gathers the ties of nested models (BART's encoder/decoder embeddings) in ``all_tied_weights_keys``
+    tied = set(
+        getattr(model, "all_tied_weights_keys", None) or getattr(model, "_tied_weights_keys", None) or {}
+    )
     return shapes, tied, cfg
 
 
@@ -343,6 +346,7 @@ def convert(
         if original is None:
             notes.append("no original config found: the model size was inferred from the tensor shapes")
         plan, config, heads, cfg_obj = planned.plan, planned.config, planned.heads, planned.config_object
+        notes += spec.config_notes(config)
         for head in untrained_heads:
             if heads.get(head) == "trained":
                 heads[head] = "untrained"

@@ -227,6 +227,11 @@ class ArchSpec:
     ) -> dict[str, Any]:
         raise NotImplementedError
 
+    def config_notes(self, config: Mapping[str, Any]) -> list[str]:
+        """What the conversion should tell about the release it recognised from the target config (e.g. which
+        published revision of a model these sizes are); nothing by default."""
+        return []
+
     def architectures(self, present_heads: set[str]) -> list[str]:
         """The transformers class name(s) that fit the heads the checkpoint carries."""
         for needed, cls in self.classes:
