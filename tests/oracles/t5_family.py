@@ -80,7 +80,7 @@ HF4_CONFIGS: dict[str, dict[str, Any]] = {
         "is_encoder_decoder": True,
         "layer_norm_epsilon": 1e-6,
         "model_type": "t5",
-        "num_decoder_layers": 3,
+        "num_decoder_layers": 2,
         "num_heads": 4,
         "num_layers": 2,
         "pad_token_id": 0,
