@@ -43,7 +43,9 @@ HF_INPUTS = {
     "decoder_input_ids": [[0, 17, 40, 5, 9], [0, 33, 70, 71, 99]],
     "max_new_tokens": 14,
 }
-SPIECE_TEXT = "今天天气不错我们去北京看看中国人民的生活摘要生成模型很好用大家都喜欢学习新的知识春夏秋冬山水花鸟风云雨雪"
+SPIECE_TEXT = (
+    "今天天气不错我们去北京看看中国人民的生活摘要生成模型很好用大家都喜欢学习新的知识春夏秋冬山水花鸟风云雨雪"
+)
 
 
 def _run(model: Any, feeds: dict[str, Any]) -> tuple[dict[str, np.ndarray[Any, Any]], list[int]]:
@@ -176,7 +178,14 @@ def pegasus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     (tmp / "in.json").write_text(json.dumps(B4K_INPUTS), encoding="utf-8")
     run_oracle("t5_family.py", "b4k-write", "--dir", tmp / "ckpt", "--seed", "1")
     run_oracle(
-        "t5_family.py", "b4k-forward", "--dir", tmp / "ckpt", "--inputs", tmp / "in.json", "--out", tmp / "ref.npz"
+        "t5_family.py",
+        "b4k-forward",
+        "--dir",
+        tmp / "ckpt",
+        "--inputs",
+        tmp / "in.json",
+        "--out",
+        tmp / "ref.npz",
     )
     return tmp / "ckpt", np.load(tmp / "ref.npz")
 
@@ -206,7 +215,9 @@ def test_t5_pegasus_matches_bert4keras(pegasus: tuple[Path, Any], tmp_path: Path
 
 
 @pytest.mark.oracle
-def test_t5_pegasus_needs_the_cross_attention_position_bias(pegasus: tuple[Path, Any], tmp_path: Path) -> None:
+def test_t5_pegasus_needs_the_cross_attention_position_bias(
+    pegasus: tuple[Path, Any], tmp_path: Path
+) -> None:
     """Plain mT5 on the same converted weights departs from bert4keras after the first decoder position:
     the bias zhplm's class adds is what makes the logits match."""
     from transformers import MT5Config, MT5ForConditionalGeneration
@@ -215,7 +226,9 @@ def test_t5_pegasus_needs_the_cross_attention_position_bias(pegasus: tuple[Path,
     zhplm.convert(ckpt, tmp_path / "out", arch="mt5")
     ours, _, _, _ = zhplm.load(tmp_path / "out")
     # the same folder through transformers' own mT5 class (its distinct lm_head keeps the head untied)
-    plain = MT5ForConditionalGeneration.from_pretrained(tmp_path / "out", config=MT5Config(**ours.config.to_dict()))
+    plain = MT5ForConditionalGeneration.from_pretrained(
+        tmp_path / "out", config=MT5Config(**ours.config.to_dict())
+    )
     assert np.array_equal(plain.lm_head.weight.detach().numpy(), ours.lm_head.weight.detach().numpy())
     assert np.array_equal(plain.shared.weight.detach().numpy(), ours.shared.weight.detach().numpy())
     logits, _ = _run(plain, B4K_INPUTS)
@@ -245,3 +258,31 @@ def test_t5_pegasus_without_vocab_is_refused(pegasus: tuple[Path, Any], tmp_path
     with pytest.raises(zhplm.errors.ConversionError, match=r"\[CLS\]"):
         zhplm.convert(bare, tmp_path / "out", arch="mt5")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.oracle
+def test_the_oracles_follow_the_authors_finetune_script() -> None:
+    """The bert4keras oracle (t5_family.py, tokenize_bert4keras.py) makes the calls of the authors' own
+    finetune.py (ZhuiyiTechnology/t5-pegasus, snapshot pinned in SNAPSHOTS.txt): model, tokenizer, decoder."""
+    import re
+    import subprocess
+
+    from oracle import require_original, snapshots
+
+    repo = "ZhuiyiTechnology/t5-pegasus"
+    git_dir = require_original(repo)
+    source = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "show", f"{snapshots()[repo]}:finetune.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    compact = re.sub(r"\s+", "", source)
+    for call in (
+        "Tokenizer(dict_path,do_lower_case=True,pre_tokenize=lambdas:jieba.cut(s,HMM=False))",
+        "model='mt5.1.1',return_keras_model=False,name='T5',",
+        "start_id=tokenizer._token_start_id,end_id=tokenizer._token_end_id,",
+        "returnself.last_token(decoder).predict([c_encoded,output_ids])",
+        "c_encoded=encoder.predict(np.array([c_token_ids]))[0]",
+    ):
+        assert call in compact, call

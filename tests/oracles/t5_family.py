@@ -171,7 +171,9 @@ def hf4(args: argparse.Namespace) -> None:
         texts = json.loads(Path(args.texts).read_text(encoding="utf-8"))
         encoded = [tok(t)["input_ids"] for t in texts]
         (Path(args.out).parent / "tokens.json").write_text(json.dumps(encoded), encoding="utf-8")
-    print(json.dumps({"flavor": args.flavor, "peer": f"transformers-{transformers.__version__}", "tied": tied}))
+    print(
+        json.dumps({"flavor": args.flavor, "peer": f"transformers-{transformers.__version__}", "tied": tied})
+    )
 
 
 # ----------------------------------------------------------------------------- bert4keras 0.11.5
@@ -260,7 +262,9 @@ def b4k_forward(args: argparse.Namespace) -> None:
         def predict(self, inputs: Any, output_ids: Any, states: Any) -> Any:
             return self.last_token(decoder).predict([inputs[0], output_ids], verbose=0)
 
-    title = AutoTitle(start_id=vocab.index("[CLS]"), end_id=vocab.index("[SEP]"), maxlen=int(feeds["max_new_tokens"]))
+    title = AutoTitle(
+        start_id=vocab.index("[CLS]"), end_id=vocab.index("[SEP]"), maxlen=int(feeds["max_new_tokens"])
+    )
     greedy = title.beam_search([enc[0]], topk=1)
     np.savez(
         args.out,

@@ -58,14 +58,23 @@ BERT4KERAS_TF1 = Rules(
         T,
     ),
     Rule(rf"{_B}/layer_000/{_NORM}", rf"{_H}.0.layer_norm.weight"),
-    Rule(r"encoder/block_0*(\d+)/layer_001/DenseReluDense/(wi_0|wi_1|wo)/kernel",
-         r"encoder.block.\1.layer.1.DenseReluDense.\2.weight", T),  # fmt: skip
+    Rule(
+        r"encoder/block_0*(\d+)/layer_001/DenseReluDense/(wi_0|wi_1|wo)/kernel",
+        r"encoder.block.\1.layer.1.DenseReluDense.\2.weight",
+        T,
+    ),
     Rule(r"encoder/block_0*(\d+)/layer_001/" + _NORM, r"encoder.block.\1.layer.1.layer_norm.weight"),
-    Rule(r"decoder/block_0*(\d+)/layer_001/EncDecAttention/(q|k|v|o)",
-         r"decoder.block.\1.layer.1.EncDecAttention.\2.weight", T),  # fmt: skip
+    Rule(
+        r"decoder/block_0*(\d+)/layer_001/EncDecAttention/(q|k|v|o)",
+        r"decoder.block.\1.layer.1.EncDecAttention.\2.weight",
+        T,
+    ),
     Rule(r"decoder/block_0*(\d+)/layer_001/" + _NORM, r"decoder.block.\1.layer.1.layer_norm.weight"),
-    Rule(r"decoder/block_0*(\d+)/layer_002/DenseReluDense/(wi_0|wi_1|wo)/kernel",
-         r"decoder.block.\1.layer.2.DenseReluDense.\2.weight", T),  # fmt: skip
+    Rule(
+        r"decoder/block_0*(\d+)/layer_002/DenseReluDense/(wi_0|wi_1|wo)/kernel",
+        r"decoder.block.\1.layer.2.DenseReluDense.\2.weight",
+        T,
+    ),
     Rule(r"decoder/block_0*(\d+)/layer_002/" + _NORM, r"decoder.block.\1.layer.2.layer_norm.weight"),
     Rule(r"(encoder|decoder)/(?:rms_norm|final_layer_norm)/scale", r"\1.final_layer_norm.weight"),
     Rule(r"decoder/logits/kernel", "lm_head.weight", LOGITS),
@@ -107,7 +116,9 @@ class MT5Spec(ArchSpec):
         d_kv = int(original.get("attention_head_size") or d_model // heads)
         act = original.get("hidden_act", ["gelu", "linear"])
         if act not in (["gelu", "linear"], "gelu"):
-            raise ConversionError(f"hidden_act {act!r}: only bert4keras' gated GELU (['gelu', 'linear']) is known")
+            raise ConversionError(
+                f"hidden_act {act!r}: only bert4keras' gated GELU (['gelu', 'linear']) is known"
+            )
         missing = [t for t in (START, END) if f"zhplm.{t}" not in original]
         if missing:
             raise ConversionError(
@@ -120,7 +131,9 @@ class MT5Spec(ArchSpec):
                 "recovered from the embedding; convert the complete release"
             )
         if int(original.get("vocab_size", vocab)) != vocab:
-            raise ConversionError(f"config.json says vocab {original['vocab_size']}, the weights have {vocab}")
+            raise ConversionError(
+                f"config.json says vocab {original['vocab_size']}, the weights have {vocab}"
+            )
         return {
             "model_type": self.model_type,
             "vocab_size": vocab,

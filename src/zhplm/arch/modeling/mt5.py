@@ -36,7 +36,10 @@ class T5PegasusCrossAttention(MT5Attention):
             query_length = hidden_states.shape[1]
             past = 0
             if cache is not None:  # the decoder's self-attention (same layer) has already stored this step
-                past = getattr(cache, "self_attention_cache", cache).get_seq_length(self.layer_idx) - query_length
+                past = (
+                    getattr(cache, "self_attention_cache", cache).get_seq_length(self.layer_idx)
+                    - query_length
+                )
             position_bias = source.compute_bias(
                 query_length, key_value_states.shape[1], device=hidden_states.device, past_seen_tokens=past
             ).to(hidden_states.dtype)
