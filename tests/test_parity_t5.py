@@ -103,6 +103,18 @@ def _check_generation(ours: list[int], ref: Any, min_tokens: int = 10) -> None:
     assert len(ours) - 1 >= min_tokens  # the comparison covers 10+ decoded tokens, not an early stop
 
 
+def _check_against_hf4(model: Any, ref: Any, out: Path) -> dict[str, np.ndarray[Any, Any]]:
+    """Encoder output (real positions) and logits within 1e-4 of transformers 4.46.3; greedy decoding equal."""
+    ours, greedy = _run(model, HF_INPUTS)
+    mask = np.asarray(HF_INPUTS["attention_mask"])
+    diffs = compare({"encoder_last_hidden_state": ours["encoder_last_hidden_state"]}, ref, mask)
+    diffs |= compare({"logits": ours["logits"]}, ref)
+    record_parity(out, {"reference": "transformers 4.46.3 T5ForConditionalGeneration", **diffs})
+    assert max(diffs.values()) < 1e-4
+    _check_generation(greedy, ref)
+    return ours
+
+
 @pytest.mark.oracle
 def test_uer_t5_v10_matches_transformers4(tmp_path: Path) -> None:
     ckpt, ref, ref_tokens = _hf4("uer", tmp_path, seed=7)
@@ -112,13 +124,7 @@ def test_uer_t5_v10_matches_transformers4(tmp_path: Path) -> None:
     model, tokenizer, _, _ = zhplm.load(tmp_path / "out")
     assert model.config.scale_decoder_outputs is True  # v1.0 scales the decoder output before the tied head
     assert model.lm_head.weight.data_ptr() == model.shared.weight.data_ptr()
-    ours, greedy = _run(model, HF_INPUTS)
-    mask = np.asarray(HF_INPUTS["attention_mask"])
-    diffs = compare({"encoder_last_hidden_state": ours["encoder_last_hidden_state"]}, ref, mask)
-    diffs |= compare({"logits": ours["logits"]}, ref)
-    record_parity(tmp_path / "out", {"reference": "transformers 4.46.3 T5ForConditionalGeneration", **diffs})
-    assert max(diffs.values()) < 1e-4
-    _check_generation(greedy, ref)
+    _check_against_hf4(model, ref, tmp_path / "out")
     assert [tokenizer(t)["input_ids"] for t in TEXTS] == ref_tokens
     assert tokenizer.convert_ids_to_tokens(tokenizer("extra3 北京")["input_ids"])[1] == "extra3"
 
@@ -139,13 +145,7 @@ def test_mengzi_t5_v11_head_stays_untied_after_save_and_reload(tmp_path: Path) -
         head = m.lm_head.weight.detach().numpy()
         assert np.array_equal(head, ref["lm_head"])  # the original head tensor …
         assert not np.allclose(head, m.shared.weight.detach().numpy())  # … not the embedding
-    ours, greedy = _run(model, HF_INPUTS)
-    mask = np.asarray(HF_INPUTS["attention_mask"])
-    diffs = compare({"encoder_last_hidden_state": ours["encoder_last_hidden_state"]}, ref, mask)
-    diffs |= compare({"logits": ours["logits"]}, ref)
-    record_parity(tmp_path / "out", {"reference": "transformers 4.46.3 T5ForConditionalGeneration", **diffs})
-    assert max(diffs.values()) < 1e-4
-    _check_generation(greedy, ref)
+    ours = _check_against_hf4(model, ref, tmp_path / "out")
     # a second save/reload round (what a user fine-tuning the folder does) keeps the head untied too
     model.save_pretrained(tmp_path / "again")
     again = T5ForConditionalGeneration.from_pretrained(tmp_path / "again")
