@@ -286,3 +286,20 @@ def test_the_oracles_follow_the_authors_finetune_script() -> None:
         "c_encoded=encoder.predict(np.array([c_token_ids]))[0]",
     ):
         assert call in compact, call
+
+
+def test_t5_config_claiming_other_depths_is_refused(tmp_path: Path) -> None:
+    """A config.json whose layer counts the tensors do not hold is refused before any model is built."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    cfg = {"vocab_size": 40, "d_model": 16, "d_kv": 4, "d_ff": 32, "num_layers": 2, "num_heads": 4}
+    model = T5ForConditionalGeneration(T5Config(**cfg))
+    for claim in ({"num_decoder_layers": 10_000_000}, {"num_layers": 3}):
+        ckpt = tmp_path / str(len(claim) + sum(claim.values()))
+        ckpt.mkdir()
+        torch.save(model.state_dict(), ckpt / "pytorch_model.bin")
+        (ckpt / "config.json").write_text(json.dumps({**cfg, **claim, "model_type": "t5"}), encoding="utf-8")
+        with pytest.raises(zhplm.errors.ConversionError, match=next(iter(claim))):
+            zhplm.convert(ckpt, tmp_path / "out", arch="t5")
+        assert not (tmp_path / "out").exists()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Plan, Rule, Rules, Shape
-from zhplm.arch._spec import ArchSpec, Evidence, Head
+from zhplm.arch._spec import ArchSpec, Evidence, Head, count_layers
 from zhplm.errors import ConversionError
 
 _PREFIX = r"(?:module\.)?"
@@ -81,6 +81,13 @@ class T5Spec(ArchSpec):
                 f"config.json says vocab {cfg.get('vocab_size')} / d_model {cfg.get('d_model')}, "
                 f"the weights are {vocab} × {d_model}"
             )
+        for key, stack in (("num_layers", "encoder"), ("num_decoder_layers", "decoder")):
+            have = count_layers(shapes, rf"{stack}\.block\.(\d+)\..*")
+            want = cfg.get(key, cfg.get("num_layers", have))
+            if want != have:  # checked before a model of that depth is built
+                raise ConversionError(
+                    f"config.json says {key}={want!r}, the checkpoint has {have} {stack} blocks"
+                )
         if untied(original):
             if "lm_head.weight" not in shapes:
                 raise ConversionError(
