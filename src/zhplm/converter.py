@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 PROVENANCE = "zhplm.json"
 # catalog tokenizer kinds that pre-segment words with jieba (HMM off) before WordPiece
-WORD_TOKENIZERS = frozenset({"wobert-jieba", "roformer-jieba", "jieba-wordpiece"})
+WORD_TOKENIZERS = frozenset({"wobert-jieba", "roformer-jieba", "jieba-wordpiece", "t5-pegasus-jieba"})
 _SIDE_SUFFIXES = {".json", ".txt", ".model", ".md", ".npy", ".vocab", ".meta", ".py", ".cfg", ".yaml", ".yml"}
 _FORMAT_PRIORITY = (
     "safetensors",
