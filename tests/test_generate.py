@@ -262,3 +262,46 @@ def test_catalog_rows_name_known_prompt_formats_and_rerankers() -> None:
         assert r.prompt_format in FORMATS, r.id
         if r.reranker:
             assert catalog.get(r.reranker).prompt_format == "chitchat-mmi"
+
+
+@pytest.mark.parametrize("kind", ["t5", "bart"])
+def test_encoder_decoders_generate_through_the_same_api(tmp_path: Path, kind: str) -> None:
+    """`text2text-generation` (= text-generation on an encoder-decoder folder): the prompt goes to the encoder
+    with the tokenizer's specials and right padding; the reply is what `generate` decodes, cut at [SEP];
+    batches equal one-by-one runs and the stream equals the final text."""
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"今天天气很好我们去公园散步北京上海春夏秋冬"]
+    vocab = list(dict.fromkeys(vocab))
+    folder = tmp_path / kind
+    folder.mkdir()
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tok = transformers.BertTokenizer(str(folder / "vocab.txt"))
+    tok.save_pretrained(str(folder))
+    torch.manual_seed(3)
+    if kind == "t5":
+        config = transformers.T5Config(vocab_size=len(vocab), d_model=16, d_kv=4, d_ff=32, num_layers=2,
+                                       num_heads=4, decoder_start_token_id=2, eos_token_id=3, pad_token_id=0)  # fmt: skip
+        model = transformers.T5ForConditionalGeneration(config)
+    else:
+        config = transformers.BartConfig(vocab_size=len(vocab), d_model=16, encoder_layers=2, decoder_layers=2,
+                                         encoder_attention_heads=4, decoder_attention_heads=4,
+                                         encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+                                         decoder_start_token_id=3, bos_token_id=2, eos_token_id=3, pad_token_id=0,
+                                         forced_eos_token_id=None)  # fmt: skip
+        model = transformers.BartForConditionalGeneration(config)
+    model.eval().save_pretrained(str(folder))
+
+    writer = zhplm.pipeline("text2text-generation", folder)
+    assert writer.format.name == "seq2seq"
+    prompts = ["今天天气很好", "我们去北京"]
+    got = [writer(p, max_new_tokens=8) for p in prompts]
+    for prompt, g in zip(prompts, got, strict=True):
+        enc = tok(prompt, return_tensors="pt", return_token_type_ids=False)
+        with torch.inference_mode():
+            out = model.generate(
+                **enc, max_new_tokens=8, do_sample=False, num_beams=1, eos_token_id=[3], pad_token_id=0
+            )
+        want = out[0, 1:].tolist()
+        want = want[: want.index(3)] if 3 in want else want
+        assert g.token_ids == want, (kind, prompt)
+    assert [g.token_ids for g in writer.batch(prompts, max_new_tokens=8)] == [g.token_ids for g in got]
+    assert "".join(writer.stream(prompts[0], max_new_tokens=8)) == got[0].text

@@ -91,6 +91,7 @@ def model_class_for(folder: Path, task: str | None = None) -> Any:
             "fill-mask": transformers.AutoModelForMaskedLM,
             "embeddings": transformers.AutoModel,
             "text-generation": transformers.AutoModelForCausalLM,
+            "text2text-generation": transformers.AutoModelForSeq2SeqLM,
             "base": transformers.AutoModel,
         }.get(task)
         if auto is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from zhplm.errors import ConversionError
 
-TASKS = ("fill-mask", "embeddings", "sentence-similarity", "text-generation", "chat")
+TASKS = ("fill-mask", "embeddings", "sentence-similarity", "text-generation", "text2text-generation", "chat")
 
 
 def pipeline(task: str, model: str | Path, **options: Any) -> Any:
@@ -28,7 +28,7 @@ def pipeline(task: str, model: str | Path, **options: Any) -> Any:
         from zhplm.tasks.similarity import SentenceSimilarity
 
         return SentenceSimilarity.from_model(model, **options)
-    if task == "text-generation":
+    if task in ("text-generation", "text2text-generation"):  # one API: the folder says which kind of model
         from zhplm.tasks.generate import TextGeneration
 
         return TextGeneration.from_model(model, **options)

@@ -150,8 +150,9 @@ class TextGeneration:
             else "lm"
         )
         require_head(provenance, head, "text generation", hint="This model cannot write text.")
-        fmt = get_format(prompt_format or provenance.get("prompt_format"))
-        loaded = load(folder, task="text-generation", **load_options)
+        seq2seq = _is_encoder_decoder(folder)
+        fmt = get_format(prompt_format or provenance.get("prompt_format") or ("seq2seq" if seq2seq else None))
+        loaded = load(folder, task="text2text-generation" if seq2seq else "text-generation", **load_options)
         return cls(loaded.model, loaded.tokenizer, fmt, options=options, provenance=loaded.provenance)
 
     # -- public ---------------------------------------------------------------------------------
@@ -207,7 +208,11 @@ class TextGeneration:
         tokenizer = self.tokenizer
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         width = max(len(e.input_ids) for e in encoded)
-        limit = _max_positions(self.model.config)
+        # an encoder-decoder reads the prompt in its encoder (padded on the right: absolute positions stay put);
+        # its output starts with the decoder's start token, not the prompt
+        seq2seq = bool(getattr(self.model.config, "is_encoder_decoder", False))
+        skip = 1 if seq2seq else width
+        limit = None if seq2seq else _max_positions(self.model.config)
         if limit is not None and width + opts.max_new_tokens > limit:
             raise ConversionError(
                 f"prompt ({width} tokens) + max_new_tokens ({opts.max_new_tokens}) exceed the model's "
@@ -218,10 +223,11 @@ class TextGeneration:
         types = torch.full((len(encoded), width), pad, dtype=torch.long)
         for row, e in enumerate(encoded):
             n = len(e.input_ids)
-            ids[row, width - n :] = torch.tensor(e.input_ids)
-            mask[row, width - n :] = 1
+            cols = slice(0, n) if seq2seq else slice(width - n, width)
+            ids[row, cols] = torch.tensor(e.input_ids)
+            mask[row, cols] = 1
             if e.token_type_ids is not None:
-                types[row, width - n :] = torch.tensor(e.token_type_ids)
+                types[row, cols] = torch.tensor(e.token_type_ids)
         kwargs = opts.generate_kwargs()
         stop_ids = self.format.stop_ids(tokenizer)
         kwargs["eos_token_id"] = stop_ids or None
@@ -242,7 +248,7 @@ class TextGeneration:
             streamer = _TextStreamer(self.format, tokenizer, opts.stop, on_text)
             kwargs["streamer"] = streamer
         if opts.stop:
-            kwargs["stopping_criteria"] = _stopping(self.format, tokenizer, opts.stop, width)
+            kwargs["stopping_criteria"] = _stopping(self.format, tokenizer, opts.stop, skip)
         if opts.seed is not None:
             torch.manual_seed(opts.seed)
         from zhplm._quiet import quietly
@@ -251,7 +257,7 @@ class TextGeneration:
             out = quietly(self.model.generate, input_ids=ids, attention_mask=mask, **kwargs)
         results: list[list[Generation]] = []
         for row in range(out.shape[0]):
-            new = out[row, width:].tolist()
+            new = out[row, skip:].tolist()
             if row % num_return == 0:
                 results.append([])
             results[-1].append(self._finish(prompts[row // num_return], new, stop_ids, pad, opts))
@@ -272,6 +278,16 @@ class TextGeneration:
                 new = new[:-1]  # a row that stopped early in a batch is padded
         text, stopped = cut_at_stop(self.format.render(self.tokenizer, new), opts.stop)
         return Generation(prompt, text, new, "stop" if stopped else reason)
+
+
+def _is_encoder_decoder(folder: Path) -> bool:
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(isinstance(config, dict) and config.get("is_encoder_decoder"))
 
 
 def _max_positions(config: Any) -> int | None:

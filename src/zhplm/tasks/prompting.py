@@ -21,6 +21,8 @@ The formats are read from the authors' own inference scripts:
   (``[CLS]`` + ``{体裁}(格式){标题}(诗歌标题)``).
 * ``cls-prefix-period``: roformer-gpt: ``[CLS]`` + the text, ends at ``。``.
 * ``unilm``: SimBERT / RoFormer-sim: ``[CLS] text [SEP]`` as segment 0, the reply as segment 1.
+* ``seq2seq``: encoder-decoders (T5, T5-PEGASUS, BART, CPT): the text with the tokenizer's specials goes to the
+  encoder; the output ends at ``[SEP]`` / ``</s>``.
 * ``chitchat-mmi``: GPT2-chitchat's MMI model, the same layout over the reversed dialogue: ``[CLS] reply
   [SEP] u_n [SEP] … u_1 [SEP]`` (``interact_mmi.py``), scored by its loss to rerank candidate replies.
 
@@ -239,6 +241,21 @@ class UnilmFormat(PromptFormat):
         return [tokenizer.sep_token_id]
 
 
+class Seq2SeqFormat(PromptFormat):
+    """Encoder-decoders (T5, T5-PEGASUS, BART, CPT): the encoder reads the text with the tokenizer's own
+    special tokens (``[CLS] … [SEP]`` for BERT vocabularies, ``… </s>`` for sentencepiece); the decoder's
+    output ends at ``[SEP]`` (BERT vocabularies) or ``</s>``."""
+
+    name = "seq2seq"
+
+    def encode(self, tokenizer: Any, text: str) -> Encoded:
+        return Encoded(list(tokenizer(text)["input_ids"]))
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        ids = [tokenizer.sep_token_id, tokenizer.eos_token_id]
+        return list(dict.fromkeys(i for i in ids if i is not None))
+
+
 FORMATS: dict[str, type[PromptFormat]] = {
     cls.name: cls
     for cls in (
@@ -253,6 +270,7 @@ FORMATS: dict[str, type[PromptFormat]] = {
         YuefuFormat,
         ClsPrefixPeriodFormat,
         UnilmFormat,
+        Seq2SeqFormat,
     )
 }
 
