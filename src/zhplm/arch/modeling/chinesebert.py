@@ -40,7 +40,7 @@ from transformers.models.bert.modeling_bert import (
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
 
-from zhplm.arch.modeling._layers import token_loss
+from zhplm.arch.modeling._layers import DecoderAccess, WordEmbeddingAccess, masked_lm_output
 
 PINYIN_LOCS = 8  # pinyin letters (+ tone digit) per character, zero-padded
 
@@ -149,7 +149,7 @@ class ChineseBertPreTrainedModel(BertPreTrainedModel):
     base_model_prefix = "bert"
 
 
-class ChineseBertModel(ChineseBertPreTrainedModel):
+class ChineseBertModel(WordEmbeddingAccess, ChineseBertPreTrainedModel):
     """Fusion embedding + BERT encoder (+ pooler): ``last_hidden_state``, ``pooler_output``."""
 
     _no_split_modules = ["FusionEmbeddings", "BertLayer"]  # noqa: RUF012 (transformers declares it so)
@@ -160,14 +160,6 @@ class ChineseBertModel(ChineseBertPreTrainedModel):
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Embedding):
-            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
-        self.embeddings.word_embeddings = value
 
     @capture_outputs
     def forward(
@@ -199,7 +191,7 @@ class ChineseBertModel(ChineseBertPreTrainedModel):
         return BaseModelOutputWithPooling(last_hidden_state=last, pooler_output=pooled)
 
 
-class ChineseBertForMaskedLM(ChineseBertPreTrainedModel):
+class ChineseBertForMaskedLM(DecoderAccess, ChineseBertPreTrainedModel):
     """ChineseBERT with BERT's MLM head (transform + tied decoder + bias): ``logits [B, L, vocab]``.
 
     Like the original ``GlyceBertForMaskedLM``, the base model keeps its pooler (the released checkpoints
@@ -215,15 +207,6 @@ class ChineseBertForMaskedLM(ChineseBertPreTrainedModel):
         self.bert = ChineseBertModel(config)
         self.cls = BertOnlyMLMHead(config)
         self.post_init()
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
-
-    def set_output_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Linear):
-            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
-        self.cls.predictions.decoder = value
-        self.cls.predictions.bias = value.bias
 
     @can_return_tuple
     def forward(
@@ -247,11 +230,7 @@ class ChineseBertForMaskedLM(ChineseBertPreTrainedModel):
             return_dict=True,
             **kwargs,
         )
-        logits = self.cls(base.last_hidden_state)
-        loss = None if labels is None else token_loss(logits, labels)
-        return MaskedLMOutput(
-            loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
-        )
+        return masked_lm_output(self.cls(base.last_hidden_state), labels, base)
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-# mypy: disable-error-code="no-untyped-call,misc"
+# mypy: disable-error-code="no-untyped-call,misc,untyped-decorator"
 """Lattice-BERT (Alibaba DAMO, AliceMind 2021): BERT over a word lattice, with lattice position attention.
 
 transformers has no Lattice-BERT; this is zhplm's own implementation, written from the paper and the
@@ -29,8 +29,9 @@ its first character (``start_position_ids``) and of its last (``end_position_ids
   approximation. When the batch has padding, the per-token work of every layer (the Q/K/V and output
   projections, the residual + LayerNorm and the FFN: ~90% of a forward pass) runs on the real tokens only,
   packed into ``[N_real, H]``; only the attention itself sees the ``[B, L]`` grid (Q/K/V scattered back,
-  zeros at the padding, which the mask excludes). So the layer outputs (``last_hidden_state``,
-  ``hidden_states[1:]``) are **zeros at padded positions**; real positions are as without packing.
+  zeros at the padding, which the mask excludes). A layer takes and returns the ``[B, L, H]`` grid; its
+  outputs (``last_hidden_state``, ``hidden_states[1:]``) are **zeros at padded positions**; real positions
+  are as without packing.
 * Heads (``run_pretraining_labert.py``): BERT pooler; MLM = dense H→**E** + act + LayerNorm(E), then the
   word embedding transposed + ``output_bias``; next-sentence classifier with **3** classes.
 
@@ -66,11 +67,16 @@ from transformers.models.bert.modeling_bert import (
     BertPreTrainedModel,
     eager_attention_forward,
 )
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from zhplm.arch.modeling._layers import (
+    DecoderAccess,
+    WordEmbeddingAccess,
+    check_eager_for_attentions,
+    check_ids_or_embeds,
     masked_lm_output,
     pretraining_output,
-    want_dict,
 )
 
 log = logging.getLogger(__name__)
@@ -168,21 +174,23 @@ class Packing:
 
 class LatticeBertLayer(BertLayer):
     """A post-LN BERT layer (same parameters and maths) whose per-token work can skip the padding: with a
-    :class:`Packing`, ``hidden`` is ``[N_real, H]`` and only the attention runs on the ``[B, L]`` grid.
-    Returns the new hidden state and the attention probabilities (eager attention; else ``None``)."""
+    :class:`Packing`, only the real tokens of ``hidden [B, L, H]`` go through the projections, the residual
+    + LayerNorm and the FFN, and only the attention runs on the ``[B, L]`` grid. Returns the new hidden
+    state (zeros at the padding) and the attention probabilities (eager attention; else ``None``)."""
 
     def forward(  # type: ignore[override]
         self, hidden: torch.Tensor, bias: torch.Tensor, packing: Packing | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         attention = self.attention.self
         batch, length = bias.shape[0], bias.shape[-1]
+        tokens = hidden if packing is None else packing.pack(hidden)
 
         def heads(x: torch.Tensor) -> torch.Tensor:  # → [B, heads, L, d]
             grid = x if packing is None else packing.unpack(x)
             return grid.view(batch, length, -1, attention.attention_head_size).transpose(1, 2)
 
         query, key, value = (
-            heads(proj(hidden)) for proj in (attention.query, attention.key, attention.value)
+            heads(proj(tokens)) for proj in (attention.query, attention.key, attention.value)
         )
         config = cast(BertConfig, attention.config)
         attend = ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)
@@ -198,9 +206,9 @@ class LatticeBertLayer(BertLayer):
         context = context.reshape(batch, length, -1)  # the kernels return [B, L, heads, d]
         if packing is not None:
             context = packing.pack(context)
-        attended = self.attention.output(context, hidden)
+        attended = self.attention.output(context, tokens)
         out: torch.Tensor = self.output(self.intermediate(attended), attended)
-        return out, probs
+        return (out if packing is None else packing.unpack(out)), probs
 
 
 class LatticeBertEncoder(nn.Module):
@@ -292,7 +300,10 @@ class LatticeBertPreTrainedModel(BertPreTrainedModel):
     supports_gradient_checkpointing = False
     _supports_flash_attn = False  # the bias is a dense per-head float mask
     _supports_flex_attn = False
-    _can_record_outputs: dict[str, Any] = {}  # noqa: RUF012 (transformers declares it so)
+    _can_record_outputs: dict[str, Any] = {  # noqa: RUF012 (transformers declares it so)
+        "hidden_states": LatticeBertLayer,
+        "attentions": OutputRecorder(LatticeBertLayer, index=1),
+    }
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
@@ -329,7 +340,7 @@ def _check_positions(name: str, value: torch.Tensor, shape: tuple[int, int], lim
     return value
 
 
-class LatticeBertModel(LatticeBertPreTrainedModel):
+class LatticeBertModel(WordEmbeddingAccess, LatticeBertPreTrainedModel):
     """The Lattice-BERT encoder (+ BERT pooler): ``last_hidden_state``, ``pooler_output``."""
 
     _no_split_modules = ["LatticeBertEmbeddings", "LatticeBertLayer"]  # noqa: RUF012
@@ -341,14 +352,7 @@ class LatticeBertModel(LatticeBertPreTrainedModel):
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Embedding):
-            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
-        self.embeddings.word_embeddings = value
-
+    @capture_outputs
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -357,22 +361,10 @@ class LatticeBertModel(LatticeBertPreTrainedModel):
         start_position_ids: torch.Tensor | None = None,
         end_position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutputWithPooling | tuple[torch.Tensor, ...]:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids and inputs_embeds")
-        want_attn = bool(
-            output_attentions if output_attentions is not None else self.config.output_attentions
-        )
-        want_hidden = bool(
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
-        if want_attn and self.config._attn_implementation != "eager":
-            raise ValueError(
-                "output_attentions needs the eager attention: load the model with attn_implementation='eager'"
-            )
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPooling:
+        check_ids_or_embeds(input_ids, inputs_embeds)
+        check_eager_for_attentions(self.config, kwargs)
         hidden = self.embeddings(input_ids, token_type_ids, inputs_embeds)
         batch, length, _ = hidden.shape
         if (start_position_ids is None) != (end_position_ids is None):
@@ -389,26 +381,12 @@ class LatticeBertModel(LatticeBertPreTrainedModel):
             )
         bias = self.encoder.attention_bias(start, end, attention_mask, hidden.dtype)
 
-        # the layers run on the real tokens only (packed) when there is padding; see the module docstring
+        # the layers' per-token work runs on the real tokens only when there is padding (module docstring)
         packing = Packing.of(attention_mask)
-        all_hidden: list[torch.Tensor] = [hidden]
-        all_attn: list[torch.Tensor] = []
-        x = hidden if packing is None else packing.pack(hidden)
         for layer in self.encoder.layer:
-            x, probs = layer(x, bias, packing)
-            if want_hidden:
-                all_hidden.append(x if packing is None else packing.unpack(x))
-            if want_attn and probs is not None:
-                all_attn.append(probs)
-        hidden = x if packing is None else packing.unpack(x)
+            hidden, _ = layer(hidden, bias, packing)
         pooled = self.pooler(hidden) if self.pooler is not None else None
-        out = BaseModelOutputWithPooling(
-            last_hidden_state=hidden,
-            pooler_output=pooled,
-            hidden_states=tuple(all_hidden) if want_hidden else None,
-            attentions=tuple(all_attn) if want_attn else None,
-        )
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
+        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
 
 class LatticeBertPredictionHeadTransform(nn.Module):
@@ -460,25 +438,11 @@ class LatticeBertPreTrainingHeads(nn.Module):
         return self.predictions(hidden), self.seq_relationship(pooled)
 
 
-class _LatticeBertWithHeads(LatticeBertPreTrainedModel):
+class _LatticeBertWithHeads(DecoderAccess, LatticeBertPreTrainedModel):
     _tied_weights_keys = _TIED_DECODER
 
     bert: LatticeBertModel
     cls: Any  # LatticeBertOnlyMLMHead or LatticeBertPreTrainingHeads
-
-    def get_output_embeddings(self) -> nn.Linear:
-        decoder: nn.Linear = self.cls.predictions.decoder
-        return decoder
-
-    def set_output_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Linear):
-            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
-        self.cls.predictions.decoder = value
-        self.cls.predictions.bias = value.bias
-
-    def _encode(self, **inputs: Any) -> BaseModelOutputWithPooling:
-        out: BaseModelOutputWithPooling = self.bert(**inputs, return_dict=True)
-        return out
 
 
 class LatticeBertForMaskedLM(_LatticeBertWithHeads):
@@ -490,6 +454,7 @@ class LatticeBertForMaskedLM(_LatticeBertWithHeads):
         self.cls = LatticeBertOnlyMLMHead(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -499,22 +464,19 @@ class LatticeBertForMaskedLM(_LatticeBertWithHeads):
         end_position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> MaskedLMOutput | tuple[torch.Tensor, ...]:
-        base = self._encode(
+        **kwargs: Any,
+    ) -> MaskedLMOutput:
+        base = self.bert(
             input_ids=input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             start_position_ids=start_position_ids,
             end_position_ids=end_position_ids,
             inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            **kwargs,
         )
-        logits = self.cls(base.last_hidden_state)
-        return masked_lm_output(self.config, logits, labels, base, return_dict)
+        return masked_lm_output(self.cls(base.last_hidden_state), labels, base)
 
 
 class LatticeBertForPreTraining(_LatticeBertWithHeads):
@@ -527,6 +489,7 @@ class LatticeBertForPreTraining(_LatticeBertWithHeads):
         self.cls = LatticeBertPreTrainingHeads(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -537,24 +500,20 @@ class LatticeBertForPreTraining(_LatticeBertWithHeads):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         next_sentence_label: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BertForPreTrainingOutput | tuple[torch.Tensor, ...]:
-        base = self._encode(
+        **kwargs: Any,
+    ) -> BertForPreTrainingOutput:
+        base = self.bert(
             input_ids=input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             start_position_ids=start_position_ids,
             end_position_ids=end_position_ids,
             inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            **kwargs,
         )
         logits, nsp_logits = self.cls(base.last_hidden_state, base.pooler_output)
-        return pretraining_output(
-            self.config, logits, nsp_logits, labels, next_sentence_label, base, return_dict
-        )
+        return pretraining_output(logits, nsp_logits, labels, next_sentence_label, base)
 
 
 __all__ = [
