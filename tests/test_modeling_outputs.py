@@ -1,7 +1,8 @@
 """One output convention across zhplm's own models: every head model answers ``return_dict=False`` (from
-the call or from the config) with the tuple of its ``ModelOutput``, passes ``output_hidden_states`` /
-``output_attentions`` through to its encoder, and swaps its output embedding the way transformers' heads
-do (a BERT-style head's own bias follows the new decoder). Parity lives in the per-model tests."""
+the call or from the config) with the tuple of its ``ModelOutput``, passes ``output_hidden_states`` (also
+hidden states chosen by index) and ``output_attentions`` through to its encoder, and swaps its output
+embedding the way transformers' heads do (a BERT-style head's own bias follows the new decoder). Parity
+lives in the per-model tests."""
 
 from __future__ import annotations
 
@@ -64,12 +65,17 @@ def test_heads_answer_return_dict_false_with_their_output_tuple(name: str) -> No
     inputs = {"input_ids": IDS, "attention_mask": MASK, **_extra(name)}
     with torch.no_grad():
         full = model(**inputs, output_hidden_states=True, output_attentions=True)
+        chosen = model(**inputs, output_hidden_states=[0, -1]).hidden_states
         as_tuple = model(**inputs, return_dict=False)
         model.config.return_dict = False
         from_config = model(**inputs)
     assert len(full.hidden_states) == model.config.num_hidden_layers + 1
     assert len(full.attentions) == model.config.num_hidden_layers
     assert full.attentions[0].shape[-2:] == (IDS.shape[1], IDS.shape[1])
+    # transformers' selection by index: the others are None, so only the two asked for are computed
+    picked = [h for h in chosen if h is not None]
+    assert len(chosen) == len(full.hidden_states) and len(picked) == 2
+    torch.testing.assert_close(picked, [full.hidden_states[0], full.hidden_states[-1]], rtol=0, atol=1e-6)
     expected = full.to_tuple()[: len(as_tuple)]  # without the hidden states and attentions
     for got in (as_tuple, from_config):
         assert isinstance(got, tuple) and len(got) == len(as_tuple)

@@ -29,9 +29,9 @@ its first character (``start_position_ids``) and of its last (``end_position_ids
   approximation. When the batch has padding, the per-token work of every layer (the Q/K/V and output
   projections, the residual + LayerNorm and the FFN: ~90% of a forward pass) runs on the real tokens only,
   packed into ``[N_real, H]``; only the attention itself sees the ``[B, L]`` grid (Q/K/V scattered back,
-  zeros at the padding, which the mask excludes). A layer takes and returns the ``[B, L, H]`` grid; its
-  outputs (``last_hidden_state``, ``hidden_states[1:]``) are **zeros at padded positions**; real positions
-  are as without packing.
+  zeros at the padding, which the mask excludes). So the layer outputs (``last_hidden_state``,
+  ``hidden_states[1:]``, put back on the grid by :class:`GridView`) are **zeros at padded positions**;
+  real positions are as without packing.
 * Heads (``run_pretraining_labert.py``): BERT pooler; MLM = dense H→**E** + act + LayerNorm(E), then the
   word embedding transposed + ``output_bias``; next-sentence classifier with **3** classes.
 
@@ -77,6 +77,7 @@ from zhplm.arch.modeling._layers import (
     check_ids_or_embeds,
     masked_lm_output,
     pretraining_output,
+    wants,
 )
 
 log = logging.getLogger(__name__)
@@ -174,23 +175,21 @@ class Packing:
 
 class LatticeBertLayer(BertLayer):
     """A post-LN BERT layer (same parameters and maths) whose per-token work can skip the padding: with a
-    :class:`Packing`, only the real tokens of ``hidden [B, L, H]`` go through the projections, the residual
-    + LayerNorm and the FFN, and only the attention runs on the ``[B, L]`` grid. Returns the new hidden
-    state (zeros at the padding) and the attention probabilities (eager attention; else ``None``)."""
+    :class:`Packing`, ``hidden`` is ``[N_real, H]`` and only the attention runs on the ``[B, L]`` grid.
+    Returns the new hidden state and the attention probabilities (eager attention; else ``None``)."""
 
     def forward(  # type: ignore[override]
         self, hidden: torch.Tensor, bias: torch.Tensor, packing: Packing | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         attention = self.attention.self
         batch, length = bias.shape[0], bias.shape[-1]
-        tokens = hidden if packing is None else packing.pack(hidden)
 
         def heads(x: torch.Tensor) -> torch.Tensor:  # → [B, heads, L, d]
             grid = x if packing is None else packing.unpack(x)
             return grid.view(batch, length, -1, attention.attention_head_size).transpose(1, 2)
 
         query, key, value = (
-            heads(proj(tokens)) for proj in (attention.query, attention.key, attention.value)
+            heads(proj(hidden)) for proj in (attention.query, attention.key, attention.value)
         )
         config = cast(BertConfig, attention.config)
         attend = ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)
@@ -206,9 +205,19 @@ class LatticeBertLayer(BertLayer):
         context = context.reshape(batch, length, -1)  # the kernels return [B, L, heads, d]
         if packing is not None:
             context = packing.pack(context)
-        attended = self.attention.output(context, tokens)
+        attended = self.attention.output(context, hidden)
         out: torch.Tensor = self.output(self.intermediate(attended), attended)
-        return (out if packing is None else packing.unpack(out)), probs
+        return out, probs
+
+
+class GridView(nn.Module):
+    """A layer's (packed) output put back on the ``[B, L]`` grid, zeros at the padding: what
+    ``output_hidden_states`` records, called only when it is asked for (so the packed layers pay nothing
+    otherwise). It takes the grid before the layer too, so that it is recorded as a layer is: the first
+    call's ``previous`` is the embedding output, ``hidden_states[0]``."""
+
+    def forward(self, previous: torch.Tensor, x: torch.Tensor, packing: Packing | None) -> torch.Tensor:
+        return x if packing is None else packing.unpack(x)
 
 
 class LatticeBertEncoder(nn.Module):
@@ -239,6 +248,7 @@ class LatticeBertEncoder(nn.Module):
         self.layer = nn.ModuleList(
             LatticeBertLayer(config, layer_idx=i) for i in range(config.num_hidden_layers)
         )
+        self.grid = GridView()
         for layer in cast(list[LatticeBertLayer], list(self.layer)):
             layer.intermediate.intermediate_act_fn = _activation(config.hidden_act)
 
@@ -301,7 +311,7 @@ class LatticeBertPreTrainedModel(BertPreTrainedModel):
     _supports_flash_attn = False  # the bias is a dense per-head float mask
     _supports_flex_attn = False
     _can_record_outputs: dict[str, Any] = {  # noqa: RUF012 (transformers declares it so)
-        "hidden_states": LatticeBertLayer,
+        "hidden_states": GridView,
         "attentions": OutputRecorder(LatticeBertLayer, index=1),
     }
 
@@ -381,10 +391,15 @@ class LatticeBertModel(WordEmbeddingAccess, LatticeBertPreTrainedModel):
             )
         bias = self.encoder.attention_bias(start, end, attention_mask, hidden.dtype)
 
-        # the layers' per-token work runs on the real tokens only when there is padding (module docstring)
+        # the layers run on the real tokens only (packed) when there is padding; see the module docstring
         packing = Packing.of(attention_mask)
+        record = wants(self.config, kwargs, "hidden_states")
+        grid, x = hidden, (hidden if packing is None else packing.pack(hidden))
         for layer in self.encoder.layer:
-            hidden, _ = layer(hidden, bias, packing)
+            x, _ = layer(x, bias, packing)
+            if record:
+                grid = self.encoder.grid(grid, x, packing)
+        hidden = x if packing is None else packing.unpack(x)
         pooled = self.pooler(hidden) if self.pooler is not None else None
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
