@@ -240,6 +240,16 @@ def pretraining_output(
 # --- embeddings without absolute positions ------------------------------------------------------------
 
 
+def add_token_types(
+    x: torch.Tensor, table: nn.Embedding, token_type_ids: torch.Tensor | None
+) -> torch.Tensor:
+    """``x`` plus the token-type embedding; without ids every token is type 0 (no id tensor is built)."""
+    if token_type_ids is None:
+        return x + table.weight[0]
+    typed: torch.Tensor = x + table(token_type_ids)
+    return typed
+
+
 class TokenTypeEmbeddings(nn.Module):
     """Token + token-type embeddings -> LayerNorm -> dropout, no position embeddings (NEZHA's input
     embedding; ZEN's n-gram embedding). Names: ``word_embeddings``, ``token_type_embeddings``,
@@ -262,9 +272,6 @@ class TokenTypeEmbeddings(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, inputs_embeds: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
-        if token_type_ids is None:
-            x = inputs_embeds + self.token_type_embeddings.weight[0]
-        else:
-            x = inputs_embeds + self.token_type_embeddings(token_type_ids)
+        x = add_token_types(inputs_embeds, self.token_type_embeddings, token_type_ids)
         out: torch.Tensor = self.dropout(self.LayerNorm(x))
         return out

@@ -40,7 +40,12 @@ from transformers.models.bert.modeling_bert import (
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
 
-from zhplm.arch.modeling._layers import DecoderAccess, WordEmbeddingAccess, masked_lm_output
+from zhplm.arch.modeling._layers import (
+    DecoderAccess,
+    WordEmbeddingAccess,
+    add_token_types,
+    masked_lm_output,
+)
 
 PINYIN_LOCS = 8  # pinyin letters (+ tone digit) per character, zero-padded
 
@@ -135,10 +140,7 @@ class FusionEmbeddings(nn.Module):
         if position_ids is None:
             position_ids = torch.arange(length, device=input_ids.device)[None, :]
         fused = fused + self.position_embeddings(position_ids)
-        if token_type_ids is None:
-            fused = fused + self.token_type_embeddings.weight[0]
-        else:
-            fused = fused + self.token_type_embeddings(token_type_ids)
+        fused = add_token_types(fused, self.token_type_embeddings, token_type_ids)
         out: torch.Tensor = self.dropout(self.LayerNorm(fused))
         return out
 

@@ -73,6 +73,7 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 from zhplm.arch.modeling._layers import (
     DecoderAccess,
     WordEmbeddingAccess,
+    add_token_types,
     check_eager_for_attentions,
     check_ids_or_embeds,
     masked_lm_output,
@@ -137,10 +138,7 @@ class LatticeBertEmbeddings(nn.Module):
             assert input_ids is not None
             inputs_embeds = self.word_embeddings(input_ids)
         x = self.word_embeddings_projection(inputs_embeds)
-        if token_type_ids is None:
-            x = x + self.token_type_embeddings.weight[0]
-        else:
-            x = x + self.token_type_embeddings(token_type_ids)
+        x = add_token_types(x, self.token_type_embeddings, token_type_ids)
         out: torch.Tensor = self.dropout(self.LayerNorm(x))
         return out
 

@@ -44,6 +44,7 @@ from zhplm.arch.modeling._layers import (
     DecoderAccess,
     ScaleFreeRMSNorm,
     WordEmbeddingAccess,
+    add_token_types,
     apply_rotary,
     check_ids_or_embeds,
     default_scale,
@@ -98,10 +99,7 @@ class RoFormerV2Embeddings(nn.Module):
     def forward(self, inputs_embeds: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
         x: torch.Tensor = inputs_embeds
         if self.token_type_embeddings is not None:
-            if token_type_ids is None:
-                x = x + self.token_type_embeddings.weight[0]
-            else:
-                x = x + self.token_type_embeddings(token_type_ids)
+            x = add_token_types(x, self.token_type_embeddings, token_type_ids)
         normed: torch.Tensor = self.norm(self.dropout(x))
         return normed
 
