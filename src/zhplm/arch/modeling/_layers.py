@@ -1,4 +1,4 @@
-"""Layers shared by zhplm's own model implementations (NEZHA, RoFormerV2, GAU-α).
+"""Layers shared by zhplm's own model implementations (NEZHA, RoFormerV2, GAU-α, ChineseBERT, ZEN, Lattice-BERT).
 
 One copy of each piece of maths instead of one per model file: the parameter-free RMS norm of the
 bert4keras family, interleaved rotary position embeddings (RoPE), NEZHA's functional relative position
@@ -159,7 +159,10 @@ class WordEmbeddingAccess:
 
 
 class DecoderAccess:
-    """``get/set_output_embeddings`` for heads whose decoder is ``self.cls.predictions.decoder``."""
+    """``get/set_output_embeddings`` for heads whose decoder is ``self.cls.predictions.decoder``.
+
+    Where the head keeps its own output bias (BERT's ``cls.predictions.bias``, tied to the decoder's), a new
+    decoder's bias becomes that bias too, as transformers' BERT heads do."""
 
     cls: Any
 
@@ -170,7 +173,10 @@ class DecoderAccess:
     def set_output_embeddings(self, value: nn.Module) -> None:
         if not isinstance(value, nn.Linear):
             raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
-        self.cls.predictions.decoder = value
+        predictions = self.cls.predictions
+        predictions.decoder = value
+        if isinstance(getattr(predictions, "bias", None), nn.Parameter):
+            predictions.bias = value.bias
 
 
 def check_ids_or_embeds(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> None:
@@ -178,22 +184,24 @@ def check_ids_or_embeds(input_ids: torch.Tensor | None, inputs_embeds: torch.Ten
         raise ValueError("pass exactly one of input_ids and inputs_embeds")
 
 
-def output_flags(
-    config: Any, output_attentions: bool | None, output_hidden_states: bool | None
-) -> tuple[bool, bool]:
-    """(want attentions, want hidden states): the call's arguments, else the config's defaults."""
-    return (
-        bool(output_attentions if output_attentions is not None else config.output_attentions),
-        bool(output_hidden_states if output_hidden_states is not None else config.output_hidden_states),
-    )
+def wants(config: Any, kwargs: dict[str, Any], what: str) -> bool:
+    """Whether the call asks for ``output_<what>`` (its keyword, else the config's default).
+
+    ``capture_outputs`` records the outputs; a model asks this only where it must compute something extra
+    for them (attention probabilities beside a fused kernel)."""
+    flag = kwargs.get(f"output_{what}")
+    return bool(flag if flag is not None else getattr(config, f"output_{what}", False))
 
 
-# --- outputs -----------------------------------------------------------------------------------------
+def check_eager_for_attentions(config: Any, kwargs: dict[str, Any]) -> None:
+    """Models on transformers' attention kernels return probabilities only from the eager one."""
+    if wants(config, kwargs, "attentions") and config._attn_implementation != "eager":
+        raise ValueError(
+            "output_attentions needs the eager attention: load the model with attn_implementation='eager'"
+        )
 
 
-def want_dict(config: Any, return_dict: bool | None) -> bool:
-    """Whether a forward returns a ``ModelOutput`` (else a tuple), as ``return_dict`` or the config say."""
-    return bool(return_dict if return_dict is not None else config.return_dict)
+# --- outputs (the forward methods are wrapped by transformers' capture_outputs / can_return_tuple) ------
 
 
 def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -201,50 +209,51 @@ def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
 
 
-def masked_lm_output(
-    config: Any, logits: torch.Tensor, labels: torch.Tensor | None, base: Any, return_dict: bool | None
-) -> MaskedLMOutput | tuple[torch.Tensor, ...]:
-    """The ``MaskedLMOutput`` (or tuple) of a masked-LM head over ``base``'s encoder output."""
+def masked_lm_output(logits: torch.Tensor, labels: torch.Tensor | None, base: Any) -> MaskedLMOutput:
+    """The ``MaskedLMOutput`` of a masked-LM head over ``base``'s encoder output."""
     loss = None if labels is None else token_loss(logits, labels)
-    out = MaskedLMOutput(
+    return MaskedLMOutput(
         loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
     )
-    return out if want_dict(config, return_dict) else out.to_tuple()
 
 
 def pretraining_output(
-    config: Any,
     logits: torch.Tensor,
     nsp_logits: torch.Tensor,
     labels: torch.Tensor | None,
     next_sentence_label: torch.Tensor | None,
     base: Any,
-    return_dict: bool | None,
-) -> BertForPreTrainingOutput | tuple[torch.Tensor, ...]:
-    """MLM + next-sentence logits (and their summed loss when both labels are given) as a
-    ``BertForPreTrainingOutput`` (or tuple)."""
+) -> BertForPreTrainingOutput:
+    """MLM + next-sentence logits (and their summed loss when both labels are given)."""
     loss = None
     if labels is not None and next_sentence_label is not None:
         loss = token_loss(logits, labels) + token_loss(nsp_logits, next_sentence_label)
-    out = BertForPreTrainingOutput(
+    return BertForPreTrainingOutput(
         loss=loss,
         prediction_logits=logits,
         seq_relationship_logits=nsp_logits,
         hidden_states=base.hidden_states,
         attentions=base.attentions,
     )
-    return out if want_dict(config, return_dict) else out.to_tuple()
 
 
-# --- pieces of the bert4keras RoFormerV2 family (RoFormerV2, GAU-α) ---------------------------------------
+# --- embeddings without absolute positions ------------------------------------------------------------
 
 
-class NormedEmbeddings(nn.Module):
-    """Token + segment embeddings, then (optionally) the scale-free RMS norm; no position embeddings.
+def add_token_types(
+    x: torch.Tensor, table: nn.Embedding, token_type_ids: torch.Tensor | None
+) -> torch.Tensor:
+    """``x`` plus the token-type embedding; without ids every token is type 0 (no id tensor is built)."""
+    if token_type_ids is None:
+        return x + table.weight[0]
+    typed: torch.Tensor = x + table(token_type_ids)
+    return typed
 
-    bert4keras ``RoFormerV2.apply_embeddings``: ``Embedding-Token`` + ``Embedding-Segment`` ->
-    ``Embedding-Dropout`` -> ``Embedding-Norm`` (no parameters).
-    """
+
+class TokenTypeEmbeddings(nn.Module):
+    """Token + token-type embeddings -> LayerNorm -> dropout, no position embeddings (NEZHA's input
+    embedding; ZEN's n-gram embedding). Names: ``word_embeddings``, ``token_type_embeddings``,
+    ``LayerNorm`` (BERT's)."""
 
     def __init__(
         self,
@@ -255,45 +264,14 @@ class NormedEmbeddings(nn.Module):
         eps: float,
         dropout: float,
         pad_token_id: int | None,
-        norm: bool,
     ) -> None:
         super().__init__()
         self.word_embeddings = nn.Embedding(vocab_size, hidden_size, padding_idx=pad_token_id)
-        self.token_type_embeddings = (
-            nn.Embedding(type_vocab_size, hidden_size) if type_vocab_size > 0 else None
-        )
+        self.token_type_embeddings = nn.Embedding(type_vocab_size, hidden_size)
+        self.LayerNorm = nn.LayerNorm(hidden_size, eps=eps)
         self.dropout = nn.Dropout(dropout)
-        self.norm = ScaleFreeRMSNorm(eps) if norm else None
 
     def forward(self, inputs_embeds: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
-        x: torch.Tensor = inputs_embeds
-        if self.token_type_embeddings is not None:
-            if token_type_ids is None:
-                x = x + self.token_type_embeddings.weight[0]
-            else:
-                x = x + self.token_type_embeddings(token_type_ids)
-        x = self.dropout(x)
-        if self.norm is None:
-            return x
-        normed: torch.Tensor = self.norm(x)
-        return normed
-
-
-class TiedDecoder(nn.Module):
-    """MLM logits as the hidden states times the token embedding transposed: no transform, no bias."""
-
-    def __init__(self, hidden_size: int, vocab_size: int) -> None:
-        super().__init__()
-        self.decoder = nn.Linear(hidden_size, vocab_size, bias=False)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.decoder(hidden)
+        x = add_token_types(inputs_embeds, self.token_type_embeddings, token_type_ids)
+        out: torch.Tensor = self.dropout(self.LayerNorm(x))
         return out
-
-
-class DecoderOnlyMLMHead(nn.Module):
-    """``cls.predictions.decoder``: the naming junnyu's RoFormerV2 (and BERT) use for the MLM decoder."""
-
-    def __init__(self, hidden_size: int, vocab_size: int) -> None:
-        super().__init__()
-        self.predictions = TiedDecoder(hidden_size, vocab_size)

@@ -23,7 +23,7 @@ Parameter names (those of the released ``pytorch_model.bin``), ``P = "bert."`` i
     cls.predictions.{transform.dense, transform.LayerNorm, bias}; decoder tied to the word embedding
 
 Inputs: ``pinyin_ids`` ``[B, L, 8]`` (or flat ``[B, L·8]`` as the original tokenizer returns it) next to
-``input_ids``; :class:`zhplm.arch.tokenization.chinesebert.ChineseBertTokenizer` produces both.
+``input_ids``; :class:`zhplm.arch.chinesebert_tokenizer.ChineseBertTokenizer` produces both.
 """
 
 import torch
@@ -39,7 +39,12 @@ from transformers.models.bert.modeling_bert import (
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
 
-from zhplm.arch.modeling._layers import token_loss
+from zhplm.arch.modeling._layers import (
+    DecoderAccess,
+    WordEmbeddingAccess,
+    add_token_types,
+    masked_lm_output,
+)
 from zhplm.arch.modeling.configuration_chinesebert import ChineseBertConfig
 
 PINYIN_LOCS = 8  # pinyin letters (+ tone digit) per character, zero-padded
@@ -124,10 +129,7 @@ class FusionEmbeddings(nn.Module):
         if position_ids is None:
             position_ids = torch.arange(length, device=input_ids.device)[None, :]
         fused = fused + self.position_embeddings(position_ids)
-        if token_type_ids is None:
-            fused = fused + self.token_type_embeddings.weight[0]
-        else:
-            fused = fused + self.token_type_embeddings(token_type_ids)
+        fused = add_token_types(fused, self.token_type_embeddings, token_type_ids)
         out: torch.Tensor = self.dropout(self.LayerNorm(fused))
         return out
 
@@ -138,7 +140,7 @@ class ChineseBertPreTrainedModel(BertPreTrainedModel):
     base_model_prefix = "bert"
 
 
-class ChineseBertModel(ChineseBertPreTrainedModel):
+class ChineseBertModel(WordEmbeddingAccess, ChineseBertPreTrainedModel):
     """Fusion embedding + BERT encoder (+ pooler): ``last_hidden_state``, ``pooler_output``."""
 
     _no_split_modules = ["FusionEmbeddings", "BertLayer"]  # noqa: RUF012 (transformers declares it so)
@@ -149,14 +151,6 @@ class ChineseBertModel(ChineseBertPreTrainedModel):
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Embedding):
-            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
-        self.embeddings.word_embeddings = value
 
     @capture_outputs
     def forward(
@@ -188,7 +182,7 @@ class ChineseBertModel(ChineseBertPreTrainedModel):
         return BaseModelOutputWithPooling(last_hidden_state=last, pooler_output=pooled)
 
 
-class ChineseBertForMaskedLM(ChineseBertPreTrainedModel):
+class ChineseBertForMaskedLM(DecoderAccess, ChineseBertPreTrainedModel):
     """ChineseBERT with BERT's MLM head (transform + tied decoder + bias): ``logits [B, L, vocab]``.
 
     Like the original ``GlyceBertForMaskedLM``, the base model keeps its pooler (the released checkpoints
@@ -204,15 +198,6 @@ class ChineseBertForMaskedLM(ChineseBertPreTrainedModel):
         self.bert = ChineseBertModel(config)
         self.cls = BertOnlyMLMHead(config)
         self.post_init()
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
-
-    def set_output_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Linear):
-            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
-        self.cls.predictions.decoder = value
-        self.cls.predictions.bias = value.bias
 
     @can_return_tuple
     def forward(
@@ -236,11 +221,7 @@ class ChineseBertForMaskedLM(ChineseBertPreTrainedModel):
             return_dict=True,
             **kwargs,
         )
-        logits = self.cls(base.last_hidden_state)
-        loss = None if labels is None else token_loss(logits, labels)
-        return MaskedLMOutput(
-            loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
-        )
+        return masked_lm_output(self.cls(base.last_hidden_state), labels, base)
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-# mypy: disable-error-code="no-untyped-call,misc"
+# mypy: disable-error-code="no-untyped-call,misc,untyped-decorator"
 """GAU-α (ZhuiyiTechnology): a RoFormerV2 whose blocks are single-head Gated Attention Units.
 
 As the original (``GAU_alpha(RoFormerV2)`` on bert4keras 0.11's ``GatedAttentionUnit``) builds it:
@@ -14,6 +14,10 @@ per layer, with x the input::
 n counts the unmasked keys of each sequence (bert4keras clamps it below at 16: very short sequences are
 not sharpened less). MLM logits = hidden · token embeddingᵀ (no transform, no bias). The attention runs
 on PyTorch SDPA with q pre-scaled per sequence by log(n)/log(512).
+
+Only the GAU layer is GAU-α's own here; the embeddings, the model skeleton, the MLM head and the output
+handling are RoFormerV2's classes (:mod:`zhplm.arch.modeling.roformer_v2`), as in the original, where
+``GAU_alpha`` subclasses bert4keras' ``RoFormerV2``.
 
 Parameter names, with ``P = "gau_alpha."`` inside :class:`GAUAlphaForMaskedLM` and ``P = ""`` in
 :class:`GAUAlphaModel` (Linear weights ``[out, in]``; TF kernels are ``[in, out]``)::
@@ -32,30 +36,27 @@ the embedding norm, mean-centres its "RMS" norm and has no n ≥ 16 floor): its 
 """
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
-from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
 
 from zhplm.arch.modeling._layers import (
-    DecoderAccess,
-    DecoderOnlyMLMHead,
-    NormedEmbeddings,
     ScaleFreeRMSNorm,
-    WordEmbeddingAccess,
     apply_rotary,
-    check_ids_or_embeds,
     dot_product_attention,
     key_padding_bias,
-    masked_lm_output,
-    output_flags,
     rotary_cos_sin,
-    want_dict,
 )
 from zhplm.arch.modeling.configuration_gau_alpha import GAUAlphaConfig
+from zhplm.arch.modeling.roformer_v2 import (
+    RoFormerV2Encoder,
+    RoFormerV2ForMaskedLM,
+    RoFormerV2Model,
+    RoFormerV2PreTrainedModel,
+)
 
 _TIED_DECODER = {"cls.predictions.decoder.weight": "gau_alpha.embeddings.word_embeddings.weight"}
 
@@ -133,25 +134,8 @@ class GAUAlphaLayer(nn.Module):
         return normed, probs
 
 
-class GAUAlphaEncoder(nn.Module):
-    def __init__(self, config: GAUAlphaConfig) -> None:
-        super().__init__()
-        self.layer = nn.ModuleList(GAUAlphaLayer(config) for _ in range(config.num_hidden_layers))
-
-
-class GAUAlphaPreTrainedModel(PreTrainedModel):
-    config_class = GAUAlphaConfig
-    config: GAUAlphaConfig
-    base_model_prefix = "gau_alpha"
-    supports_gradient_checkpointing = False
-    _supports_sdpa = True
-
-    def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
-        if isinstance(module, ScaleOffset):
-            init.ones_(module.gamma)
-            if module.beta is not None:
-                init.zeros_(module.beta)
+class GAUAlphaEncoder(RoFormerV2Encoder):
+    layer_class = GAUAlphaLayer
 
 
 def softmax_plus_factor(
@@ -168,41 +152,31 @@ def softmax_plus_factor(
     return factor.to(dtype=dtype, device=device).view(batch, 1, 1)
 
 
-class GAUAlphaModel(WordEmbeddingAccess, GAUAlphaPreTrainedModel):
+class GAUAlphaPreTrainedModel(RoFormerV2PreTrainedModel):
+    config_class = GAUAlphaConfig  # type: ignore[assignment]
+    config: GAUAlphaConfig  # type: ignore[assignment]
+    base_model_prefix = "gau_alpha"
+    _can_record_outputs: dict[str, Any] = {  # noqa: RUF012 (transformers declares it so)
+        "hidden_states": GAUAlphaLayer,
+        "attentions": GatedAttentionUnit,
+    }
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, ScaleOffset):
+            init.ones_(module.gamma)
+            if module.beta is not None:
+                init.zeros_(module.beta)
+
+
+class GAUAlphaModel(GAUAlphaPreTrainedModel, RoFormerV2Model):
     """The GAU-α encoder: ``last_hidden_state`` (no pooler)."""
 
-    def __init__(self, config: GAUAlphaConfig) -> None:
-        super().__init__(config)
-        self.embeddings = NormedEmbeddings(
-            config.vocab_size,
-            config.type_vocab_size,
-            config.hidden_size,
-            eps=config.layer_norm_eps,
-            dropout=config.hidden_dropout_prob,
-            pad_token_id=config.pad_token_id,
-            norm=True,
-        )
-        self.encoder = GAUAlphaEncoder(config)
-        self.post_init()
+    encoder_class = GAUAlphaEncoder
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutput | tuple[torch.Tensor, ...]:
-        check_ids_or_embeds(input_ids, inputs_embeds)
-        if inputs_embeds is None:
-            assert input_ids is not None
-            inputs_embeds = self.embeddings.word_embeddings(input_ids)
-        batch, length, _ = inputs_embeds.shape
-        want_attn, want_hidden = output_flags(self.config, output_attentions, output_hidden_states)
-
-        hidden = self.embeddings(inputs_embeds, token_type_ids)
+    def layer_inputs(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> tuple[Any, ...]:
+        """Key-padding bias, the per-sequence softmax_plus factor and the RoPE tables of the key size."""
+        batch, length, _ = hidden.shape
         bias = key_padding_bias(attention_mask, batch, length, hidden.dtype)
         q_factor = softmax_plus_factor(attention_mask, batch, length, self.config, hidden.dtype).to(
             hidden.device
@@ -210,55 +184,14 @@ class GAUAlphaModel(WordEmbeddingAccess, GAUAlphaPreTrainedModel):
         cos, sin = rotary_cos_sin(
             length, self.config.attention_key_size, hidden.device, hidden.dtype, self.config.rotary_base
         )
-
-        all_hidden: list[torch.Tensor] = [hidden]
-        all_attn: list[torch.Tensor] = []
-        for layer in self.encoder.layer:
-            hidden, probs = layer(hidden, bias, q_factor, cos, sin, want_attn)
-            all_hidden.append(hidden)
-            if probs is not None:
-                all_attn.append(probs)
-        out = BaseModelOutput(
-            last_hidden_state=hidden,
-            hidden_states=tuple(all_hidden) if want_hidden else None,
-            attentions=tuple(all_attn) if want_attn else None,
-        )
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
+        return bias, q_factor, cos, sin
 
 
-class GAUAlphaForMaskedLM(DecoderAccess, GAUAlphaPreTrainedModel):
+class GAUAlphaForMaskedLM(GAUAlphaPreTrainedModel, RoFormerV2ForMaskedLM):
     """GAU-α with its MLM head: the tied token embedding transposed, no transform, no bias."""
 
     _tied_weights_keys = _TIED_DECODER
-
-    def __init__(self, config: GAUAlphaConfig) -> None:
-        super().__init__(config)
-        self.gau_alpha = GAUAlphaModel(config)
-        self.cls = DecoderOnlyMLMHead(config.hidden_size, config.vocab_size)
-        self.post_init()
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> MaskedLMOutput | tuple[torch.Tensor, ...]:
-        base = self.gau_alpha(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
-        )
-        logits = self.cls.predictions(base.last_hidden_state)
-        return masked_lm_output(self.config, logits, labels, base, return_dict)
+    model_class = GAUAlphaModel
 
 
 __all__ = ["GAUAlphaConfig", "GAUAlphaForMaskedLM", "GAUAlphaModel", "GAUAlphaPreTrainedModel"]

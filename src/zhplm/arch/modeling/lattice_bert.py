@@ -1,4 +1,4 @@
-# mypy: disable-error-code="no-untyped-call,misc"
+# mypy: disable-error-code="no-untyped-call,misc,untyped-decorator"
 """Lattice-BERT (Alibaba DAMO, AliceMind 2021): BERT over a word lattice, with lattice position attention.
 
 transformers has no Lattice-BERT; this is zhplm's own implementation, written from the paper and the
@@ -30,7 +30,8 @@ its first character (``start_position_ids``) and of its last (``end_position_ids
   projections, the residual + LayerNorm and the FFN: ~90% of a forward pass) runs on the real tokens only,
   packed into ``[N_real, H]``; only the attention itself sees the ``[B, L]`` grid (Q/K/V scattered back,
   zeros at the padding, which the mask excludes). So the layer outputs (``last_hidden_state``,
-  ``hidden_states[1:]``) are **zeros at padded positions**; real positions are as without packing.
+  ``hidden_states[1:]``, put back on the grid by :class:`GridView`) are **zeros at padded positions**;
+  real positions are as without packing.
 * Heads (``run_pretraining_labert.py``): BERT pooler; MLM = dense H→**E** + act + LayerNorm(E), then the
   word embedding transposed + ``output_bias``; next-sentence classifier with **3** classes.
 
@@ -66,11 +67,18 @@ from transformers.models.bert.modeling_bert import (
     BertPreTrainedModel,
     eager_attention_forward,
 )
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from zhplm.arch.modeling._layers import (
+    DecoderAccess,
+    WordEmbeddingAccess,
+    add_token_types,
+    check_eager_for_attentions,
+    check_ids_or_embeds,
     masked_lm_output,
     pretraining_output,
-    want_dict,
+    wants,
 )
 from zhplm.arch.modeling.configuration_lattice_bert import LatticeBertConfig
 
@@ -117,10 +125,7 @@ class LatticeBertEmbeddings(nn.Module):
             assert input_ids is not None
             inputs_embeds = self.word_embeddings(input_ids)
         x = self.word_embeddings_projection(inputs_embeds)
-        if token_type_ids is None:
-            x = x + self.token_type_embeddings.weight[0]
-        else:
-            x = x + self.token_type_embeddings(token_type_ids)
+        x = add_token_types(x, self.token_type_embeddings, token_type_ids)
         out: torch.Tensor = self.dropout(self.LayerNorm(x))
         return out
 
@@ -190,6 +195,16 @@ class LatticeBertLayer(BertLayer):
         return out, probs
 
 
+class GridView(nn.Module):
+    """A layer's (packed) output put back on the ``[B, L]`` grid, zeros at the padding: what
+    ``output_hidden_states`` records, called only when it is asked for (so the packed layers pay nothing
+    otherwise). It takes the grid before the layer too, so that it is recorded as a layer is: the first
+    call's ``previous`` is the embedding output, ``hidden_states[0]``."""
+
+    def forward(self, previous: torch.Tensor, x: torch.Tensor, packing: Packing | None) -> torch.Tensor:
+        return x if packing is None else packing.unpack(x)
+
+
 class LatticeBertEncoder(nn.Module):
     """The lattice attention bias (computed once) and the BERT layers that share it."""
 
@@ -218,6 +233,7 @@ class LatticeBertEncoder(nn.Module):
         self.layer = nn.ModuleList(
             LatticeBertLayer(config, layer_idx=i) for i in range(config.num_hidden_layers)
         )
+        self.grid = GridView()
         for layer in cast(list[LatticeBertLayer], list(self.layer)):
             layer.intermediate.intermediate_act_fn = _activation(config.hidden_act)
 
@@ -279,7 +295,10 @@ class LatticeBertPreTrainedModel(BertPreTrainedModel):
     supports_gradient_checkpointing = False
     _supports_flash_attn = False  # the bias is a dense per-head float mask
     _supports_flex_attn = False
-    _can_record_outputs: dict[str, Any] = {}  # noqa: RUF012 (transformers declares it so)
+    _can_record_outputs: dict[str, Any] = {  # noqa: RUF012 (transformers declares it so)
+        "hidden_states": GridView,
+        "attentions": OutputRecorder(LatticeBertLayer, index=1),
+    }
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
@@ -316,7 +335,7 @@ def _check_positions(name: str, value: torch.Tensor, shape: tuple[int, int], lim
     return value
 
 
-class LatticeBertModel(LatticeBertPreTrainedModel):
+class LatticeBertModel(WordEmbeddingAccess, LatticeBertPreTrainedModel):
     """The Lattice-BERT encoder (+ BERT pooler): ``last_hidden_state``, ``pooler_output``."""
 
     _no_split_modules = ["LatticeBertEmbeddings", "LatticeBertLayer"]  # noqa: RUF012
@@ -328,14 +347,7 @@ class LatticeBertModel(LatticeBertPreTrainedModel):
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Embedding):
-            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
-        self.embeddings.word_embeddings = value
-
+    @capture_outputs
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -344,22 +356,10 @@ class LatticeBertModel(LatticeBertPreTrainedModel):
         start_position_ids: torch.Tensor | None = None,
         end_position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutputWithPooling | tuple[torch.Tensor, ...]:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids and inputs_embeds")
-        want_attn = bool(
-            output_attentions if output_attentions is not None else self.config.output_attentions
-        )
-        want_hidden = bool(
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
-        if want_attn and self.config._attn_implementation != "eager":
-            raise ValueError(
-                "output_attentions needs the eager attention: load the model with attn_implementation='eager'"
-            )
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPooling:
+        check_ids_or_embeds(input_ids, inputs_embeds)
+        check_eager_for_attentions(self.config, kwargs)
         hidden = self.embeddings(input_ids, token_type_ids, inputs_embeds)
         batch, length, _ = hidden.shape
         if (start_position_ids is None) != (end_position_ids is None):
@@ -378,24 +378,15 @@ class LatticeBertModel(LatticeBertPreTrainedModel):
 
         # the layers run on the real tokens only (packed) when there is padding; see the module docstring
         packing = Packing.of(attention_mask)
-        all_hidden: list[torch.Tensor] = [hidden]
-        all_attn: list[torch.Tensor] = []
-        x = hidden if packing is None else packing.pack(hidden)
+        record = wants(self.config, kwargs, "hidden_states")
+        grid, x = hidden, (hidden if packing is None else packing.pack(hidden))
         for layer in self.encoder.layer:
-            x, probs = layer(x, bias, packing)
-            if want_hidden:
-                all_hidden.append(x if packing is None else packing.unpack(x))
-            if want_attn and probs is not None:
-                all_attn.append(probs)
+            x, _ = layer(x, bias, packing)
+            if record:
+                grid = self.encoder.grid(grid, x, packing)
         hidden = x if packing is None else packing.unpack(x)
         pooled = self.pooler(hidden) if self.pooler is not None else None
-        out = BaseModelOutputWithPooling(
-            last_hidden_state=hidden,
-            pooler_output=pooled,
-            hidden_states=tuple(all_hidden) if want_hidden else None,
-            attentions=tuple(all_attn) if want_attn else None,
-        )
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
+        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
 
 class LatticeBertPredictionHeadTransform(nn.Module):
@@ -447,25 +438,11 @@ class LatticeBertPreTrainingHeads(nn.Module):
         return self.predictions(hidden), self.seq_relationship(pooled)
 
 
-class _LatticeBertWithHeads(LatticeBertPreTrainedModel):
+class _LatticeBertWithHeads(DecoderAccess, LatticeBertPreTrainedModel):
     _tied_weights_keys = _TIED_DECODER
 
     bert: LatticeBertModel
     cls: Any  # LatticeBertOnlyMLMHead or LatticeBertPreTrainingHeads
-
-    def get_output_embeddings(self) -> nn.Linear:
-        decoder: nn.Linear = self.cls.predictions.decoder
-        return decoder
-
-    def set_output_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Linear):
-            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
-        self.cls.predictions.decoder = value
-        self.cls.predictions.bias = value.bias
-
-    def _encode(self, **inputs: Any) -> BaseModelOutputWithPooling:
-        out: BaseModelOutputWithPooling = self.bert(**inputs, return_dict=True)
-        return out
 
 
 class LatticeBertForMaskedLM(_LatticeBertWithHeads):
@@ -477,6 +454,7 @@ class LatticeBertForMaskedLM(_LatticeBertWithHeads):
         self.cls = LatticeBertOnlyMLMHead(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -486,22 +464,19 @@ class LatticeBertForMaskedLM(_LatticeBertWithHeads):
         end_position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> MaskedLMOutput | tuple[torch.Tensor, ...]:
-        base = self._encode(
+        **kwargs: Any,
+    ) -> MaskedLMOutput:
+        base = self.bert(
             input_ids=input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             start_position_ids=start_position_ids,
             end_position_ids=end_position_ids,
             inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            **kwargs,
         )
-        logits = self.cls(base.last_hidden_state)
-        return masked_lm_output(self.config, logits, labels, base, return_dict)
+        return masked_lm_output(self.cls(base.last_hidden_state), labels, base)
 
 
 class LatticeBertForPreTraining(_LatticeBertWithHeads):
@@ -514,6 +489,7 @@ class LatticeBertForPreTraining(_LatticeBertWithHeads):
         self.cls = LatticeBertPreTrainingHeads(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -524,24 +500,20 @@ class LatticeBertForPreTraining(_LatticeBertWithHeads):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         next_sentence_label: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BertForPreTrainingOutput | tuple[torch.Tensor, ...]:
-        base = self._encode(
+        **kwargs: Any,
+    ) -> BertForPreTrainingOutput:
+        base = self.bert(
             input_ids=input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             start_position_ids=start_position_ids,
             end_position_ids=end_position_ids,
             inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            **kwargs,
         )
         logits, nsp_logits = self.cls(base.last_hidden_state, base.pooler_output)
-        return pretraining_output(
-            self.config, logits, nsp_logits, labels, next_sentence_label, base, return_dict
-        )
+        return pretraining_output(logits, nsp_logits, labels, next_sentence_label, base)
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-# mypy: disable-error-code="no-untyped-call,misc"
+# mypy: disable-error-code="no-untyped-call,misc,untyped-decorator"
 """RoFormerV2 (ZhuiyiTechnology, bert4keras): RoFormer without biases and with a scale-free RMS norm.
 
 transformers 5 has RoFormer v1 only (biases everywhere, LayerNorm with gain and bias). RoFormerV2, as
@@ -30,31 +30,77 @@ and ``…/attention/output/dense/kernel``, ``Transformer-N-FeedForward`` =
 RoFormerV2 checkpoints with ``embedding_size != hidden_size`` (an extra projection) are not supported.
 """
 
+from typing import Any
+
 import torch
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import capture_outputs
 
 from zhplm.arch.modeling._layers import (
     DecoderAccess,
-    DecoderOnlyMLMHead,
-    NormedEmbeddings,
     ScaleFreeRMSNorm,
     WordEmbeddingAccess,
+    add_token_types,
     apply_rotary,
     check_ids_or_embeds,
     default_scale,
     dot_product_attention,
     key_padding_bias,
     masked_lm_output,
-    output_flags,
     rotary_cos_sin,
-    want_dict,
+    wants,
 )
 from zhplm.arch.modeling.configuration_roformer_v2 import RoFormerV2Config
 
 _TIED_DECODER = {"cls.predictions.decoder.weight": "roformer.embeddings.word_embeddings.weight"}
+
+
+class RoFormerV2Embeddings(nn.Module):
+    """Token + segment embeddings, then the scale-free RMS norm; no position embeddings.
+
+    bert4keras ``RoFormerV2.apply_embeddings``: ``Embedding-Token`` + ``Embedding-Segment`` ->
+    ``Embedding-Dropout`` -> ``Embedding-Norm`` (no parameters). ``type_vocab_size`` 0: no segments.
+    """
+
+    def __init__(self, config: PreTrainedConfig) -> None:
+        super().__init__()
+        hidden = config.hidden_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, hidden, padding_idx=config.pad_token_id)
+        types = config.type_vocab_size
+        self.token_type_embeddings = nn.Embedding(types, hidden) if types > 0 else None
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.norm = ScaleFreeRMSNorm(config.layer_norm_eps)
+
+    def forward(self, inputs_embeds: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
+        x: torch.Tensor = inputs_embeds
+        if self.token_type_embeddings is not None:
+            x = add_token_types(x, self.token_type_embeddings, token_type_ids)
+        normed: torch.Tensor = self.norm(self.dropout(x))
+        return normed
+
+
+class TiedDecoder(nn.Module):
+    """MLM logits as the hidden states times the token embedding transposed: no transform, no bias."""
+
+    def __init__(self, hidden_size: int, vocab_size: int) -> None:
+        super().__init__()
+        self.decoder = nn.Linear(hidden_size, vocab_size, bias=False)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.decoder(hidden)
+        return out
+
+
+class DecoderOnlyMLMHead(nn.Module):
+    """``cls.predictions.decoder``: the naming junnyu's RoFormerV2 (and BERT) use for the MLM decoder."""
+
+    def __init__(self, hidden_size: int, vocab_size: int) -> None:
+        super().__init__()
+        self.predictions = TiedDecoder(hidden_size, vocab_size)
 
 
 class RoFormerV2SelfAttention(nn.Module):
@@ -145,9 +191,13 @@ class RoFormerV2Layer(nn.Module):
 
 
 class RoFormerV2Encoder(nn.Module):
-    def __init__(self, config: RoFormerV2Config) -> None:
+    """``num_hidden_layers`` layers of ``layer_class`` (GAU-α swaps in its own layer)."""
+
+    layer_class: type[nn.Module] = RoFormerV2Layer
+
+    def __init__(self, config: PreTrainedConfig) -> None:
         super().__init__()
-        self.layer = nn.ModuleList(RoFormerV2Layer(config) for _ in range(config.num_hidden_layers))
+        self.layer = nn.ModuleList(self.layer_class(config) for _ in range(config.num_hidden_layers))
 
 
 class RoFormerV2PreTrainedModel(PreTrainedModel):
@@ -156,73 +206,69 @@ class RoFormerV2PreTrainedModel(PreTrainedModel):
     base_model_prefix = "roformer"
     supports_gradient_checkpointing = False
     _supports_sdpa = True
+    # what transformers' capture_outputs records: each layer's output, each attention's probabilities
+    _can_record_outputs: dict[str, Any] = {  # noqa: RUF012 (transformers declares it so)
+        "hidden_states": RoFormerV2Layer,
+        "attentions": RoFormerV2SelfAttention,
+    }
 
 
 class RoFormerV2Model(WordEmbeddingAccess, RoFormerV2PreTrainedModel):
-    """The RoFormerV2 encoder: ``last_hidden_state`` (no pooler: RoFormerV2 has none)."""
+    """The RoFormerV2 encoder: ``last_hidden_state`` (no pooler: RoFormerV2 has none).
 
-    def __init__(self, config: RoFormerV2Config) -> None:
+    The skeleton of the bert4keras RoFormerV2 family: GAU-α is this model with another ``encoder_class``
+    and ``layer_inputs``."""
+
+    encoder_class: type[RoFormerV2Encoder] = RoFormerV2Encoder
+
+    def __init__(self, config: PreTrainedConfig) -> None:
         super().__init__(config)
-        self.embeddings = NormedEmbeddings(
-            config.vocab_size,
-            config.type_vocab_size,
-            config.hidden_size,
-            eps=config.layer_norm_eps,
-            dropout=config.hidden_dropout_prob,
-            pad_token_id=config.pad_token_id,
-            norm=True,
-        )
-        self.encoder = RoFormerV2Encoder(config)
+        self.embeddings = RoFormerV2Embeddings(config)
+        self.encoder = self.encoder_class(config)
         self.post_init()
 
+    def layer_inputs(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> tuple[Any, ...]:
+        """What every layer takes after the hidden states, computed once: key-padding bias, RoPE tables."""
+        batch, length, _ = hidden.shape
+        bias = key_padding_bias(attention_mask, batch, length, hidden.dtype)
+        head_size = self.config.hidden_size // self.config.num_attention_heads
+        cos, sin = rotary_cos_sin(length, head_size, hidden.device, hidden.dtype, self.config.rotary_base)
+        return bias, cos, sin
+
+    @capture_outputs
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutput | tuple[torch.Tensor, ...]:
+        **kwargs: Any,
+    ) -> BaseModelOutput:
         check_ids_or_embeds(input_ids, inputs_embeds)
         if inputs_embeds is None:
             assert input_ids is not None
             inputs_embeds = self.embeddings.word_embeddings(input_ids)
-        batch, length, _ = inputs_embeds.shape
-        want_attn, want_hidden = output_flags(self.config, output_attentions, output_hidden_states)
-
         hidden = self.embeddings(inputs_embeds, token_type_ids)
-        bias = key_padding_bias(attention_mask, batch, length, hidden.dtype)
-        head_size = self.config.hidden_size // self.config.num_attention_heads
-        cos, sin = rotary_cos_sin(length, head_size, hidden.device, hidden.dtype, self.config.rotary_base)
-
-        all_hidden: list[torch.Tensor] = [hidden]
-        all_attn: list[torch.Tensor] = []
+        shared = self.layer_inputs(hidden, attention_mask)
+        need_weights = wants(self.config, kwargs, "attentions")  # else the fused kernel, no probabilities
         for layer in self.encoder.layer:
-            hidden, probs = layer(hidden, bias, cos, sin, want_attn)
-            all_hidden.append(hidden)
-            if probs is not None:
-                all_attn.append(probs)
-        out = BaseModelOutput(
-            last_hidden_state=hidden,
-            hidden_states=tuple(all_hidden) if want_hidden else None,
-            attentions=tuple(all_attn) if want_attn else None,
-        )
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
+            hidden, _ = layer(hidden, *shared, need_weights)
+        return BaseModelOutput(last_hidden_state=hidden)
 
 
 class RoFormerV2ForMaskedLM(DecoderAccess, RoFormerV2PreTrainedModel):
     """RoFormerV2 with its MLM head: the tied token embedding transposed, no transform, no bias."""
 
     _tied_weights_keys = _TIED_DECODER
+    model_class: type[RoFormerV2Model] = RoFormerV2Model
 
-    def __init__(self, config: RoFormerV2Config) -> None:
+    def __init__(self, config: PreTrainedConfig) -> None:
         super().__init__(config)
-        self.roformer = RoFormerV2Model(config)
+        setattr(self, self.base_model_prefix, self.model_class(config))
         self.cls = DecoderOnlyMLMHead(config.hidden_size, config.vocab_size)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -230,21 +276,17 @@ class RoFormerV2ForMaskedLM(DecoderAccess, RoFormerV2PreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> MaskedLMOutput | tuple[torch.Tensor, ...]:
-        base = self.roformer(
+        **kwargs: Any,
+    ) -> MaskedLMOutput:
+        base = self.base_model(
             input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
             return_dict=True,
+            **kwargs,
         )
-        logits = self.cls.predictions(base.last_hidden_state)
-        return masked_lm_output(self.config, logits, labels, base, return_dict)
+        return masked_lm_output(self.cls.predictions(base.last_hidden_state), labels, base)
 
 
 __all__ = ["RoFormerV2Config", "RoFormerV2ForMaskedLM", "RoFormerV2Model", "RoFormerV2PreTrainedModel"]

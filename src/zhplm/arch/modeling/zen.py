@@ -1,4 +1,4 @@
-# mypy: disable-error-code="no-untyped-call,misc"
+# mypy: disable-error-code="no-untyped-call,misc,untyped-decorator"
 """ZEN (Sinovation Ventures, 2019): a BERT character encoder fused with an n-gram encoder.
 
 transformers has no ZEN; this is zhplm's own implementation, written from the paper and the original
@@ -29,11 +29,10 @@ eager/SDPA kernels), the heads are transformers' BERT heads. Parameter names fol
 
 Inputs beside BERT's: ``input_ngram_ids [B, N]``, ``ngram_position_matrix [B, T, N]``, optional
 ``ngram_token_type_ids [B, N]`` and ``ngram_attention_mask [B, N]`` (1 = a real n-gram, 0 = a padding
-slot). :class:`zhplm.arch.tokenization.zen.ZenTokenizer` produces all of them.
+slot). :class:`zhplm.arch.zen_tokenizer.ZenTokenizer` produces all of them.
 """
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -47,16 +46,20 @@ from transformers.models.bert.modeling_bert import (
     BertPooler,
     BertPreTrainedModel,
     BertPreTrainingHeads,
+    BertSelfAttention,
 )
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from zhplm.arch.modeling._layers import (
+    DecoderAccess,
+    TokenTypeEmbeddings,
     WordEmbeddingAccess,
+    check_eager_for_attentions,
     check_ids_or_embeds,
     key_padding_bias,
     masked_lm_output,
-    output_flags,
     pretraining_output,
-    want_dict,
 )
 from zhplm.arch.modeling.configuration_zen import ZenConfig
 
@@ -69,28 +72,25 @@ _TIED_DECODER = {
 }
 
 
-class ZenNgramEmbeddings(nn.Module):
-    """n-gram embedding + n-gram type embedding → LayerNorm → dropout (no position embeddings)."""
+class ZenLayer(BertLayer):  # type: ignore[misc]
+    """A character layer: transformers' :class:`BertLayer` (same parameters), then the n-gram states of
+    this depth added to the characters they cover (``fuse [B, T, N] @ ngram_hidden [B, N, H]``)."""
 
-    def __init__(self, config: ZenConfig) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(config.word_size, config.hidden_size, padding_idx=0)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, ngram_ids: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
-        x = self.word_embeddings(ngram_ids)
-        if token_type_ids is None:
-            x = x + self.token_type_embeddings.weight[0]
-        else:
-            x = x + self.token_type_embeddings(token_type_ids)
-        out: torch.Tensor = self.dropout(self.LayerNorm(x))
+    def forward(  # type: ignore[override]
+        self,
+        hidden: torch.Tensor,
+        bias: torch.Tensor | None,
+        ngram_hidden: torch.Tensor | None = None,
+        fuse: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        out: torch.Tensor = super().forward(hidden, bias)
+        if ngram_hidden is not None and fuse is not None:
+            out = out + torch.bmm(fuse, ngram_hidden)
         return out
 
 
 class ZenEncoder(nn.Module):
-    """The character layers and the n-gram layers (both transformers' :class:`BertLayer`)."""
+    """The character layers (:class:`ZenLayer`) and the n-gram layers (transformers' :class:`BertLayer`)."""
 
     def __init__(self, config: ZenConfig) -> None:
         super().__init__()
@@ -99,7 +99,7 @@ class ZenEncoder(nn.Module):
                 f"num_hidden_word_layers ({config.num_hidden_word_layers}) exceeds num_hidden_layers "
                 f"({config.num_hidden_layers}): the extra n-gram layers would never run"
             )
-        self.layer = nn.ModuleList(BertLayer(config, layer_idx=i) for i in range(config.num_hidden_layers))
+        self.layer = nn.ModuleList(ZenLayer(config, layer_idx=i) for i in range(config.num_hidden_layers))
         self.word_layers = nn.ModuleList(
             BertLayer(config, layer_idx=i) for i in range(config.num_hidden_word_layers)
         )
@@ -112,7 +112,11 @@ class ZenPreTrainedModel(BertPreTrainedModel):  # type: ignore[misc]
     supports_gradient_checkpointing = False
     _supports_flash_attn = False  # the masks are additive float biases
     _supports_flex_attn = False
-    _can_record_outputs: dict[str, Any] = {}  # noqa: RUF012 (transformers declares it so)
+    # the character side only: the fused states after each character layer, its attention probabilities
+    _can_record_outputs: dict[str, Any] = {  # noqa: RUF012 (transformers declares it so)
+        "hidden_states": ZenLayer,
+        "attentions": OutputRecorder(BertSelfAttention, index=1, layer_name="encoder.layer"),
+    }
 
 
 class _NgramInputs:
@@ -170,16 +174,24 @@ def _warn_no_ngrams() -> None:
 class ZenModel(WordEmbeddingAccess, ZenPreTrainedModel):
     """The ZEN encoder (+ BERT pooler): ``last_hidden_state``, ``pooler_output``."""
 
-    _no_split_modules = ["BertEmbeddings", "BertLayer"]  # noqa: RUF012
+    _no_split_modules = ["BertEmbeddings", "ZenLayer", "BertLayer"]  # noqa: RUF012
 
     def __init__(self, config: ZenConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
         self.embeddings = BertEmbeddings(config)
-        self.word_embeddings = ZenNgramEmbeddings(config)
+        self.word_embeddings = TokenTypeEmbeddings(  # the n-gram embeddings (row 0 = padding)
+            config.word_size,
+            config.type_vocab_size,
+            config.hidden_size,
+            eps=config.layer_norm_eps,
+            dropout=config.hidden_dropout_prob,
+            pad_token_id=0,
+        )
         self.encoder = ZenEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.post_init()
 
+    @capture_outputs
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -190,16 +202,10 @@ class ZenModel(WordEmbeddingAccess, ZenPreTrainedModel):
         ngram_token_type_ids: torch.Tensor | None = None,
         ngram_attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutputWithPooling | tuple[torch.Tensor, ...]:
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPooling:
         check_ids_or_embeds(input_ids, inputs_embeds)
-        want_attn, want_hidden = output_flags(self.config, output_attentions, output_hidden_states)
-        if want_attn and self.config._attn_implementation != "eager":
-            raise ValueError(
-                "output_attentions needs the eager attention: load the model with attn_implementation='eager'"
-            )
+        check_eager_for_attentions(self.config, kwargs)
         hidden = self.embeddings(
             input_ids=input_ids, token_type_ids=token_type_ids, inputs_embeds=inputs_embeds
         )
@@ -213,63 +219,29 @@ class ZenModel(WordEmbeddingAccess, ZenPreTrainedModel):
         ngram_hidden = fuse = ngram_bias = None
         if ngrams.active:
             assert ngrams.ids is not None and ngrams.matrix is not None
-            ngram_hidden = self.word_embeddings(ngrams.ids, ngrams.token_types)
-            ngram_bias = key_padding_bias(ngrams.mask, batch, ngrams.ids.shape[1], hidden.dtype)
+            ngram_ids = ngrams.ids
+            ngram_hidden = self.word_embeddings(
+                self.word_embeddings.word_embeddings(ngram_ids), ngrams.token_types
+            )
+            ngram_bias = key_padding_bias(ngrams.mask, batch, ngram_ids.shape[1], hidden.dtype)
             fuse = ngrams.matrix.to(hidden.dtype)
 
-        all_hidden: list[torch.Tensor] = [hidden]
-        all_attn: list[torch.Tensor] = []
-        record: Callable[..., None] = lambda _m, _i, out: all_attn.append(out[1])  # noqa: E731
-        layers: list[Any] = list(self.encoder.layer)
-        hooks = [layer.attention.self.register_forward_hook(record) for layer in layers] if want_attn else []
-        try:
-            for i, layer in enumerate(self.encoder.layer):
-                hidden = layer(hidden, bias)
-                if ngram_hidden is not None and fuse is not None:
-                    if i < len(self.encoder.word_layers):
-                        ngram_hidden = self.encoder.word_layers[i](ngram_hidden, ngram_bias)
-                    hidden = hidden + torch.bmm(fuse, ngram_hidden)
-                all_hidden.append(hidden)
-        finally:
-            for hook in hooks:
-                hook.remove()
+        for i, layer in enumerate(self.encoder.layer):
+            if ngram_hidden is not None and i < len(self.encoder.word_layers):
+                ngram_hidden = self.encoder.word_layers[i](ngram_hidden, ngram_bias)
+            hidden = layer(hidden, bias, ngram_hidden, fuse)
         pooled = self.pooler(hidden) if self.pooler is not None else None
-        out = BaseModelOutputWithPooling(
-            last_hidden_state=hidden,
-            pooler_output=pooled,
-            hidden_states=tuple(all_hidden) if want_hidden else None,
-            attentions=tuple(all_attn) if want_attn else None,
-        )
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
+        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
 
-class _ZenWithHeads(ZenPreTrainedModel):
-    _tied_weights_keys = _TIED_DECODER
-
-    bert: ZenModel
-    cls: Any  # BertOnlyMLMHead or BertPreTrainingHeads
-
-    def get_output_embeddings(self) -> nn.Linear:
-        decoder: nn.Linear = self.cls.predictions.decoder
-        return decoder
-
-    def set_output_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Linear):
-            raise TypeError(f"output embeddings must be an nn.Linear, got {type(value).__name__}")
-        self.cls.predictions.decoder = value
-        self.cls.predictions.bias = value.bias
-
-    def _encode(self, **inputs: Any) -> BaseModelOutputWithPooling:
-        out: BaseModelOutputWithPooling = self.bert(**inputs, return_dict=True)
-        return out
-
-
-class ZenForMaskedLM(_ZenWithHeads):
+class ZenForMaskedLM(DecoderAccess, ZenPreTrainedModel):
     """ZEN with BERT's MLM head (transform + tied decoder + bias): ``logits [B, T, vocab]``.
 
     The original ``ZenForMaskedLM`` passes ``attention_mask`` positionally into the n-gram token-type slot;
     this class wires the inputs as the original ``ZenForPreTraining`` (which trained the released weights).
     """
+
+    _tied_weights_keys = _TIED_DECODER
 
     def __init__(self, config: ZenConfig) -> None:
         super().__init__(config)
@@ -277,6 +249,7 @@ class ZenForMaskedLM(_ZenWithHeads):
         self.cls = BertOnlyMLMHead(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -288,12 +261,10 @@ class ZenForMaskedLM(_ZenWithHeads):
         ngram_attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> MaskedLMOutput | tuple[torch.Tensor, ...]:
-        base = self._encode(
-            input_ids=input_ids,
+        **kwargs: Any,
+    ) -> MaskedLMOutput:
+        base = self.bert(
+            input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             input_ngram_ids=input_ngram_ids,
@@ -301,15 +272,16 @@ class ZenForMaskedLM(_ZenWithHeads):
             ngram_token_type_ids=ngram_token_type_ids,
             ngram_attention_mask=ngram_attention_mask,
             inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            **kwargs,
         )
-        logits = self.cls(base.last_hidden_state)
-        return masked_lm_output(self.config, logits, labels, base, return_dict)
+        return masked_lm_output(self.cls(base.last_hidden_state), labels, base)
 
 
-class ZenForPreTraining(_ZenWithHeads):
+class ZenForPreTraining(DecoderAccess, ZenPreTrainedModel):
     """ZEN with both pre-training heads (the released checkpoint's class): MLM and next-sentence logits."""
+
+    _tied_weights_keys = _TIED_DECODER
 
     def __init__(self, config: ZenConfig) -> None:
         super().__init__(config)
@@ -317,6 +289,7 @@ class ZenForPreTraining(_ZenWithHeads):
         self.cls = BertPreTrainingHeads(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -329,12 +302,10 @@ class ZenForPreTraining(_ZenWithHeads):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         next_sentence_label: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BertForPreTrainingOutput | tuple[torch.Tensor, ...]:
-        base = self._encode(
-            input_ids=input_ids,
+        **kwargs: Any,
+    ) -> BertForPreTrainingOutput:
+        base = self.bert(
+            input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             input_ngram_ids=input_ngram_ids,
@@ -342,13 +313,11 @@ class ZenForPreTraining(_ZenWithHeads):
             ngram_token_type_ids=ngram_token_type_ids,
             ngram_attention_mask=ngram_attention_mask,
             inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            **kwargs,
         )
         logits, nsp_logits = self.cls(base.last_hidden_state, base.pooler_output)
-        return pretraining_output(
-            self.config, logits, nsp_logits, labels, next_sentence_label, base, return_dict
-        )
+        return pretraining_output(logits, nsp_logits, labels, next_sentence_label, base)
 
 
 __all__ = ["ZenConfig", "ZenForMaskedLM", "ZenForPreTraining", "ZenModel", "ZenPreTrainedModel"]
