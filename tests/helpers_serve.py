@@ -27,7 +27,7 @@ def tiny_gpt2(folder: Path) -> Path:
     torch.manual_seed(0)
     config = GPT2Config(
         vocab_size=len(vocab),
-        n_positions=256,
+        n_positions=1024,
         n_embd=32,
         n_layer=2,
         n_head=2,
@@ -35,7 +35,9 @@ def tiny_gpt2(folder: Path) -> Path:
         eos_token_id=3,
         pad_token_id=0,
     )
-    GPT2LMHeadModel(config).save_pretrained(folder)
+    model = GPT2LMHeadModel(config)
+    model.generation_config.suppress_tokens = list(range(5))  # random weights: never the special tokens
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

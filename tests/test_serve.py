@@ -323,3 +323,53 @@ def test_overload_answers_429_and_503_with_retry_after(dirs: dict[str, Path]) ->
             )
             assert status == 503 and headers.get("retry-after") == "1", err
             assert a.result()[0] == 200
+
+
+# ------------------------------------------------------------------ the command
+
+
+def test_cli_serves_and_a_sigterm_lets_the_running_stream_finish(
+    tmp_path: Path, dirs: dict[str, Path]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from helpers_serve import free_port
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "ZHPLM_HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zhplm", "serve", str(dirs["tiny-gpt2"]), "--port", str(port), "--preload"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url + "/health", timeout=2).read()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout and proc.stdout.read()
+                time.sleep(0.2)
+        c = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=60)
+        stream = c.completions.create(
+            model="tiny-gpt2", prompt="我们", max_tokens=500, temperature=0, stream=True
+        )
+        first = next(iter(stream))
+        proc.send_signal(signal.SIGTERM)
+        rest = list(stream)
+        assert rest and rest[-1].choices[0].finish_reason == "length"  # the stream ran to its end
+        assert len("".join(c.choices[0].text for c in [first, *rest])) > 100
+        # uvicorn re-raises the signal once it has shut down cleanly (the conventional exit status)
+        assert proc.wait(60) in (0, -signal.SIGTERM)
+        log = proc.stdout.read().decode() if proc.stdout else ""
+        assert "Waiting for application shutdown" in log and "Finished server process" in log, log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
