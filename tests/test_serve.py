@@ -373,3 +373,38 @@ def test_cli_serves_and_a_sigterm_lets_the_running_stream_finish(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_catalog_api_filters_and_static_files_stay_inside(server: tuple[str, Any]) -> None:
+    url = server[0]
+
+    def get(path: str) -> tuple[int, Any]:
+        req = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {KEY}"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as res:
+                raw = res.read()
+                return res.status, json.loads(
+                    raw
+                ) if res.headers.get_content_type() == "application/json" else raw
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    status, body = get("/api/catalog?q=legal&family=BERT")
+    assert status == 200 and [r["id"] for r in body["rows"]] == [
+        r.id for r in zhplm.search("legal") if r.family == "BERT"
+    ]
+    assert body["rows"] and all(r["family"] == "BERT" for r in body["rows"])
+    status, body = get("/api/catalog?section=Multi-Modal")
+    assert status == 200 and {r["section"] for r in body["rows"]} == {"Multi-Modal"}
+    assert body["total"] == len(zhplm.list_models(section="Multi-Modal"))
+    status, _ = get("/api/catalog/no-such-row")
+    assert status == 404
+    for path in ("/static/app.js", "/static/index.html"):
+        assert get(path)[0] == 200
+    for path in (
+        "/static/..%2F..%2F__init__.py",
+        "/static/%2e%2e/app.py",
+        "/static/app.py",
+        "/static/../app.py",
+    ):
+        assert get(path)[0] == 404, path
