@@ -15,7 +15,9 @@ Forward = Callable[[list[str]], Any]  # texts -> array of rows, one per text, in
 
 
 class Batcher:
-    def __init__(self, forward: Forward, *, max_batch: int, max_wait_s: float, max_pending: int) -> None:
+    def __init__(
+        self, forward: Forward, *, max_batch: int, max_wait_s: float, max_pending: int, parallel: int = 2
+    ) -> None:
         self.forward = forward
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -26,6 +28,9 @@ class Batcher:
         self._queue: deque[tuple[list[str], asyncio.Future[Any]]] = deque()
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        # forwards in flight at once: the next batch gathers (and starts) while one computes
+        self._slots = asyncio.Semaphore(parallel)
+        self._running: set[asyncio.Task[None]] = set()
 
     async def submit(self, texts: Sequence[str]) -> Any:
         """The rows for ``texts`` (computed in some batch together with other requests' inputs)."""
@@ -48,6 +53,7 @@ class Batcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while self._queue:
+            await self._slots.acquire()  # while every slot computes, inputs keep gathering
             deadline = loop.time() + self.max_wait_s
             while sum(len(t) for t, _ in self._queue) < self.max_batch:
                 remaining = deadline - loop.time()
@@ -67,7 +73,14 @@ class Batcher:
             self.pending -= count
             live = [(t, f) for t, f in taken if not f.done()]  # a client that went away costs nothing
             if not live:
+                self._slots.release()
                 continue
+            task = asyncio.create_task(self._forward(live))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _forward(self, live: list[tuple[list[str], asyncio.Future[Any]]]) -> None:
+        try:
             inputs = [text for t, _ in live for text in t]
             self.batches += 1
             self.batched_inputs += len(inputs)
@@ -77,9 +90,11 @@ class Batcher:
                 for _, f in live:
                     if not f.done():
                         f.set_exception(exc)
-                continue
+                return
             start = 0
             for t, f in live:
                 if not f.done():
                     f.set_result(rows[start : start + len(t)])
                 start += len(t)
+        finally:
+            self._slots.release()

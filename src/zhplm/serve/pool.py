@@ -81,11 +81,26 @@ class ModelPool:
                 log.warning("store not readable: %s", exc)
         return found
 
+    def _stored(self, name: str) -> Path | None:
+        from zhplm.sources.store import Store
+
+        try:
+            entry = Store().get(name)
+        except (ZhplmError, OSError, ValueError) as exc:
+            log.warning("store not readable: %s", exc)
+            return None
+        if entry is not None and entry.converted is not None and entry.converted.is_dir():
+            return entry.converted
+        return None
+
     def loaded_names(self) -> list[str]:
         return list(dict.fromkeys(name for name, _ in self.resident))
 
     def resolve(self, name: str) -> Path:
-        folder = self.available().get(name)
+        """The folder of a served name: the command line's first, then (one index lookup) the store's."""
+        folder = self.explicit.get(name)
+        if folder is None and self.store_models:
+            folder = self._stored(name)
         if folder is None:
             loaded = ", ".join(self.loaded_names()) or "none"
             avail = ", ".join(sorted(self.available())) or "none"
@@ -101,6 +116,10 @@ class ModelPool:
         return model_tasks(self.resolve(name))
 
     async def get(self, name: str, task: str) -> Resident:
+        hit = self.resident.get((name, task))
+        if hit is not None:  # the hot path: no file or index read
+            self.resident.move_to_end((name, task))
+            return hit
         folder = self.resolve(name)
         tasks = model_tasks(folder)
         if task not in tasks:
@@ -110,10 +129,6 @@ class ModelPool:
                 kind="wrong_task",
             )
         key = (name, task)
-        hit = self.resident.get(key)
-        if hit is not None:
-            self.resident.move_to_end(key)
-            return hit
         loading = self._loading.get(key)
         if loading is None:
             loading = asyncio.create_task(self._load(key, folder))
