@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_healthy(url: str, alive: Callable[[], bool], seconds: float = 120) -> None:
+    """Poll ``url/health`` until it answers; fail early when the server stopped (``alive`` false)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=2).read()
+            return
+        except OSError:
+            if not alive() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @contextmanager
 def running(models: dict[str, Path], **options: Any) -> Iterator[tuple[str, Any]]:
     """(base URL, server state) of a server on a free loopback port, stopped (gracefully) on exit."""
@@ -70,15 +83,7 @@ def running(models: dict[str, Path], **options: Any) -> Iterator[tuple[str, Any]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    wait_healthy(url, alive=thread.is_alive)
     try:
         yield url, state
     finally:

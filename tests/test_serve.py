@@ -336,7 +336,7 @@ def test_cli_serves_and_a_sigterm_lets_the_running_stream_finish(
     import subprocess
     import sys
 
-    from helpers_serve import free_port
+    from helpers_serve import free_port, wait_healthy
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "ZHPLM_HOME": str(tmp_path)}
@@ -348,14 +348,7 @@ def test_cli_serves_and_a_sigterm_lets_the_running_stream_finish(
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url + "/health", timeout=2).read()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout and proc.stdout.read()
-                time.sleep(0.2)
+        wait_healthy(url, alive=lambda: proc.poll() is None)
         c = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=60)
         stream = c.completions.create(
             model="tiny-gpt2", prompt="我们", max_tokens=500, temperature=0, stream=True
