@@ -282,6 +282,29 @@ def test_one_load_for_concurrent_requests_and_lru_eviction(dirs: dict[str, Path]
         assert state.pool.loads == 3 and state.pool.evictions == 2
 
 
+@pytest.mark.oracle
+def test_bf16_serves_a_bf16_model_close_to_fp32(dirs: dict[str, Path]) -> None:
+    import torch
+
+    text = "中国的首都是[MASK]京"
+    with running(dirs, dtype="bf16") as (url, state):
+        status, _, body = post(
+            url + "/v1/fill-mask", json.dumps({"model": "tiny-bert", "input": text}).encode()
+        )
+        assert status == 200
+        assert state.pool.resident[("tiny-bert", "fill-mask")].value.model.dtype == torch.bfloat16
+        status, _, emb = post(
+            url + "/v1/embeddings", json.dumps({"model": "tiny-bert", "input": TEXTS}).encode()
+        )
+    expected = zhplm.pipeline("embeddings", dirs["tiny-bert"])(TEXTS)
+    got = np.array([d["embedding"] for d in emb["data"]], np.float32)
+    assert status == 200 and np.abs(got - expected).max() < 0.05
+    top = zhplm.pipeline("fill-mask", dirs["tiny-bert"])(text)[0][0]
+    assert top.token_id in [
+        p["token_id"] for p in body["data"][0]["masks"][0][:3]
+    ]  # bf16 may reorder near ties
+
+
 def test_overload_answers_429_and_503_with_retry_after(dirs: dict[str, Path]) -> None:
     """A generate function that waits for the test holds the only slot; the queues are tiny."""
     gate = threading.Event()
@@ -306,6 +329,11 @@ def test_overload_answers_429_and_503_with_retry_after(dirs: dict[str, Path]) ->
             time.sleep(0.5)
             status, headers, err = post(url + "/v1/completions", body)
             assert status == 429 and headers.get("retry-after") == "2", err
+            # generation holds every slot; encoder traffic still flows
+            status, _, _ = post(
+                url + "/v1/embeddings", json.dumps({"model": "tiny-bert", "input": "好"}).encode()
+            )
+            assert status == 200 and not first.done()
             gate.set()
             assert first.result()[0] == 200 and second.result()[0] == 200
         # the embeddings queue takes 2 inputs; the batcher waits 200 ms for company
