@@ -124,6 +124,19 @@ def test_fill_mask_route_equals_the_pipeline(server: tuple[str, Any], dirs: dict
     assert [p["token_id"] for p in body["data"][0]["masks"][0]] == [p.token_id for p in expected[0]]
 
 
+@pytest.mark.oracle
+def test_similarity_route_is_the_cosine_of_the_pipeline_embeddings(
+    server: tuple[str, Any], dirs: dict[str, Path]
+) -> None:
+    vectors = zhplm.pipeline("embeddings", dirs["tiny-bert"], normalize=False)(TEXTS)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    body = json.dumps({"model": "tiny-bert", "source": TEXTS[0], "targets": TEXTS[1:]}).encode()
+    status, _, got = post(server[0] + "/v1/similarity", body)
+    assert status == 200
+    np.testing.assert_allclose([d["score"] for d in got["data"]], unit[1:] @ unit[0], atol=1e-5)
+    assert [d["text"] for d in got["data"]] == TEXTS[1:]
+
+
 def _greedy_reference(folder: Path, prompt: str, n: int) -> str:
     """transformers' own greedy generate on the folder, decoded like the server (no spaces between chars)."""
     import torch

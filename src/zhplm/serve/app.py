@@ -85,6 +85,12 @@ class FillMaskBody(_Body):
     top_k: int = Field(5, ge=1, le=50)
 
 
+class SimilarityBody(_Body):
+    model: str
+    source: str
+    targets: list[str] = Field(min_length=1)
+
+
 class ChatMessage(_Body):
     role: str
     content: str
@@ -330,6 +336,7 @@ ROUTES = (
     "/v1/models",
     "/v1/embeddings",
     "/v1/fill-mask",
+    "/v1/similarity",
     "/v1/completions",
     "/v1/chat/completions",
     "/api/facets",
@@ -530,6 +537,21 @@ def create_app(
         }
         # serialised here: FastAPI's encoder would walk every float in Python (most of a request's time)
         return Response(json.dumps(answer, ensure_ascii=False), media_type="application/json")
+
+    @app.post("/v1/similarity")
+    async def similarity(request: Request) -> dict[str, Any]:
+        """Cosine similarity of ``source`` to each target, from the same batched embeddings."""
+        body = await parse(request, cfg, SimilarityBody)
+        texts = texts_of([body.source, *body.targets], cfg)
+        resident = await state.pool.get(body.model, "embeddings")
+        rows = np.asarray(await resident.value.submit(texts), dtype=np.float32)
+        rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+        scores = (rows[1:] @ rows[0]).tolist()
+        data = [
+            {"index": i, "text": t, "score": s}
+            for i, (t, s) in enumerate(zip(body.targets, scores, strict=True))
+        ]
+        return {"object": "list", "model": body.model, "data": data}
 
     @app.post("/v1/fill-mask")
     async def fill_mask(request: Request) -> dict[str, Any]:
