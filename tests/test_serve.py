@@ -224,6 +224,10 @@ def test_every_error_status(client: Any, server: tuple[str, Any]) -> None:
         with pytest.raises(openai.UnprocessableEntityError) as tokens:
             client.completions.create(model="tiny-gpt2", prompt="我", max_tokens=bad)
         assert "between 1 and 256" in str(tokens.value)
+    for stream in (False, True):  # past the model's 1024 positions: refused before any text is streamed
+        with pytest.raises(openai.UnprocessableEntityError) as window:
+            client.completions.create(model="tiny-gpt2", prompt="我" * 1000, max_tokens=100, stream=stream)
+        assert "1024 positions" in str(window.value)
     status, _, body = post(url + "/v1/embeddings", b"x" * (300 * 1024))
     assert status == 413 and "limit" in body["error"]["message"]
     status, _, body = post(

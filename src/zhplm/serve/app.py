@@ -738,10 +738,20 @@ async def _generate(
         payload = {"id": ident, "object": obj, "created": created, "model": body.model, "choices": [choice]}
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
+    try:  # the first piece before the answer starts: a refused prompt still gets its own status
+        head = [await pieces.__anext__()]
+    except StopAsyncIteration:
+        head = []
+    except BaseException:
+        release()
+        raise
+
     async def events() -> AsyncIterator[str]:
         try:
             if chat:
                 yield chunk(None, None, first=True)
+            for piece in head:
+                yield chunk(piece, None)
             async for piece in pieces:
                 yield chunk(piece, None)
             yield chunk(None, "length" if gen.completion_tokens >= gen.max_tokens else "stop")

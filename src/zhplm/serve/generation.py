@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from zhplm.errors import RequestError
+
 
 @dataclass
 class GenerationRequest:
@@ -60,6 +62,15 @@ def transformers_stream(loaded: Any, req: GenerationRequest) -> Iterator[str]:
         }
     enc.pop("token_type_ids", None)
     req.prompt_tokens = int(enc["input_ids"].shape[1])
+    window = getattr(model.config, "max_position_embeddings", None) or getattr(
+        model.config, "n_positions", None
+    )
+    if window and req.prompt_tokens + req.max_tokens > window:
+        raise RequestError(
+            422,
+            f"{req.prompt_tokens} prompt tokens + max_tokens {req.max_tokens} exceed this model's "
+            f"{window} positions; shorten the prompt or lower max_tokens",
+        )
 
     class _Cancelled(StoppingCriteria):  # type: ignore[misc]
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
