@@ -68,7 +68,8 @@ def running(models: dict[str, Path], **options: Any) -> Iterator[tuple[str, Any]
 
     from zhplm.serve.app import ServeConfig, create_app
 
-    app, state = create_app(models, ServeConfig(store_models=False, **options))
+    options.setdefault("store_models", False)  # only the given folders, unless a test asks for the store
+    app, state = create_app(models, ServeConfig(**options))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(

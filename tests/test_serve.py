@@ -446,3 +446,28 @@ def test_catalog_api_filters_and_static_files_stay_inside(server: tuple[str, Any
         "/static/../app.py",
     ):
         assert get(path)[0] == 404, path
+
+
+@pytest.mark.oracle
+def test_a_converted_model_in_the_store_is_served_by_its_catalog_id(
+    dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    from zhplm.sources.store import Store
+
+    store = Store()  # this test's own ZHPLM_HOME
+    raw = tmp_path / "raw"
+    shutil.copytree(dirs["tiny-bert"], raw)
+    store.publish("openclap-civil", raw, source="test", url=None)
+    shutil.copytree(dirs["tiny-bert"], tmp_path / "converted")
+    store.set_converted("openclap-civil", tmp_path / "converted")
+    with running({}, store_models=True) as (url, _):
+        c = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=60)
+        assert "openclap-civil" in {m.id for m in c.models.list().data}
+        got = c.embeddings.create(model="openclap-civil", input=TEXTS[:2])
+        np.testing.assert_allclose(
+            [d.embedding for d in got.data],
+            zhplm.pipeline("embeddings", dirs["tiny-bert"])(TEXTS[:2]),
+            atol=1e-5,
+        )
+        detail = json.loads(urllib.request.urlopen(url + "/api/catalog/openclap-civil").read())
+        assert detail["store"] == {"present": True, "converted": True, "served": True, "loaded": True}
