@@ -23,6 +23,16 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.zhplm-stamp 2>/dev/null)" != "$m
   echo "$main_stamp" > .venv/.zhplm-stamp
 fi
 
+# The catalog page's browser test drives the OS's chromium (and needs a CJK font to render the page).
+# Installed when root with apt-get; elsewhere that one test is skipped with its reason.
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-wqy-zenhei >/dev/null 2>&1; then
+    echo "== installing chromium + a CJK font (browser test of the catalog page)" >&2
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-wqy-zenhei >/dev/null
+  fi
+fi
+
 if [ "$want_ref" = 1 ]; then
   ref_stamp=$(stamp scripts/setup.sh tests/oracles/requirements*.txt)
   if [ ! -x .venv-ref/bin/python ] || [ "$(cat .venv-ref/.zhplm-stamp 2>/dev/null)" != "$ref_stamp" ]; then

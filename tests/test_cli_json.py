@@ -22,13 +22,14 @@ COMMANDS = {" ".join(words): parser for words, parser in commands(build_parser()
 
 
 def _placeholders(parser: argparse.ArgumentParser) -> list[str]:
-    """A value for every required argument of a command (positionals and required options)."""
+    """A value for every required argument of a command (positionals and required options), and one for
+    an optional list of positionals too (``serve ID_OR_DIR…``: with none it would start serving)."""
     argv: list[str] = []
     for action in parser._actions:
         if action.option_strings:
             if action.required:
                 argv += [action.option_strings[0], "placeholder.txt"]
-        elif action.nargs != "?" and action.nargs != "*":
+        elif action.nargs != "?":
             argv.append("placeholder")
     return argv
 

@@ -6,7 +6,18 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "transformers", "tensorflow", "paddle", "mindspore", "safetensors", "tokenizers")
+HEAVY = (
+    "torch",
+    "transformers",
+    "tensorflow",
+    "paddle",
+    "mindspore",
+    "safetensors",
+    "tokenizers",
+    "fastapi",  # zhplm[serve]: only `zhplm serve` imports the server stack
+    "uvicorn",
+    "starlette",
+)
 
 
 def _modules_after(code: str) -> set[str]:

@@ -5,6 +5,7 @@ cannot import zhplm, and gives the same outputs (and the same tokenisation) as z
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 import subprocess
@@ -61,7 +62,37 @@ TINY: dict[str, dict[str, Any]] = {
         eos_token_id=3,
         decoder_start_token_id=3,
     ),
+    "grover": {**BERT_SIZES, "max_position_embeddings": 32, "eos_token_id": 3},
+    "simbert": BERT_SIZES,
+    "roformer_sim": BERT_SIZES,
+    "t5_pegasus": dict(
+        d_model=16,
+        d_kv=8,
+        d_ff=32,
+        num_layers=2,
+        num_heads=2,
+        decoder_start_token_id=2,
+        eos_token_id=3,
+        pad_token_id=0,
+    ),
 }
+
+
+def feed_for(model: Any, enc: Any) -> dict[str, Any]:
+    """An encoder-decoder also gets the first tokens as decoder input; inputs a model does not take go.
+    The child script runs this very function (its source is put into CHILD)."""
+    import inspect
+
+    feed = dict(enc)
+    if getattr(model.config, "is_encoder_decoder", False):
+        feed["decoder_input_ids"] = enc["input_ids"][:, :4]
+    params = inspect.signature(model.forward).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        feed = {k: v for k, v in feed.items() if k in params}
+    elif "token_type_ids" not in params:
+        feed.pop("token_type_ids", None)
+    return feed
+
 
 # The child: zhplm blocked on the meta path and removed from sys.path; plain transformers loads the folder.
 CHILD = textwrap.dedent(
@@ -88,6 +119,8 @@ CHILD = textwrap.dedent(
     import torch
     import transformers
 
+    FEED_FOR
+
     folder, autos, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
     texts = json.loads(sys.argv[4])
     tok = transformers.AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
@@ -98,14 +131,14 @@ CHILD = textwrap.dedent(
         model = getattr(transformers, auto).from_pretrained(folder, trust_remote_code=True).eval()
         meta["models"][auto] = type(model).__module__ + "." + type(model).__name__
         with torch.no_grad():
-            output = model(**enc)
+            output = model(**feed_for(model, enc))
         for key, value in output.items():
             if isinstance(value, torch.Tensor):
                 arrays[f"{auto}:{key}"] = value.numpy()
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(out, **arrays)
     """
-)
+).replace("FEED_FOR", textwrap.indent(inspect.getsource(feed_for), "").replace("Any", "object"))
 
 
 def run_child(folder: Path, autos: list[str], tmp: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -210,7 +243,7 @@ from __future__ import annotations
 
 from zhplm.arch.modeling.roformer_v2 import RoFormerV2Config, RoFormerV2Model
 
-from ._layers import want_dict
+from ._layers import check_ids_or_embeds
 
 SCALE = 3.0
 
@@ -229,9 +262,10 @@ class ToyModel(RoFormerV2Model):
 
         if input_ids is None:
             raise ConversionError("toy: input_ids needed")
+        check_ids_or_embeds(input_ids, None)
         out = super().forward(input_ids, attention_mask, token_type_ids, return_dict=True)
         out.last_hidden_state = out.last_hidden_state * self.config.scale
-        return out if want_dict(self.config, return_dict) else out.to_tuple()
+        return out if return_dict is not False else out.to_tuple()
 '''
 
 
@@ -298,7 +332,7 @@ def check_travels(model_type: str, tmp_path: Path) -> Path:
     for auto, cls in heads.items():
         model = getattr(module, cls).from_pretrained(str(folder)).eval()
         with torch.no_grad():
-            output = model(**ours_enc)
+            output = model(**feed_for(model, ours_enc))
         for key, value in output.items():
             if not isinstance(value, torch.Tensor):
                 continue

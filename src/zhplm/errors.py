@@ -176,3 +176,24 @@ class MissingDependencyError(ZhplmError, ImportError):
         self.extra = extra
         why = f" to {purpose}" if purpose else ""
         super().__init__(f"{package} is needed{why}: pip install 'zhplm[{extra}]'")
+
+
+# --------------------------------------------------------------------------- serving
+
+
+class RequestError(ZhplmError, ValueError):
+    """A request the server refuses; ``status`` is its HTTP status, ``headers`` go with the answer
+    (``Retry-After`` on overload). The message says what to change."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        kind: str = "invalid_request_error",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.kind = kind
+        self.headers = dict(headers or {})
+        super().__init__(message)

@@ -1,0 +1,63 @@
+"""``zhplm serve``: an OpenAI-compatible HTTP server over zhplm's tasks, and the catalog page.
+
+Needs the optional extra: ``pip install 'zhplm[serve]'`` (FastAPI + uvicorn). Nothing here is imported
+by ``import zhplm`` or the catalog commands.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zhplm.errors import MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+
+def model_dirs(names: Sequence[str | Path]) -> dict[str, Path]:
+    """``ID_OR_DIR`` arguments → served name → converted folder (a folder is served under its own name,
+    a catalog id under its id; a missing conversion fails here, before the port opens)."""
+    from zhplm.loader import resolve_model_dir
+
+    found: dict[str, Path] = {}
+    for item in names:
+        path = Path(item)
+        name = path.resolve().name if path.is_dir() else str(item)
+        found[name] = resolve_model_dir(item)
+    return found
+
+
+def serve(
+    models: Sequence[str | Path] = (),
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    **options: Any,
+) -> None:
+    """Run the server (``preload=True``: load the named models before answering) until SIGINT/SIGTERM; in-flight requests and streams finish first (30 s at most)."""
+    try:
+        import uvicorn
+
+        from zhplm.serve.app import ServeConfig, create_app
+    except ImportError as exc:
+        raise MissingDependencyError("fastapi and uvicorn", "serve", "serve models over HTTP") from exc
+    cfg = ServeConfig(**options)
+    app, state = create_app(model_dirs(models), cfg)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=30,
+        limit_concurrency=1024,
+        h11_max_incomplete_event_size=16 * 1024,
+        access_log=False,
+    )
+    log.info("serving %d model(s) on http://%s:%d", len(state.pool.explicit), host, port)
+    uvicorn.Server(config).run()
+
+
+__all__ = ["model_dirs", "serve"]
