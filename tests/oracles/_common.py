@@ -300,6 +300,20 @@ def extract_original(repo: str, paths: Iterable[str], dest: Path) -> str:
     return commit
 
 
+def write_original(repo: str, paths: Iterable[str], dest: Path, *, flatten: bool = False) -> str:
+    """Write the pinned commit's ``paths`` into ``dest`` (under their own names when ``flatten``);
+    return the commit."""
+    git_dir, commit = pinned_snapshot(repo)
+    for path in paths:
+        data = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "show", f"{commit}:{path}"], capture_output=True, check=True
+        ).stdout
+        target = dest / (Path(path).name if flatten else path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return commit
+
+
 def show_original(repo: str, path: str) -> tuple[str, str]:
     """The text of ``path`` at the pinned commit, and the commit."""
     git_dir, commit = pinned_snapshot(repo)

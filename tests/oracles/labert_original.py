@@ -55,9 +55,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import types
@@ -69,7 +67,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
-REPO = "alibaba+AliceMind"
 ORIGINAL_FILES = (
     "LatticeBERT/modeling.py",
     "LatticeBERT/modeling_labert.py",
@@ -81,11 +78,6 @@ ORIGINAL_FILES = (
     "LatticeBERT/run_pretraining_labert.py",
     "LatticeBERT/loss_logging_hook.py",
     "LatticeBERT/best_checkpoint_copyer.py",
-)
-HOW_TO_GET = (
-    "the original Lattice-BERT code is on no package registry; get a snapshot with "
-    '`git clone --bare https://github.com/alibaba/AliceMind "$ZHPLM_ORIGINALS/alibaba+AliceMind/repo"` '
-    "(ZHPLM_ORIGINALS defaults to /work/.mirror)"
 )
 
 # labert_config.json of the tiny model (the LaBertConfig fields; vocab_size is set from the files)
@@ -170,28 +162,9 @@ SENTENCES: list[tuple[str, str | None]] = [
 # --------------------------------------------------------------------------- the original code
 
 
-def snapshot_git_dir() -> Path:
-    root = Path(os.environ.get("ZHPLM_ORIGINALS") or "/work/.mirror") / REPO
-    for candidate in (root / "repo", root):
-        if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
-            return candidate
-        if (candidate / ".git").is_dir():
-            return candidate / ".git"
-    print(f"no git snapshot of alibaba/AliceMind at {root}: {HOW_TO_GET}", file=sys.stderr)
-    raise SystemExit(3)
-
-
 def materialise_original(dest: Path) -> str:
     """Write the original files into ``dest``, apply the patches of the docstring; return the commit."""
-    git_dir = snapshot_git_dir()
-    commit = subprocess.run(
-        ["git", f"--git-dir={git_dir}", "rev-parse", "HEAD"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    for path in ORIGINAL_FILES:
-        data = subprocess.run(
-            ["git", f"--git-dir={git_dir}", "show", f"{commit}:{path}"], check=True, capture_output=True
-        ).stdout
-        (dest / Path(path).name).write_bytes(data)
+    commit = C.write_original("alibaba/AliceMind", ORIGINAL_FILES, dest, flatten=True)
 
     import tensorflow as tf
     import tf_slim

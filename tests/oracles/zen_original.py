@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import types
@@ -54,7 +52,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
-REPO = "sinovation+ZEN"
 ORIGINAL_FILES = (
     "ZEN/__init__.py",
     "ZEN/file_utils.py",
@@ -63,11 +60,6 @@ ORIGINAL_FILES = (
     "ZEN/optimization.py",
     "ZEN/tokenization.py",
     "examples/utils_sequence_level_task.py",
-)
-HOW_TO_GET = (
-    "the original ZEN code is not on PyPI; get a snapshot with "
-    '`git clone --bare https://github.com/sinovation/ZEN "$ZHPLM_ORIGINALS/sinovation+ZEN/repo"` '
-    "(ZHPLM_ORIGINALS defaults to /work/.mirror)"
 )
 
 ZEN_CONFIG = {
@@ -163,29 +155,9 @@ SENTENCES: list[tuple[str, str | None]] = [
 # --------------------------------------------------------------------------- the original code
 
 
-def snapshot_git_dir() -> Path:
-    root = Path(os.environ.get("ZHPLM_ORIGINALS") or "/work/.mirror") / REPO
-    for candidate in (root / "repo", root):
-        if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
-            return candidate
-        if (candidate / ".git").is_dir():
-            return candidate / ".git"
-    print(f"no git snapshot of sinovation/ZEN at {root}: {HOW_TO_GET}", file=sys.stderr)
-    raise SystemExit(3)
-
-
 def materialise_original(dest: Path) -> str:
     """Write the original files from the snapshot into ``dest`` and make them importable; return the commit."""
-    git_dir = snapshot_git_dir()
-    commit = subprocess.run(
-        ["git", f"--git-dir={git_dir}", "rev-parse", "HEAD"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    for path in ORIGINAL_FILES:
-        text = subprocess.run(
-            ["git", f"--git-dir={git_dir}", "show", f"{commit}:{path}"], check=True, capture_output=True
-        ).stdout
-        (dest / path).parent.mkdir(parents=True, exist_ok=True)
-        (dest / path).write_bytes(text)
+    commit = C.write_original("sinovation/ZEN", ORIGINAL_FILES, dest)
     # the patches listed in the module docstring
     for name, functions in (
         ("scipy", ()),
