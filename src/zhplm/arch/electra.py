@@ -21,7 +21,7 @@ from typing import Any
 
 from zhplm.arch._rules import TRANSPOSE as T
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Head, dense, layer_norm
+from zhplm.arch._spec import ENCODER_CONFIG_KEYS, TRAINING_LEFTOVERS, ArchSpec, Head, dense, layer_norm
 from zhplm.errors import ConversionError
 
 PARTS = ("discriminator", "generator")
@@ -105,22 +105,7 @@ GENERATOR_PT = Rules(
 )
 
 
-_CONFIG_KEYS = (
-    "vocab_size",
-    "embedding_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_act",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "max_position_embeddings",
-    "type_vocab_size",
-    "initializer_range",
-    "layer_norm_eps",
-    "pad_token_id",
-)
+_CONFIG_KEYS = (*ENCODER_CONFIG_KEYS, "embedding_size")
 
 
 @dataclass

@@ -27,7 +27,7 @@ import numpy as np
 
 from zhplm.arch._rules import TRANSPOSE as T
 from zhplm.arch._rules import Plan, Rule, Rules, Shape, Step, Transform
-from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Head, dense
+from zhplm.arch._spec import ENCODER_CONFIG_KEYS, TRAINING_LEFTOVERS, ArchSpec, Head, dense
 from zhplm.errors import ConversionError
 
 EXTRA = "cls.predictions.dense.weight"
@@ -125,19 +125,9 @@ HEADS = (
     Head("nsp", (r"cls\.seq_relationship\..*",), "next-sentence head"),
 )
 
+# Google bert_config.json keys (no pad id: the converter sets it) plus MobileBERT's own
 _CONFIG_KEYS = (
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_act",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "max_position_embeddings",
-    "type_vocab_size",
-    "initializer_range",
-    "layer_norm_eps",
+    *(k for k in ENCODER_CONFIG_KEYS if k != "pad_token_id"),
     "embedding_size",
     "trigram_input",
     "use_bottleneck",

@@ -15,6 +15,7 @@ from transformers.models.roformer.modeling_roformer import (
     RoFormerPreTrainedModel,
 )
 
+from zhplm.arch.modeling._layers import DecoderAccess
 from zhplm.arch.modeling._unilm import (
     LinearPooler,
     UniLMGenerationMixin,
@@ -66,7 +67,7 @@ class RoFormerSimModel(RoFormerModel):
         )
 
 
-class RoFormerSimForMaskedLM(UniLMHeadMixin, RoFormerPreTrainedModel, UniLMGenerationMixin):
+class RoFormerSimForMaskedLM(DecoderAccess, UniLMHeadMixin, RoFormerPreTrainedModel, UniLMGenerationMixin):
     """RoFormer-sim with its MLM head: fill-mask, seq2seq generation, and the pooled sentence vector."""
 
     config_class = RoFormerSimConfig
@@ -80,13 +81,6 @@ class RoFormerSimForMaskedLM(UniLMHeadMixin, RoFormerPreTrainedModel, UniLMGener
         self.roformer = RoFormerSimModel(config)
         self.cls = RoFormerOnlyMLMHead(config)
         self.post_init()
-
-    def get_output_embeddings(self) -> Any:
-        return self.cls.predictions.decoder
-
-    def set_output_embeddings(self, new_embeddings: torch.nn.Module) -> None:
-        self.cls.predictions.decoder = new_embeddings
-        self.cls.predictions.bias = new_embeddings.bias
 
 
 class RoFormerSimForCausalLM(RoFormerSimForMaskedLM):

@@ -13,6 +13,7 @@ import torch
 from transformers.cache_utils import Cache
 from transformers.models.bert.modeling_bert import BertModel, BertOnlyMLMHead, BertPreTrainedModel
 
+from zhplm.arch.modeling._layers import DecoderAccess
 from zhplm.arch.modeling._unilm import (
     LinearPooler,
     UniLMGenerationMixin,
@@ -63,7 +64,7 @@ class SimBertModel(BertModel):
         )
 
 
-class SimBertForMaskedLM(UniLMHeadMixin, BertPreTrainedModel, UniLMGenerationMixin):
+class SimBertForMaskedLM(DecoderAccess, UniLMHeadMixin, BertPreTrainedModel, UniLMGenerationMixin):
     """SimBERT with its MLM head: fill-mask, seq2seq generation, and the pooled sentence vector."""
 
     config_class = SimBertConfig
@@ -77,13 +78,6 @@ class SimBertForMaskedLM(UniLMHeadMixin, BertPreTrainedModel, UniLMGenerationMix
         self.bert = SimBertModel(config)
         self.cls = BertOnlyMLMHead(config)
         self.post_init()
-
-    def get_output_embeddings(self) -> Any:
-        return self.cls.predictions.decoder
-
-    def set_output_embeddings(self, new_embeddings: torch.nn.Module) -> None:
-        self.cls.predictions.decoder = new_embeddings
-        self.cls.predictions.bias = new_embeddings.bias
 
 
 class SimBertForCausalLM(SimBertForMaskedLM):
