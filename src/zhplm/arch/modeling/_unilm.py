@@ -102,6 +102,45 @@ def unilm_inputs(
     return token_type_ids, unilm_bias(token_type_ids, attention_mask, cache_length, dtype), cache
 
 
+class UniLMEncoderMixin:
+    """``forward`` of a UniLM encoder (put before transformers' BERT/RoFormer model class): the UniLM mask
+    built from ``token_type_ids``, the cache, and the linear pooler's sentence vector."""
+
+    pooler: nn.Module
+    dtype: torch.dtype
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Any,
+    ) -> UniLMOutput:
+        kwargs.pop("return_dict", None)  # always a dict inside; the output below is a ModelOutput
+        types, bias, cache = unilm_inputs(
+            input_ids, attention_mask, token_type_ids, cache, use_cache, self.dtype
+        )
+        out = super().forward(  # type: ignore[misc]
+            input_ids=input_ids,
+            attention_mask=bias,
+            token_type_ids=types,
+            cache=cache,
+            return_dict=True,
+            **kwargs,
+        )
+        hidden = out.last_hidden_state
+        pooled = getattr(out, "pooler_output", None)  # BERT runs its pooler slot itself; RoFormer has none
+        return UniLMOutput(
+            pooler_output=self.pooler(hidden) if pooled is None else pooled,
+            last_hidden_state=hidden,
+            cache=cache,
+            hidden_states=out.hidden_states,
+            attentions=out.attentions,
+        )
+
+
 class UniLMHeadMixin:
     """The MLM head over a UniLM encoder (``self.<base_model_prefix>`` returns :class:`UniLMOutput`), shared by
     SimBERT and RoFormer-sim: logits for fill-mask and seq2seq decoding, plus the pooled sentence vector."""

@@ -7,24 +7,21 @@ Parameter names are ``BertForPreTraining``'s minus the NSP head: ``bert.embeddin
 and generates (``generate``) the way bert4keras' ``AutoRegressiveDecoder`` did in the authors' scripts.
 """
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import torch
-from transformers.cache_utils import Cache
 from transformers.models.bert.modeling_bert import BertModel, BertOnlyMLMHead, BertPreTrainedModel
 
 from zhplm.arch.modeling._layers import DecoderAccess
 from zhplm.arch.modeling._unilm import (
     LinearPooler,
+    UniLMEncoderMixin,
     UniLMGenerationMixin,
     UniLMHeadMixin,
-    UniLMOutput,
-    unilm_inputs,
 )
 from zhplm.arch.modeling.configuration_simbert import SimBertConfig
 
 
-class SimBertModel(BertModel):
+class SimBertModel(UniLMEncoderMixin, BertModel):
     """BERT encoder + linear pooler, always under the UniLM mask built from ``token_type_ids``."""
 
     config_class = SimBertConfig
@@ -33,35 +30,6 @@ class SimBertModel(BertModel):
         super().__init__(config, add_pooling_layer=False)
         self.pooler = LinearPooler(config.hidden_size)  # type: ignore[assignment]
         self.post_init()
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        cache: Cache | None = None,
-        use_cache: bool | None = None,
-        **kwargs: Any,
-    ) -> UniLMOutput:
-        kwargs.pop("return_dict", None)  # always a dict inside; the output below is a ModelOutput
-        types, bias, cache = unilm_inputs(
-            input_ids, attention_mask, token_type_ids, cache, use_cache, self.dtype
-        )
-        out = super().forward(
-            input_ids=input_ids,
-            attention_mask=bias,
-            token_type_ids=types,
-            cache=cache,
-            return_dict=True,
-            **kwargs,
-        )
-        return UniLMOutput(
-            pooler_output=out.pooler_output,
-            last_hidden_state=out.last_hidden_state,
-            cache=cache,
-            hidden_states=out.hidden_states,
-            attentions=out.attentions,
-        )
 
 
 class SimBertForMaskedLM(DecoderAccess, UniLMHeadMixin, BertPreTrainedModel, UniLMGenerationMixin):
