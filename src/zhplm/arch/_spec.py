@@ -65,6 +65,20 @@ def shape_of(shapes: Mapping[str, Shape], name: str) -> Shape:
     return shapes[name]
 
 
+def check_config_sizes(
+    config: Mapping[str, Any], found: Mapping[str, Any], *, source: str = "config.json"
+) -> None:
+    """Refuse a config whose sizes the tensors contradict (``found``: what the tensors say): it is the config of
+    another release, and the model it builds would not hold these weights."""
+    wrong = [
+        f"{k}={config[k]} but the weights have {v}"
+        for k, v in found.items()
+        if k in config and config[k] != v
+    ]
+    if wrong:
+        raise ConversionError(f"{source} does not describe these weights: {', '.join(wrong)}")
+
+
 def fill_encoder_sizes(cfg: dict[str, Any], shapes: Mapping[str, Shape], prefix: str) -> None:
     """Complete a BERT-style encoder config from the tensors (``prefix.embeddings…``, ``prefix.encoder.layer.N…``):
     several releases ship no config or an incomplete one. Values the original config gives win; the head

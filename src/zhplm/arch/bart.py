@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import ArchSpec, Evidence, Head, shape_of
+from zhplm.arch._spec import ArchSpec, Evidence, Head, check_config_sizes, shape_of
 from zhplm.errors import ConversionError
 
 # (vocabulary, positions) → which fnlp release it is, and where it comes from
@@ -86,10 +86,7 @@ class BartSpec(ArchSpec):
             raise ConversionError(
                 f"encoder and decoder position tables differ ({sorted(positions)} positions)"
             )
-        wrong = {k: (cfg[k], v) for k, v in found.items() if k in cfg and cfg[k] != v}
-        if wrong:
-            said = ", ".join(f"{k}={a} but the weights have {b}" for k, (a, b) in wrong.items())
-            raise ConversionError(f"config.json does not describe these weights: {said}")
+        check_config_sizes(cfg, found)
         cfg.update(found)
         cfg["model_type"] = self.model_type
         return cfg

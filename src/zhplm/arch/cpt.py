@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import ArchSpec, Evidence, Head, count_layers, own_model, shape_of
+from zhplm.arch._spec import ArchSpec, Evidence, Head, check_config_sizes, count_layers, own_model, shape_of
 from zhplm.arch.bart import positions_of, release_note
 from zhplm.errors import ConversionError
 
@@ -79,10 +79,7 @@ class CPTSpec(ArchSpec):
             )
         # v1.0's BERT used BertConfig's 512 positions whatever max_position_embeddings said: the table decides
         checked = {k: v for k, v in found.items() if k != "max_position_embeddings"}
-        wrong = {k: (cfg[k], v) for k, v in checked.items() if k in cfg and cfg[k] != v}
-        if wrong:
-            said = ", ".join(f"{k}={a} but the weights have {b}" for k, (a, b) in wrong.items())
-            raise ConversionError(f"config.json does not describe these weights: {said}")
+        check_config_sizes(cfg, checked)
         cfg.update(found)
         cfg["model_type"] = self.model_type
         return cfg

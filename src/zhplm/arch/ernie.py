@@ -42,6 +42,7 @@ from zhplm.arch._spec import (
     ArchSpec,
     Evidence,
     Head,
+    check_config_sizes,
     copy_config,
     count_layers,
 )
@@ -207,9 +208,7 @@ class ErnieSpec(ArchSpec):
             cfg["use_task_id"] = True
         for key, value in size.items():
             cfg.setdefault(key, value)
-        wrong = [f"{k}={cfg[k]} (tensors say {v})" for k, v in size.items() if cfg[k] != v]
-        if wrong:
-            raise ConversionError(f"the config disagrees with the checkpoint: {', '.join(wrong)}")
+        check_config_sizes(cfg, size, source="the config")
         pos = shapes.get(f"{E}.position_embeddings.weight")
         types = shapes.get(f"{E}.token_type_embeddings.weight")
         if pos:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import TRANSPOSE, Plan, Rule, Rules, Shape, Step, Transform
-from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Evidence, Head, layer_norm
+from zhplm.arch._spec import TRAINING_LEFTOVERS, ArchSpec, Evidence, Head, check_config_sizes, layer_norm
 from zhplm.errors import ConversionError, MappingError, MissingDependencyError
 
 T = "model/transformer"
@@ -145,14 +145,9 @@ class XLNetSpec(ArchSpec):
                 "d_model": cfg["d_model"],
                 "n_layer": layers,
                 "n_head": q[1],
+                "d_head": q[2],
             }
-            wrong = [
-                f"{k}={orig[k]} (tensors say {v})" for k, v in declared.items() if k in orig and orig[k] != v
-            ]
-            if "d_head" in orig and orig["d_head"] != q[2]:
-                wrong.append(f"d_head={orig['d_head']} (tensors say {q[2]})")
-            if wrong:
-                raise ConversionError(f"xlnet_config.json disagrees with the checkpoint: {', '.join(wrong)}")
+            check_config_sizes(orig, declared, source="xlnet_config.json")
         if q[1] * q[2] != word[1]:
             raise ConversionError(
                 f"n_head × d_head = {q[1] * q[2]} ≠ d_model {word[1]}: transformers needs equality"
