@@ -23,6 +23,8 @@ from transformers.cache_utils import Cache, DynamicCache
 from transformers.generation.utils import GenerationMixin
 from transformers.utils.generic import ModelOutput
 
+from zhplm.arch.modeling._layers import token_loss
+
 
 class LinearPooler(nn.Module):
     """``dense(h[:, 0])``: bert4keras ``with_pool='linear'`` (BERT's pooler without its tanh)."""
@@ -171,11 +173,7 @@ class UniLMHeadMixin:
         )
         hidden = out.last_hidden_state
         logits = self.cls(hidden[:, -logits_to_keep:] if logits_to_keep else hidden)
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
-            )
+        loss = None if labels is None else token_loss(logits, labels)
         return UniLMOutput(
             loss=loss,
             logits=logits,

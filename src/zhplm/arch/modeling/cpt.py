@@ -26,6 +26,7 @@ from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2
 from transformers.models.bart.modeling_bart import BartDecoder, shift_tokens_right
 from transformers.utils.generic import ModelOutput
 
+from zhplm.arch.modeling._layers import token_loss
 from zhplm.arch.modeling.configuration_cpt import CPTConfig
 
 
@@ -306,11 +307,7 @@ class CPTForConditionalGeneration(_CPTWithHead, GenerationMixin):
             **kwargs,
         )
         logits = self.head(out.last_hidden_state)
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(
-                logits.view(-1, logits.size(-1)), labels.to(logits.device).view(-1)
-            )
+        loss = None if labels is None else token_loss(logits, labels.to(logits.device))
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
@@ -356,11 +353,7 @@ class CPTForMaskedLM(_CPTWithHead):
             **kwargs,
         )
         logits = self.head(out.encoder_last_hidden_state)
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(
-                logits.view(-1, logits.size(-1)), labels.to(logits.device).view(-1)
-            )
+        loss = None if labels is None else token_loss(logits, labels.to(logits.device))
         return CPTMaskedLMOutput(
             loss=loss,
             logits=logits,
