@@ -257,14 +257,8 @@ def plan_conversion(
     reader: Reader, spec: ArchSpec, original_config: Mapping[str, Any] | None
 ) -> PlannedConversion:
     """Match the checkpoint against ``spec`` and check it fits; nothing is read but names and shapes."""
-    names = reader.keys()
-    shapes = {n: reader.shape(n) for n in names}
-    dtypes = {n: reader.dtype(n).name for n in names}
-    scheme = spec.pick_scheme(names)
-    plan = spec.schemes[scheme].plan(shapes, dtypes, original_config)
+    plan, config = _plan_only(reader, spec, original_config)
     target_shapes = {s.target: s.shape for s in plan.steps}
-    config = _build_config(spec, original_config, target_shapes)
-    check_sizes(config, plan)
     model_shapes, tied, cfg_obj = target_parameters(spec, config)
     heads: dict[str, str] = {}
     optional: set[str] = set()
@@ -437,7 +431,7 @@ def detect(reader: Reader, side: Path | None, *, check_model: bool = True) -> De
         original = spec.read_original_config(side)
         try:
             planned = plan_conversion(reader, spec, original) if check_model else None
-            config = planned.config if planned is not None else _plan_only(reader, spec, original)
+            config = planned.config if planned is not None else _plan_only(reader, spec, original)[1]
         except ConversionError as exc:  # includes MappingError: the names fit, the model does not
             failures.append(f"{spec.name}: {str(exc).splitlines()[0]}")
             continue
@@ -446,17 +440,19 @@ def detect(reader: Reader, side: Path | None, *, check_model: bool = True) -> De
     raise ConversionError(f"cannot tell which architecture this checkpoint is ({tried}); pass --arch")
 
 
-def _plan_only(reader: Reader, spec: ArchSpec, original: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The plan and config checks of :func:`plan_conversion`, without building the target model."""
+def _plan_only(
+    reader: Reader, spec: ArchSpec, original: Mapping[str, Any] | None
+) -> tuple[Plan, dict[str, Any]]:
+    """Names and shapes → the plan and the target config, checked against each other (no model is built:
+    :func:`plan_conversion` does that next)."""
     names = reader.keys()
     shapes = {n: reader.shape(n) for n in names}
     plan = spec.schemes[spec.pick_scheme(names)].plan(
         shapes, {n: reader.dtype(n).name for n in names}, original
     )
-    target_shapes = {s.target: s.shape for s in plan.steps}
-    config = _build_config(spec, original, target_shapes)
+    config = _build_config(spec, original, {s.target: s.shape for s in plan.steps})
     check_sizes(config, plan)
-    return config
+    return plan, config
 
 
 def _detect(

@@ -257,9 +257,9 @@ def _convert(record: ModelRecord, store: Store, entry: StoreEntry, *, quiet: boo
     """Convert the stored files into ``converted/<id>`` and record it with its parity result."""
     if entry.converted is not None and entry.converted.is_dir():
         return entry.converted
-    from zhplm.arch import available_archs
+    from zhplm.arch import arch_names
 
-    if record.arch not in available_archs():
+    if record.arch not in arch_names():
         note(
             f"{record.id}: no converter for architecture {record.arch!r} yet; kept the original files",
             quiet=quiet,

@@ -69,11 +69,6 @@ def _names_on(path: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
-def available_archs() -> list[str]:
-    """The architectures zhplm can convert (kept for callers of the old name)."""
-    return arch_names()
-
-
 def get_arch(name: str) -> ArchSpec:
     """The spec of architecture ``name`` (its module is imported on first use)."""
     spec = _specs.get(name)
@@ -113,16 +108,23 @@ class UnknownArchError(ConversionError):
 # --------------------------------------------------------------------------- the one detector
 
 
+@functools.lru_cache(maxsize=1)
 def _leftover() -> re.Pattern[str]:
     from zhplm.arch._spec import TRAINING_LEFTOVERS
 
-    return re.compile("|".join(f"(?:{p})" for p in TRAINING_LEFTOVERS))
+    return _alternation(tuple(TRAINING_LEFTOVERS))
+
+
+@functools.lru_cache(maxsize=256)
+def _alternation(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One compiled regex for a spec's evidence patterns (compiled once, not per checkpoint and spec)."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
 def _any_match(patterns: tuple[str, ...], names: Iterable[str]) -> bool:
     if not patterns:
         return False
-    rx = re.compile("|".join(f"(?:{p})" for p in patterns))
+    rx = _alternation(patterns)
     return any(rx.fullmatch(n) for n in names)
 
 
@@ -167,18 +169,6 @@ def rank_archs(
     return ranked
 
 
-def detect_arch(
-    shapes: Mapping[str, Shape], hint: Mapping[str, object] | None = None
-) -> tuple[ArchSpec, float]:
-    """The architecture that best explains a checkpoint's names and shapes, with its score."""
-    ranked = rank_archs(shapes, hint)
-    if not ranked:
-        raise ConversionError(
-            "cannot tell which architecture this checkpoint is; pass --arch (see `zhplm inspect` for a guess)"
-        )
-    return ranked[0]
-
-
 # --------------------------------------------------------------------------- zhplm's own classes
 
 
@@ -199,8 +189,6 @@ __all__ = [
     "UnknownArchError",
     "all_specs",
     "arch_names",
-    "available_archs",
-    "detect_arch",
     "get_arch",
     "own_models",
     "rank_archs",
