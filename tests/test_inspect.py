@@ -285,3 +285,31 @@ def test_inspect_a_tensorflow_written_bert(tmp_path: Path) -> None:
     assert sorted(ins.bookkeeping) == sorted(n for n in tf_listing if "adam" in n or n == "global_step")
     assert (ins.guess.layers, ins.guess.hidden, ins.guess.intermediate, ins.guess.vocab) == (2, 32, 64, 100)
     assert ins.guess.heads_present == ("pooler", "mlm", "nsp")
+
+
+def test_inspect_a_folder_holding_only_pytorch_model_bin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Hugging Face download from before safetensors (pytorch_model.bin + config.json, nothing else): the
+    folder is inspected the way `zhplm convert` finds its checkpoint, not refused as unrecognised."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    shapes = {
+        "bert.embeddings.word_embeddings.weight": (60, 16),
+        "bert.embeddings.position_embeddings.weight": (32, 16),
+        "bert.encoder.layer.0.attention.self.query.weight": (16, 16),
+        "bert.encoder.layer.1.attention.self.query.weight": (16, 16),
+        "cls.predictions.bias": (60,),
+    }
+    state = {n: torch.from_numpy(rng.standard_normal(s).astype(np.float32)) for n, s in shapes.items()}
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    assert main(["inspect", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["format"] == "pytorch" and report["path"] == str(tmp_path)
+    assert {t["name"]: t["shape"] for t in report["tensors"]}["bert.embeddings.word_embeddings.weight"] == [
+        60,
+        16,
+    ]
+    assert (report["guess"]["layers"], report["guess"]["vocab"]) == (2, 60)

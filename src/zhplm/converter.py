@@ -29,12 +29,11 @@ from zhplm.arch.tokenization.wordpiece import is_word_vocab
 from zhplm.errors import (
     ConversionError,
     CorruptCheckpointError,
-    FormatError,
     MappingError,
-    UnsupportedFormatError,
 )
 from zhplm.formats import open_checkpoint, sniff
 from zhplm.formats.base import Reader
+from zhplm.formats.locate import locate_checkpoint
 from zhplm.formats.safetensors_write import TensorSpec, write_model
 
 log = logging.getLogger(__name__)
@@ -42,17 +41,6 @@ log = logging.getLogger(__name__)
 PROVENANCE = "zhplm.json"
 # catalog tokenizer kinds that pre-segment words with jieba (HMM off) before WordPiece
 WORD_TOKENIZERS = frozenset({"wobert-jieba", "roformer-jieba", "jieba-wordpiece", "t5-pegasus-jieba"})
-_SIDE_SUFFIXES = {".json", ".txt", ".model", ".md", ".npy", ".vocab", ".meta", ".py", ".cfg", ".yaml", ".yml"}
-_FORMAT_PRIORITY = (
-    "safetensors",
-    "pytorch",
-    "tf1",
-    "paddle",
-    "paddle-static",
-    "megatron",
-    "mindspore",
-    "keras-h5",
-)
 
 
 @dataclass
@@ -90,43 +78,6 @@ def _is_archive(path: Path) -> bool:
     try:
         return tarfile.is_tarfile(path)
     except OSError:
-        return False
-
-
-def locate_checkpoint(folder: Path) -> tuple[Path, str, list[str]]:
-    """Find the checkpoint inside an extracted folder; return ``(path, format, notes)``."""
-    notes: list[str] = []
-    try:
-        return folder, sniff(folder), notes
-    except (UnsupportedFormatError, FormatError, FileNotFoundError):
-        pass
-    found: dict[str, Path] = {}
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file() or path.suffix.lower() in _SIDE_SUFFIXES or path.name == "checkpoint":
-            continue
-        if path.name.endswith(".index") or ".data-" in path.name:
-            candidate = path.with_name(path.name.split(".index")[0].split(".data-")[0])
-        else:
-            candidate = path
-        try:
-            fmt = sniff(candidate)
-        except (UnsupportedFormatError, FormatError, FileNotFoundError):
-            continue
-        if fmt == "paddle-static" and _is_paddle_static_folder(candidate.parent):
-            candidate = candidate.parent  # one variable per file: the checkpoint is the folder (params/)
-        found.setdefault(fmt, candidate)
-    if not found:
-        raise UnsupportedFormatError(f"no checkpoint zhplm can read was found under {folder}")
-    fmt = next(f for f in (*_FORMAT_PRIORITY, *found) if f in found)
-    if len(found) > 1:
-        notes.append(f"several checkpoints found ({', '.join(sorted(found))}); converted the {fmt} one")
-    return found[fmt], fmt, notes
-
-
-def _is_paddle_static_folder(folder: Path) -> bool:
-    try:
-        return sniff(folder) == "paddle-static"
-    except (UnsupportedFormatError, FormatError, FileNotFoundError):
         return False
 
 

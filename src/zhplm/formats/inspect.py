@@ -542,8 +542,11 @@ def inspect_checkpoint(path: str | Path) -> Inspection:
     never disagree; the naming description, and the guess for families no architecture module converts
     yet, come from :func:`fingerprint`."""
     from zhplm.formats import open_checkpoint
+    from zhplm.formats.locate import locate_checkpoint
 
-    path = Path(path)
+    given = Path(path)
+    # a folder (a Hugging Face download with only pytorch_model.bin, an extracted zip): the checkpoint in it
+    path = locate_checkpoint(given)[0] if given.is_dir() else given
     with open_checkpoint(path) as reader:
         names = reader.keys()
         tensors = [TensorInfo(n, tuple(reader.shape(n)), reader.dtype(n).name) for n in names]
@@ -557,7 +560,7 @@ def inspect_checkpoint(path: str | Path) -> Inspection:
     cands = [Candidate(r.id, r.name, r.arch) for r in candidates(guess)]
     skipped = meta.get("skipped") if isinstance(meta.get("skipped"), dict) else {}
     return Inspection(
-        path=str(path),
+        path=str(given),
         format=fmt,
         tensors=tensors,
         bookkeeping=book,
