@@ -351,6 +351,8 @@ class Worker:
         python = sys.executable if venv == "ours" else str(REF_PYTHON)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
         env.update({"OMP_NUM_THREADS": str(THREADS), "CUDA_VISIBLE_DEVICES": "", "USE_TF": "0"})
+        if venv == "ours":  # measure this checkout's zhplm, not whichever one the venv was installed from
+            env["PYTHONPATH"] = str(ROOT / "src")
         if kind.startswith("bert4keras-") or kind == "original-labert":
             env.pop("USE_TF")
         self.label = label
