@@ -51,6 +51,24 @@ def quietly(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
 
 
+@contextmanager
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """Raise the named loggers to ERROR for the block (unless :func:`verbose`): libraries that log their
+    own import troubles (torchao's missing GPU kernels on a CPU machine) say nothing the user can act on."""
+    if verbose():
+        yield
+        return
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
 def _quiet_transformers(stack: ExitStack) -> None:
     """transformers to ERROR and no bars; ``stack`` puts both back."""
     tlog: Any = importlib.import_module("transformers.utils.logging")  # untyped functions
@@ -76,4 +94,4 @@ def _quiet_hub(stack: ExitStack) -> None:
     bars.disable_progress_bars()
 
 
-__all__ = ["quiet_libraries", "quietly", "verbose"]
+__all__ = ["quiet_libraries", "quiet_loggers", "quietly", "verbose"]

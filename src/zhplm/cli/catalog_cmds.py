@@ -43,8 +43,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.set_defaults(handler=cmd_search)
 
-    p = sub.add_parser("info", help="everything about one model, including how to get it")
-    p.add_argument("id", help="a model id or alias (e.g. macbert-base, hfl/chinese-macbert-base)")
+    p = sub.add_parser(
+        "info", help="everything about one model, including how to get it (--system: this machine)"
+    )
+    p.add_argument("id", nargs="?", help="a model id or alias (e.g. macbert-base, hfl/chinese-macbert-base)")
+    p.add_argument(
+        "--system", action="store_true", help="what this CPU runs natively and the precision dtype=auto picks"
+    )
     p.set_defaults(handler=cmd_info)
 
     cat = sub.add_parser("catalog", help="import, export and extend the catalog")
@@ -126,13 +131,35 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from zhplm.catalog import how_to_get, info
+    from zhplm.errors import ZhplmError
 
+    if args.system:
+        return _system(args)
+    if args.id is None:
+        raise ZhplmError("give a model id (zhplm info macbert-base), or --system for this machine")
     record = info(args.id)
     acquisition = how_to_get(record)
     data = record.to_dict()
     data["downloadable"] = acquisition.plan.downloadable
     data["how_to_get"] = acquisition_dict(acquisition)
     emit(args, data, _describe(record, acquisition))
+    return 0
+
+
+def _system(args: argparse.Namespace) -> int:
+    """``zhplm info --system``: read without importing torch (the catalog commands never do)."""
+    from zhplm.hardware import system_report
+
+    report = system_report()
+    lines = [
+        f"cpu: {report['cpu']} ({report['cores']} cores usable)",
+        f"instruction sets: {', '.join(report['flags']) or 'none of the ones that matter'}",  # type: ignore[arg-type]
+        f"native bf16: {'yes' if report['native_bf16'] else 'no'}; int8 kernels: "
+        f"{'yes' if report['int8_kernels'] else 'no'} ({report['int8_backend']})",
+        f"dtype=auto picks: {report['auto_precision']} ({report['auto_reason']})",
+        f"torch {report['torch'] or 'not installed'}, transformers {report['transformers'] or 'not installed'}",
+    ]
+    emit(args, report, "\n".join(lines))
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.cli.output import emit
+from zhplm.cli.tasks_cmds import add_dtype
 
 
 def _sampling_options(p: argparse.ArgumentParser, defaults: bool = True) -> None:
@@ -46,6 +47,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     g.add_argument("--file", help="UTF-8 text file: one prompt per line (a batch)")
     g.add_argument("--batch-size", type=int, default=8)
     g.add_argument("--no-stream", action="store_true", help="print the text once it is complete")
+    add_dtype(g)
     _sampling_options(g)
     g.set_defaults(handler=_generate)
 
@@ -61,6 +63,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     c.add_argument("--no-mmi", action="store_true", help="do not rerank")
     c.add_argument("--candidates", type=int, default=5, help="replies to rerank (with an MMI model)")
     c.add_argument("--max-history", type=int, default=5, help="past exchanges fed back to the model")
+    add_dtype(c)
     _sampling_options(c, defaults=False)
     c.set_defaults(handler=_chat)
 
@@ -97,7 +100,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     if (args.prompt is None) == (args.file is None):
         raise ConversionError("give either a PROMPT or --file FILE (one prompt per line)")
-    gen = TextGeneration.from_model(args.model, prompt_format=args.prompt_format)
+    gen = TextGeneration.from_model(args.model, prompt_format=args.prompt_format, dtype=args.dtype)
     opts = Options(**_options(args, {}))
     if args.file is not None:
         prompts = [line for line in Path(args.file).read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -135,6 +138,7 @@ def _chat(args: argparse.Namespace) -> int:
         candidates=args.candidates,
         max_history=args.max_history,
         prompt_format=args.prompt_format,
+        dtype=args.dtype,
     )
     gen = chat.generator
     gen.options = make_options(gen.options, _options(args, {}))

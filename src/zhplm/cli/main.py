@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from zhplm import __version__
+from zhplm._quiet import quiet_loggers
 from zhplm.cli.errors import report
 
 # One module per command group (see DESIGN.md: catalog / formats / sources / convert / tasks).
@@ -78,6 +79,11 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(*flags, action="store_true", help="only warnings and errors on stderr")
 
 
+# libraries that log about themselves while being imported, with nothing for the user to act on: torchao
+# (imported by transformers whenever it is installed) on missing GPU kernels, torch on its pytree registry
+NOISY_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
 class _StderrHandler(logging.Handler):
     """Writes ``zhplm: message`` to whatever ``sys.stderr`` is when a record arrives (so a redirected
     or captured stderr gets it)."""
@@ -119,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    with _log_to_stderr(args):
+    with _log_to_stderr(args), quiet_loggers(*NOISY_LOGGERS):
         try:
             return int(handler(args) or 0)
         except BrokenPipeError:  # `zhplm list | head`

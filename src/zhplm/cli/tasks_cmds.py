@@ -11,11 +11,22 @@ from typing import Any
 from zhplm.cli.output import emit
 
 
+def add_dtype(p: argparse.ArgumentParser) -> None:
+    """``--dtype``: the precision the model runs in (zhplm.precision; ``zhplm info --system`` shows auto's pick)."""
+    p.add_argument(
+        "--dtype",
+        choices=("fp32", "bf16", "int8", "auto"),
+        default=None,
+        help="fp32 (default, exact), bf16, int8, or auto: the fastest this CPU runs natively",
+    )
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("fill-mask", help="predict the [MASK] tokens of a text")
     p.add_argument("model", help="catalog id (converted in the store) or a converted folder")
     p.add_argument("text", help='e.g. "中国的首都是[MASK]京。"')
     p.add_argument("--top-k", type=int, default=5)
+    add_dtype(p)
     p.set_defaults(handler=_fill_mask)
 
     e = sub.add_parser("embed", help="embed the lines of a text file")
@@ -27,6 +38,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--max-length", type=int, default=512)
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dtype(e)
     e.set_defaults(handler=_embed)
 
     s = sub.add_parser(
@@ -37,6 +49,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     s.add_argument("--pairs", help="UTF-8 file: one pair a line, the two texts separated by a tab")
     s.add_argument("--pooling", choices=("cls", "mean", "pooler"), default=None, help="default: the authors'")
     s.add_argument("--batch-size", type=int, default=32)
+    add_dtype(s)
     s.set_defaults(handler=_similarity)
 
     d = sub.add_parser(
@@ -53,7 +66,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def _fill_mask(args: argparse.Namespace) -> int:
     from zhplm.tasks import pipeline
 
-    results = pipeline("fill-mask", args.model, top_k=args.top_k)(args.text)
+    results = pipeline("fill-mask", args.model, top_k=args.top_k, dtype=args.dtype)(args.text)
     lines = []
     for n, preds in enumerate(results, 1):
         if len(results) > 1:
@@ -80,6 +93,7 @@ def _embed(args: argparse.Namespace) -> int:
         normalize=not args.no_normalize,
         batch_size=args.batch_size,
         max_length=args.max_length,
+        dtype=args.dtype,
     )
     bar = None
     if not args.quiet:
@@ -121,7 +135,9 @@ def _similarity(args: argparse.Namespace) -> int:
         pairs = [(args.texts[0], args.texts[1])]
     else:
         raise ConversionError(f"give two texts (got {len(args.texts)}) or --pairs FILE")
-    sim = pipeline("sentence-similarity", args.model, pooling=args.pooling, batch_size=args.batch_size)
+    sim = pipeline(
+        "sentence-similarity", args.model, pooling=args.pooling, batch_size=args.batch_size, dtype=args.dtype
+    )
     scores = sim.pairs(pairs)
     emit(args, scores, "\n".join(f"{s.score:8.4f}  {s.a}\t{s.b}" for s in scores))
     return 0
