@@ -99,3 +99,54 @@ def test_cli_fill_mask_and_embed(model_dir: Path, tmp_path: Path, capsys: pytest
     assert [r["text"] for r in rows] == ["中国", "我们是中国人", "他"]
     assert np.allclose(np.array([r["embedding"] for r in rows]), vectors, atol=1e-6)
     assert main(["embed", str(model_dir), "--input", str(src), "--output", str(tmp_path / "v.csv")]) == 11
+
+
+@pytest.mark.oracle
+def test_long_texts_are_embedded_in_sliding_windows_not_cut(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A text longer than the window: windows of max_length tokens (with [CLS]/[SEP]) sharing ``stride``
+    tokens, each embedded by hand in transformers, and their token-weighted mean — the tail of the text
+    counts, where truncation would drop it."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    long = "我们是中国人他在上海" * 3  # 30 tokens
+    short = "大国"
+    embed = zhplm.pipeline("embeddings", model_dir, pooling="mean", max_length=12, stride=4, batch_size=3)
+    got = embed([short, long])
+    assert embed.windows == {1: 5}  # 10 tokens a window, 6 new each: starts 0, 6, 12, 18, 24 (the tail)
+    ids = tok(long, add_special_tokens=False)["input_ids"]
+    assert len(ids) == 30
+    total, weight = np.zeros(32), 0
+    for start in (0, 6, 12, 18, 24):
+        window = ids[start : start + 10]
+        with torch.inference_mode():
+            h = model(torch.tensor([[tok.cls_token_id, *window, tok.sep_token_id]])).last_hidden_state[0]
+        total += len(window) * h.mean(0).numpy()
+        weight += len(window)
+    want = total / weight
+    assert np.allclose(got[1], want / np.linalg.norm(want), atol=1e-5)
+    with torch.inference_mode():
+        h = model(**tok(short, return_tensors="pt")).last_hidden_state[0].mean(0).numpy()
+    assert np.allclose(got[0], h / np.linalg.norm(h), atol=1e-5)  # a short text as before
+    lines = tmp_path / "in.txt"
+    lines.write_text(f"{short}\n{long}\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    args = [
+        "embed",
+        str(model_dir),
+        "--input",
+        str(lines),
+        "--output",
+        str(out),
+        "--max-length",
+        "12",
+        "--quiet",
+    ]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert "windows" not in rows[0] and rows[1]["windows"] == 5  # stride 128 > room 10: half of it, 5 windows
+    assert "1 longer than 12 tokens: sliding windows" in capsys.readouterr().err

@@ -110,13 +110,18 @@ def _embed(args: argparse.Namespace) -> int:
         np.save(out, vectors)
     else:
         with open(out, "w", encoding="utf-8") as fh:
-            for text, vec in zip(texts, vectors, strict=True):
-                fh.write(json.dumps({"text": text, "embedding": vec.tolist()}, ensure_ascii=False) + "\n")
+            for n, (text, vec) in enumerate(zip(texts, vectors, strict=True)):
+                row: dict[str, Any] = {"text": text, "embedding": vec.tolist()}
+                if n in embed.windows:  # longer than the model's window: the mean of this many windows
+                    row["windows"] = embed.windows[n]
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    windowed = len(embed.windows)
+    note = f" ({windowed} longer than {args.max_length} tokens: sliding windows)" if windowed else ""
     emit(
         args,
-        {"output": out, "count": len(texts), "size": vectors.shape[1]},
+        {"output": out, "count": len(texts), "size": vectors.shape[1], "windowed": windowed},
         lambda: print(
-            f"{len(texts)} embeddings of size {vectors.shape[1]} written to {out}", file=sys.stderr
+            f"{len(texts)} embeddings of size {vectors.shape[1]} written to {out}{note}", file=sys.stderr
         ),
     )
     return 0

@@ -1,7 +1,14 @@
-"""Sentence embeddings: CLS, mean or pooler strategies, L2-normalised, batched by length."""
+"""Sentence embeddings: CLS, mean or pooler strategies, L2-normalised, batched by length.
+
+A text longer than the model's window (``max_length`` tokens with its special tokens) is not cut short: its
+tokens are split into overlapping windows (``stride`` tokens shared between neighbours), each window is
+embedded like a text of its own, and the text's vector is the token-weighted mean of its windows' vectors
+(normalised again). :attr:`Embeddings.windows` says which texts of the last call were windowed, and the
+``zhplm embed`` command reports it."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +17,9 @@ import numpy as np
 
 from zhplm.errors import ConversionError
 from zhplm.tasks._heads import require_head
+from zhplm.tasks.prompting import is_wordpiece
+
+log = logging.getLogger(__name__)
 
 POOLING = ("cls", "mean", "pooler")
 
@@ -24,6 +34,7 @@ class Embeddings:
         normalize: bool = True,
         batch_size: int = 32,
         max_length: int = 512,
+        stride: int = 128,
     ) -> None:
         if pooling not in POOLING:
             raise ConversionError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLING)}")
@@ -33,6 +44,8 @@ class Embeddings:
         self.normalize = normalize
         self.batch_size = batch_size
         self.max_length = max_length
+        self.stride = stride
+        self.windows: dict[int, int] = {}  # last call: input index → number of windows, for windowed texts
 
     @classmethod
     def from_model(
@@ -43,6 +56,7 @@ class Embeddings:
         normalize: bool = True,
         batch_size: int = 32,
         max_length: int = 512,
+        stride: int = 128,
         **load_options: Any,
     ) -> Embeddings:
         from zhplm.loader import load
@@ -57,6 +71,7 @@ class Embeddings:
             normalize=normalize,
             batch_size=batch_size,
             max_length=max_length,
+            stride=stride,
         )
 
     def __call__(
@@ -67,30 +82,114 @@ class Embeddings:
 
         if isinstance(texts, str):
             texts = [texts]
+        pieces, owners, weights = self._pieces(texts)
         # sort by length so each batch pads little; restore the input order at the end
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: list[np.ndarray[Any, Any]] = [np.empty(0, np.float32)] * len(texts)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            enc = self.tokenizer(
-                [texts[i] for i in idx],
-                return_tensors="pt",
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-            )
+        # (whole texts and windows never share a batch: one is tokenized here, the other already is)
+        rows: list[np.ndarray[Any, Any]] = [np.empty(0, np.float32)] * len(pieces)
+        for idx in self._batches(pieces):
+            batch = [pieces[i] for i in idx]
+            if isinstance(batch[0], str):
+                enc = self.tokenizer(
+                    batch, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length
+                )
+            else:  # windows of a long text, already token ids with their special tokens
+                enc = self.tokenizer.pad({"input_ids": batch}, return_tensors="pt")
             with torch.inference_mode():
                 output = self.model(**enc)
             vectors = self._pool(output, enc["attention_mask"]).float()
-            if self.normalize:
-                vectors = torch.nn.functional.normalize(vectors, dim=-1)
             for i, v in zip(idx, vectors.numpy(), strict=True):
-                out[i] = v
+                rows[i] = v
             if progress is not None:
-                progress(len(idx))
+                progress(sum(1 for i in idx if weights[i] == 0 or _last_window(owners, i)))
         if not texts:
             return np.zeros((0, int(self.model.config.hidden_size)), np.float32)
-        return np.stack(out).astype(np.float32)
+        out = np.zeros((len(texts), rows[0].shape[-1]), np.float32)
+        if self.windows:  # a windowed text: the token-weighted mean of its windows
+            total = np.zeros(len(texts), np.float32)
+            for row, owner, weight in zip(rows, owners, weights, strict=True):
+                w = float(weight or 1)
+                out[owner] += w * row
+                total[owner] += w
+            out /= total[:, None]
+        else:
+            out[:] = np.stack(rows)
+        if self.normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def _batches(self, pieces: list[Any]) -> list[list[int]]:
+        batches = []
+        for windows in (False, True):
+            group = sorted(
+                (i for i, p in enumerate(pieces) if isinstance(p, list) == windows),
+                key=lambda i: len(pieces[i]),
+            )
+            batches += [group[at : at + self.batch_size] for at in range(0, len(group), self.batch_size)]
+        return batches
+
+    def _pieces(self, texts: Sequence[str]) -> tuple[list[Any], list[int], list[int]]:
+        """What is fed to the model: each text as it is, or a long one as windows of token ids; the input
+        index each piece belongs to, and its weight (its token count; 0 for a whole text)."""
+        pieces: list[Any] = []
+        owners: list[int] = []
+        weights: list[int] = []
+        self.windows = {}
+        prefix, suffix = self._framing()
+        room = self.max_length - len(prefix) - len(suffix)
+        # a WordPiece token covers at least one character, so only texts this long can overflow; a byte-level
+        # BPE may spend several tokens on one Chinese character, so every text is counted
+        counted = not is_wordpiece(self.tokenizer)
+        for n, text in enumerate(texts):
+            ids = (
+                self.tokenizer(text, add_special_tokens=False)["input_ids"]
+                if counted or len(text) > room
+                else []
+            )
+            if len(ids) <= room or not self._can_window():
+                pieces.append(text)
+                owners.append(n)
+                weights.append(0)
+                continue
+            step = room - min(self.stride, room // 2)  # a stride too large for a small window: half of it
+            starts = list(range(0, max(len(ids) - room, 0) + step, step))
+            for start in starts:
+                window = ids[start : start + room]
+                pieces.append([*prefix, *window, *suffix])
+                owners.append(n)
+                weights.append(len(window))
+            self.windows[n] = len(starts)
+        if self.windows:
+            log.info(
+                "%d text(s) longer than %d tokens embedded as sliding windows (stride %d, token-weighted mean)",
+                len(self.windows),
+                self.max_length,
+                self.stride,
+            )
+        return pieces, owners, weights
+
+    def _framing(self) -> tuple[list[int], list[int]]:
+        """The special tokens the tokenizer puts before and after a text (``[CLS]`` … ``[SEP]``), read off
+        a probe text: transformers 5's fast tokenizers no longer expose build_inputs_with_special_tokens."""
+        framed: list[int] = self.tokenizer("中")["input_ids"]
+        bare: list[int] = self.tokenizer("中", add_special_tokens=False)["input_ids"]
+        for at in range(len(framed) - len(bare) + 1):
+            if framed[at : at + len(bare)] == bare:
+                return framed[:at], framed[at + len(bare) :]
+        return [], []
+
+    def _can_window(self) -> bool:
+        """Windows are token ids: a tokenizer that feeds the model more than ids and types (ChineseBERT's
+        pinyin ids) cannot be windowed this way; such a text is truncated, as before."""
+        extra = set(getattr(self.tokenizer, "model_input_names", ())) - {
+            "input_ids",
+            "token_type_ids",
+            "attention_mask",
+        }
+        if extra:
+            log.warning(
+                "this model's inputs (%s) cannot be windowed: long texts are truncated", ", ".join(extra)
+            )
+        return not extra
 
     def _pool(self, output: Any, mask: Any) -> Any:
         hidden = output.last_hidden_state
@@ -103,3 +202,8 @@ class Embeddings:
         if pooled is None:
             raise ConversionError("this model has no pooler; use pooling='cls' or 'mean'")
         return pooled
+
+
+def _last_window(owners: list[int], i: int) -> bool:
+    """True for the last piece of its text (progress counts texts, not windows)."""
+    return i + 1 == len(owners) or owners[i + 1] != owners[i]
