@@ -150,3 +150,36 @@ def test_long_texts_are_embedded_in_sliding_windows_not_cut(
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert "windows" not in rows[0] and rows[1]["windows"] == 5  # stride 128 > room 10: half of it, 5 windows
     assert "1 longer than 12 tokens: sliding windows" in capsys.readouterr().err
+
+
+@pytest.mark.oracle
+def test_fill_mask_reads_a_long_text_in_windows_centred_on_each_mask(model_dir: Path) -> None:
+    """Masks far apart in a text longer than the window: each is predicted from a window of max_length
+    tokens centred on it (by hand in transformers here), and the sequence shows the whole text filled."""
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForMaskedLM.from_pretrained(str(model_dir)).eval()
+    text = "我[MASK]是中国人他在上海" + "我们是中国人他在上海" * 2 + "大[MASK]"
+    fill = zhplm.pipeline("fill-mask", model_dir, max_length=12, top_k=3)
+    got = fill(text)
+    assert fill.windowed == {0}
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    masks = [p for p, t in enumerate(ids) if t == tok.mask_token_id]
+    assert masks == [1, len(ids) - 1]
+    for found, p in zip(got, masks, strict=True):
+        start = min(max(p - 5, 0), len(ids) - 10)  # room 10: centred, kept inside the text
+        window = [tok.cls_token_id, *ids[start : start + 10], tok.sep_token_id]
+        with torch.inference_mode():
+            logits = model(torch.tensor([window])).logits[0, 1 + p - start]
+        want = logits.softmax(-1).topk(3)
+        assert [x.token_id for x in found] == want.indices.tolist()
+        assert np.allclose([x.score for x in found], want.values.numpy(), atol=1e-5)
+        # the whole text with this mask filled, not the 10-token window it was read from
+        assert (
+            found[0].sequence.startswith("我")
+            and "大" in found[0].sequence[-2:]
+            and len(found[0].sequence) > 20
+        )
+    assert fill("大[MASK]国")[0][0].token_id > 0 and fill.windowed == set()

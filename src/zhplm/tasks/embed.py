@@ -17,6 +17,7 @@ import numpy as np
 
 from zhplm.errors import ConversionError
 from zhplm.tasks._heads import require_head
+from zhplm.tasks._windows import can_window, framing
 from zhplm.tasks.prompting import is_wordpiece
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ class Embeddings:
         owners: list[int] = []
         weights: list[int] = []
         self.windows = {}
-        prefix, suffix = self._framing()
+        prefix, suffix = framing(self.tokenizer)
         room = self.max_length - len(prefix) - len(suffix)
         # a WordPiece token covers at least one character, so only texts this long can overflow; a byte-level
         # BPE may spend several tokens on one Chinese character, so every text is counted
@@ -145,7 +146,7 @@ class Embeddings:
                 if counted or len(text) > room
                 else []
             )
-            if len(ids) <= room or not self._can_window():
+            if len(ids) <= room or not can_window(self.tokenizer):
                 pieces.append(text)
                 owners.append(n)
                 weights.append(0)
@@ -166,30 +167,6 @@ class Embeddings:
                 self.stride,
             )
         return pieces, owners, weights
-
-    def _framing(self) -> tuple[list[int], list[int]]:
-        """The special tokens the tokenizer puts before and after a text (``[CLS]`` … ``[SEP]``), read off
-        a probe text: transformers 5's fast tokenizers no longer expose build_inputs_with_special_tokens."""
-        framed: list[int] = self.tokenizer("中")["input_ids"]
-        bare: list[int] = self.tokenizer("中", add_special_tokens=False)["input_ids"]
-        for at in range(len(framed) - len(bare) + 1):
-            if framed[at : at + len(bare)] == bare:
-                return framed[:at], framed[at + len(bare) :]
-        return [], []
-
-    def _can_window(self) -> bool:
-        """Windows are token ids: a tokenizer that feeds the model more than ids and types (ChineseBERT's
-        pinyin ids) cannot be windowed this way; such a text is truncated, as before."""
-        extra = set(getattr(self.tokenizer, "model_input_names", ())) - {
-            "input_ids",
-            "token_type_ids",
-            "attention_mask",
-        }
-        if extra:
-            log.warning(
-                "this model's inputs (%s) cannot be windowed: long texts are truncated", ", ".join(extra)
-            )
-        return not extra
 
     def _pool(self, output: Any, mask: Any) -> Any:
         hidden = output.last_hidden_state
