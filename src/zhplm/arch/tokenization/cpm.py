@@ -21,6 +21,7 @@ from typing import Any
 
 from transformers import PretrainedConfig, PreTrainedTokenizer
 
+from zhplm.arch.tokenization.segment import cut
 from zhplm.errors import MissingDependencyError
 
 TOKENIZER_CLASS = "CpmJiebaTokenizer"
@@ -28,14 +29,6 @@ MODEL_FILE = "chinese_vocab.model"
 # the release's special pieces (bpe_3w_new/vocab.json): <eod> ends a document, <pad> fills a batch
 EOD, PAD, UNK = "<eod>", "<pad>", "<unk>"
 _TO_VISIBLE = str.maketrans(" \n", "\u2582\u2583")
-
-
-def _jieba() -> Any:
-    try:
-        import jieba
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise MissingDependencyError("jieba", "torch", "tokenize CPM-1 text") from exc
-    return jieba
 
 
 def _sentencepiece(model_file: str) -> Any:
@@ -48,7 +41,7 @@ def _sentencepiece(model_file: str) -> Any:
 
 def segment(text: str) -> str:
     """The text sentencepiece sees: jieba words with spaces/newlines made visible, joined by spaces."""
-    return " ".join(word.translate(_TO_VISIBLE) for word in _jieba().cut(text, cut_all=False))
+    return " ".join(word.translate(_TO_VISIBLE) for word in cut(text, hmm=True))
 
 
 def restore(decoded: str) -> str:
