@@ -31,8 +31,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     e = sub.add_parser("embed", help="embed the lines of a text file")
     e.add_argument("model", help="catalog id (converted in the store) or a converted folder")
-    e.add_argument("--input", required=True, help="UTF-8 text file, one text per line")
-    e.add_argument("--output", required=True, help="FILE.npy or FILE.jsonl")
+    e.add_argument(
+        "--input", required=True, help="UTF-8 text file, one text per line (.jsonl/.parquet: a job)"
+    )
+    e.add_argument(
+        "--output", required=True, help="FILE.npy or FILE.jsonl; a folder of Parquet parts for a job"
+    )
+    j = e.add_argument_group("batch job (resumable Parquet parts; zhplm.jobs)")
+    j.add_argument("--engine", choices=("local", "ray"), help="run as a batch job, here or on Ray")
+    j.add_argument("--address", help="a Ray cluster to join (default: start Ray on this machine)")
+    j.add_argument("--workers", type=int, help="Ray actors (default: one per CPU)")
+    j.add_argument("--block-lines", type=int, default=1000, help="lines per output part (default 1000)")
     e.add_argument("--pooling", choices=("cls", "mean", "pooler"), default="cls")
     e.add_argument("--no-normalize", action="store_true")
     e.add_argument("--batch-size", type=int, default=32)
@@ -82,6 +91,8 @@ def _embed(args: argparse.Namespace) -> int:
     from zhplm.errors import ConversionError
     from zhplm.tasks import pipeline
 
+    if args.engine:
+        return _embed_job(args)
     out = Path(args.output)
     if out.suffix not in (".npy", ".jsonl"):
         raise ConversionError(f"--output must end in .npy or .jsonl, got {out.name}")
@@ -125,6 +136,41 @@ def _embed(args: argparse.Namespace) -> int:
         ),
     )
     return 0
+
+
+def _embed_job(args: argparse.Namespace) -> int:
+    from zhplm.jobs import Job, run
+
+    options = {
+        "pooling": args.pooling,
+        "normalize": not args.no_normalize,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
+        **({"dtype": args.dtype} if args.dtype else {}),
+    }
+    job = Job("embed", args.model, args.input, args.output, block_lines=args.block_lines, options=options)
+    bar = _progress_bar(args)
+    report = run(job, engine=args.engine, address=args.address, workers=args.workers, progress=bar)
+    emit(
+        args,
+        vars(report),
+        lambda: print(
+            f"{report.rows} embeddings in {report.blocks} parts under {args.output} "
+            f"({report.computed} computed, {report.skipped} already there; {report.engine})",
+            file=sys.stderr,
+        ),
+    )
+    return 0
+
+
+def _progress_bar(args: argparse.Namespace) -> Any:
+    if args.quiet:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(unit="text", file=sys.stderr).update
 
 
 def _similarity(args: argparse.Namespace) -> int:
