@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.modeling_outputs import MaskedLMOutput
+from transformers.modeling_outputs import CausalLMOutputWithPast, MaskedLMOutput
 from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 
 
@@ -177,6 +177,41 @@ class DecoderAccess:
         predictions.decoder = value
         if isinstance(getattr(predictions, "bias", None), nn.Parameter):
             predictions.bias = value.bias
+
+
+class LMHeadAccess:
+    """``get/set_output_embeddings`` for causal LMs whose output projection is ``self.lm_head``."""
+
+    lm_head: nn.Linear
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+
+def causal_lm_output(
+    model: Any,
+    base: Any,
+    labels: torch.Tensor | None,
+    logits_to_keep: int | torch.Tensor,
+    **kwargs: Any,
+) -> CausalLMOutputWithPast:
+    """Logits of ``model.lm_head`` over the positions ``logits_to_keep`` asks for (``generate`` keeps the last),
+    transformers' shifted causal-LM loss, and ``base``'s cache and hidden states passed on."""
+    hidden = base.last_hidden_state
+    if isinstance(logits_to_keep, int):
+        hidden = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
+    else:
+        hidden = hidden[:, logits_to_keep]
+    logits = model.lm_head(hidden)
+    loss = None
+    if labels is not None:
+        loss = model.loss_function(logits=logits, labels=labels, vocab_size=model.config.vocab_size, **kwargs)
+    return CausalLMOutputWithPast(
+        loss=loss, logits=logits, cache=base.cache, hidden_states=base.hidden_states
+    )
 
 
 def check_ids_or_embeds(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> None:

@@ -37,7 +37,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.gpt2.modeling_gpt2 import eager_attention_forward
 
-from zhplm.arch.modeling._layers import check_ids_or_embeds
+from zhplm.arch.modeling._layers import LMHeadAccess, causal_lm_output, check_ids_or_embeds
 from zhplm.arch.modeling.configuration_grover import GroverConfig
 
 # the output projection is the word embedding (transformers 5 ties what this names)
@@ -211,7 +211,7 @@ class GroverModel(GroverPreTrainedModel):
         )
 
 
-class GroverForCausalLM(GroverPreTrainedModel, GenerationMixin):
+class GroverForCausalLM(LMHeadAccess, GroverPreTrainedModel, GenerationMixin):
     """Grover with its tied output projection (no bias): next-token ``logits [B, L, vocab]``."""
 
     _tied_weights_keys = _TIED_HEAD
@@ -221,13 +221,6 @@ class GroverForCausalLM(GroverPreTrainedModel, GenerationMixin):
         self.grover = GroverModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
-
-    def get_output_embeddings(self) -> nn.Linear:
-        head: nn.Linear = self.lm_head
-        return head
-
-    def set_output_embeddings(self, value: nn.Linear) -> None:
-        self.lm_head = value
 
     def forward(
         self,
@@ -252,20 +245,7 @@ class GroverForCausalLM(GroverPreTrainedModel, GenerationMixin):
             output_hidden_states=output_hidden_states,
             **kwargs,
         )
-        hidden = base.last_hidden_state
-        if isinstance(logits_to_keep, int):
-            hidden = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
-        else:
-            hidden = hidden[:, logits_to_keep]
-        logits = self.lm_head(hidden)
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs
-            )
-        return CausalLMOutputWithPast(
-            loss=loss, logits=logits, cache=base.cache, hidden_states=base.hidden_states
-        )
+        return causal_lm_output(self, base, labels, logits_to_keep, **kwargs)
 
 
 __all__ = ["GroverConfig", "GroverForCausalLM", "GroverModel", "GroverPreTrainedModel"]
