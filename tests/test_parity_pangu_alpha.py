@@ -221,7 +221,7 @@ def test_the_real_strategy_file_reads_as_protobuf_reads_it() -> None:
 
 
 @pytest.mark.oracle
-def test_a_missing_slice_is_a_clear_error(
+def test_a_missing_slice_or_a_foreign_strategy_is_a_clear_error(
     releases: dict[str, tuple[Path, dict[str, np.ndarray]]], tmp_path: Path
 ) -> None:
     import shutil
@@ -232,6 +232,19 @@ def test_a_missing_slice_is_a_clear_error(
     (broken / "filerted_2.ckpt").unlink()
     with pytest.raises(CorruptCheckpointError, match="slice file is missing"):
         mindspore_sliced.MindSporeSlicedReader(broken)
+    # the strategy of another release (the real 2.6B one: 512 devices) beside these four slices
+    other = tmp_path / "other"
+    shutil.copytree(src, other)
+    for p in (other / "strategy_load_ckpt").iterdir():
+        p.unlink()
+    _pangu_file(
+        "strategy_load_ckpt/pangu_alpha_2.6B_ckpt_strategy.ckpt", other / "strategy_load_ckpt" / "s.ckpt"
+    )
+    with pytest.raises(
+        CorruptCheckpointError, match=r"no strategy file fits these 4 slices.*\[512\] devices"
+    ):
+        zhplm.convert(other, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing half-written
 
 
 @pytest.mark.oracle
