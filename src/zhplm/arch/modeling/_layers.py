@@ -6,7 +6,7 @@ table, key-padding masks and the attention kernels (PyTorch SDPA where the maths
 """
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -212,6 +212,53 @@ def causal_lm_output(
     return CausalLMOutputWithPast(
         loss=loss, logits=logits, cache=base.cache, hidden_states=base.hidden_states
     )
+
+
+class DecoderInputs(NamedTuple):
+    embeds: torch.Tensor
+    cache: Any  # a transformers Cache, or None without use_cache
+    position_ids: torch.Tensor
+    mask: Any  # what create_causal_mask returns for the attention kernel
+    use_cache: bool
+    want_hidden: bool
+
+
+def decoder_inputs(
+    model: Any,
+    embed: nn.Module,
+    input_ids: torch.Tensor | None,
+    inputs_embeds: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    position_ids: torch.Tensor | None,
+    cache: Any,
+    use_cache: bool | None,
+    output_hidden_states: bool | None,
+) -> DecoderInputs:
+    """What a causal decoder's forward starts with: the token embeddings (``embed``), a ``DynamicCache`` when
+    caching, positions continuing after the cached ones, and transformers' causal mask (padding included)."""
+    from transformers.cache_utils import DynamicCache
+    from transformers.masking_utils import create_causal_mask
+
+    check_ids_or_embeds(input_ids, inputs_embeds)
+    if inputs_embeds is None:
+        assert input_ids is not None
+        inputs_embeds = embed(input_ids)
+    config = model.config
+    use_cache = bool(config.use_cache if use_cache is None else use_cache)
+    if use_cache and cache is None:
+        cache = DynamicCache(config=config)
+    if position_ids is None:
+        seen = cache.get_seq_length() if cache is not None else 0
+        position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device)[None] + seen
+    mask = create_causal_mask(
+        config=config,
+        inputs_embeds=inputs_embeds,
+        attention_mask=attention_mask,
+        cache=cache,
+        position_ids=position_ids,
+    )
+    want_hidden = bool(config.output_hidden_states if output_hidden_states is None else output_hidden_states)
+    return DecoderInputs(inputs_embeds, cache, position_ids, mask, use_cache, want_hidden)
 
 
 def check_ids_or_embeds(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> None:

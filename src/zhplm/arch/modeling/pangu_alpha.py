@@ -35,13 +35,12 @@ import torch
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers.activations import ACT2FN
-from transformers.cache_utils import Cache, DynamicCache
-from transformers.masking_utils import create_causal_mask
+from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.gpt2.modeling_gpt2 import eager_attention_forward
 
-from zhplm.arch.modeling._layers import LMHeadAccess, causal_lm_output, check_ids_or_embeds
+from zhplm.arch.modeling._layers import LMHeadAccess, causal_lm_output, decoder_inputs
 from zhplm.arch.modeling.configuration_pangu_alpha import PanguAlphaConfig
 
 _TIED_HEAD = {"lm_head.weight": "pangu.word_embeddings.weight"}
@@ -183,31 +182,29 @@ class PanguAlphaModel(PanguAlphaPreTrainedModel):
         output_hidden_states: bool | None = None,
         **kwargs: Any,
     ) -> BaseModelOutputWithPast:
-        check_ids_or_embeds(input_ids, inputs_embeds)
-        if inputs_embeds is None:
-            assert input_ids is not None
-            inputs_embeds = self.word_embeddings(input_ids)
-        use_cache = self.config.use_cache if use_cache is None else use_cache
-        if use_cache and cache is None:
-            cache = DynamicCache(config=self.config)
-        if position_ids is None:
-            seen = cache.get_seq_length() if cache is not None else 0
-            position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device)[None] + seen
+        inputs = decoder_inputs(
+            self,
+            self.word_embeddings,
+            input_ids,
+            inputs_embeds,
+            attention_mask,
+            position_ids,
+            cache,
+            use_cache,
+            output_hidden_states,
+        )
+        inputs_embeds, cache, position_ids, mask = (
+            inputs.embeds,
+            inputs.cache,
+            inputs.position_ids,
+            inputs.mask,
+        )
+        use_cache, want_hidden = inputs.use_cache, inputs.want_hidden
         if int(position_ids.max()) >= self.config.max_position_embeddings:
             raise ValueError(
                 f"position {int(position_ids.max())} is past the model's {self.config.max_position_embeddings} "
                 "positions: shorten the prompt or max_new_tokens"
             )
-        mask = create_causal_mask(
-            config=self.config,
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            cache=cache,
-            position_ids=position_ids,
-        )
-        want_hidden = bool(
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        )
         kwargs.pop("output_attentions", None)
         hidden = self.dropout(inputs_embeds + self.position_embeddings(position_ids))
         all_hidden = [hidden]
