@@ -63,6 +63,14 @@ TINY: dict[str, dict[str, Any]] = {
         decoder_start_token_id=3,
     ),
     "grover": {**BERT_SIZES, "max_position_embeddings": 32, "eos_token_id": 3},
+    "pangu_alpha": dict(
+        hidden_size=16,
+        num_layers=3,
+        num_attention_heads=2,
+        max_position_embeddings=32,
+        eos_token_id=3,
+        pad_token_id=0,
+    ),
     "simbert": BERT_SIZES,
     "roformer_sim": BERT_SIZES,
     "t5_pegasus": dict(

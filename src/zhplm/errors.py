@@ -178,6 +178,11 @@ class MissingDependencyError(ZhplmError, ImportError):
         super().__init__(f"{package} is needed{why}: pip install 'zhplm[{extra}]'")
 
 
+class InsufficientMemoryError(ZhplmError, MemoryError):
+    """A model is larger than the memory this machine has free; the message gives both sizes and what to do
+    (another dtype, a bigger machine; the converted folder itself is fine)."""
+
+
 # --------------------------------------------------------------------------- serving
 
 

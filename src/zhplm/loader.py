@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from zhplm._quiet import quietly
-from zhplm.errors import ConversionError, MissingDependencyError
+from zhplm.errors import ConversionError, InsufficientMemoryError, MissingDependencyError
 from zhplm.precision import quantize_int8
 from zhplm.precision import resolve as resolve_precision
 
@@ -107,6 +107,93 @@ def model_class_for(folder: Path, task: str | None = None) -> Any:
     return transformers.AutoModel
 
 
+_ITEMSIZE = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+}
+_HEADER_LIMIT = 100 << 20
+
+
+def weight_elements(folder: Path) -> tuple[int, int]:
+    """How many weight elements a converted folder's safetensors files hold, and their bytes as stored (read
+    from the headers only)."""
+    total = stored = 0
+    for path in sorted(folder.glob("*.safetensors")):
+        with path.open("rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            if not 0 < size <= _HEADER_LIMIT:
+                continue  # a damaged header: from_pretrained reports it
+            try:
+                header = json.loads(fh.read(size))
+            except ValueError:
+                continue
+        for name, entry in header.items():
+            if name != "__metadata__" and isinstance(entry, dict):
+                n = 1
+                for d in entry.get("shape", ()):
+                    n *= int(d)
+                total += n
+                stored += n * _ITEMSIZE.get(str(entry.get("dtype")), 4)
+    return total, stored
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(folder: Path, dtype: Any) -> None:
+    """Refuse to load a model whose weights alone exceed the free memory (PanGu-α 13B: 52 GB in float32), with
+    the sizes, before transformers starts allocating; ``ZHPLM_SKIP_MEMORY_CHECK=1`` skips the check."""
+    import os
+
+    import torch
+
+    if os.environ.get("ZHPLM_SKIP_MEMORY_CHECK") == "1":
+        return
+    free = available_memory()
+    if free is None:
+        return
+    elements, stored = weight_elements(folder)
+    if dtype == "auto":  # the folder's own dtype
+        target, needed = None, stored
+    else:
+        target = dtype if isinstance(dtype, torch.dtype) else torch.float32
+        needed = elements * target.itemsize
+    itemsize = needed / max(elements, 1)
+    if needed <= free:
+        return
+    gb = 1 << 30
+    half = elements * 2
+    hint = (
+        f"; in bf16 it needs {half / gb:.1f} GB (zhplm.load(..., dtype='bf16'))"
+        if itemsize > 2 and half <= free
+        else f" (bf16 would need {half / gb:.1f} GB)"
+        if itemsize > 2
+        else ""
+    )
+    what = "as stored" if target is None else f"in {str(target).removeprefix('torch.')}"
+    raise InsufficientMemoryError(
+        f"{folder}: the weights alone need {needed / gb:.1f} GB {what} "
+        f"({elements:,} parameters) but only {free / gb:.1f} GB of memory is available{hint}. The converted "
+        "folder is complete: load it on a machine with more memory (set ZHPLM_SKIP_MEMORY_CHECK=1 to try anyway)"
+    )
+
+
 def load(
     id_or_dir: str | Path,
     *,
@@ -132,6 +219,7 @@ def load(
     if dtype is not None:
         kwargs["dtype"] = precision.torch_dtype()
     kwargs["attn_implementation"] = attn_implementation or "sdpa"
+    check_memory(folder, kwargs.get("dtype"))
     try:
         model = quietly(cls.from_pretrained, str(folder), **kwargs)
     except (ValueError, ImportError) as exc:

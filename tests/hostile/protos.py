@@ -67,13 +67,49 @@ def _build() -> dict[str, Any]:
     val.field[2].oneof_index = 0
     _field(ck, "value", 1, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".mindspore.irpb.Checkpoint.Value")
     pool.Add(md)
+    # MindSpore ccsrc/utils/node_strategy.proto (proto2): the strategy file of a model-parallel release
+    sd = descriptor_pb2.FileDescriptorProto(
+        name="zhplm_test_ms_strategy.proto", package="mindspore.straspb", syntax="proto2"
+    )
+    for name, ftype in (
+        ("DevMatrix", F.TYPE_UINT32),
+        ("TensorMap", F.TYPE_INT32),
+        ("ParamSplitShape", F.TYPE_INT64),
+        ("IndicesOffset", F.TYPE_INT64),
+    ):
+        _field(sd.message_type.add(name=name), "dim", 1, ftype, F.LABEL_REPEATED)
+    pl = sd.message_type.add(name="ParallelLayouts")
+    for number, (fname, tname) in enumerate(
+        (("dev_matrix", "DevMatrix"), ("tensor_map", "TensorMap"), ("param_split_shape", "ParamSplitShape"),
+         ("indices_offset", "IndicesOffset")),
+        start=1,
+    ):  # fmt: skip
+        _field(pl, fname, number, F.TYPE_MESSAGE, F.LABEL_REPEATED, f".mindspore.straspb.{tname}")
+    for number, fname in ((5, "field"), (6, "opt_weight_shard_step"), (7, "opt_weight_shard_size")):
+        _field(pl, fname, number, F.TYPE_INT32, F.LABEL_OPTIONAL)
+    li = sd.message_type.add(name="ParallelLayoutItem")
+    _field(li, "param_name", 1, F.TYPE_STRING, F.LABEL_REQUIRED)
+    _field(li, "parallel_layouts", 2, F.TYPE_MESSAGE, F.LABEL_REQUIRED, ".mindspore.straspb.ParallelLayouts")
+    sm = sd.message_type.add(name="ParallelStrategyMap")
+    _field(sm, "current_stage", 1, F.TYPE_UINT32, F.LABEL_REQUIRED)
+    _field(
+        sm,
+        "parallel_layout_item",
+        3,
+        F.TYPE_MESSAGE,
+        F.LABEL_REPEATED,
+        ".mindspore.straspb.ParallelLayoutItem",
+    )
+    pool.Add(sd)
     get = message_factory.GetMessageClass
     return {
         "TensorDesc": get(pool.FindMessageTypeByName("paddle.framework.proto.VarType.TensorDesc")),
         "Checkpoint": get(pool.FindMessageTypeByName("mindspore.irpb.Checkpoint")),
+        "ParallelStrategyMap": get(pool.FindMessageTypeByName("mindspore.straspb.ParallelStrategyMap")),
     }
 
 
 MESSAGES = _build()
 TensorDesc = MESSAGES["TensorDesc"]
 Checkpoint = MESSAGES["Checkpoint"]
+ParallelStrategyMap = MESSAGES["ParallelStrategyMap"]

@@ -26,6 +26,7 @@ READERS: dict[str, str] = {
     "paddle": "zhplm.formats.paddle",
     "paddle-static": "zhplm.formats.paddle_static",
     "keras-h5": "zhplm.formats.keras_h5",
+    "mindspore-sliced": "zhplm.formats.mindspore_sliced",
     "mindspore": "zhplm.formats.mindspore",
 }
 

@@ -46,7 +46,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     (r"(^|\.)query_key_value\.(weight|bias)$", Split(0, parts=3)),
     (r"(^|\.)project\.(weight|bias)$", Split(0, parts=3)),  # CPM-2 / EVA fused QKV
     (r"(^|\.)project_kv\.(weight|bias)$", Split(0, parts=2)),
-    (r"(^|\.)(project_q|query|key_value)\.(weight|bias)$", Split(0)),
+    (r"(^|\.)(project_q|query|key|value|key_value)\.(weight|bias)$", Split(0)),  # PanGu-α: separate q, k, v
     (r"(^|\.)dense_h_to_4h\.(weight|bias)$", Split(0)),
     (r"(^|\.)wi(_0|_1)?\.(weight|bias)$", Split(0)),
     (r"(^|\.)(word_embeddings|word_embeds|lm_head)\.weight$", Split(0)),  # vocab-parallel

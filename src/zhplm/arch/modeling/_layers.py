@@ -6,12 +6,12 @@ table, key-padding masks and the attention kernels (PyTorch SDPA where the maths
 """
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.modeling_outputs import MaskedLMOutput
+from transformers.modeling_outputs import CausalLMOutputWithPast, MaskedLMOutput
 from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 
 
@@ -177,6 +177,88 @@ class DecoderAccess:
         predictions.decoder = value
         if isinstance(getattr(predictions, "bias", None), nn.Parameter):
             predictions.bias = value.bias
+
+
+class LMHeadAccess:
+    """``get/set_output_embeddings`` for causal LMs whose output projection is ``self.lm_head``."""
+
+    lm_head: nn.Linear
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+
+def causal_lm_output(
+    model: Any,
+    base: Any,
+    labels: torch.Tensor | None,
+    logits_to_keep: int | torch.Tensor,
+    **kwargs: Any,
+) -> CausalLMOutputWithPast:
+    """Logits of ``model.lm_head`` over the positions ``logits_to_keep`` asks for (``generate`` keeps the last),
+    transformers' shifted causal-LM loss, and ``base``'s cache and hidden states passed on."""
+    hidden = base.last_hidden_state
+    if isinstance(logits_to_keep, int):
+        hidden = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
+    else:
+        hidden = hidden[:, logits_to_keep]
+    logits = model.lm_head(hidden)
+    loss = None
+    if labels is not None:
+        loss = model.loss_function(logits=logits, labels=labels, vocab_size=model.config.vocab_size, **kwargs)
+    return CausalLMOutputWithPast(
+        loss=loss, logits=logits, cache=base.cache, hidden_states=base.hidden_states
+    )
+
+
+class DecoderInputs(NamedTuple):
+    embeds: torch.Tensor
+    cache: Any  # a transformers Cache, or None without use_cache
+    position_ids: torch.Tensor
+    mask: Any  # what create_causal_mask returns for the attention kernel
+    use_cache: bool
+    want_hidden: bool
+
+
+def decoder_inputs(
+    model: Any,
+    embed: nn.Module,
+    input_ids: torch.Tensor | None,
+    inputs_embeds: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    position_ids: torch.Tensor | None,
+    cache: Any,
+    use_cache: bool | None,
+    output_hidden_states: bool | None,
+) -> DecoderInputs:
+    """What a causal decoder's forward starts with: the token embeddings (``embed``), a ``DynamicCache`` when
+    caching, positions continuing after the cached ones, and transformers' causal mask (padding included)."""
+    from transformers.cache_utils import DynamicCache
+    from transformers.masking_utils import create_causal_mask
+
+    check_ids_or_embeds(input_ids, inputs_embeds)
+    if inputs_embeds is None:
+        assert input_ids is not None
+        inputs_embeds = embed(input_ids)
+    config = model.config
+    use_cache = bool(config.use_cache if use_cache is None else use_cache)
+    if use_cache and cache is None:
+        cache = DynamicCache(config=config)
+    if position_ids is None:
+        seen = cache.get_seq_length() if cache is not None else 0
+        position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device)[None] + seen
+    mask = create_causal_mask(
+        config=config,
+        inputs_embeds=inputs_embeds,
+        attention_mask=attention_mask,
+        cache=cache,
+        position_ids=position_ids,
+    )
+    want_hidden = bool(config.output_hidden_states if output_hidden_states is None else output_hidden_states)
+    return DecoderInputs(inputs_embeds, cache, position_ids, mask, use_cache, want_hidden)
 
 
 def check_ids_or_embeds(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> None:

@@ -31,13 +31,12 @@ import torch
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers.activations import ACT2FN
-from transformers.cache_utils import Cache, DynamicCache
-from transformers.masking_utils import create_causal_mask
+from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.gpt2.modeling_gpt2 import eager_attention_forward
 
-from zhplm.arch.modeling._layers import check_ids_or_embeds
+from zhplm.arch.modeling._layers import LMHeadAccess, causal_lm_output, decoder_inputs
 from zhplm.arch.modeling.configuration_grover import GroverConfig
 
 # the output projection is the word embedding (transformers 5 ties what this names)
@@ -178,26 +177,24 @@ class GroverModel(GroverPreTrainedModel):
         output_hidden_states: bool | None = None,
         **kwargs: Any,
     ) -> BaseModelOutputWithPast:
-        check_ids_or_embeds(input_ids, inputs_embeds)
-        if inputs_embeds is None:
-            assert input_ids is not None
-            inputs_embeds = self.embeddings.word_embeddings(input_ids)
-        use_cache = self.config.use_cache if use_cache is None else use_cache
-        if use_cache and cache is None:
-            cache = DynamicCache(config=self.config)
-        if position_ids is None:
-            seen = cache.get_seq_length() if cache is not None else 0
-            position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device)[None] + seen
-        mask = create_causal_mask(
-            config=self.config,
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            cache=cache,
-            position_ids=position_ids,
+        inputs = decoder_inputs(
+            self,
+            self.embeddings.word_embeddings,
+            input_ids,
+            inputs_embeds,
+            attention_mask,
+            position_ids,
+            cache,
+            use_cache,
+            output_hidden_states,
         )
-        want_hidden = bool(
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        inputs_embeds, cache, position_ids, mask = (
+            inputs.embeds,
+            inputs.cache,
+            inputs.position_ids,
+            inputs.mask,
         )
+        use_cache, want_hidden = inputs.use_cache, inputs.want_hidden
         kwargs.pop("output_attentions", None)
         hidden = self.embeddings(inputs_embeds, position_ids)
         all_hidden = [hidden]
@@ -211,7 +208,7 @@ class GroverModel(GroverPreTrainedModel):
         )
 
 
-class GroverForCausalLM(GroverPreTrainedModel, GenerationMixin):
+class GroverForCausalLM(LMHeadAccess, GroverPreTrainedModel, GenerationMixin):
     """Grover with its tied output projection (no bias): next-token ``logits [B, L, vocab]``."""
 
     _tied_weights_keys = _TIED_HEAD
@@ -221,13 +218,6 @@ class GroverForCausalLM(GroverPreTrainedModel, GenerationMixin):
         self.grover = GroverModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
-
-    def get_output_embeddings(self) -> nn.Linear:
-        head: nn.Linear = self.lm_head
-        return head
-
-    def set_output_embeddings(self, value: nn.Linear) -> None:
-        self.lm_head = value
 
     def forward(
         self,
@@ -252,20 +242,7 @@ class GroverForCausalLM(GroverPreTrainedModel, GenerationMixin):
             output_hidden_states=output_hidden_states,
             **kwargs,
         )
-        hidden = base.last_hidden_state
-        if isinstance(logits_to_keep, int):
-            hidden = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
-        else:
-            hidden = hidden[:, logits_to_keep]
-        logits = self.lm_head(hidden)
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs
-            )
-        return CausalLMOutputWithPast(
-            loss=loss, logits=logits, cache=base.cache, hidden_states=base.hidden_states
-        )
+        return causal_lm_output(self, base, labels, logits_to_keep, **kwargs)
 
 
 __all__ = ["GroverConfig", "GroverForCausalLM", "GroverModel", "GroverPreTrainedModel"]

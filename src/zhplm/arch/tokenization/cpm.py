@@ -1,4 +1,4 @@
-"""CPM-1's tokenizer: jieba words, spaces and newlines made visible, then sentencepiece.
+"""CPM-1's and PanGu-α's tokenizer: jieba words, spaces and newlines made visible, then sentencepiece.
 
 CPM-Generate's ``data_utils/tokenization_gpt2.py`` (its ``GPT2Tokenizer``, the one the model was trained and
 sampled with) cuts the text with Python jieba (``jieba.cut(text, cut_all=False)``: dictionary + HMM), maps
@@ -10,6 +10,10 @@ transformers' ``CpmTokenizer`` does the same with ``rjieba`` (jieba-rs), whose s
 Python jieba on some texts, and so would feed the model other ids than it was trained on: this class uses
 Python jieba. No ``tokenizer.json`` can express jieba, so it is a Python tokenizer; :func:`register` makes
 ``AutoTokenizer.from_pretrained(folder)`` find it by the ``tokenizer_class`` of ``tokenizer_config.json``.
+
+PanGu-α's ``tokenization_jieba.py`` (``JIEBATokenizer``) is the same procedure over its own 40k
+``tokenizer/vocab.model`` (ids are the model's pieces, which ``vocab.vocab`` lists in the same order);
+:class:`PanguJiebaTokenizer` differs only in the file name and the special pieces (``<eot>`` ends a text).
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ def restore(decoded: str) -> str:
 class CpmJiebaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
     """jieba + sentencepiece with the U+2582/U+2583 space/newline mapping, as CPM-1 was trained."""
 
+    release = "CPM-1"
+
     vocab_files_names = {"vocab_file": MODEL_FILE}  # noqa: RUF012 (transformers declares it so)
     model_input_names = ["input_ids", "attention_mask"]  # noqa: RUF012
 
@@ -65,7 +71,8 @@ class CpmJiebaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
     ) -> None:
         if vocab_file is None or not os.path.isfile(vocab_file):
             raise ValueError(
-                f"{TOKENIZER_CLASS} needs its sentencepiece model {MODEL_FILE}, got {vocab_file!r}"
+                f"{type(self).__name__} needs its sentencepiece model {self.vocab_files_names['vocab_file']}, "
+                f"got {vocab_file!r}"
             )
         self.vocab_file = vocab_file
         self.sp = _sentencepiece(vocab_file)
@@ -109,10 +116,27 @@ class CpmJiebaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
 
     def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
         prefix = f"{filename_prefix}-" if filename_prefix else ""
-        path = Path(save_directory) / (prefix + MODEL_FILE)
+        path = Path(save_directory) / (prefix + self.vocab_files_names["vocab_file"])
         if Path(self.vocab_file).resolve() != path.resolve():
             shutil.copyfile(self.vocab_file, path)
         return (str(path),)
+
+
+class PanguJiebaTokenizer(CpmJiebaTokenizer):
+    """PanGu-α's ``JIEBATokenizer``: the CPM-1 procedure over ``vocab.model``; ``<eot>`` ends a text."""
+
+    release = "PanGu-α"
+    vocab_files_names = {"vocab_file": "vocab.model"}  # noqa: RUF012 (transformers declares it so)
+
+    def __init__(
+        self,
+        vocab_file: str | None = None,
+        eos_token: str = "<eot>",
+        pad_token: str = PAD,
+        unk_token: str = UNK,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(vocab_file, eos_token=eos_token, pad_token=pad_token, unk_token=unk_token, **kwargs)
 
 
 class _CpmJiebaAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
@@ -121,17 +145,27 @@ class _CpmJiebaAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
     model_type = "zhplm-cpm-jieba"
 
 
+class _PanguJiebaAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
+    """Not a model: the config class AutoTokenizer.register files PanGu-α's tokenizer under."""
+
+    model_type = "zhplm-pangu-jieba"
+
+
 def register() -> None:
-    """Make ``AutoTokenizer`` resolve ``tokenizer_class: CpmJiebaTokenizer`` (idempotent)."""
+    """Make ``AutoTokenizer`` resolve ``tokenizer_class: CpmJiebaTokenizer`` / ``PanguJiebaTokenizer``
+    (idempotent)."""
     from transformers import AutoTokenizer
 
-    AutoTokenizer.register(  # type: ignore[no-untyped-call]
-        _CpmJiebaAnchor, tokenizer_class=CpmJiebaTokenizer, exist_ok=True
-    )
+    for anchor, cls in ((_CpmJiebaAnchor, CpmJiebaTokenizer), (_PanguJiebaAnchor, PanguJiebaTokenizer)):
+        AutoTokenizer.register(anchor, tokenizer_class=cls, exist_ok=True)  # type: ignore[no-untyped-call]
 
 
-def write_cpm_tokenizer(model_file: Path, out: Path) -> list[str]:
-    """Write ``chinese_vocab.model`` + ``tokenizer_config.json`` naming :class:`CpmJiebaTokenizer`."""
+def write_cpm_tokenizer(
+    model_file: Path, out: Path, cls: type[CpmJiebaTokenizer] = CpmJiebaTokenizer
+) -> list[str]:
+    """Write the sentencepiece model + ``tokenizer_config.json`` naming ``cls`` (CPM-1's by default)."""
     out.mkdir(parents=True, exist_ok=True)
-    CpmJiebaTokenizer(vocab_file=str(model_file)).save_pretrained(str(out))
-    return ["tokenizer: Python jieba + sentencepiece (CPM-Generate's own); loading it needs zhplm and jieba"]
+    cls(vocab_file=str(model_file)).save_pretrained(str(out))
+    return [
+        f"tokenizer: Python jieba + sentencepiece ({cls.release}'s own); loading it needs zhplm and jieba"
+    ]
