@@ -25,6 +25,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (E.ParityError, 12),
     (E.ConversionError, 11),
     (E.MissingDependencyError, 13),
+    (E.ImageError, 15),
     (E.ZhplmError, 1),
     (FileNotFoundError, 14),
     (KeyboardInterrupt, 130),
