@@ -188,3 +188,37 @@ def test_cli_image_search(
     second = json.loads(capsys.readouterr().out)
     assert second["encoded"] == 0 and second["matches"] == first["matches"]
     assert [f["image"] for f in second["failures"]] == [str(folder / "bad.png")]
+
+
+def test_a_decompression_bomb_is_refused_before_decoding(clip_model: Path, tmp_path: Path) -> None:
+    """A 12-byte-per-row PNG header claiming 60000×60000 pixels: refused at open, nothing allocated."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = tmp_path / "bomb.png"
+    ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    clf = zhplm.pipeline("zero-shot-image-classification", clip_model)
+    (result,) = clf([bomb], ["猫", "狗"])
+    assert (
+        result.labels == []
+        and "too many pixels" in (result.error or "")
+        and str(bomb) in (result.error or "")
+    )
+
+
+def test_in_memory_images_keep_their_order(clip_model: Path, images: dict[str, Path]) -> None:
+    from PIL import Image
+
+    clf = zhplm.pipeline("zero-shot-image-classification", clip_model)
+    paths = [images["rgb.jpg"], images["wide.webp"], images["alpha.png"]]
+    by_path = clf(paths, LABELS)
+    with Image.open(paths[0]) as a, Image.open(paths[1]) as b, Image.open(paths[2]) as c:
+        in_memory = clf([a, b, c], LABELS)
+    assert [r.image for r in in_memory] == ["<JpegImageFile>", "<WebPImageFile>", "<PngImageFile>"]
+    for mem, disk in zip(in_memory, by_path, strict=True):
+        assert [s.label for s in mem.labels] == [s.label for s in disk.labels]
+        np.testing.assert_allclose([s.score for s in mem.labels], [s.score for s in disk.labels], atol=1e-6)

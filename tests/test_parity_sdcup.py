@@ -153,3 +153,10 @@ def test_format_refuses_bad_rows(converted: Path) -> None:
         format_table_question(tokenizer, "问" * 20, ["列"], max_length=16)
     row = format_table_question(tokenizer, "问题Ω", ["列"])  # Ω: not in the vocabulary → [UNK]
     assert row.input_ids[3] == tokenizer.unk_token_id
+
+
+def test_image_tasks_refuse_a_text_encoder(converted: Path) -> None:
+    from zhplm.errors import ConversionError
+
+    with pytest.raises(ConversionError, match="not an image-text model"):
+        zhplm.pipeline("zero-shot-image-classification", converted)

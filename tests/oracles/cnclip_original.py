@@ -8,6 +8,7 @@ Commands (one JSON line on stdout each)::
 
     write      --out DIR [--seed N] [--vision-width W] [--image-size S] [--patch P] [--head-width H]
                [--text-hidden H] [--layers N] [--embed D] [--flavor vit|rn50]
+               [--text-intermediate F] [--text-positions P]
         cn_clip's own ``CLIP`` built with a tiny config (real vocabulary: cn_clip's vocab.txt, 21128 ids),
         every parameter seeded random, saved by torch as the releases are: ``DIR/clip_cn_tiny.pt`` =
         ``{"epoch", "step", "name", "state_dict": {"module.<name>": tensor}}``; ``DIR/vocab.txt`` (cn_clip's);
@@ -69,8 +70,8 @@ def write(args: argparse.Namespace) -> None:
         "text_hidden_dropout_prob": 0.1,
         "text_hidden_size": args.text_hidden,
         "text_initializer_range": 0.02,
-        "text_intermediate_size": 2 * args.text_hidden,
-        "text_max_position_embeddings": 64,
+        "text_intermediate_size": args.text_intermediate or 2 * args.text_hidden,
+        "text_max_position_embeddings": args.text_positions,
         "text_num_attention_heads": args.text_hidden // 64,
         "text_num_hidden_layers": args.layers,
         "text_type_vocab_size": 2,
@@ -150,6 +151,8 @@ def main() -> None:
     w.add_argument("--text-hidden", type=int, default=128)
     w.add_argument("--layers", type=int, default=2)
     w.add_argument("--embed", type=int, default=32)
+    w.add_argument("--text-intermediate", type=int, default=None, help="default: 2 × --text-hidden")
+    w.add_argument("--text-positions", type=int, default=64)
     f = sub.add_parser("forward")
     f.add_argument("--ckpt", type=Path, required=True)
     f.add_argument("--inputs", type=Path, required=True)

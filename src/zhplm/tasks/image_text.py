@@ -66,6 +66,7 @@ class ImageFeatures:
     images: list[str]
     vectors: Vectors
     failures: list[ImageFailure] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)  # position of each vector's image in the input
 
 
 def _name(image: ImageInput) -> str:
@@ -148,17 +149,19 @@ class ClipEncoder:
     def image_features(self, images: Sequence[ImageInput]) -> ImageFeatures:
         """Normalised features of ``images``; unreadable ones are listed in ``failures`` (the rest go on)."""
         names: list[str] = []
+        indices: list[int] = []
         pixels: list[Vectors] = []
         failures: list[ImageFailure] = []
-        for image in images:
+        for i, image in enumerate(images):
             try:
                 pixels.append(self.transform(image))
                 names.append(_name(image))
+                indices.append(i)
             except ImageError as exc:
                 log.warning("%s", exc)
                 failures.append(ImageFailure(_name(image), str(exc)))
-        stacked = np.stack(pixels) if pixels else np.zeros((0, 3, 1, 1), np.float32)
-        return ImageFeatures(names, self.pixel_features(stacked) if pixels else self._empty(), failures)
+        vectors = self.pixel_features(np.stack(pixels)) if pixels else self._empty()
+        return ImageFeatures(names, vectors, failures, indices)
 
     def _finish(self, out: Any, normalize: bool) -> Vectors:
         import torch
@@ -218,16 +221,17 @@ class ZeroShotImageClassification:
         logits = self.encoder.logit_scale * feats.vectors @ text.T
         logits = logits - logits.max(axis=1, keepdims=True) if len(logits) else logits
         probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True) if len(logits) else logits
-        by_name = {
-            name: [LabelScore(labels[j], float(row[j])) for j in np.argsort(-row, kind="stable")]
-            for name, row in zip(feats.images, probs, strict=True)
+        ranked = {
+            i: [LabelScore(labels[j], float(row[j])) for j in np.argsort(-row, kind="stable")]
+            for i, row in zip(feats.indices, probs, strict=True)
         }
-        errors = {f.image: f.error for f in feats.failures}
-        out = []
-        for image in batch:
-            name = _name(image)
-            out.append(ImageLabels(name, by_name.get(name, []), errors.get(name)))
-        return out
+        failures = iter(feats.failures)  # in input order, one per input without a vector
+        return [
+            ImageLabels(_name(image), ranked[i])
+            if i in ranked
+            else ImageLabels(_name(image), [], next(failures).error)
+            for i, image in enumerate(batch)
+        ]
 
 
 class ImageTextSimilarity:
