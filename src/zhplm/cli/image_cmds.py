@@ -52,7 +52,7 @@ def _classify(args: argparse.Namespace) -> int:
     def human() -> None:
         for r in results:
             if r.error is not None:
-                sys.stderr.write(f"{r.image}: ERROR {r.error}\n")
+                sys.stderr.write(f"error: {r.error}\n")
                 continue
             sys.stdout.write(f"{r.image}\n")
             for item in r.labels:
@@ -78,7 +78,7 @@ def _search(args: argparse.Namespace) -> int:
 
     def human() -> None:
         for f in index.failures:
-            sys.stderr.write(f"{f.image}: ERROR {f.error}\n")
+            sys.stderr.write(f"error: {f.error}\n")
         sys.stderr.write(
             f"{len(index.images)} images indexed ({index.encoded} encoded now, the rest from the cache)\n"
         )

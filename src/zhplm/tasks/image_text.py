@@ -158,7 +158,7 @@ class ClipEncoder:
                 names.append(_name(image))
                 indices.append(i)
             except ImageError as exc:
-                log.warning("%s", exc)
+                log.debug("%s", exc)  # reported in the result (failures), not twice
                 failures.append(ImageFailure(_name(image), str(exc)))
         vectors = self.pixel_features(np.stack(pixels)) if pixels else self._empty()
         return ImageFeatures(names, vectors, failures, indices)
@@ -257,6 +257,8 @@ class ImageTextSimilarity:
     def text_to_image(self, query: str, images: Sequence[ImageInput], *, k: int = 5) -> list[Match]:
         """The ``k`` images closest to ``query`` (unreadable images are skipped with a warning)."""
         feats = self.encoder.image_features(images)
+        for failure in feats.failures:
+            log.warning("skipped: %s", failure.error)
         return _top(feats.images, feats.vectors @ self.encoder.text_features([query])[0], k)
 
     def image_to_text(self, image: ImageInput, texts: Sequence[str], *, k: int = 5) -> list[Match]:
