@@ -68,6 +68,8 @@ def make_images(folder: Path) -> dict[str, Path]:
     save("alpha.png", rgba)
     save("palette.gif", Image.fromarray(_pattern(33, 45, 7)).convert("P", palette=Image.Palette.ADAPTIVE))
     save("big.bmp", Image.fromarray(_pattern(300, 200, 8)))
+    save("gray16.tif", Image.fromarray(_pattern(45, 30, 11)[..., 0].astype(np.uint16) * 257))
+    save("bilevel.png", Image.fromarray(_pattern(29, 41, 12)).convert("1"))
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
     save("exif_rotated.jpg", Image.fromarray(_pattern(40, 70, 9)), exif=exif.tobytes(), quality=90)
