@@ -223,3 +223,17 @@ def test_in_memory_images_keep_their_order(clip_model: Path, images: dict[str, P
     for mem, disk in zip(in_memory, by_path, strict=True):
         assert [s.label for s in mem.labels] == [s.label for s in disk.labels]
         np.testing.assert_allclose([s.score for s in mem.labels], [s.score for s in disk.labels], atol=1e-6)
+
+
+def test_a_shortest_edge_preprocessor_is_refused_clearly(clip_model: Path, tmp_path: Path) -> None:
+    from zhplm.tasks.images import ImageTransform
+
+    folder = tmp_path / "hf-copy"
+    folder.mkdir()
+    cfg = json.loads((clip_model / "preprocessor_config.json").read_text(encoding="utf-8"))
+    cfg["size"] = {"shortest_edge": 224}
+    (folder / "preprocessor_config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    with pytest.raises(ConversionError, match=r"shortest_edge.*Chinese-CLIP's own transform"):
+        ImageTransform.from_folder(folder)
+    with pytest.raises(ConversionError, match=r"no usable preprocessor_config\.json"):
+        ImageTransform.from_folder(tmp_path)

@@ -80,7 +80,7 @@ class Normalize:
 
 
 def install() -> None:
-    """Register ``torchvision`` and ``torchvision.transforms`` (this module) unless the real one is importable."""
+    """Register ``torchvision`` and ``torchvision.transforms`` (this module) in ``sys.modules``."""
     if "torchvision" in sys.modules:
         return
     package = types.ModuleType("torchvision")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from zhplm.errors import ImageError, MissingDependencyError
+from zhplm.errors import ConversionError, ImageError, MissingDependencyError
 
 Pixels = np.ndarray[Any, np.dtype[np.float32]]
 ImageInput = str | os.PathLike[str] | Any  # a path, or a PIL.Image.Image
@@ -79,6 +79,12 @@ class ImageTransform:
         try:
             cfg = json.loads(path.read_text(encoding="utf-8"))
             size = cfg["size"]
+            if isinstance(size, dict) and "height" not in size:
+                raise ConversionError(
+                    f"{path} asks for a {sorted(size)} resize (transformers' shortest-edge + crop): zhplm applies "
+                    "Chinese-CLIP's own transform (the whole image resized to a square); convert the original "
+                    "release with zhplm, which writes that preprocessor_config.json"
+                )
             height, width = (size, size) if isinstance(size, int) else (size["height"], size["width"])
             return cls(
                 height=int(height),
@@ -88,9 +94,9 @@ class ImageTransform:
                 resample=int(cfg.get("resample", 3)),
                 rescale=float(cfg.get("rescale_factor", 1 / 255)),
             )
+        except ConversionError:
+            raise
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            from zhplm.errors import ConversionError
-
             raise ConversionError(
                 f"{folder} has no usable preprocessor_config.json ({exc!r}): convert the model again"
             ) from exc
