@@ -164,6 +164,17 @@ class MappingError(ConversionError):
         super().__init__("\n".join(parts))
 
 
+class ImageError(ZhplmError, ValueError):
+    """An input image cannot be read (missing, corrupt, not an image); ``path`` names the file."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"cannot read image {path}: {reason} (give a JPEG, PNG, WebP, BMP, GIF or TIFF file)"
+        )
+
+
 class ParityError(ConversionError):
     """A converted model's outputs differ from the reference beyond tolerance."""
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from zhplm.arch._rules import Array, Rule, Rules, Shape, Transform, drop_rows
+from zhplm.arch._rules import COPY, Array, Rule, Rules, Shape, Transform, drop_rows
 from zhplm.arch._spec import (
     TRAINING_LEFTOVERS,
     ArchSpec,
@@ -131,6 +131,30 @@ UER = Rules(
     name="uer",
 )
 
+# SDCUP (AliceMind, text-to-SQL table pre-training): the state dict of ``tableModel.TableTextPretraining``. Its
+# ``pre_encoder`` is SDCUP's copy of UER (old ``embedding.word_embedding`` spellings), whose LayerNorm divides by
+# the *biased* std + 1e-6: gamma is copied as is (no n/(n-1) fold), the 1e-6 outside the square root stays a
+# ≤1e-6/σ relative difference. ``pre_encoder.target.*`` is the UER BERT target the table pre-training never
+# used (its own MLM head sits at the top level), so no head of the release is trained for BERT's classes.
+SDCUP = Rules(
+    *(
+        Rule(
+            r"pre_encoder\." + r.source,
+            r.target,
+            COPY if r.transform is UER_GAMMA else r.transform,
+        )
+        for r in UER.rules
+        if not r.source.startswith("target")
+    ),
+    ignore={
+        r"pre_encoder\.target\..*": "UER's BERT target inside the encoder wrapper: not trained by SDCUP",
+        r"(?:mlm_linear_[12]|layer_norm)\..*": "SDCUP's table MLM head (untied decoder): pre-training only",
+        r"enc_[hn]\..*|mlp_all\..*|\w*biaffine\w*\..*|awl\..*": "SDCUP's schema-dependency heads (LSTMs, MLP, "
+        "biaffine): pre-training only, text-to-SQL needs its fine-tuned sqlova decoder",
+    },
+    name="sdcup",
+)
+
 HEADS = (
     Head("pooler", (r"bert\.pooler\..*",), "pooler dense + tanh over [CLS]"),
     Head("mlm", (r"cls\.predictions\..*",), "masked-LM head (transform + tied decoder)"),
@@ -173,10 +197,10 @@ SPEC = BertSpec(
     description="BERT encoder (Google BERT and every BERT-architecture Chinese model)",
     model_type="bert",
     full_class="BertForPreTraining",
-    schemes={"google-tf1": GOOGLE_TF1, "pytorch": PYTORCH, "uer": UER},
+    schemes={"google-tf1": GOOGLE_TF1, "pytorch": PYTORCH, "uer": UER, "sdcup": SDCUP},
     heads=HEADS,
     config_names=("bert_config.json", "config.json"),
-    vocab_names=("vocab.txt",),
+    vocab_names=("vocab.txt", "google_zh_vocab.txt"),
     classes=BERT_CLASSES,
     tokenizers=("zhplm.arch.tokenization.word",),
 )

@@ -22,7 +22,6 @@ PLANNED: dict[str, str] = {
     "glm_130b": "GLM-130B (DeepNorm, GeGLU, rotary positions; catalog only)",
     "zhouwenwang": "Zhouwenwang (pre-LN Megatron-BERT with rotary positions, MLM + LM heads)",
     # multimodal
-    "chinese_clip": "Chinese-CLIP (ViT image tower + RoBERTa-wwm text tower)",
     "brivl": "BriVL / WenLan (EfficientNet + region pooling + BERT, dual encoder)",
     "cogview": "CogView (GPT with sandwich LN + VQ-VAE image tokenizer)",
     "oscar": "Oscar+ (BERT over text + detector region features): Mengzi-oscar",

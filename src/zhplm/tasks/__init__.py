@@ -1,7 +1,8 @@
 """Tasks on loaded models, chosen from what their heads really are (no silently random heads).
 
 ``zhplm.pipeline("fill-mask", model=ID_OR_DIR)``, ``zhplm.pipeline("embeddings", model=...)``,
-``zhplm.pipeline("text-generation", model=...)`` and ``zhplm.pipeline("chat", model=...)``.
+``zhplm.pipeline("text-generation", model=...)``, ``zhplm.pipeline("chat", model=...)``,
+``zhplm.pipeline("zero-shot-image-classification", model=...)`` and ``zhplm.pipeline("image-text-similarity", ...)``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from typing import Any
 
 from zhplm.errors import ConversionError
 
-TASKS = ("fill-mask", "embeddings", "sentence-similarity", "text-generation", "text2text-generation", "chat")
+TASKS = (
+    "fill-mask",
+    "embeddings",
+    "sentence-similarity",
+    "text-generation",
+    "text2text-generation",
+    "chat",
+    "zero-shot-image-classification",
+    "image-text-similarity",
+)
 
 
 def pipeline(task: str, model: str | Path, **options: Any) -> Any:
@@ -36,6 +46,14 @@ def pipeline(task: str, model: str | Path, **options: Any) -> Any:
         from zhplm.tasks.chat import Chat
 
         return Chat.from_model(model, **options)
+    if task == "zero-shot-image-classification":
+        from zhplm.tasks.image_text import ZeroShotImageClassification
+
+        return ZeroShotImageClassification.from_model(model, **options)
+    if task == "image-text-similarity":
+        from zhplm.tasks.image_text import ImageTextSimilarity
+
+        return ImageTextSimilarity.from_model(model, **options)
     raise ConversionError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
 
 

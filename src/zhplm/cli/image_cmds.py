@@ -1,0 +1,98 @@
+"""``zhplm image-classify`` and ``zhplm image-search``: image–text models (Chinese-CLIP) from the command line.
+
+An unreadable file in a batch is reported on its own line (or as ``error`` under ``--json``) and the rest
+goes on; the command then exits with the image-error code so scripts notice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from zhplm.cli.output import emit
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    c = sub.add_parser("image-classify", help="zero-shot image classification with labels you give")
+    c.add_argument("model", help="catalog id (converted in the store) or a converted Chinese-CLIP folder")
+    c.add_argument("images", nargs="+", help="image files (JPEG, PNG, WebP, BMP, GIF, TIFF …)")
+    c.add_argument("--labels", required=True, help="comma-separated labels, e.g. 猫,狗,汽车")
+    c.add_argument("--template", default=None, help='prompt around each label (default "一张{}的照片")')
+    c.add_argument("--top-k", type=int, default=None, help="labels shown per image (default: all)")
+    c.set_defaults(handler=_classify)
+
+    s = sub.add_parser("image-search", help="rank the images of a folder by a text query (features cached)")
+    s.add_argument("model", help="catalog id (converted in the store) or a converted Chinese-CLIP folder")
+    s.add_argument("query", help='e.g. "海边的日落"')
+    s.add_argument("--images", required=True, help="folder of images (searched recursively)")
+    s.add_argument("-k", "--top-k", type=int, default=5)
+    s.add_argument("--cache-dir", default=None, help="where image features are kept (default: the store)")
+    s.set_defaults(handler=_search)
+
+
+def _labels(text: str) -> list[str]:
+    from zhplm.errors import ConversionError
+
+    labels = [t.strip() for t in text.replace("，", ",").split(",") if t.strip()]
+    if not labels:
+        raise ConversionError("--labels needs at least one label, e.g. --labels 猫,狗")
+    return labels
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from zhplm.tasks import pipeline
+    from zhplm.tasks.image_text import DEFAULT_TEMPLATE
+
+    clf = pipeline("zero-shot-image-classification", args.model, template=args.template or DEFAULT_TEMPLATE)
+    results = clf(args.images, _labels(args.labels))
+    if args.top_k is not None:
+        results = [type(r)(r.image, r.labels[: args.top_k], r.error) for r in results]
+
+    def human() -> None:
+        for r in results:
+            if r.error is not None:
+                sys.stderr.write(f"error: {r.error}\n")
+                continue
+            sys.stdout.write(f"{r.image}\n")
+            for item in r.labels:
+                sys.stdout.write(f"  {item.score:7.4f}  {item.label}\n")
+
+    emit(args, results, human)
+    return _status(any(r.error for r in results))
+
+
+def _search(args: argparse.Namespace) -> int:
+    from zhplm.tasks import pipeline
+
+    sim = pipeline("image-text-similarity", args.model)
+    index = sim.index(args.images, cache_dir=args.cache_dir)
+    matches = index.search(args.query, k=args.top_k)
+    result = {
+        "query": args.query,
+        "matches": matches,
+        "indexed": len(index.images),
+        "encoded": index.encoded,
+        "failures": index.failures,
+    }
+
+    def human() -> None:
+        for f in index.failures:
+            sys.stderr.write(f"error: {f.error}\n")
+        sys.stderr.write(
+            f"{len(index.images)} images indexed ({index.encoded} encoded now, the rest from the cache)\n"
+        )
+        for m in matches:
+            sys.stdout.write(f"{m.score:7.4f}  {m.item}\n")
+
+    emit(args, result, human)
+    return _status(bool(index.failures))
+
+
+def _status(failed: bool) -> int:
+    if not failed:
+        return 0
+    from zhplm import errors
+    from zhplm.cli.errors import exit_code
+
+    return exit_code(errors.ImageError("-", "-"))

@@ -1,0 +1,373 @@
+"""Image–text tasks on a contrastive dual encoder (Chinese-CLIP): zero-shot image classification,
+image↔text retrieval and an on-disk image index.
+
+Scores are what the model was trained on: cosine similarity of the L2-normalised projected features; the
+classification probabilities are the softmax of ``logit_scale · cos`` over the labels (CLIP's zero-shot
+recipe, with the Chinese prompt ``一张{}的照片`` of cn_clip's zero-shot templates). Images go through
+:mod:`zhplm.tasks.images`; an unreadable file in a batch is reported with its reason and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zhplm.errors import ConversionError, ImageError
+from zhplm.tasks.images import ImageInput, ImageTransform
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATE = "一张{}的照片"
+# cn_clip.clip.tokenize's context length, used where a folder does not say (its preprocessor config does)
+CONTEXT_LENGTH = 52
+Vectors = np.ndarray[Any, np.dtype[np.float32]]
+
+
+@dataclass(frozen=True)
+class ImageFailure:
+    image: str
+    error: str
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ImageLabels:
+    """One image's labels, most probable first; ``error`` (and no labels) when the image could not be read."""
+
+    image: str
+    labels: list[LabelScore]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    item: str
+    score: float  # cosine similarity
+
+
+@dataclass
+class ImageFeatures:
+    """L2-normalised features of the images that could be read, and why the others could not."""
+
+    images: list[str]
+    vectors: Vectors
+    failures: list[ImageFailure] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)  # position of each vector's image in the input
+
+
+def _name(image: ImageInput) -> str:
+    return str(image) if isinstance(image, (str, os.PathLike)) else f"<{type(image).__name__}>"
+
+
+class ClipEncoder:
+    """A loaded dual encoder with its tokenizer and image transform; every vector it returns is normalised."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        transform: ImageTransform,
+        *,
+        folder: Path | None = None,
+        batch_size: int = 16,
+        context_length: int = CONTEXT_LENGTH,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.transform = transform
+        self.folder = folder
+        self.batch_size = batch_size
+        self.context_length = context_length
+
+    @classmethod
+    def from_model(cls, model: str | Path, *, batch_size: int = 16, **load_options: Any) -> ClipEncoder:
+        from zhplm.loader import load
+
+        loaded = load(model, **load_options)
+        if getattr(loaded.model.config, "model_type", None) != "chinese_clip":
+            raise ConversionError(
+                f"{model} is a {loaded.model.config.model_type} model, not an image-text model "
+                "(image tasks need a converted Chinese-CLIP folder)"
+            )
+        cfg = json.loads((loaded.path / "preprocessor_config.json").read_text(encoding="utf-8"))
+        return cls(
+            loaded.model,
+            loaded.tokenizer,
+            ImageTransform.from_folder(loaded.path),
+            folder=loaded.path,
+            batch_size=batch_size,
+            context_length=int(cfg.get("context_length", CONTEXT_LENGTH)),
+        )
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale.exp().item())
+
+    def text_features(self, texts: Sequence[str], *, normalize: bool = True) -> Vectors:
+        import torch
+
+        rows: list[Vectors] = []
+        for start in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer(
+                list(texts[start : start + self.batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=self.context_length,
+                return_tensors="pt",
+            )
+            with torch.inference_mode():
+                out = self.model.get_text_features(**enc)
+            rows.append(self._finish(out, normalize))
+        return self._stack(rows)
+
+    def pixel_features(self, pixels: Vectors, *, normalize: bool = True) -> Vectors:
+        """Features of preprocessed pixels ``[N, 3, H, W]``."""
+        import torch
+
+        rows: list[Vectors] = []
+        for start in range(0, len(pixels), self.batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(pixels[start : start + self.batch_size]))
+            with torch.inference_mode():
+                out = self.model.get_image_features(pixel_values=batch.to(self.model.dtype))
+            rows.append(self._finish(out, normalize))
+        return self._stack(rows)
+
+    def image_features(self, images: Sequence[ImageInput]) -> ImageFeatures:
+        """Normalised features of ``images``; unreadable ones are listed in ``failures`` (the rest go on)."""
+        names: list[str] = []
+        indices: list[int] = []
+        pixels: list[Vectors] = []
+        failures: list[ImageFailure] = []
+        for i, image in enumerate(images):
+            try:
+                pixels.append(self.transform(image))
+                names.append(_name(image))
+                indices.append(i)
+            except ImageError as exc:
+                log.debug("%s", exc)  # reported in the result (failures), not twice
+                failures.append(ImageFailure(_name(image), str(exc)))
+        vectors = self.pixel_features(np.stack(pixels)) if pixels else self._empty()
+        return ImageFeatures(names, vectors, failures, indices)
+
+    def _finish(self, out: Any, normalize: bool) -> Vectors:
+        import torch
+
+        vectors = out if isinstance(out, torch.Tensor) else out.pooler_output
+        vectors = vectors.float()
+        if normalize:
+            vectors = torch.nn.functional.normalize(vectors, dim=-1)
+        result: Vectors = vectors.numpy().astype(np.float32)
+        return result
+
+    def _empty(self) -> Vectors:
+        return np.zeros((0, int(self.model.config.projection_dim)), np.float32)
+
+    def _stack(self, rows: list[Vectors]) -> Vectors:
+        return np.concatenate(rows) if rows else self._empty()
+
+
+def _texts(labels: Iterable[str], template: str) -> list[str]:
+    if "{}" not in template:
+        raise ConversionError(f"the prompt template {template!r} has no {{}} for the label")
+    return [template.replace("{}", label) for label in labels]
+
+
+class ZeroShotImageClassification:
+    """``clf(images, labels=["猫", "狗"]) -> [ImageLabels]``: each label as ``template`` text, softmax over
+    ``logit_scale · cos``; an unreadable image gets an ``error`` instead of labels."""
+
+    def __init__(self, encoder: ClipEncoder, *, template: str = DEFAULT_TEMPLATE) -> None:
+        _texts(["x"], template)
+        self.encoder = encoder
+        self.template = template
+
+    @classmethod
+    def from_model(
+        cls, model: str | Path, *, template: str = DEFAULT_TEMPLATE, batch_size: int = 16, **load_options: Any
+    ) -> ZeroShotImageClassification:
+        return cls(ClipEncoder.from_model(model, batch_size=batch_size, **load_options), template=template)
+
+    def __call__(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        labels: Sequence[str],
+        *,
+        template: str | None = None,
+    ) -> list[ImageLabels]:
+        labels = [str(label).strip() for label in labels]
+        if not labels or not all(labels):
+            raise ConversionError("give at least one non-empty label, e.g. labels=['猫', '狗']")
+        if len(set(labels)) != len(labels):
+            raise ConversionError(f"the labels repeat: {labels}")
+        batch = (
+            [images] if isinstance(images, (str, os.PathLike)) or not isinstance(images, Sequence) else images
+        )
+        text = self.encoder.text_features(_texts(labels, template or self.template))
+        feats = self.encoder.image_features(list(batch))
+        logits = self.encoder.logit_scale * feats.vectors @ text.T
+        logits = logits - logits.max(axis=1, keepdims=True) if len(logits) else logits
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True) if len(logits) else logits
+        ranked = {
+            i: [LabelScore(labels[j], float(row[j])) for j in np.argsort(-row, kind="stable")]
+            for i, row in zip(feats.indices, probs, strict=True)
+        }
+        failures = iter(feats.failures)  # in input order, one per input without a vector
+        return [
+            ImageLabels(_name(image), ranked[i])
+            if i in ranked
+            else ImageLabels(_name(image), [], next(failures).error)
+            for i, image in enumerate(batch)
+        ]
+
+
+class ImageTextSimilarity:
+    """Cosine scores between images and texts, and retrieval both ways (best first)."""
+
+    def __init__(self, encoder: ClipEncoder) -> None:
+        self.encoder = encoder
+
+    @classmethod
+    def from_model(
+        cls, model: str | Path, *, batch_size: int = 16, **load_options: Any
+    ) -> ImageTextSimilarity:
+        return cls(ClipEncoder.from_model(model, batch_size=batch_size, **load_options))
+
+    def __call__(self, images: Sequence[ImageInput], texts: Sequence[str]) -> Vectors:
+        """``[len(images), len(texts)]`` cosine similarities; an unreadable image raises :class:`ImageError`."""
+        feats = self.encoder.image_features(images)
+        if feats.failures:
+            raise ImageError(feats.failures[0].image, feats.failures[0].error)
+        scores: Vectors = feats.vectors @ self.encoder.text_features(texts).T
+        return scores
+
+    def text_to_image(self, query: str, images: Sequence[ImageInput], *, k: int = 5) -> list[Match]:
+        """The ``k`` images closest to ``query`` (unreadable images are skipped with a warning)."""
+        feats = self.encoder.image_features(images)
+        for failure in feats.failures:
+            log.warning("skipped: %s", failure.error)
+        return _top(feats.images, feats.vectors @ self.encoder.text_features([query])[0], k)
+
+    def image_to_text(self, image: ImageInput, texts: Sequence[str], *, k: int = 5) -> list[Match]:
+        """The ``k`` texts closest to ``image``."""
+        feats = self.encoder.image_features([image])
+        if feats.failures:
+            raise ImageError(feats.failures[0].image, feats.failures[0].error)
+        return _top(list(texts), self.encoder.text_features(texts) @ feats.vectors[0], k)
+
+    def index(self, directory: str | Path, *, cache_dir: str | Path | None = None) -> ImageIndex:
+        return ImageIndex.build(self.encoder, directory, cache_dir=cache_dir)
+
+
+def _top(items: Sequence[str], scores: Vectors, k: int) -> list[Match]:
+    if k < 1:
+        raise ConversionError(f"k must be at least 1, got {k}")
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [Match(items[i], float(scores[i])) for i in order]
+
+
+# --------------------------------------------------------------------------- the on-disk image index
+
+
+def model_key(folder: Path) -> str:
+    """What the features depend on: the config, the preprocessing and the weights files (name, size, mtime:
+    hashing gigabytes on every search would cost more than the search)."""
+    h = hashlib.sha256()
+    for name in ("config.json", "preprocessor_config.json"):
+        path = folder / name
+        h.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b""))
+    for path in sorted(folder.glob("*.safetensors")):
+        st = path.stat()
+        h.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:32]
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class ImageIndex:
+    """The images of a folder with their features; features are cached per model and file content, so a
+    second search (or a folder with a few new images) encodes only what is new."""
+
+    encoder: ClipEncoder
+    images: list[str]
+    vectors: Vectors
+    failures: list[ImageFailure]
+    encoded: int  # images encoded now (the others came from the cache)
+    cache_file: Path | None = None
+
+    @classmethod
+    def build(
+        cls, encoder: ClipEncoder, directory: str | Path, *, cache_dir: str | Path | None = None
+    ) -> ImageIndex:
+        root = Path(directory)
+        if not root.is_dir():
+            raise ImageError(str(root), "not a folder of images")
+        files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+        cache_file = None
+        cached: dict[str, Vectors] = {}
+        if encoder.folder is not None:
+            from zhplm import config
+
+            base = Path(cache_dir) if cache_dir is not None else config.home() / "image-features"
+            cache_file = base / f"{model_key(encoder.folder)}.npz"
+            cached = _read_cache(cache_file)
+        hashes = {p: _file_hash(p) for p in files}
+        todo = [p for p in files if hashes[p] not in cached]
+        fresh = encoder.image_features(todo)
+        new = {hashes[Path(n)]: v for n, v in zip(fresh.images, fresh.vectors, strict=True)}
+        if cache_file is not None and new:
+            _write_cache(cache_file, {**cached, **new})
+        known = {**cached, **new}
+        kept = [p for p in files if hashes[p] in known]
+        dim = int(encoder.model.config.projection_dim)
+        vectors = np.stack([known[hashes[p]] for p in kept]) if kept else np.zeros((0, dim), np.float32)
+        return cls(encoder, [str(p) for p in kept], vectors, fresh.failures, len(new), cache_file)
+
+    def search(self, query: str, *, k: int = 5) -> list[Match]:
+        if not self.images:
+            return []
+        return _top(self.images, self.vectors @ self.encoder.text_features([query])[0], k)
+
+
+def _read_cache(path: Path) -> dict[str, Vectors]:
+    if not path.exists():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: np.asarray(data[k], np.float32) for k in data.files}
+    except (OSError, ValueError, KeyError) as exc:  # a damaged cache is rebuilt, never trusted
+        log.warning("ignoring the unreadable image-feature cache %s (%s)", path, exc)
+        return {}
+
+
+def _write_cache(path: Path, vectors: dict[str, Vectors]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".features-", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            arrays: dict[str, Any] = dict(vectors)
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
