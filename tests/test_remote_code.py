@@ -64,6 +64,7 @@ TINY: dict[str, dict[str, Any]] = {
     ),
     "grover": {**BERT_SIZES, "max_position_embeddings": 32, "eos_token_id": 3},
     "simbert": BERT_SIZES,
+    "unilm": {**BERT_SIZES, "mask_token_id": 4},
     "roformer_sim": BERT_SIZES,
     "t5_pegasus": dict(
         d_model=16,
