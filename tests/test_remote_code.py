@@ -65,6 +65,7 @@ TINY: dict[str, dict[str, Any]] = {
     "grover": {**BERT_SIZES, "max_position_embeddings": 32, "eos_token_id": 3},
     "simbert": BERT_SIZES,
     "unilm": {**BERT_SIZES, "mask_token_id": 4},
+    "zhouwenwang": {**BERT_SIZES, "max_position_embeddings": 32},
     "roformer_sim": BERT_SIZES,
     "t5_pegasus": dict(
         d_model=16,

@@ -200,7 +200,9 @@ class UniLMHeadMixin:
 class UniLMGenerationMixin(GenerationMixin):
     """UniLM seq2seq decoding through ``generate``: the prompt is the source segment, every generated token
     the target segment; ``config.unilm_decoding`` picks bert4keras' shift-by-one (``"shift"``, the default)
-    or Yunwen's append-``[MASK]`` (``"append-mask"``, ``config.mask_token_id``)."""
+    or Yunwen's append-``[MASK]`` (``"append-mask"``, ``config.mask_token_id``). ``"recompute"`` (Zhouwenwang's
+    model card) keeps every token in the source segment and reads the whole text again at each step: earlier
+    tokens see later ones, so no cache can be exact and none is kept."""
 
     config: Any
 
@@ -210,6 +212,9 @@ class UniLMGenerationMixin(GenerationMixin):
     def _appends_mask(self) -> bool:
         return bool(getattr(self.config, "unilm_decoding", "shift") == "append-mask")
 
+    def _recomputes(self) -> bool:
+        return bool(getattr(self.config, "unilm_decoding", "shift") == "recompute")
+
     def _update_model_kwargs_for_generation(
         self,
         outputs: ModelOutput,
@@ -217,6 +222,12 @@ class UniLMGenerationMixin(GenerationMixin):
         is_encoder_decoder: bool = False,
         num_new_tokens: int = 1,
     ) -> dict[str, Any]:
+        if self._recomputes():  # every token stays a source token (see prepare_inputs_for_generation)
+            kept: dict[str, Any] = super()._update_model_kwargs_for_generation(
+                outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
+            )
+            kept.pop("cache", None)
+            return kept
         source, target = self._unilm_types()
         cache = outputs.get("cache")
         if cache is not None and self._appends_mask():
@@ -234,7 +245,8 @@ class UniLMGenerationMixin(GenerationMixin):
         updated: dict[str, Any] = super()._update_model_kwargs_for_generation(
             outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
         )
-        new = torch.full((types.shape[0], num_new_tokens), target, dtype=types.dtype, device=types.device)
+        generated = source if self._recomputes() else target
+        new = torch.full((types.shape[0], num_new_tokens), generated, dtype=types.dtype, device=types.device)
         updated["token_type_ids"] = torch.cat([types, new], dim=-1)
         if cache is not None:
             updated["cache"] = cache
@@ -242,8 +254,14 @@ class UniLMGenerationMixin(GenerationMixin):
 
     def prepare_inputs_for_generation(self, input_ids: torch.Tensor, **kwargs: Any) -> dict[str, Any]:
         source, target = self._unilm_types()
-        if kwargs.get("token_type_ids") is None:  # a bare prompt is the source segment
+        types = kwargs.get("token_type_ids")
+        if types is None:  # a bare prompt is the source segment
             kwargs["token_type_ids"] = torch.full_like(input_ids, source)
+        elif types.shape[1] < input_ids.shape[1]:  # a prompt whose types were not known: the source, in front
+            front = torch.full_like(input_ids[:, : input_ids.shape[1] - types.shape[1]], source)
+            kwargs["token_type_ids"] = torch.cat([front, types], dim=-1)
+        if self._recomputes():  # the whole text every step, no cache
+            kwargs.update(next_sequence_length=None, cache=None, use_cache=False)
         inputs: dict[str, Any] = super().prepare_inputs_for_generation(input_ids, **kwargs)
         if self._appends_mask():  # the real tokens not yet cached, then [MASK] at the next position
             ids = inputs["input_ids"]
