@@ -163,6 +163,11 @@ class UniLMHeadMixin:
     cls: nn.Module
     config: Any
 
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The logits of ``hidden`` (the MLM head; a subclass may read them off another head)."""
+        logits: torch.Tensor = self.cls(hidden)
+        return logits
+
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -184,7 +189,7 @@ class UniLMHeadMixin:
             **kwargs,
         )
         hidden = out.last_hidden_state
-        logits = self.cls(hidden[:, -logits_to_keep:] if logits_to_keep else hidden)
+        logits = self.head(hidden[:, -logits_to_keep:] if logits_to_keep else hidden)
         loss = None if labels is None else token_loss(logits, labels)
         return UniLMOutput(
             loss=loss,

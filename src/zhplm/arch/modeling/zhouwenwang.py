@@ -25,8 +25,8 @@ from transformers.models.megatron_bert.modeling_megatron_bert import (
     MegatronBertSelfAttention,
 )
 
-from zhplm.arch.modeling._layers import DecoderAccess, apply_rotary, rotary_cos_sin, token_loss
-from zhplm.arch.modeling._unilm import UniLMGenerationMixin, UniLMOutput, unilm_inputs
+from zhplm.arch.modeling._layers import DecoderAccess, apply_rotary, rotary_cos_sin
+from zhplm.arch.modeling._unilm import UniLMGenerationMixin, UniLMHeadMixin, UniLMOutput, unilm_inputs
 from zhplm.arch.modeling.configuration_zhouwenwang import ZhouwenwangConfig
 
 
@@ -150,7 +150,7 @@ class ZhouwenwangModel(ZhouwenwangPreTrainedModel):
         )
 
 
-class ZhouwenwangForMaskedLM(DecoderAccess, ZhouwenwangPreTrainedModel, UniLMGenerationMixin):
+class ZhouwenwangForMaskedLM(DecoderAccess, UniLMHeadMixin, ZhouwenwangPreTrainedModel, UniLMGenerationMixin):
     """Zhouwenwang with its MLM head (``cls.predictions``, decoder tied to the word embedding): fill-mask."""
 
     _tied_weights_keys: ClassVar[dict[str, str]] = {
@@ -163,40 +163,6 @@ class ZhouwenwangForMaskedLM(DecoderAccess, ZhouwenwangPreTrainedModel, UniLMGen
         self.bert = ZhouwenwangModel(config)
         self.cls = MegatronBertOnlyMLMHead(config)
         self.post_init()
-
-    def head(self, hidden: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.cls(hidden)
-        return logits
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        cache: Cache | None = None,
-        use_cache: bool | None = None,
-        labels: torch.Tensor | None = None,
-        logits_to_keep: int = 0,
-        **kwargs: Any,
-    ) -> UniLMOutput:
-        out = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            cache=cache,
-            use_cache=use_cache,
-            **kwargs,
-        )
-        hidden = out.last_hidden_state
-        logits = self.head(hidden[:, -logits_to_keep:] if logits_to_keep else hidden)
-        return UniLMOutput(
-            loss=None if labels is None else token_loss(logits, labels),
-            logits=logits,
-            last_hidden_state=hidden,
-            cache=out.cache,
-            hidden_states=out.hidden_states,
-            attentions=out.attentions,
-        )
 
 
 class ZhouwenwangForCausalLM(ZhouwenwangForMaskedLM):
