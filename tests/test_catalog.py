@@ -205,7 +205,7 @@ def test_curation_required_by_later_stages() -> None:
         "roformer-sim-v2-base": "roformer_sim",
         "roformer-v2-base": "roformer_v2",
         "simbert-base": "simbert",
-        "unilm-base": "bert",
+        "unilm-base": "unilm",
         "nezha-gen-base": "nezha_gen",
         "nezha-gen-yuefu": "nezha_gen",
         "sdcup-base": "bert",

@@ -72,6 +72,8 @@ TINY: dict[str, dict[str, Any]] = {
         pad_token_id=0,
     ),
     "simbert": BERT_SIZES,
+    "unilm": {**BERT_SIZES, "mask_token_id": 4},
+    "zhouwenwang": {**BERT_SIZES, "max_position_embeddings": 32},
     "roformer_sim": BERT_SIZES,
     "t5_pegasus": dict(
         d_model=16,

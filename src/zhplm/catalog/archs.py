@@ -20,7 +20,6 @@ PLANNED: dict[str, str] = {
     "cpm2_moe": "CPM-2-MoE (mixture-of-experts CPM-2; catalog only)",
     "glm": "GLM (Megatron GPT block, 2-D positions, blank-infilling mask)",
     "glm_130b": "GLM-130B (DeepNorm, GeGLU, rotary positions; catalog only)",
-    "zhouwenwang": "Zhouwenwang (pre-LN Megatron-BERT with rotary positions, MLM + LM heads)",
     # multimodal
     "brivl": "BriVL / WenLan (EfficientNet + region pooling + BERT, dual encoder)",
     "cogview": "CogView (GPT with sandwich LN + VQ-VAE image tokenizer)",

@@ -21,6 +21,7 @@ The formats are read from the authors' own inference scripts:
   (``[CLS]`` + ``{体裁}(格式){标题}(诗歌标题)``).
 * ``cls-prefix-period``: roformer-gpt: ``[CLS]`` + the text, ends at ``。``.
 * ``unilm``: SimBERT / RoFormer-sim: ``[CLS] text [SEP]`` as segment 0, the reply as segment 1.
+* ``unilm-s2s``: Yunwen's UniLM (``decode_seq2seq.py``): the same layout with token types 4 / 5.
 * ``seq2seq``: encoder-decoders (T5, T5-PEGASUS, BART, CPT): the text with the tokenizer's specials goes to the
   encoder; the output ends at ``[SEP]`` / ``</s>``.
 * ``chitchat-mmi``: GPT2-chitchat's MMI model, the same layout over the reversed dialogue: ``[CLS] reply
@@ -232,13 +233,22 @@ class UnilmFormat(PromptFormat):
     source is segment 0, generated tokens are segment 1 (the model classes assign it); ``[SEP]`` ends."""
 
     name = "unilm"
+    source_type: ClassVar[int] = 0
 
     def encode(self, tokenizer: Any, text: str) -> Encoded:
         ids = [tokenizer.cls_token_id, *self.tokens(tokenizer, text), tokenizer.sep_token_id]
-        return Encoded(ids, [0] * len(ids))
+        return Encoded(ids, [self.source_type] * len(ids))
 
     def stop_ids(self, tokenizer: Any) -> list[int]:
         return [tokenizer.sep_token_id]
+
+
+class UnilmS2sFormat(UnilmFormat):
+    """Yunwen's UniLM (``decode_seq2seq.py``): ``[CLS] text [SEP]`` as token type 4 (the model gives the
+    generated tokens type 5 and predicts each at an appended ``[MASK]``); ``[SEP]`` ends the summary."""
+
+    name = "unilm-s2s"
+    source_type = 4
 
 
 class Seq2SeqFormat(PromptFormat):
@@ -270,6 +280,7 @@ FORMATS: dict[str, type[PromptFormat]] = {
         YuefuFormat,
         ClsPrefixPeriodFormat,
         UnilmFormat,
+        UnilmS2sFormat,
         Seq2SeqFormat,
     )
 }

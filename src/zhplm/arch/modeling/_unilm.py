@@ -12,6 +12,12 @@ Both were trained with bert4keras ``build_transformer_model(..., application='un
 Generation (bert4keras' seq2seq decoding, shift-by-one): generated tokens are segment 1. Source tokens never
 attend to later positions, so cached keys and values are exact and a new token sees every cached one:
 transformers' ``generate`` runs with a KV cache here.
+
+Yunwen's UniLM (s2s-ft lineage) is the same model with two settings on its config, read here: its segments are
+``unilm_source_type`` 4 / ``unilm_target_type`` 5 (the mask counts the target-type tokens), and
+``unilm_decoding = "append-mask"``: each step appends ``[MASK]`` at the next position and predicts *it*
+(``UnilmForSeq2SeqDecode``), instead of reading the prediction off the last real token. The cache then holds
+only real tokens: a step feeds ``[last real token, [MASK]]`` and the ``[MASK]`` entry is dropped afterwards.
 """
 
 from dataclasses import dataclass
@@ -43,13 +49,15 @@ def unilm_bias(
     attention_mask: torch.Tensor | None,
     cache_length: int,
     dtype: torch.dtype,
+    target_type: int = 1,
 ) -> torch.Tensor:
     """The additive ``[B, 1, Q, cache_length + Q]`` mask of the queries ``token_type_ids`` (``[B, Q]``).
 
-    Cached keys are always visible to new queries (the cumsum never decreases); among the new positions the
-    cumsum rule applies. ``attention_mask`` (``[B, cache_length + Q]``, 1 = real token) masks padded keys."""
+    ``idx`` counts the ``target_type`` tokens (for 0/1 segments that is bert4keras' cumsum of the segment ids).
+    Cached keys are always visible to new queries (the count never decreases); among the new positions the
+    rule applies. ``attention_mask`` (``[B, cache_length + Q]``, 1 = real token) masks padded keys."""
     batch, queries = token_type_ids.shape
-    idx = torch.cumsum(token_type_ids.to(torch.long), dim=1)
+    idx = torch.cumsum((token_type_ids == target_type).to(torch.long), dim=1)
     allowed = idx[:, None, :] <= idx[:, :, None]  # [B, Q, Q]
     if cache_length:
         seen = torch.ones((batch, queries, cache_length), dtype=torch.bool, device=allowed.device)
@@ -86,6 +94,7 @@ def unilm_inputs(
     cache: Cache | None,
     use_cache: bool | None,
     dtype: torch.dtype,
+    target_type: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor, Cache | None]:
     """(token types, UniLM bias, cache) for one forward pass of a transformers BERT/RoFormer encoder: the
     4-D bias goes in as its ``attention_mask`` (transformers passes such masks through untouched)."""
@@ -101,7 +110,8 @@ def unilm_inputs(
     if use_cache and cache is None:
         cache = DynamicCache()
     cache_length = cache.get_seq_length() if cache is not None else 0
-    return token_type_ids, unilm_bias(token_type_ids, attention_mask, cache_length, dtype), cache
+    bias = unilm_bias(token_type_ids, attention_mask, cache_length, dtype, target_type)
+    return token_type_ids, bias, cache
 
 
 class UniLMEncoderMixin:
@@ -110,6 +120,7 @@ class UniLMEncoderMixin:
 
     pooler: nn.Module
     dtype: torch.dtype
+    config: Any
 
     def forward(
         self,
@@ -121,8 +132,9 @@ class UniLMEncoderMixin:
         **kwargs: Any,
     ) -> UniLMOutput:
         kwargs.pop("return_dict", None)  # always a dict inside; the output below is a ModelOutput
+        target = getattr(self.config, "unilm_target_type", 1)
         types, bias, cache = unilm_inputs(
-            input_ids, attention_mask, token_type_ids, cache, use_cache, self.dtype
+            input_ids, attention_mask, token_type_ids, cache, use_cache, self.dtype, target
         )
         out = super().forward(  # type: ignore[misc]
             input_ids=input_ids,
@@ -151,6 +163,11 @@ class UniLMHeadMixin:
     cls: nn.Module
     config: Any
 
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The logits of ``hidden`` (the MLM head; a subclass may read them off another head)."""
+        logits: torch.Tensor = self.cls(hidden)
+        return logits
+
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -172,7 +189,7 @@ class UniLMHeadMixin:
             **kwargs,
         )
         hidden = out.last_hidden_state
-        logits = self.cls(hidden[:, -logits_to_keep:] if logits_to_keep else hidden)
+        logits = self.head(hidden[:, -logits_to_keep:] if logits_to_keep else hidden)
         loss = None if labels is None else token_loss(logits, labels)
         return UniLMOutput(
             loss=loss,
@@ -186,7 +203,22 @@ class UniLMHeadMixin:
 
 
 class UniLMGenerationMixin(GenerationMixin):
-    """bert4keras' seq2seq decoding through ``generate``: every generated token is segment 1."""
+    """UniLM seq2seq decoding through ``generate``: the prompt is the source segment, every generated token
+    the target segment; ``config.unilm_decoding`` picks bert4keras' shift-by-one (``"shift"``, the default)
+    or Yunwen's append-``[MASK]`` (``"append-mask"``, ``config.mask_token_id``). ``"recompute"`` (Zhouwenwang's
+    model card) keeps every token in the source segment and reads the whole text again at each step: earlier
+    tokens see later ones, so no cache can be exact and none is kept."""
+
+    config: Any
+
+    def _unilm_types(self) -> tuple[int, int]:
+        return getattr(self.config, "unilm_source_type", 0), getattr(self.config, "unilm_target_type", 1)
+
+    def _appends_mask(self) -> bool:
+        return bool(getattr(self.config, "unilm_decoding", "shift") == "append-mask")
+
+    def _recomputes(self) -> bool:
+        return bool(getattr(self.config, "unilm_decoding", "shift") == "recompute")
 
     def _update_model_kwargs_for_generation(
         self,
@@ -195,25 +227,54 @@ class UniLMGenerationMixin(GenerationMixin):
         is_encoder_decoder: bool = False,
         num_new_tokens: int = 1,
     ) -> dict[str, Any]:
+        if self._recomputes():  # every token stays a source token (see prepare_inputs_for_generation)
+            kept: dict[str, Any] = super()._update_model_kwargs_for_generation(
+                outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
+            )
+            kept.pop("cache", None)
+            return kept
+        source, target = self._unilm_types()
+        cache = outputs.get("cache")
+        if cache is not None and self._appends_mask():
+            cache.crop(-1)  # the [MASK] was only asked; the cache keeps real tokens
         types = model_kwargs.get("token_type_ids")
-        if types is None:  # the prompt had none: it was segment 0 (see prepare_inputs_for_generation)
-            cache = outputs.get("cache")
+        if types is None:  # the prompt had none: it was the source (see prepare_inputs_for_generation)
             logits = outputs.get("logits")
-            length = cache.get_seq_length() if cache is not None else logits.shape[1]
-            types = torch.zeros((logits.shape[0], length), dtype=torch.long, device=logits.device)
+            mask = model_kwargs.get("attention_mask")
+            if mask is not None:  # the prompt's length (the logits may be the last position's only)
+                length = mask.shape[1]
+            else:
+                length = cache.get_seq_length() if cache is not None else logits.shape[1]
+            types = torch.full((logits.shape[0], length), source, dtype=torch.long, device=logits.device)
             model_kwargs["token_type_ids"] = types
         updated: dict[str, Any] = super()._update_model_kwargs_for_generation(
             outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
         )
-        if types is not None:
-            new = torch.ones((types.shape[0], num_new_tokens), dtype=types.dtype, device=types.device)
-            updated["token_type_ids"] = torch.cat([types, new], dim=-1)
-        if "cache" in outputs and outputs["cache"] is not None:
-            updated["cache"] = outputs["cache"]
+        generated = source if self._recomputes() else target
+        new = torch.full((types.shape[0], num_new_tokens), generated, dtype=types.dtype, device=types.device)
+        updated["token_type_ids"] = torch.cat([types, new], dim=-1)
+        if cache is not None:
+            updated["cache"] = cache
         return updated
 
     def prepare_inputs_for_generation(self, input_ids: torch.Tensor, **kwargs: Any) -> dict[str, Any]:
-        if kwargs.get("token_type_ids") is None:  # a bare prompt is the source: segment 0
-            kwargs["token_type_ids"] = torch.zeros_like(input_ids)
+        source, target = self._unilm_types()
+        types = kwargs.get("token_type_ids")
+        if types is None:  # a bare prompt is the source segment
+            kwargs["token_type_ids"] = torch.full_like(input_ids, source)
+        elif types.shape[1] < input_ids.shape[1]:  # a prompt whose types were not known: the source, in front
+            front = torch.full_like(input_ids[:, : input_ids.shape[1] - types.shape[1]], source)
+            kwargs["token_type_ids"] = torch.cat([front, types], dim=-1)
+        if self._recomputes():  # the whole text every step, no cache
+            kwargs.update(next_sequence_length=None, cache=None, use_cache=False)
         inputs: dict[str, Any] = super().prepare_inputs_for_generation(input_ids, **kwargs)
+        if self._appends_mask():  # the real tokens not yet cached, then [MASK] at the next position
+            ids = inputs["input_ids"]
+            column = ids.new_full((ids.shape[0], 1), self.config.mask_token_id)
+            inputs["input_ids"] = torch.cat([ids, column], dim=-1)
+            types = inputs["token_type_ids"]
+            inputs["token_type_ids"] = torch.cat([types, torch.full_like(column, target)], dim=-1)
+            mask = inputs.get("attention_mask")
+            if mask is not None:
+                inputs["attention_mask"] = torch.cat([mask, torch.ones_like(column, dtype=mask.dtype)], -1)
         return inputs

@@ -36,6 +36,7 @@ class SimBertForMaskedLM(DecoderAccess, UniLMHeadMixin, BertPreTrainedModel, Uni
     """SimBERT with its MLM head: fill-mask, seq2seq generation, and the pooled sentence vector."""
 
     config_class = SimBertConfig
+    encoder_class: ClassVar[type[BertModel]] = SimBertModel  # UniLM (Yunwen) keeps BERT's tanh pooler
     _tied_weights_keys: ClassVar[dict[str, str]] = {
         "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
         "cls.predictions.decoder.bias": "cls.predictions.bias",
@@ -43,7 +44,7 @@ class SimBertForMaskedLM(DecoderAccess, UniLMHeadMixin, BertPreTrainedModel, Uni
 
     def __init__(self, config: SimBertConfig) -> None:
         super().__init__(config)
-        self.bert = SimBertModel(config)
+        self.bert = self.encoder_class(config)
         self.cls = BertOnlyMLMHead(config)
         self.post_init()
 
