@@ -273,7 +273,8 @@ def convert(
         root, side = stack.enter_context(_materialised(src_path))
         notes: list[str] = []
         if root.is_dir():
-            ckpt, fmt, found_notes = locate_checkpoint(root)
+            located = locate_checkpoint(root)
+            ckpt, fmt, found_notes = located.path, located.format, located.notes
             notes += found_notes
         else:
             ckpt, fmt = root, sniff(root)

@@ -546,7 +546,7 @@ def inspect_checkpoint(path: str | Path) -> Inspection:
 
     given = Path(path)
     # a folder (a Hugging Face download with only pytorch_model.bin, an extracted zip): the checkpoint in it
-    path = locate_checkpoint(given)[0] if given.is_dir() else given
+    path = locate_checkpoint(given).path if given.is_dir() else given
     with open_checkpoint(path) as reader:
         names = reader.keys()
         tensors = [TensorInfo(n, tuple(reader.shape(n)), reader.dtype(n).name) for n in names]

@@ -5,6 +5,7 @@ accepts the other reads too."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from zhplm.errors import FormatError, UnsupportedFormatError
@@ -23,11 +24,20 @@ _FORMAT_PRIORITY = (
 )
 
 
-def locate_checkpoint(folder: Path) -> tuple[Path, str, list[str]]:
-    """Find the checkpoint inside an extracted folder; return ``(path, format, notes)``."""
+@dataclass(frozen=True)
+class Located:
+    """The checkpoint found in a folder: where, in which format, and what the choice should say."""
+
+    path: Path
+    format: str
+    notes: list[str] = field(default_factory=list)
+
+
+def locate_checkpoint(folder: Path) -> Located:
+    """Find the checkpoint inside an extracted folder."""
     notes: list[str] = []
     try:
-        return folder, sniff(folder), notes
+        return Located(folder, sniff(folder), notes)
     except (UnsupportedFormatError, FormatError, FileNotFoundError):
         pass
     found: dict[str, Path] = {}
@@ -50,7 +60,7 @@ def locate_checkpoint(folder: Path) -> tuple[Path, str, list[str]]:
     fmt = next(f for f in (*_FORMAT_PRIORITY, *found) if f in found)
     if len(found) > 1:
         notes.append(f"several checkpoints found ({', '.join(sorted(found))}); converted the {fmt} one")
-    return found[fmt], fmt, notes
+    return Located(found[fmt], fmt, notes)
 
 
 def _is_paddle_static_folder(folder: Path) -> bool:
