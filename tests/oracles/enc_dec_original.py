@@ -6,12 +6,14 @@
     enc_dec_original.py write    --arch eva|cpm2 --out DIR [--seed N]
     enc_dec_original.py forward  --arch eva|cpm2 --ckpt DIR --inputs IN.json --out REF.npz
     enc_dec_original.py tokenize --arch eva|cpm2 --vocab VOCAB.txt --texts TEXTS.json --out OUT.json
+    enc_dec_original.py dialogue --arch eva --ckpt DIR --turns TURNS.json --out OUT.json [--max-new-tokens N]
 
 The code is read from the git snapshots pinned in tests/oracles/SNAPSHOTS.txt, extracted with ``git archive``
 into a temporary folder and imported from there — never copied into the project.
 
 ``write --arch eva``: one process (gloo on 127.0.0.1, world size 1) builds the original ``EVAModel`` from a
-tiny ``eva1.0_model_config.json`` (:data:`CONFIGS`), fills every parameter with a seeded value and saves what
+tiny ``eva1.0_model_config.json`` (:data:`CONFIGS`), fills every parameter with a seeded value (the head's rows of control tokens — sentinels, specials but
+``<sep>``, ``▂``/``▃`` — zero, so that greedy replies are words) and saves what
 DeepSpeed saved (``{"module": state_dict, "mp_world_size": 1, …}``) as ``DIR/mp1/1000/mp_rank_00_model_states.pt``
 + ``latest_checkpointed_iteration.txt``: the release's layout. The original ``change_mp.py DIR/mp1 DIR/mp2 2``
 then re-splits it into the two-rank variant ``DIR/mp2``. ``vocab.txt`` (the release vocabulary's first 69
@@ -33,6 +35,10 @@ incremental decoding with ``past_key_values``, ``<s_0>`` start, ``<sep>`` end, i
 ``enc_hidden`` and the gathered ``logits`` (``parallel_output=False``) with all-ones encoder/cross masks and a
 lower-triangular decoder mask; ``greedy``: ``max_new_tokens`` steps of the full model, each appending the
 argmax of the last position's gathered logits, from ``<s_0>``.
+
+``dialogue``: the original interactive loop ``eva_interactive.generate_samples`` with ``input()`` fed the user
+turns (greedy as above, ``batch_size`` 1): its replies (``Sys >>> …`` lines) and the encoder contexts it built
+(history of turn ids + ``<sep>``, the newest that fit 128 tokens, then ``<s_0>``).
 
 ``tokenize``: the original ``EVATokenizer`` / ``EncDecTokenizer`` (Python jieba) ``encode`` and ``decode``.
 
@@ -224,6 +230,12 @@ def write_eva(src: Path, out: Path, seed: int) -> dict[str, Any]:
     torch.manual_seed(seed)
     net = _build(model, "eva", out / "mp1" / CONFIG_NAMES["eva"], parallel_output=False)
     _fill(net, seed, 0)
+    # like a trained model, the head never prefers control tokens: their rows are zero (a zero logit loses to
+    # the largest of the word logits), so the dialogue's replies are words whose text reads back to the same ids
+    vocab = _tiny_vocab(src, "eva")
+    control = [i for i, t in enumerate(vocab) if t != "<sep>" and (t.startswith("<") or t in ("", "\u2582", "\u2583"))]
+    with torch.no_grad():
+        net.lm_head.weight[control] = 0.0
     _save(out / "mp1", 0, _state(net, 1))
     load = torch.load
     torch.load = lambda *a, **k: load(*a, **{**k, "weights_only": False})  # type: ignore[assignment]
@@ -309,6 +321,57 @@ def forward_eva(src: Path, ckpt: Path, feeds: dict[str, Any], out: Path) -> dict
             "greedy_by": "generation_utils.generate_no_beam(top_k=1)"}  # fmt: skip
 
 
+def dialogue_eva(src: Path, ckpt: Path, turns: list[str], out: Path, max_new_tokens: int) -> dict[str, Any]:
+    """The original interactive loop, ``eva_interactive.generate_samples``, fed ``turns`` through ``input()``:
+    its own context layout, truncation and history (the reply's ids + ``<sep>``); greedy as in ``forward``."""
+    import builtins
+    import io
+
+    import torch
+
+    model = import_original(src, "eva")
+    with C.stdout_to_stderr():
+        _init(0, 1, _free_port())
+    net = _build(model, "eva", ckpt / CONFIG_NAMES["eva"], parallel_output=False).eval()
+    sd = torch.load(ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False)
+    net.load_state_dict(sd["module"], strict=True)
+    ei = _eva_interactive()
+    from tokenization_eva import EVATokenizer
+
+    tok = EVATokenizer(str(ckpt / "vocab.txt"))
+    contexts: list[list[int]] = []
+    inner = ei.get_inference_batch
+
+    def recording(context_tokens: Any, *a: Any, **k: Any) -> Any:
+        contexts.append([int(i) for i in context_tokens[0]])
+        return inner(context_tokens, *a, **k)
+
+    ei.get_inference_batch = recording
+    feed = iter(turns)
+
+    def fake_input(prompt: str = "") -> str:
+        try:
+            return next(feed)
+        except StopIteration:
+            raise EOFError from None
+
+    args = types.SimpleNamespace(
+        fp16=False, batch_size=1, num_beams=1, max_generation_length=max_new_tokens, temperature=1.0,
+        no_repeat_ngram_size=0, min_generation_length=0, repetition_penalty=1.0, top_k=1, top_p=0.0,
+        rule_path=None, seed=0,
+    )  # fmt: skip
+    printed = io.StringIO()
+    real_input, builtins.input = builtins.input, fake_input
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.suppress(EOFError):
+            ei.generate_samples(net, tok, args, "cpu")
+    finally:
+        builtins.input = real_input
+    replies = [line.removeprefix("Sys >>> ") for line in printed.getvalue().split("\n") if line.startswith("Sys >>> ")]
+    C.dump_json(out, {"replies": replies, "contexts": contexts})
+    return {"turns": len(turns), "replies": len(replies), "by": "eva_interactive.generate_samples"}
+
+
 def _forward_cpm2_rank(rank: int, src: str, ckpt: str, feeds: dict[str, Any], out: str, port: int) -> None:
     import torch
 
@@ -377,7 +440,7 @@ def tokenize(src: Path, arch: str, vocab: Path, texts: Path, out: Path) -> dict[
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("write", "forward", "tokenize"):
+    for name in ("write", "forward", "tokenize", "dialogue"):
         s = sub.add_parser(name)
         s.add_argument("--arch", required=True, choices=sorted(REPOS))
         s.add_argument("--out", type=Path, required=True)
@@ -386,11 +449,15 @@ def main() -> None:
         if name == "forward":
             s.add_argument("--ckpt", type=Path, required=True)
             s.add_argument("--inputs", type=Path, required=True)
+        if name == "dialogue":
+            s.add_argument("--ckpt", type=Path, required=True)
+            s.add_argument("--turns", type=Path, required=True)
+            s.add_argument("--max-new-tokens", type=int, default=12)
         if name == "tokenize":
             s.add_argument("--vocab", type=Path, required=True)
             s.add_argument("--texts", type=Path, required=True)
     args = p.parse_args()
-    for k in ("out", "ckpt", "inputs", "vocab", "texts"):
+    for k in ("out", "ckpt", "inputs", "vocab", "texts", "turns"):
         if getattr(args, k, None) is not None:
             setattr(args, k, getattr(args, k).resolve())
     with tempfile.TemporaryDirectory() as tmp:
@@ -399,6 +466,9 @@ def main() -> None:
         os.chdir(src)
         if args.cmd == "tokenize":
             summary = tokenize(src, args.arch, args.vocab, args.texts, args.out)
+        elif args.cmd == "dialogue":
+            turns = json.loads(args.turns.read_text(encoding="utf-8"))
+            summary = dialogue_eva(src, args.ckpt, turns, args.out, args.max_new_tokens)
         elif args.cmd == "write":
             summary = (write_eva if args.arch == "eva" else write_cpm2)(src, args.out, args.seed)
         else:

@@ -274,9 +274,16 @@ class EvaFormat(PromptFormat):
         "max_new_tokens": 128,
     }
 
+    REMEMBERED = 64  # replies whose ids are kept (a dialogue's window is 8 turns)
+
+    def __init__(self) -> None:
+        self._replies: dict[str, list[int]] = {}
+
     def encode_dialogue(self, tokenizer: Any, history: Sequence[str]) -> Encoded:
         sep = _token_id(tokenizer, "<sep>")
-        turns = [[*self.tokens(tokenizer, turn), sep] for turn in history]
+        # the original feeds a reply back as the ids it generated; its text may not read back to them (encoding
+        # maps full-width punctuation to ASCII), so a turn this format rendered is taken as its ids
+        turns = [[*self._replies.get(turn, self.tokens(tokenizer, turn)), sep] for turn in history]
         context: list[int] = []
         for turn in turns[: -self.MAX_TURNS - 1 : -1]:
             if len(context) + len(turn) + 1 <= self.MAX_CONTEXT:
@@ -291,6 +298,10 @@ class EvaFormat(PromptFormat):
 
     def render(self, tokenizer: Any, ids: Sequence[int]) -> str:
         text: str = tokenizer.decode(list(ids), skip_special_tokens=True)
+        self._replies.pop(text, None)
+        self._replies[text] = list(ids)
+        while len(self._replies) > self.REMEMBERED:
+            self._replies.pop(next(iter(self._replies)))
         return text
 
 
