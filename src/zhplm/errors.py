@@ -168,6 +168,10 @@ class ParityError(ConversionError):
     """A converted model's outputs differ from the reference beyond tolerance."""
 
 
+class InsufficientMemoryError(ZhplmError, MemoryError):
+    """A model too large for this machine's memory, refused before any weight is read."""
+
+
 class MissingDependencyError(ZhplmError, ImportError):
     """An optional dependency is missing; the message gives the exact ``pip install`` line."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from zhplm._quiet import quietly
-from zhplm.errors import ConversionError, MissingDependencyError
+from zhplm.errors import ConversionError, InsufficientMemoryError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,68 @@ def torch_dtype(dtype: Any) -> Any:
     return getattr(torch, name)
 
 
+_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+HEADROOM = 1.15  # activations, the tokenizer and Python itself, beyond the weights
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate without swapping (Linux ``MemAvailable``; None elsewhere)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _stored_weights(folder: Path) -> tuple[int, int]:
+    """(bytes of the folder's weights, bytes per parameter as stored), from the shard index or the file sizes
+    and the config's dtype — never from the weights themselves."""
+    index = folder / "model.safetensors.index.json"
+    total = 0
+    if index.is_file():
+        try:
+            total = int(json.loads(index.read_text(encoding="utf-8")).get("metadata", {}).get("total_size", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            total = 0
+    if not total:
+        total = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cfg = {}
+    stored = str(cfg.get("dtype") or cfg.get("torch_dtype") or "float32") if isinstance(cfg, dict) else "float32"
+    return total, _ITEMSIZE.get(stored.removeprefix("torch."), 4)
+
+
+def check_memory(folder: Path, dtype: Any = None) -> None:
+    """Refuse, before reading any weight, a model whose weights in the requested dtype (default float32) would
+    not fit in the memory available: an 11B CPM-2 needs ~44 GB in fp32, ~22 GB in bf16."""
+    avail = available_memory()
+    stored_bytes, stored_size = _stored_weights(folder)
+    if avail is None or not stored_bytes:
+        return
+    name = str(dtype if dtype is not None else "float32").removeprefix("torch.")
+    want = stored_size if name == "auto" else _ITEMSIZE.get(DTYPES.get(name.lower(), name), 4)
+    params = stored_bytes // stored_size
+    needed = int(params * want * HEADROOM)
+    if needed <= avail:
+        return
+    gib = 2**30
+    half = int(params * 2 * HEADROOM)
+    hint = (
+        "load it with dtype='bf16' (half the memory), which fits"
+        if want > 2 and half <= avail
+        else f"it does not fit in bf16 either (about {half / gib:.1f} GiB): use a machine with more memory"
+    )
+    raise InsufficientMemoryError(
+        f"{folder} holds about {params / 1e9:.1f}B parameters: loading them in {name} needs about "
+        f"{needed / gib:.1f} GiB of memory, and this machine has {avail / gib:.1f} GiB available; {hint}. "
+        "Nothing was read. (Converting does not need this: it streams one tensor at a time.)"
+    )
+
+
 def load(
     id_or_dir: str | Path,
     *,
@@ -146,6 +208,7 @@ def load(
     except ImportError as exc:
         raise MissingDependencyError("torch and transformers", "torch", "load models") from exc
     folder = resolve_model_dir(id_or_dir)
+    check_memory(folder, dtype)
     register_architectures(*_model_type(folder))
     cls = model_class_for(folder, task)
     kwargs: dict[str, Any] = {}
