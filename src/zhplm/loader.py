@@ -181,11 +181,12 @@ def check_memory(folder: Path, dtype: Any = None) -> None:
         return
     gib = 2**30
     half = int(params * 2 * HEADROOM)
-    hint = (
-        "load it with dtype='bf16' (half the memory), which fits"
-        if want > 2 and half <= avail
-        else f"it does not fit in bf16 either (about {half / gib:.1f} GiB): use a machine with more memory"
-    )
+    if want <= 2:
+        hint = "use a machine with more memory"
+    elif half <= avail:
+        hint = "load it with dtype='bf16' (half the memory), which fits"
+    else:
+        hint = f"it does not fit in bf16 either (about {half / gib:.1f} GiB): use a machine with more memory"
     raise InsufficientMemoryError(
         f"{folder} holds about {params / 1e9:.1f}B parameters: loading them in {name} needs about "
         f"{needed / gib:.1f} GiB of memory, and this machine has {avail / gib:.1f} GiB available; {hint}. "

@@ -40,7 +40,8 @@ argmax of the last position's gathered logits, from ``<s_0>``.
 turns (greedy as above, ``batch_size`` 1): its replies (``Sys >>> …`` lines) and the encoder contexts it built
 (history of turn ids + ``<sep>``, the newest that fit 128 tokens, then ``<s_0>``).
 
-``tokenize``: the original ``EVATokenizer`` / ``EncDecTokenizer`` (Python jieba) ``encode`` and ``decode``.
+``tokenize``: the original ``EVATokenizer`` / ``EncDecTokenizer`` (Python jieba) ``encode`` and ``decode``;
+``--arch cpm2_encn``: CPM-2-Finetune's ``tokenization_enc_dec_encn.EncDecTokenizer`` (the zh-en vocabulary's).
 
 Stubs (named in each summary's ``stubs``): ``apex.normalization.fused_layer_norm.FusedLayerNorm`` →
 ``torch.nn.LayerNorm`` (imported by CPM-2's ``mpu``, unused by the T5 blocks, which have their own RMS norm);
@@ -73,7 +74,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
-REPOS = {"eva": "thu-coai/EVA", "cpm2": "TsinghuaAI/CPM-2-Pretrain"}
+# cpm2_encn: only the zh-en tokenizer (CPM-2-Finetune's tokenization_enc_dec_encn.py, vocabulary bpe_cn_en)
+REPOS = {"eva": "thu-coai/EVA", "cpm2": "TsinghuaAI/CPM-2-Pretrain", "cpm2_encn": "TsinghuaAI/CPM-2-Finetune"}
 VOCABS = {"eva": "bpe_dialog_new/vocab.txt", "cpm2": "bpe_cn/vocab.txt"}
 SENTINELS = {"eva": 187, "cpm2": 190}  # the tokenizers' max_sentinels: each looks all of them up
 VOCAB_SIZE = 256
@@ -105,6 +107,7 @@ PATHS = {
     "eva": ["src/mpu", "src/model", "src/change_mp.py", "src/eva_interactive.py", "src/generation_utils.py",
             "src/tokenization_eva.py", "bpe_dialog_new/vocab.txt"],
     "cpm2": ["src/mpu", "src/model", "src/tokenization_enc_dec.py", "bpe_cn/vocab.txt"],
+    "cpm2_encn": ["tokenization_enc_dec_encn.py"],
 }  # fmt: skip
 
 
@@ -423,8 +426,10 @@ def tokenize(src: Path, arch: str, vocab: Path, texts: Path, out: Path) -> dict[
     sys.path.insert(0, str(src))
     if arch == "eva":
         from tokenization_eva import EVATokenizer as Tok
-    else:
+    elif arch == "cpm2":
         from tokenization_enc_dec import EncDecTokenizer as Tok
+    else:
+        from tokenization_enc_dec_encn import EncDecTokenizer as Tok
     tok = Tok(str(vocab))
     rows = []
     with C.stdout_to_stderr():  # EncDecTokenizer.tokenize prints its tokens
@@ -462,7 +467,7 @@ def main() -> None:
             setattr(args, k, getattr(args, k).resolve())
     with tempfile.TemporaryDirectory() as tmp:
         commit = C.extract_original(REPOS[args.arch], PATHS[args.arch], Path(tmp))
-        src = Path(tmp) / "src"
+        src = Path(tmp) / "src" if args.arch != "cpm2_encn" else Path(tmp)
         os.chdir(src)
         if args.cmd == "tokenize":
             summary = tokenize(src, args.arch, args.vocab, args.texts, args.out)

@@ -228,9 +228,10 @@ class Cpm2LineageSpec(ArchSpec):
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
         if vocab is None:
             return ["no vocab.txt found beside the shards: the tokenizer was not written"]
-        from zhplm.arch.tokenization.eva import write_tokenizer
+        from zhplm.arch.tokenization.eva import cpm2_class_for, write_tokenizer
 
-        return write_tokenizer(vocab, out, self.tokenizer_class)
+        cls = cpm2_class_for(vocab) if self.tokenizer_class == "Cpm2Tokenizer" else self.tokenizer_class
+        return write_tokenizer(vocab, out, cls)
 
 
 def lineage_spec(cls: type[Cpm2LineageSpec], name: str, description: str, **kw: Any) -> Cpm2LineageSpec:

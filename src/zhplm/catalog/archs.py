@@ -16,7 +16,12 @@ PLANNED: dict[str, str] = {
     "pangu_alpha": "PanGu-α (GPT with a top query layer), MindSpore slices or Megatron shards",
     "rwkv1": "RWKV-1 (AI-Writer: Toeplitz time mixing, channel mixing, copy head)",
     # encoder-decoders and hybrids
-    "cpm2_moe": "CPM-2-MoE (mixture-of-experts CPM-2; catalog only)",
+    "cpm2_moe": (
+        "CPM-2-MoE (198B; catalog and fetch only): BASE-layer experts (CPM-2-Pretrain's moe branch, "
+        "mpu/baselayer.py), one FFN expert per data-parallel rank, tokens routed by a balanced assignment over "
+        "the whole batch even at inference, so a token's output depends on the rest of the batch; transformers "
+        "has no such layer, the per-expert shard layout is unpublished, and 198B cannot be run or checked here"
+    ),
     "glm": "GLM (Megatron GPT block, 2-D positions, blank-infilling mask)",
     "glm_130b": "GLM-130B (DeepNorm, GeGLU, rotary positions; catalog only)",
     "zhouwenwang": "Zhouwenwang (pre-LN Megatron-BERT with rotary positions, MLM + LM heads)",

@@ -7,10 +7,11 @@ Two algorithms, as the authors' code has them:
   → U+2582/U+2583, then each word split into the longest vocabulary entries left to right (no ``##``
   continuation marks; an unmatched character is ``<unk>``). Decoding joins the pieces and turns
   U+2582/U+2583 back into space/newline.
-* CPM-2 (``src/tokenization_enc_dec.py``, :class:`Cpm2Tokenizer`): full-width → half-width (``Q2B``) except
+* CPM-2 (CPM-2-Pretrain ``src/tokenization_enc_dec.py``, :class:`Cpm2Tokenizer`, vocabulary ``bpe_cn``): full-width → half-width (``Q2B``) except
   ``，。！（）？、；：``, the same jieba cut, pieces without Chinese characters after the first take ``##``;
   then the id ``10`` (``▂`` in ``bpe_cn``) between two non-Chinese tokens is dropped, and decoding puts it
-  back between two non-Chinese tokens. Quirks kept for parity: a text of one token encodes as that token
+  back between two non-Chinese tokens. CPM-2 zh-en (``bpe_cn_en``) has its own variant,
+  :class:`Cpm2EnCnTokenizer` (CPM-2-Finetune ``tokenization_enc_dec_encn.py``). Quirks kept for parity: a text of one token encodes as that token
   twice, ``##`` marks stay in the decoded text.
 
 Both read the vocabulary as the originals do (lines stripped; a later duplicate wins). Sentinels
@@ -110,6 +111,10 @@ class EvaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
     def normalize(self, text: str) -> str:
         return text.replace("…", "...").translate(_EVA_PUNCT)
 
+    def is_chinese(self, text: str) -> bool:
+        """The originals' ``is_contain_chinese`` (a CJK unified ideograph anywhere in ``text``)."""
+        return _has_chinese(text)
+
     def pieces(self, word: str) -> list[str]:
         """Greedy longest match, left to right; an unmatched character is one ``<unk>``."""
         if len(word) > MAX_WORD_CHARS:
@@ -119,7 +124,7 @@ class EvaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
         while start < len(word):
             for end in range(len(word), start, -1):
                 sub = word[start:end]
-                if self.continuation and start > 0 and not _has_chinese(sub):
+                if self.continuation and start > 0 and not self.is_chinese(sub):
                     sub = self.continuation + sub
                 if sub in self.vocab:
                     out.append(sub)
@@ -163,11 +168,12 @@ class Cpm2Tokenizer(EvaTokenizer):
     """CPM-2's variant: half-width normalisation, ``##`` continuations, the id-10 space filter."""
 
     continuation = "##"
+    space_id = _CPM2_SPACE_ID
 
     def __init__(self, vocab_file: str | None = None, eos_token: str = "<eod>", **kwargs: Any) -> None:
         super().__init__(vocab_file=vocab_file, eos_token=eos_token, **kwargs)
-        self._latin = {i: not _has_chinese(t) for t, i in self.vocab.items()}
-        self._latin[_CPM2_SPACE_ID] = False
+        self._latin = {i: not self.is_chinese(t) for t, i in self.vocab.items()}
+        self._latin[self.space_id] = False
 
     def normalize(self, text: str) -> str:
         return "".join(_q2b(ch) for ch in text)
@@ -179,7 +185,7 @@ class Cpm2Tokenizer(EvaTokenizer):
         ids = [self._convert_token_to_id(t) for t in tokens]
         keep = [tokens[0]]
         for i in range(1, len(tokens) - 1):
-            if ids[i] == _CPM2_SPACE_ID and self._latin.get(ids[i - 1]) and self._latin.get(ids[i + 1]):
+            if ids[i] == self.space_id and self._latin.get(ids[i - 1]) and self._latin.get(ids[i + 1]):
                 continue
             keep.append(tokens[i])
         keep.append(tokens[-1])  # as the original: a one-token text keeps its token twice
@@ -193,8 +199,39 @@ class Cpm2Tokenizer(EvaTokenizer):
         for i, tid in enumerate(ids):
             spaced.append(tid)
             if i + 1 < len(ids) and self._latin.get(tid) and self._latin.get(ids[i + 1]):
-                spaced.append(_CPM2_SPACE_ID)
+                spaced.append(self.space_id)
         return self.convert_tokens_to_string([self._convert_id_to_token(i) for i in spaced])
+
+
+class Cpm2EnCnTokenizer(Cpm2Tokenizer):
+    """CPM-2 zh-en's variant (CPM-2-Finetune ``tokenization_enc_dec_encn.py``, vocabulary ``bpe_cn_en``): no
+    half-width map, ``▂`` counts as Chinese, the space filter drops the id 11 (``▂`` there), an empty text is no
+    tokens, and decoding glues ``##`` pieces to their word before spacing the non-Chinese words."""
+
+    space_id = 11
+
+    def normalize(self, text: str) -> str:
+        return text
+
+    def is_chinese(self, text: str) -> bool:
+        return _has_chinese(text) or text == "\u2582"
+
+    def _decode(self, token_ids: Any, skip_special_tokens: bool = False, **kwargs: Any) -> str:
+        ids = [int(i) for i in ([token_ids] if isinstance(token_ids, int) else token_ids)]
+        if skip_special_tokens:
+            ids = [i for i in ids if i not in set(self.all_special_ids)]
+        words: list[str] = []
+        for token in (self._convert_id_to_token(i) for i in ids):
+            if words and token.startswith("##"):
+                words[-1] += token[2:]
+            else:
+                words.append(token)
+        spaced: list[str] = []
+        for i, word in enumerate(words):
+            spaced.append(word)
+            if i + 1 < len(words) and not self.is_chinese(word) and not self.is_chinese(words[i + 1]):
+                spaced.append("\u2582")
+        return self.convert_tokens_to_string(spaced)
 
 
 class _EvaAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
@@ -207,7 +244,15 @@ class _Cpm2Anchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
     model_type = "zhplm-cpm2-tokenizer"
 
 
-CLASSES: dict[str, type[EvaTokenizer]] = {"EvaTokenizer": EvaTokenizer, "Cpm2Tokenizer": Cpm2Tokenizer}
+class _Cpm2EnCnAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
+    model_type = "zhplm-cpm2-encn-tokenizer"
+
+
+CLASSES: dict[str, type[EvaTokenizer]] = {
+    "EvaTokenizer": EvaTokenizer,
+    "Cpm2Tokenizer": Cpm2Tokenizer,
+    "Cpm2EnCnTokenizer": Cpm2EnCnTokenizer,
+}
 
 
 def register() -> None:
@@ -216,6 +261,12 @@ def register() -> None:
 
     AutoTokenizer.register(_EvaAnchor, tokenizer_class=EvaTokenizer, exist_ok=True)  # type: ignore[no-untyped-call]
     AutoTokenizer.register(_Cpm2Anchor, tokenizer_class=Cpm2Tokenizer, exist_ok=True)  # type: ignore[no-untyped-call]
+    AutoTokenizer.register(_Cpm2EnCnAnchor, tokenizer_class=Cpm2EnCnTokenizer, exist_ok=True)  # type: ignore[no-untyped-call]
+
+
+def cpm2_class_for(vocab: Path) -> str:
+    """``bpe_cn`` (``▂`` is id 10) → :class:`Cpm2Tokenizer`; ``bpe_cn_en`` (``▂`` is id 11) → :class:`Cpm2EnCnTokenizer`."""
+    return "Cpm2EnCnTokenizer" if load_vocab(vocab).get("\u2582") == 11 else "Cpm2Tokenizer"
 
 
 def write_tokenizer(vocab: Path, out: Path, class_name: str) -> list[str]:
