@@ -69,7 +69,11 @@ def cpm2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.n
 def _logits(model: Any) -> tuple[np.ndarray, np.ndarray]:
     enc = torch.tensor(INPUTS["enc_input_ids"])
     with torch.inference_mode():  # the original run masks nothing in the encoder
-        out = model(input_ids=enc, attention_mask=torch.ones_like(enc), decoder_input_ids=torch.tensor(INPUTS["dec_input_ids"]))
+        out = model(
+            input_ids=enc,
+            attention_mask=torch.ones_like(enc),
+            decoder_input_ids=torch.tensor(INPUTS["dec_input_ids"]),
+        )
     return out.encoder_last_hidden_state.numpy(), out.logits.numpy()
 
 
@@ -112,11 +116,15 @@ def test_the_tolerance_catches_a_plain_concatenation_of_the_fused_projection(
     if not (tmp / "out").exists():
         zhplm.convert(ckpt, tmp / "out")
     model, *_ = zhplm.load(tmp / "out")
-    readers = [TorchReader(s, lenient=True) for s in sorted((ckpt / "1000").glob("mp_rank_*_model_states.pt"))]
+    readers = [
+        TorchReader(s, lenient=True) for s in sorted((ckpt / "1000").glob("mp_rank_*_model_states.pt"))
+    ]
     try:
         with torch.no_grad():
             for i, block in enumerate(model.encoder.block):
-                naive = np.concatenate([r.get(f"encoder.blocks.{i}.self_attn.self_attn.project.weight") for r in readers])
+                naive = np.concatenate(
+                    [r.get(f"encoder.blocks.{i}.self_attn.self_attn.project.weight") for r in readers]
+                )
                 q, k, v = np.split(naive, 3)
                 attn = block.layer[0].SelfAttention
                 for lin, w in ((attn.q, q), (attn.k, k), (attn.v, v)):
@@ -197,11 +205,15 @@ def _four_rank_release(folder: Path, d: int = 256, vocab: int = 16384, layers: i
                 sd[f"{b}.ff.dense_relu_dense.wo.weight"] = t(d, d_ff // ranks)
     (folder / "100000").mkdir(parents=True)
     for r, sd in enumerate(parts):
-        torch.save({"module": sd, "mp_world_size": ranks}, folder / "100000" / f"mp_rank_{r:02d}_model_states.pt")
+        torch.save(
+            {"module": sd, "mp_world_size": ranks}, folder / "100000" / f"mp_rank_{r:02d}_model_states.pt"
+        )
     (folder / "latest_checkpointed_iteration.txt").write_text("100000")
     json.dump({"d_model": d, "d_ff": d_ff, "d_kv": d // heads, "num_heads": heads, "num_layers": layers},
               (folder / "cpm2_config.json").open("w"))  # fmt: skip
-    lines = ["<unk>", "<s>", "</s>", "▃", "<sep>", "<pad>", "<mask>", "<eod>"] + [f"<s_{i}>" for i in range(190)]
+    lines = ["<unk>", "<s>", "</s>", "▃", "<sep>", "<pad>", "<mask>", "<eod>"] + [
+        f"<s_{i}>" for i in range(190)
+    ]
     (folder / "vocab.txt").write_text("\n".join(lines + [f"w{i}" for i in range(vocab - len(lines))]) + "\n")
     return vocab * d * 4
 
@@ -221,12 +233,19 @@ def test_cpm2_streams_four_ranks_into_sharded_safetensors(tmp_path: Path) -> Non
     assert len(shards) >= 3 and (tmp_path / "out" / "model.safetensors.index.json").is_file()
     assert m["total"] > 4 * largest  # the model is several times its largest tensor ...
     own = m["peak_anon"] - m["before_anon"]
-    assert own < 3 * largest, (own / largest, m)  # ... and the work held a few tensors at most, never the model
+    assert own < 3 * largest, (
+        own / largest,
+        m,
+    )  # ... and the work held a few tensors at most, never the model
     index = json.loads((tmp_path / "out" / "model.safetensors.index.json").read_text())
-    assert {"shared.weight", "lm_head.weight", "decoder.block.1.layer.1.EncDecAttention.k.weight"} <= set(index["weight_map"])
+    assert {"shared.weight", "lm_head.weight", "decoder.block.1.layer.1.EncDecAttention.k.weight"} <= set(
+        index["weight_map"]
+    )
 
 
-def test_an_11b_folder_is_refused_before_any_weight_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_11b_folder_is_refused_before_any_weight_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """CPM-2's real sizes (d 4096, 64 heads, d_ff 10240, 24+24 layers, vocab 26240): 44 GB of float32 shards
     named by the index, none of them present — the refusal comes from the index alone."""
     from zhplm import loader
@@ -239,9 +258,13 @@ def test_an_11b_folder_is_refused_before_any_weight_is_read(tmp_path: Path, monk
     (folder / "config.json").write_text(json.dumps(config))
     total = 11_000_000_000 * 4
     weight_map = {"shared.weight": "model-00001-of-00009.safetensors"}
-    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}))
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map})
+    )
     monkeypatch.setattr(loader, "available_memory", lambda: 20 * 2**30)  # what a 24 GiB machine has free
-    with pytest.raises(InsufficientMemoryError, match=r"11\.0B parameters.*about 47\.1 GiB.*20\.0 GiB available") as fp32:
+    with pytest.raises(
+        InsufficientMemoryError, match=r"11\.0B parameters.*about 47\.1 GiB.*20\.0 GiB available"
+    ) as fp32:
         zhplm.load(folder)
     assert "does not fit in bf16 either (about 23.6 GiB)" in str(fp32.value)
     with pytest.raises(InsufficientMemoryError, match=r"in bf16 needs about 23\.6 GiB.*more memory") as bf16:

@@ -30,7 +30,10 @@ NEW_TOKENS = 12
 ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "thu-coai+EVA"
 SEP, PAD, S0 = 4, 5, 69  # in the tiny vocab: <sep>, <pad>, <s_0> (69 release lines, then the sentinels)
 INPUTS = {  # two dialogue contexts ending <sep> <s_0>; the second padded with <pad>
-    "enc_input_ids": [[11, 17, 33, SEP, 60, 41, 9, 23, SEP, S0], [12, 13, 14, 15, 16, SEP, S0, PAD, PAD, PAD]],
+    "enc_input_ids": [
+        [11, 17, 33, SEP, 60, 41, 9, 23, SEP, S0],
+        [12, 13, 14, 15, 16, SEP, S0, PAD, PAD, PAD],
+    ],
     "dec_input_ids": [[S0, 20, 30, 40, 50, 60], [S0, 21, 31, 41, 51, 61]],
     "max_new_tokens": NEW_TOKENS,
 }
@@ -77,7 +80,11 @@ def _outputs(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     model, *_ = zhplm.load(folder)
     enc = torch.tensor(INPUTS["enc_input_ids"])
     with torch.inference_mode():
-        out = model(input_ids=enc, attention_mask=(enc != PAD).long(), decoder_input_ids=torch.tensor(INPUTS["dec_input_ids"]))
+        out = model(
+            input_ids=enc,
+            attention_mask=(enc != PAD).long(),
+            decoder_input_ids=torch.tensor(INPUTS["dec_input_ids"]),
+        )
     return out.encoder_last_hidden_state.numpy(), out.logits.numpy()
 
 
@@ -92,7 +99,11 @@ def test_eva_shards_match_the_original(eva: tuple[Path, dict[str, np.ndarray], P
     config = json.loads((out / "config.json").read_text())
     assert (config["num_heads"], config["d_kv"], config["d_ff"], config["num_layers"]) == (4, 8, 48, 2)
     assert config["feed_forward_proj"] == "gated-gelu" and config["scale_decoder_outputs"] is False
-    assert (config["decoder_start_token_id"], config["eos_token_id"], config["pad_token_id"]) == (S0, SEP, PAD)
+    assert (config["decoder_start_token_id"], config["eos_token_id"], config["pad_token_id"]) == (
+        S0,
+        SEP,
+        PAD,
+    )
     ignored = json.loads((out / "zhplm.json").read_text())["ignored"]
     assert any(i["name"] == "role_embeds.weight" and "role" in i["why"] for i in ignored)
     enc_hidden, logits = _outputs(out)

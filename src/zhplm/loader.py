@@ -153,7 +153,9 @@ def _stored_weights(folder: Path) -> tuple[int, int]:
     total = 0
     if index.is_file():
         try:
-            total = int(json.loads(index.read_text(encoding="utf-8")).get("metadata", {}).get("total_size", 0))
+            total = int(
+                json.loads(index.read_text(encoding="utf-8")).get("metadata", {}).get("total_size", 0)
+            )
         except (OSError, ValueError, TypeError, AttributeError):
             total = 0
     if not total:
@@ -162,7 +164,9 @@ def _stored_weights(folder: Path) -> tuple[int, int]:
         cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         cfg = {}
-    stored = str(cfg.get("dtype") or cfg.get("torch_dtype") or "float32") if isinstance(cfg, dict) else "float32"
+    stored = (
+        str(cfg.get("dtype") or cfg.get("torch_dtype") or "float32") if isinstance(cfg, dict) else "float32"
+    )
     return total, _ITEMSIZE.get(stored.removeprefix("torch."), 4)
 
 

@@ -181,7 +181,11 @@ def _fill(net: Any, seed: int, rank: int) -> None:
         for name, p in net.named_parameters():
             own = bool(getattr(p, "model_parallel", False)) or "relative_attention_bias" in name
             r = C.rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
-            value = C.random_value(r, name.replace("layer_norm.weight", "gamma").replace("layernorm.weight", "gamma"), tuple(p.shape))
+            value = C.random_value(
+                r,
+                name.replace("layer_norm.weight", "gamma").replace("layernorm.weight", "gamma"),
+                tuple(p.shape),
+            )
             p.copy_(torch.from_numpy(value))
 
 
@@ -211,7 +215,9 @@ def _save(folder: Path, rank: int, state: dict[str, Any]) -> None:
 
 
 def _tiny_vocab(src: Path, arch: str) -> list[str]:
-    lines = [line.rstrip("\n") for line in (src.parent / VOCABS[arch]).read_text(encoding="utf-8").split("\n")]
+    lines = [
+        line.rstrip("\n") for line in (src.parent / VOCABS[arch]).read_text(encoding="utf-8").split("\n")
+    ]
     head = [t for t in lines if not t.startswith("<s_")][: VOCAB_SIZE - SENTINELS[arch]]
     return head + [f"<s_{i}>" for i in range(SENTINELS[arch])]
 
@@ -236,7 +242,11 @@ def write_eva(src: Path, out: Path, seed: int) -> dict[str, Any]:
     # like a trained model, the head never prefers control tokens: their rows are zero (a zero logit loses to
     # the largest of the word logits), so the dialogue's replies are words whose text reads back to the same ids
     vocab = _tiny_vocab(src, "eva")
-    control = [i for i, t in enumerate(vocab) if t != "<sep>" and (t.startswith("<") or t in ("", "\u2582", "\u2583"))]
+    control = [
+        i
+        for i, t in enumerate(vocab)
+        if t != "<sep>" and (t.startswith("<") or t in ("", "\u2582", "\u2583"))
+    ]
     with torch.no_grad():
         net.lm_head.weight[control] = 0.0
     _save(out / "mp1", 0, _state(net, 1))
@@ -277,7 +287,9 @@ def write_cpm2(src: Path, out: Path, seed: int) -> dict[str, Any]:
 def _eva_interactive() -> Any:
     """``eva_interactive.py`` for its mask functions; its training-stack imports are empty modules."""
     _module("arguments", get_args=None)
-    _module("utils", load_checkpoint=None, print_rank_0=print, initialize_distributed=None, set_random_seed=None)
+    _module(
+        "utils", load_checkpoint=None, print_rank_0=print, initialize_distributed=None, set_random_seed=None
+    )
     _module("fp16", FP16_Module=None)
     import eva_interactive
 
@@ -291,7 +303,9 @@ def forward_eva(src: Path, ckpt: Path, feeds: dict[str, Any], out: Path) -> dict
     with C.stdout_to_stderr():
         _init(0, 1, _free_port())
     net = _build(model, "eva", ckpt / CONFIG_NAMES["eva"], parallel_output=False).eval()
-    sd = torch.load(ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False)
+    sd = torch.load(
+        ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False
+    )
     net.load_state_dict(sd["module"], strict=True)
     ei = _eva_interactive()
     import generation_utils
@@ -336,7 +350,9 @@ def dialogue_eva(src: Path, ckpt: Path, turns: list[str], out: Path, max_new_tok
     with C.stdout_to_stderr():
         _init(0, 1, _free_port())
     net = _build(model, "eva", ckpt / CONFIG_NAMES["eva"], parallel_output=False).eval()
-    sd = torch.load(ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False)
+    sd = torch.load(
+        ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False
+    )
     net.load_state_dict(sd["module"], strict=True)
     ei = _eva_interactive()
     from tokenization_eva import EVATokenizer
@@ -370,7 +386,11 @@ def dialogue_eva(src: Path, ckpt: Path, turns: list[str], out: Path, max_new_tok
             ei.generate_samples(net, tok, args, "cpu")
     finally:
         builtins.input = real_input
-    replies = [line.removeprefix("Sys >>> ") for line in printed.getvalue().split("\n") if line.startswith("Sys >>> ")]
+    replies = [
+        line.removeprefix("Sys >>> ")
+        for line in printed.getvalue().split("\n")
+        if line.startswith("Sys >>> ")
+    ]
     C.dump_json(out, {"replies": replies, "contexts": contexts})
     return {"turns": len(turns), "replies": len(replies), "by": "eva_interactive.generate_samples"}
 
@@ -418,8 +438,14 @@ def _forward_cpm2_rank(rank: int, src: str, ckpt: str, feeds: dict[str, Any], ou
 def forward_cpm2(src: Path, ckpt: Path, feeds: dict[str, Any], out: Path) -> dict[str, Any]:
     import torch.multiprocessing as mp
 
-    mp.spawn(_forward_cpm2_rank, args=(str(src), str(ckpt), feeds, str(out), _free_port()), nprocs=2, join=True)
-    return {"outputs": ["enc_hidden", "logits", "greedy"], "shards": 2, "greedy_by": "argmax loop, full forward"}
+    mp.spawn(
+        _forward_cpm2_rank, args=(str(src), str(ckpt), feeds, str(out), _free_port()), nprocs=2, join=True
+    )
+    return {
+        "outputs": ["enc_hidden", "logits", "greedy"],
+        "shards": 2,
+        "greedy_by": "argmax loop, full forward",
+    }
 
 
 def tokenize(src: Path, arch: str, vocab: Path, texts: Path, out: Path) -> dict[str, Any]:

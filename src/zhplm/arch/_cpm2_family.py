@@ -78,7 +78,9 @@ class Cpm2LineageRules(Rules):
         self, shapes: Mapping[str, Shape], dtypes: Mapping[str, str], config: Mapping[str, Any] | None = None
     ) -> Plan:
         # EVA 2.0 (attn_scale) divides the scores by sqrt(d_kv): folded into the queries
-        scale = 1.0 / math.sqrt(int(config.get("d_kv") or 64)) if config and config.get("attn_scale") else None
+        scale = (
+            1.0 / math.sqrt(int(config.get("d_kv") or 64)) if config and config.get("attn_scale") else None
+        )
         fused: list[Step] = []
         rest: dict[str, Shape] = {}
         for name, shape in shapes.items():
@@ -117,8 +119,12 @@ MEGATRON_T5 = Cpm2LineageRules(
     Rule(rf"{_CROSS}layer_norm\.weight", r"decoder.block.\1.layer.1.layer_norm.weight"),
     Rule(rf"{_CROSS}cross_attn\.project_q\.weight", r"decoder.block.\1.layer.1.EncDecAttention.q.weight"),
     Rule(rf"{_CROSS}cross_attn\.dense\.weight", r"decoder.block.\1.layer.1.EncDecAttention.o.weight"),
-    Rule(rf"{_P}encoder\.blocks\.(\d+)\.ff\.layer_norm\.weight", r"encoder.block.\1.layer.1.layer_norm.weight"),
-    Rule(rf"{_P}decoder\.blocks\.(\d+)\.ff\.layer_norm\.weight", r"decoder.block.\1.layer.2.layer_norm.weight"),
+    Rule(
+        rf"{_P}encoder\.blocks\.(\d+)\.ff\.layer_norm\.weight", r"encoder.block.\1.layer.1.layer_norm.weight"
+    ),
+    Rule(
+        rf"{_P}decoder\.blocks\.(\d+)\.ff\.layer_norm\.weight", r"decoder.block.\1.layer.2.layer_norm.weight"
+    ),
     Rule(
         rf"{_P}encoder\.blocks\.(\d+)\.ff\.dense_relu_dense\.(wi_0|wi_1|wo)\.weight",
         r"encoder.block.\1.layer.1.DenseReluDense.\2.weight",
@@ -163,7 +169,10 @@ class Cpm2LineageSpec(ArchSpec):
         vocab = self.find_vocab(folder)
         if vocab is not None:
             ids = _vocab_ids(vocab)
-            cfg = {**(cfg or {}), **{f"zhplm.{k}": ids[k] for k in (self.decoder_start, self.end, "<pad>") if k in ids}}
+            cfg = {
+                **(cfg or {}),
+                **{f"zhplm.{k}": ids[k] for k in (self.decoder_start, self.end, "<pad>") if k in ids},
+            }
         return cfg
 
     def catalog_config(self, record: Any) -> dict[str, Any] | None:
@@ -186,9 +195,15 @@ class Cpm2LineageSpec(ArchSpec):
             "num_layers": count_layers(shapes, r"encoder\.block\.(\d+)\..*"),
             "num_decoder_layers": count_layers(shapes, r"decoder\.block\.(\d+)\..*"),
         }
-        wrong = [f"{k}={original[k]} but the weights have {v}" for k, v in found.items() if k in original and int(original[k]) != v]
+        wrong = [
+            f"{k}={original[k]} but the weights have {v}"
+            for k, v in found.items()
+            if k in original and int(original[k]) != v
+        ]
         if wrong:
-            raise ConversionError(f"the {self.name} model config does not describe these weights: {', '.join(wrong)}")
+            raise ConversionError(
+                f"the {self.name} model config does not describe these weights: {', '.join(wrong)}"
+            )
         attn = shape_of(shapes, "encoder.block.0.layer.0.SelfAttention.q.weight")[0]
         d_kv = int(original.get("d_kv") or attn // found["num_heads"])
         if d_kv * found["num_heads"] != attn:

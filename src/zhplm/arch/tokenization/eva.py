@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from transformers import PretrainedConfig, PreTrainedTokenizer
 
@@ -36,7 +36,7 @@ _VISIBLE = str.maketrans(" \n", "\u2582\u2583")
 # EVA's punct_translator (full-width punctuation → ASCII), as src/tokenization_eva.py spells it
 _EVA_PUNCT = str.maketrans(
     "！？＂〝〞“”‟＃＄％＆＇‘’‛（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～",
-    "!?\"\"\"\"\"\"#$%&''''()*+,-/:;<=>@[\\]^_`{|}~",
+    '!?""""""#$%&\'\'\'\'()*+,-/:;<=>@[\\]^_`{|}~',
 )
 _Q2B_KEEP = frozenset("，。！（）？、；：")
 _CPM2_SPACE_ID = 10  # tokenization_enc_dec.py hard-codes the id it filters and re-inserts
@@ -74,8 +74,8 @@ def _q2b(ch: str) -> str:
 class EvaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
     """EVA's jieba + longest-match tokenizer (``<sep>`` ends a turn, ``<s_0>`` starts a reply)."""
 
-    vocab_files_names: ClassVar[dict[str, str]] = {"vocab_file": VOCAB_FILE}
-    model_input_names: ClassVar[list[str]] = ["input_ids", "attention_mask"]
+    vocab_files_names = {"vocab_file": VOCAB_FILE}  # noqa: RUF012 (transformers declares it so)
+    model_input_names = ["input_ids", "attention_mask"]  # noqa: RUF012
     continuation = ""  # prefix of a non-initial piece without Chinese characters (CPM-2: "##")
 
     def __init__(
@@ -178,6 +178,11 @@ class Cpm2Tokenizer(EvaTokenizer):
     def normalize(self, text: str) -> str:
         return "".join(_q2b(ch) for ch in text)
 
+    def _kept_ids(self, token_ids: int | list[int], skip_special_tokens: bool) -> list[int]:
+        ids = [int(i) for i in ([token_ids] if isinstance(token_ids, int) else token_ids)]
+        special = set(self.all_special_ids) if skip_special_tokens else set()
+        return [i for i in ids if i not in special]
+
     def _tokenize(self, text: str, **kwargs: Any) -> list[str]:
         tokens = super()._tokenize(text, **kwargs)
         if not tokens:
@@ -191,10 +196,14 @@ class Cpm2Tokenizer(EvaTokenizer):
         keep.append(tokens[-1])  # as the original: a one-token text keeps its token twice
         return keep
 
-    def _decode(self, token_ids: Any, skip_special_tokens: bool = False, **kwargs: Any) -> str:
-        ids = [int(i) for i in ([token_ids] if isinstance(token_ids, int) else token_ids)]
-        if skip_special_tokens:
-            ids = [i for i in ids if i not in set(self.all_special_ids)]
+    def _decode(
+        self,
+        token_ids: int | list[int],
+        skip_special_tokens: bool = False,
+        clean_up_tokenization_spaces: bool | None = None,
+        **kwargs: Any,
+    ) -> str:
+        ids = self._kept_ids(token_ids, skip_special_tokens)
         spaced: list[int] = []
         for i, tid in enumerate(ids):
             spaced.append(tid)
@@ -216,10 +225,14 @@ class Cpm2EnCnTokenizer(Cpm2Tokenizer):
     def is_chinese(self, text: str) -> bool:
         return _has_chinese(text) or text == "\u2582"
 
-    def _decode(self, token_ids: Any, skip_special_tokens: bool = False, **kwargs: Any) -> str:
-        ids = [int(i) for i in ([token_ids] if isinstance(token_ids, int) else token_ids)]
-        if skip_special_tokens:
-            ids = [i for i in ids if i not in set(self.all_special_ids)]
+    def _decode(
+        self,
+        token_ids: int | list[int],
+        skip_special_tokens: bool = False,
+        clean_up_tokenization_spaces: bool | None = None,
+        **kwargs: Any,
+    ) -> str:
+        ids = self._kept_ids(token_ids, skip_special_tokens)
         words: list[str] = []
         for token in (self._convert_id_to_token(i) for i in ids):
             if words and token.startswith("##"):
@@ -275,4 +288,6 @@ def write_tokenizer(vocab: Path, out: Path, class_name: str) -> list[str]:
     (out / VOCAB_FILE).write_bytes(vocab.read_bytes())
     tok = CLASSES[class_name](vocab_file=str(out / VOCAB_FILE))
     tok.save_pretrained(str(out))
-    return [f"tokenizer: {class_name} (Python jieba + longest-match pieces); loading it needs zhplm and jieba"]
+    return [
+        f"tokenizer: {class_name} (Python jieba + longest-match pieces); loading it needs zhplm and jieba"
+    ]
