@@ -208,3 +208,24 @@ def test_eva_is_catalogued_with_its_format() -> None:
     row = get_catalog().get("eva")
     assert (row.arch, row.prompt_format) == ("eva", "eva")
     assert "eva" not in PLANNED and "cpm2" not in PLANNED
+
+
+@pytest.mark.oracle
+def test_without_its_config_json_the_tensors_size_the_model_and_a_wrong_one_is_refused(
+    eva: tuple[Path, dict[str, np.ndarray], Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    ckpt, ref, _ = eva
+    bare = tmp_path / "bare"
+    shutil.copytree(ckpt / "mp1", bare)
+    (bare / "eva1.0_model_config.json").unlink()
+    zhplm.convert(bare, tmp_path / "out", arch="eva")  # heads from layer 0's relative-bias table
+    _, logits = _outputs(tmp_path / "out")
+    assert float(np.abs(logits - ref["logits"]).max()) < TOL
+    wrong = json.loads((ckpt / "mp1" / "eva1.0_model_config.json").read_text())
+    wrong["num_heads"] = 8  # the real release's file would say 32: another model's config
+    (bare / "eva1.0_model_config.json").write_text(json.dumps(wrong))
+    with pytest.raises(zhplm.errors.ConversionError, match="num_heads=8 but the weights have 4"):
+        zhplm.convert(bare, tmp_path / "out2", arch="eva")
+    assert not (tmp_path / "out2").exists()

@@ -157,8 +157,9 @@ def _vocab_ids(vocab: Path) -> dict[str, int]:
 
 
 class Cpm2LineageSpec(ArchSpec):
-    """Config from the release's model config json beside the shards (else the catalog row's sizes); the
-    special ids from the vocab.txt beside them."""
+    """Sizes from the tensors (the head count from layer 0's relative-bias table, which holds one column per
+    head), checked against the release's model config json when it lies beside the shards (it also gives the
+    LayerNorm eps and EVA 2.0's ``attn_scale``); the special ids from the vocab.txt beside them."""
 
     decoder_start: str = "<s_0>"
     end: str = "<sep>"
@@ -174,12 +175,6 @@ class Cpm2LineageSpec(ArchSpec):
                 **{f"zhplm.{k}": ids[k] for k in (self.decoder_start, self.end, "<pad>") if k in ids},
             }
         return cfg
-
-    def catalog_config(self, record: Any) -> dict[str, Any] | None:
-        hidden, heads, layers = (getattr(record, k, None) for k in ("hidden", "heads", "layers"))
-        if not (hidden and heads and layers):
-            return None
-        return {"d_model": hidden, "num_heads": heads, "d_kv": hidden // heads, "num_layers": layers}
 
     def build_config(
         self, original: Mapping[str, Any] | None, shapes: Mapping[str, Shape], plan_targets: Iterable[str]

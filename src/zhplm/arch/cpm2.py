@@ -6,8 +6,8 @@ The release is ``<iter>/mp_rank_0[0-3]_model_states.pt`` (4 model-parallel ranks
 by rank as [Q; K; V], ``project_kv`` as [K; V], vocab-parallel embeddings and head, the row-parallel
 ``dense``/``wo`` along dim 1, the per-rank heads of ``relative_attention_bias`` along dim 1) and the
 conversion streams one tensor at a time into sharded safetensors. The mapping is the lineage's
-(:mod:`zhplm.arch._cpm2_family`, shared with EVA); the model config is ``cpm2_config.json`` beside the
-shards, else the catalog row's sizes; the vocabulary ``bpe_cn/vocab.txt`` (or ``bpe_cn_en``).
+(:mod:`zhplm.arch._cpm2_family`, shared with EVA); the model config ``cpm2_config.json`` beside the shards
+is checked against the tensors (which alone size the model); the vocabulary ``bpe_cn/vocab.txt`` (or ``bpe_cn_en``).
 
 Pre-training was span corruption: a masked span reads ``<s_0>`` in the encoder, the decoder starts at
 ``<s_0>`` and the span ends where the next sentinel begins (``cpm2-span`` prompt format); ``<eod>`` ends a

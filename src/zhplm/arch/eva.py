@@ -2,8 +2,8 @@
 
 The release is ``<iter>/mp_rank_00_model_states.pt`` (model parallel 1 as downloaded; the original
 ``change_mp.py`` re-splits it) + ``latest_checkpointed_iteration.txt``; the model config is the repository's
-``src/configs/model/eva1.0_model_config.json`` (read when it lies beside the shards, else the catalog row's
-sizes), the vocabulary ``bpe_dialog_new/vocab.txt``. Naming and mapping are the CPM-2 lineage's
+``src/configs/model/eva1.0_model_config.json`` (checked against the tensors when it lies beside the shards;
+without it every size comes from the tensors), the vocabulary ``bpe_dialog_new/vocab.txt``. Naming and mapping are the CPM-2 lineage's
 (:mod:`zhplm.arch._cpm2_family`); EVA adds ``role_embeds`` (2 speaker roles), which no original inference
 script uses: it is left out of the model and listed as ignored in ``zhplm.json``.
 
