@@ -3,7 +3,7 @@
 ``src/mpu/transformer_enc_dec.py``), their tokenizers (``src/tokenization_eva.py``,
 ``src/tokenization_enc_dec.py``) and EVA's ``change_mp.py`` and ``generation_utils.generate_no_beam``.
 
-    enc_dec_original.py write    --arch eva|cpm2 --out DIR [--seed N]
+    enc_dec_original.py write    --arch eva|cpm2 --out DIR [--seed N] [--inputs IN.json --ref REF.npz (cpm2)]
     enc_dec_original.py forward  --arch eva|cpm2 --ckpt DIR --inputs IN.json --out REF.npz
     enc_dec_original.py tokenize --arch eva|cpm2 --vocab VOCAB.txt --texts TEXTS.json --out OUT.json
     enc_dec_original.py dialogue --arch eva --ckpt DIR --turns TURNS.json --out OUT.json [--max-new-tokens N]
@@ -23,7 +23,8 @@ into both.
 original ``EncDecModel`` (tiny ``cpm2_config.json``), so each rank's shard has the original split layout
 (column-parallel fused ``project`` per rank, vocab-parallel embeddings and head, row-parallel ``dense``/``wo``,
 a per-rank ``relative_attention_bias`` of its own heads); partitioned parameters get seeds per rank, replicated
-ones a shared seed. ``DIR/1000/mp_rank_0{0,1}_model_states.pt`` + ``latest_checkpointed_iteration.txt``.
+ones a shared seed. ``DIR/1000/mp_rank_0{0,1}_model_states.pt`` + ``latest_checkpointed_iteration.txt``. With
+``--inputs``/``--ref`` the same two ranks then run ``forward`` (below) on the shards they saved.
 
 ``forward --arch eva`` (``DIR`` = the mp1 folder): world size 1, the original model (``parallel_output=False``)
 loads the shard (strict) and computes ``enc_hidden`` and ``logits`` for ``enc_input_ids``/``dec_input_ids``
@@ -263,7 +264,9 @@ def write_eva(src: Path, out: Path, seed: int) -> dict[str, Any]:
     return {"arch": "eva", "variants": {"mp1": 1, "mp2": 2}, "split_by": "change_mp.py"}
 
 
-def _write_cpm2_rank(rank: int, src: str, out: str, seed: int, port: int) -> None:
+def _write_cpm2_rank(
+    rank: int, src: str, out: str, seed: int, port: int, feeds: dict[str, Any] | None, ref: str | None
+) -> None:
     import torch
 
     os.chdir(src)
@@ -274,14 +277,21 @@ def _write_cpm2_rank(rank: int, src: str, out: str, seed: int, port: int) -> Non
     net = _build(model, "cpm2", Path(out) / CONFIG_NAMES["cpm2"], parallel_output=False)
     _fill(net, seed, rank)
     _save(Path(out), rank, _state(net, 2))
+    if (
+        feeds is not None and ref is not None
+    ):  # forward in the same ranks: a fresh model loads the saved shard
+        _cpm2_compute(rank, model, out, feeds, ref)
 
 
-def write_cpm2(src: Path, out: Path, seed: int) -> dict[str, Any]:
+def write_cpm2(
+    src: Path, out: Path, seed: int, feeds: dict[str, Any] | None, ref: Path | None
+) -> dict[str, Any]:
     import torch.multiprocessing as mp
 
     _write_files(out, src, "cpm2")
-    mp.spawn(_write_cpm2_rank, args=(str(src), str(out), seed, _free_port()), nprocs=2, join=True)
-    return {"arch": "cpm2", "shards": 2}
+    args = (str(src), str(out), seed, _free_port(), feeds, str(ref) if ref else None)
+    mp.spawn(_write_cpm2_rank, args=args, nprocs=2, join=True)
+    return {"arch": "cpm2", "shards": 2, "forward": ref is not None}
 
 
 def _eva_interactive() -> Any:
@@ -396,12 +406,16 @@ def dialogue_eva(src: Path, ckpt: Path, turns: list[str], out: Path, max_new_tok
 
 
 def _forward_cpm2_rank(rank: int, src: str, ckpt: str, feeds: dict[str, Any], out: str, port: int) -> None:
-    import torch
-
     os.chdir(src)
     model = import_original(Path(src), "cpm2")
     with C.stdout_to_stderr():
         _init(rank, 2, port)
+    _cpm2_compute(rank, model, ckpt, feeds, out)
+
+
+def _cpm2_compute(rank: int, model: Any, ckpt: str, feeds: dict[str, Any], out: str) -> None:
+    import torch
+
     net = _build(model, "cpm2", Path(ckpt) / CONFIG_NAMES["cpm2"], parallel_output=False).eval()
     sd = torch.load(Path(ckpt) / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False)
     net.load_state_dict(sd["module"], strict=True)
@@ -477,6 +491,9 @@ def main() -> None:
         s.add_argument("--out", type=Path, required=True)
         if name == "write":
             s.add_argument("--seed", type=int, default=0)
+            # cpm2: also compute the forward outputs in the same two ranks (one start of the ranks, not two)
+            s.add_argument("--inputs", type=Path)
+            s.add_argument("--ref", type=Path)
         if name == "forward":
             s.add_argument("--ckpt", type=Path, required=True)
             s.add_argument("--inputs", type=Path, required=True)
@@ -488,7 +505,7 @@ def main() -> None:
             s.add_argument("--vocab", type=Path, required=True)
             s.add_argument("--texts", type=Path, required=True)
     args = p.parse_args()
-    for k in ("out", "ckpt", "inputs", "vocab", "texts", "turns"):
+    for k in ("out", "ckpt", "inputs", "vocab", "texts", "turns", "ref"):
         if getattr(args, k, None) is not None:
             setattr(args, k, getattr(args, k).resolve())
     with tempfile.TemporaryDirectory() as tmp:
@@ -501,7 +518,11 @@ def main() -> None:
             turns = json.loads(args.turns.read_text(encoding="utf-8"))
             summary = dialogue_eva(src, args.ckpt, turns, args.out, args.max_new_tokens)
         elif args.cmd == "write":
-            summary = (write_eva if args.arch == "eva" else write_cpm2)(src, args.out, args.seed)
+            if args.arch == "eva":
+                summary = write_eva(src, args.out, args.seed)
+            else:
+                feeds = json.loads(args.inputs.read_text()) if args.inputs else None
+                summary = write_cpm2(src, args.out, args.seed, feeds, args.ref)
         else:
             feeds = json.loads(args.inputs.read_text())
             summary = (forward_eva if args.arch == "eva" else forward_cpm2)(src, args.ckpt, feeds, args.out)
