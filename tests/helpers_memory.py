@@ -1,6 +1,6 @@
 """Peak memory of one conversion or one load, measured in a fresh process (Linux ``/proc``).
 
-    python tests/helpers_memory.py convert SRC OUT [ARCH]
+    python tests/helpers_memory.py convert SRC OUT [ARCH [MAX_SHARD_BYTES]]
     python tests/helpers_memory.py load FOLDER DTYPE
 
 Everything a conversion imports is imported first (a dry run plans the same conversion), then the peak-RSS
@@ -51,7 +51,7 @@ def _sampled(work: Callable[[], Any]) -> tuple[Any, int]:
     return result, max(peak[0], _status("RssAnon"))
 
 
-def convert(src: str, out: str, arch: str | None) -> dict[str, int]:
+def convert(src: str, out: str, arch: str | None, max_shard_bytes: int | None = None) -> dict[str, int]:
     import zhplm
     from zhplm.formats import open_checkpoint
 
@@ -60,7 +60,7 @@ def convert(src: str, out: str, arch: str | None) -> dict[str, int]:
     zhplm.convert(src, out, arch=arch, dry_run=True)  # imports and builds everything once
     _reset_peak()
     before, anon = _status("VmRSS"), _status("RssAnon")
-    _, peak_anon = _sampled(lambda: zhplm.convert(src, out, arch=arch))
+    _, peak_anon = _sampled(lambda: zhplm.convert(src, out, arch=arch, max_shard_bytes=max_shard_bytes))
     return {
         "before": before,
         "peak": _status("VmHWM"),
@@ -97,7 +97,9 @@ def load(folder: str, dtype: str) -> dict[str, int | str]:
 def main() -> None:
     cmd, *args = sys.argv[1:]
     if cmd == "convert":
-        result: dict[str, int | str] = dict(convert(args[0], args[1], args[2] if len(args) > 2 else None))
+        arch = args[2] if len(args) > 2 else None
+        shard = int(args[3]) if len(args) > 3 else None
+        result: dict[str, int | str] = dict(convert(args[0], args[1], arch, shard))
     else:
         result = load(args[0], args[1])
     print(json.dumps(result))

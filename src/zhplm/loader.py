@@ -119,12 +119,25 @@ _ITEMSIZE = {
     "U8": 1,
     "BOOL": 1,
 }
+_TORCH_ITEMSIZE = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 _HEADER_LIMIT = 100 << 20
+HEADROOM = 1.15  # activations, the tokenizer and Python itself, beyond the weights
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate without swapping (Linux ``MemAvailable``; None elsewhere)."""
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def weight_elements(folder: Path) -> tuple[int, int]:
-    """How many weight elements a converted folder's safetensors files hold, and their bytes as stored (read
-    from the headers only)."""
+    """(parameters, bytes as stored) of a converted folder, from the safetensors headers — or, where the shard
+    files are not all there, from the shard index's total size and the config's dtype. Never the weights."""
     total = stored = 0
     for path in sorted(folder.glob("*.safetensors")):
         with path.open("rb") as fh:
@@ -142,55 +155,65 @@ def weight_elements(folder: Path) -> tuple[int, int]:
                     n *= int(d)
                 total += n
                 stored += n * _ITEMSIZE.get(str(entry.get("dtype")), 4)
+    indexed = _indexed_bytes(folder)
+    if indexed > stored:  # shards named by the index are missing here (not fetched yet)
+        itemsize = _config_itemsize(folder)
+        return indexed // itemsize, indexed
     return total, stored
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None where unknown."""
+def _indexed_bytes(folder: Path) -> int:
+    index = folder / "model.safetensors.index.json"
+    if not index.is_file():
+        return 0
     try:
-        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+        return int(json.loads(index.read_text(encoding="utf-8")).get("metadata", {}).get("total_size", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
 
 
-def check_memory(folder: Path, dtype: Any) -> None:
-    """Refuse to load a model whose weights alone exceed the free memory (PanGu-α 13B: 52 GB in float32), with
-    the sizes, before transformers starts allocating; ``ZHPLM_SKIP_MEMORY_CHECK=1`` skips the check."""
+def _config_itemsize(folder: Path) -> int:
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cfg = {}
+    stored = (
+        str(cfg.get("dtype") or cfg.get("torch_dtype") or "float32") if isinstance(cfg, dict) else "float32"
+    )
+    return _TORCH_ITEMSIZE.get(stored.removeprefix("torch."), 4)
+
+
+def check_memory(folder: Path, dtype: Any = None) -> None:
+    """Refuse, before reading any weight, a model whose weights in the requested dtype (default float32) would
+    not fit in the memory available — an 11B CPM-2 needs ~44 GB in fp32, PanGu-α 13B ~52 GB — with the sizes;
+    ``ZHPLM_SKIP_MEMORY_CHECK=1`` skips the check."""
     import os
-
-    import torch
 
     if os.environ.get("ZHPLM_SKIP_MEMORY_CHECK") == "1":
         return
-    free = available_memory()
-    if free is None:
+    avail = available_memory()
+    params, stored = weight_elements(folder)
+    if avail is None or not params:
         return
-    elements, stored = weight_elements(folder)
-    if dtype == "auto":  # the folder's own dtype
-        target, needed = None, stored
+    name = str(dtype if dtype is not None else "float32").removeprefix("torch.")
+    want = stored / params if name == "auto" else _TORCH_ITEMSIZE.get(name, 4)
+    needed = int(params * want * HEADROOM)
+    if needed <= avail:
+        return
+    gib = 2**30
+    half = int(params * 2 * HEADROOM)
+    if want <= 2:
+        hint = "use a machine with more memory"
+    elif half <= avail:
+        hint = "load it with dtype='bf16' (half the memory), which fits"
     else:
-        target = dtype if isinstance(dtype, torch.dtype) else torch.float32
-        needed = elements * target.itemsize
-    itemsize = needed / max(elements, 1)
-    if needed <= free:
-        return
-    gb = 1 << 30
-    half = elements * 2
-    hint = (
-        f"; in bf16 it needs {half / gb:.1f} GB (zhplm.load(..., dtype='bf16'))"
-        if itemsize > 2 and half <= free
-        else f" (bf16 would need {half / gb:.1f} GB)"
-        if itemsize > 2
-        else ""
-    )
-    what = "as stored" if target is None else f"in {str(target).removeprefix('torch.')}"
+        hint = f"it does not fit in bf16 either (about {half / gib:.1f} GiB): use a machine with more memory"
+    shown = {"bfloat16": "bf16", "float16": "fp16", "auto": "its stored dtype"}.get(name, name)
     raise InsufficientMemoryError(
-        f"{folder}: the weights alone need {needed / gb:.1f} GB {what} "
-        f"({elements:,} parameters) but only {free / gb:.1f} GB of memory is available{hint}. The converted "
-        "folder is complete: load it on a machine with more memory (set ZHPLM_SKIP_MEMORY_CHECK=1 to try anyway)"
+        f"{folder} holds about {params / 1e9:.1f}B parameters (exactly {params:,}): loading them in {shown} "
+        f"needs about {needed / gib:.1f} GiB of memory, and this machine has {avail / gib:.1f} GiB available; "
+        f"{hint}. Nothing was read (set ZHPLM_SKIP_MEMORY_CHECK=1 to try anyway). Converting does not need "
+        "this: it streams one tensor at a time."
     )
 
 

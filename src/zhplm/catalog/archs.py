@@ -15,9 +15,12 @@ PLANNED: dict[str, str] = {
     "transfo_xl_megatron": "Megatron GPT-2 with Transformer-XL relative attention and memory: Chinese-Transformer-XL",
     "rwkv1": "RWKV-1 (AI-Writer: Toeplitz time mixing, channel mixing, copy head)",
     # encoder-decoders and hybrids
-    "eva": "EVA dialogue encoder-decoder (CPM-2 code lineage, T5-style, untied head, role embeddings)",
-    "cpm2": "CPM-2 encoder-decoder (T5-style, Megatron model-parallel shards, untied head)",
-    "cpm2_moe": "CPM-2-MoE (mixture-of-experts CPM-2; catalog only)",
+    "cpm2_moe": (
+        "CPM-2-MoE (198B; catalog and fetch only): BASE-layer experts (CPM-2-Pretrain's moe branch, "
+        "mpu/baselayer.py), one FFN expert per data-parallel rank, tokens routed by a balanced assignment over "
+        "the whole batch even at inference, so a token's output depends on the rest of the batch; transformers "
+        "has no such layer, the per-expert shard layout is unpublished, and 198B cannot be run or checked here"
+    ),
     "glm": "GLM (Megatron GPT block, 2-D positions, blank-infilling mask)",
     "glm_130b": "GLM-130B (DeepNorm, GeGLU, rotary positions; catalog only)",
     # multimodal

@@ -50,6 +50,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     (r"(^|\.)dense_h_to_4h\.(weight|bias)$", Split(0)),
     (r"(^|\.)wi(_0|_1)?\.(weight|bias)$", Split(0)),
     (r"(^|\.)(word_embeddings|word_embeds|lm_head)\.weight$", Split(0)),  # vocab-parallel
+    # CPM-2 / EVA: each rank holds the bias of its own heads ([buckets, heads / ranks])
+    (r"(^|\.)relative_attention_bias\.weight$", Split(1)),
     # row-parallel: input features split (dim 1); their biases are replicated
     (r"(^|\.)(dense_4h_to_h|wo)\.weight$", Split(1)),
     (r"(^|\.)(attention|attn|self_attn|cross_attn|inter_attention)\.dense\.weight$", Split(1)),

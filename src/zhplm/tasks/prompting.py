@@ -266,6 +266,72 @@ class Seq2SeqFormat(PromptFormat):
         return list(dict.fromkeys(i for i in ids if i is not None))
 
 
+class EvaFormat(PromptFormat):
+    """EVA's dialogue layout (``src/eva_interactive.py``): every turn's tokens + ``<sep>``; the newest turns
+    that fit 128 tokens (at most 8, newest first, a turn too long for what is left skipped) then ``<s_0>``;
+    the decoder starts at ``<s_0>`` (the model config) and the reply ends at ``<sep>``; id 0 is never
+    generated (``bad_words_ids=[[0]]``)."""
+
+    name = "eva"
+    dialogue = True
+    MAX_CONTEXT, MAX_TURNS = 128, 8
+    # src/scripts/eva_inference_interactive_no_beam.sh
+    chat_defaults: ClassVar[dict[str, Any]] = {
+        "sample": True,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "repetition_penalty": 1.6,
+        "max_new_tokens": 128,
+    }
+
+    REMEMBERED = 64  # replies whose ids are kept (a dialogue's window is 8 turns)
+
+    def __init__(self) -> None:
+        self._replies: dict[str, list[int]] = {}
+
+    def encode_dialogue(self, tokenizer: Any, history: Sequence[str]) -> Encoded:
+        sep = _token_id(tokenizer, "<sep>")
+        # the original feeds a reply back as the ids it generated; its text may not read back to them (encoding
+        # maps full-width punctuation to ASCII), so a turn this format rendered is taken as its ids
+        turns = [[*self._replies.get(turn, self.tokens(tokenizer, turn)), sep] for turn in history]
+        context: list[int] = []
+        for turn in turns[: -self.MAX_TURNS - 1 : -1]:
+            if len(context) + len(turn) + 1 <= self.MAX_CONTEXT:
+                context = turn + context
+        return Encoded([*context, _token_id(tokenizer, "<s_0>")])
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        return [_token_id(tokenizer, "<sep>")]
+
+    def banned_ids(self, tokenizer: Any) -> list[int]:
+        return [0]
+
+    def render(self, tokenizer: Any, ids: Sequence[int]) -> str:
+        text: str = tokenizer.decode(list(ids), skip_special_tokens=True)
+        self._replies.pop(text, None)
+        self._replies[text] = list(ids)
+        while len(self._replies) > self.REMEMBERED:
+            self._replies.pop(next(iter(self._replies)))
+        return text
+
+
+class Cpm2SpanFormat(PromptFormat):
+    """CPM-2's span filling (its pre-training): the text then ``<s_0>`` in the encoder, the decoder starts
+    at ``<s_0>`` (the model config) and the span ends at the next sentinel ``<s_1>`` or ``<eod>``."""
+
+    name = "cpm2-span"
+
+    def encode(self, tokenizer: Any, text: str) -> Encoded:
+        return Encoded([*self.tokens(tokenizer, text), _token_id(tokenizer, "<s_0>")])
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        return [_token_id(tokenizer, "<s_1>"), _token_id(tokenizer, "<eod>")]
+
+    def render(self, tokenizer: Any, ids: Sequence[int]) -> str:
+        text: str = tokenizer.decode(list(ids), skip_special_tokens=True)
+        return text
+
+
 FORMATS: dict[str, type[PromptFormat]] = {
     cls.name: cls
     for cls in (
@@ -282,6 +348,8 @@ FORMATS: dict[str, type[PromptFormat]] = {
         UnilmFormat,
         UnilmS2sFormat,
         Seq2SeqFormat,
+        EvaFormat,
+        Cpm2SpanFormat,
     )
 }
 
