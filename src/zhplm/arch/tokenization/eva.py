@@ -28,7 +28,7 @@ from typing import Any
 
 from transformers import PretrainedConfig, PreTrainedTokenizer
 
-from zhplm.errors import MissingDependencyError
+from zhplm.arch.tokenization.segment import cut
 
 VOCAB_FILE = "vocab.txt"
 MAX_WORD_CHARS = 200  # the originals' max_input_chars_per_word: a longer word is one <unk>
@@ -40,14 +40,6 @@ _EVA_PUNCT = str.maketrans(
 )
 _Q2B_KEEP = frozenset("，。！（）？、；：")
 _CPM2_SPACE_ID = 10  # tokenization_enc_dec.py hard-codes the id it filters and re-inserts
-
-
-def _jieba() -> Any:
-    try:
-        import jieba
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise MissingDependencyError("jieba", "zh", "tokenize EVA / CPM-2 text") from exc
-    return jieba
 
 
 def load_vocab(path: str | os.PathLike[str]) -> dict[str, int]:
@@ -92,7 +84,6 @@ class EvaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
         self.vocab_file = vocab_file
         self.vocab = load_vocab(vocab_file)
         self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
-        self._cut = _jieba().cut
         super().__init__(  # type: ignore[no-untyped-call]
             unk_token=unk_token, pad_token=pad_token, sep_token=sep_token, eos_token=eos_token, **kwargs
         )
@@ -137,7 +128,7 @@ class EvaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
 
     def _tokenize(self, text: str, **kwargs: Any) -> list[str]:
         tokens: list[str] = []
-        for word in self._cut(self.normalize(text), cut_all=False):
+        for word in cut(self.normalize(text), hmm=True):  # jieba.cut(text): dictionary + HMM
             tokens.extend(self.pieces(word.translate(_VISIBLE)))
         return tokens
 

@@ -65,9 +65,7 @@ def normalize(text: str) -> str:
 
 def _jieba_cut() -> Callable[[str], Iterable[str]]:
     """``jieba.cut(text, HMM=False)``, through zhplm's identical, faster segmenter."""
-    from zhplm.arch.tokenization.segment import cut, segmenter
-
-    segmenter()  # the dictionary loads now, not on the first text
+    from zhplm.arch.tokenization.segment import cut
 
     def words(text: str) -> Iterable[str]:
         return cut(text, hmm=False)
