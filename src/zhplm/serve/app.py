@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hmac
 import json
 import logging
@@ -30,7 +31,7 @@ from starlette.background import BackgroundTask
 
 from zhplm.errors import RequestError, UnknownModelError, ZhplmError
 from zhplm.serve.batching import Batcher
-from zhplm.serve.generation import GenerateFn, GenerationRequest, transformers_stream
+from zhplm.serve.generation import GenerateFn, GenerationRequest, Generator, pipeline_stream
 from zhplm.serve.pool import ModelPool
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class ServeConfig:
     max_waiting_generations: int = 8  # generations waiting for a slot (429 beyond)
     store_models: bool = True  # also offer the store's converted models
     preload: bool = False  # load the named models (every task they have) before the first request
-    generate: GenerateFn = field(default=transformers_stream)
+    generate: GenerateFn = field(default=pipeline_stream)
 
 
 # ------------------------------------------------------------------ request bodies
@@ -282,7 +283,7 @@ class ServerState:
 
     def _load(self, folder: Path, task: str) -> Any:
         """Runs in a worker thread: the task object for ``folder``."""
-        from zhplm import load, pipeline
+        from zhplm import pipeline
 
         dtype = self._dtype()
         options: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
@@ -303,7 +304,7 @@ class ServerState:
             )
         if task == "fill-mask":
             return pipeline("fill-mask", folder, **options)
-        return load(folder, dtype=dtype)
+        return Generator.load(folder, **options)
 
     async def generation_slot(self) -> None:
         if self.generations_waiting >= self.cfg.max_waiting_generations and self.generation_slots.locked():
@@ -670,16 +671,30 @@ def _generation_request(
     prompt: str | None = None,
     messages: list[dict[str, str]] | None = None,
 ) -> GenerationRequest:
-    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     return GenerationRequest(
-        prompt=prompt,
-        messages=messages,
-        max_tokens=max_tokens_of(body, cfg),
-        temperature=body.temperature,
-        top_p=body.top_p,
-        seed=body.seed,
-        stop=[s for s in stop if s][:4],
+        prompt=prompt, messages=messages, max_tokens=max_tokens_of(body, cfg), options=sampling_of(body)
     )
+
+
+def sampling_of(body: _GenerationBody) -> dict[str, Any]:
+    """The generation options the client chose; what it left out keeps zhplm's defaults for the model
+    (``zhplm generate``: greedy; ``zhplm chat``: the format's own sampling). ``temperature`` 0 is greedy."""
+    given = body.model_fields_set
+    options: dict[str, Any] = {}
+    if "temperature" in given:
+        options["sample"] = body.temperature > 0
+        if body.temperature > 0:
+            options["temperature"] = body.temperature
+    if "top_p" in given:
+        options["top_p"] = body.top_p
+        if body.top_p < 1 and options.get("sample") is not False:
+            options["sample"] = True
+    if body.seed is not None:
+        options["seed"] = body.seed
+    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    if any(stop):
+        options["stop"] = tuple(s for s in stop if s)[:4]
+    return options
 
 
 async def _generate(
@@ -705,7 +720,7 @@ async def _generate(
             text = "".join([p async for p in pieces])
         finally:
             release()
-        finish = "length" if gen.completion_tokens >= gen.max_tokens else "stop"
+        finish = gen.finish_reason
         choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
         if chat:
             choice["message"] = {"role": "assistant", "content": text}
@@ -754,7 +769,7 @@ async def _generate(
                 yield chunk(piece, None)
             async for piece in pieces:
                 yield chunk(piece, None)
-            yield chunk(None, "length" if gen.completion_tokens >= gen.max_tokens else "stop")
+            yield chunk(None, gen.finish_reason)
         except Exception as exc:  # the stream has started: the error becomes its last event
             log.exception("generation failed")
             yield f"data: {error_body(500, str(exc), 'generation_error').decode()}\n\n"
@@ -771,24 +786,19 @@ async def _generate(
 
 
 async def _pieces(state: ServerState, loaded: Any, gen: GenerationRequest) -> AsyncIterator[str]:
-    """The generate function's pieces, pulled in a worker thread; stop strings cut the text."""
+    """The generate function's pieces, each pulled in a worker thread (the event loop never waits on the model)."""
     iterator = state.cfg.generate(loaded, gen)
     done = object()
-    text = ""
     try:
         while True:
             piece = await asyncio.to_thread(next, iterator, done)
             if piece is done:
                 break
             assert isinstance(piece, str)
-            if gen.stop:
-                before = len(text)
-                text += piece
-                cut = min((i for i in (text.find(s) for s in gen.stop) if i >= 0), default=-1)
-                if cut >= 0:
-                    if cut > before:
-                        yield text[before:cut]
-                    break
             yield piece
     finally:
-        gen.cancel.set()
+        gen.cancel.set()  # the generate function's next piece ends it; closing it waits for that
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            with contextlib.suppress(ValueError):  # still running in a thread: it ends on its own
+                await asyncio.to_thread(close)
