@@ -92,6 +92,16 @@ class SimilarityBody(_Body):
     targets: list[str] = Field(min_length=1)
 
 
+class RerankBody(_Body):
+    """Cohere / Jina / TEI style: documents as strings or ``{"text": …}`` objects."""
+
+    model: str
+    query: str
+    documents: list[str | dict[str, str]] = Field(min_length=1)
+    top_n: int | None = Field(None, ge=1)
+    return_documents: bool = False
+
+
 class ChatMessage(_Body):
     role: str
     content: str
@@ -273,6 +283,7 @@ class ServerState:
         self.generations_waiting = 0
         self.batches = 0
         self.batched_inputs = 0
+        self._rerank_tasks: dict[str, str] = {}
 
     def _dtype(self) -> Any:
         if self.cfg.dtype == "auto":
@@ -287,8 +298,13 @@ class ServerState:
 
         dtype = self._dtype()
         options: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
-        if task == "embeddings":
-            embed = pipeline("embeddings", folder, **options)
+        if task in ("embeddings", "rerank"):
+            # rerank: the model's own similarity vectors (its authors' pooling), cosine
+            embed = (
+                pipeline("embeddings", folder, **options)
+                if task == "embeddings"
+                else pipeline("sentence-similarity", folder, **options).embeddings
+            )
 
             def forward(texts: list[str]) -> Any:
                 rows = embed(texts)
@@ -305,6 +321,31 @@ class ServerState:
         if task == "fill-mask":
             return pipeline("fill-mask", folder, **options)
         return Generator.load(folder, **options)
+
+    def rerank_task(self, name: str) -> str:
+        """The resident that reranks for ``name``: its embeddings batcher when the model's similarity
+        pooling is the embeddings' own (``[CLS]``, normalised), else a ``rerank`` one with its authors'
+        pooling (SimBERT's linear pooler). 400 with the model's tasks when it cannot rerank."""
+        hit = self._rerank_tasks.get(name)
+        if hit is not None:
+            return hit
+        from zhplm.loader import read_provenance
+        from zhplm.serve.pool import model_tasks
+        from zhplm.tasks.similarity import DEFAULT_POOLING, authors_pooling
+
+        folder = self.pool.resolve(name)
+        tasks = model_tasks(folder)
+        if "rerank" not in tasks:
+            raise RequestError(
+                400,
+                f"model {name!r} cannot rerank (it has no sentence vectors); its tasks: "
+                f"{', '.join(tasks) or 'none'}",
+                kind="wrong_task",
+            )
+        pooling = authors_pooling(read_provenance(folder).get("arch"))
+        task = "embeddings" if pooling == DEFAULT_POOLING else "rerank"
+        self._rerank_tasks[name] = task
+        return task
 
     async def generation_slot(self) -> None:
         if self.generations_waiting >= self.cfg.max_waiting_generations and self.generation_slots.locked():
@@ -338,6 +379,7 @@ ROUTES = (
     "/v1/embeddings",
     "/v1/fill-mask",
     "/v1/similarity",
+    "/v1/rerank",
     "/v1/completions",
     "/v1/chat/completions",
     "/api/facets",
@@ -460,7 +502,8 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if cfg.preload:
             for name in state.pool.explicit:
-                for task in state.pool.tasks_of(name):
+                tasks = state.pool.tasks_of(name)
+                for task in dict.fromkeys(state.rerank_task(name) if t == "rerank" else t for t in tasks):
                     await state.pool.get(name, task)
         yield
         log.info("stopped")
@@ -553,6 +596,33 @@ def create_app(
             for i, (t, s) in enumerate(zip(body.targets, scores, strict=True))
         ]
         return {"object": "list", "model": body.model, "data": data}
+
+    @app.post("/v1/rerank")
+    async def rerank(request: Request) -> dict[str, Any]:
+        """Documents by the cosine of the model's own sentence vectors to the query, best first."""
+        body = await parse(request, cfg, RerankBody)
+        docs = [d if isinstance(d, str) else d.get("text") for d in body.documents]
+        for i, d in enumerate(docs):
+            if not isinstance(d, str):
+                raise RequestError(422, f'documents.{i}: give a string or an object with a "text" string')
+        texts = texts_of([body.query, *[str(d) for d in docs]], cfg)
+        resident = await state.pool.get(body.model, state.rerank_task(body.model))
+        rows = np.asarray(await resident.value.submit(texts), dtype=np.float32)
+        scores = (rows[1:] @ rows[0]).tolist()
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])[: body.top_n]
+        results = [
+            {"index": i, "relevance_score": scores[i]}
+            | ({"document": {"text": texts[i + 1]}} if body.return_documents else {})
+            for i in order
+        ]
+        used = sum(len(t) for t in texts)
+        return {
+            "id": uuid.uuid4().hex,
+            "object": "list",
+            "model": body.model,
+            "results": results,
+            "usage": {"prompt_tokens": used, "total_tokens": used},
+        }
 
     @app.post("/v1/fill-mask")
     async def fill_mask(request: Request) -> dict[str, Any]:
