@@ -41,21 +41,12 @@ def serve(
         import uvicorn
 
         from zhplm.serve.app import ServeConfig, create_app
+        from zhplm.serve.transport import uvicorn_config
     except ImportError as exc:
         raise MissingDependencyError("fastapi and uvicorn", "serve", "serve models over HTTP") from exc
     cfg = ServeConfig(**options)
     app, state = create_app(model_dirs(models), cfg)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        timeout_keep_alive=5,
-        timeout_graceful_shutdown=30,
-        limit_concurrency=1024,
-        h11_max_incomplete_event_size=16 * 1024,
-        access_log=False,
-    )
+    config = uvicorn_config(app, host=host, port=port, header_timeout_s=cfg.header_timeout_s)
     log.info("serving %d model(s) on http://%s:%d", len(state.pool.explicit), host, port)
     uvicorn.Server(config).run()
 

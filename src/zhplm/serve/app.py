@@ -53,6 +53,8 @@ class ServeConfig:
     max_body_bytes: int = 1 << 20
     max_json_depth: int = 32
     body_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0  # request headers (slow-loris): 408 and closed past it
+    max_header_bytes: int = 16 * 1024  # all request headers together (431 beyond)
     max_inputs: int = 256  # texts per request
     max_input_chars: int = 4096  # characters per text (and per prompt/chat)
     max_tokens: int = 512  # upper bound of max_tokens
@@ -435,7 +437,16 @@ class Guard:
             self.state.metrics.observe(scope.get("method", "GET"), route, status, time.perf_counter() - start)
 
     def _refuse(self, scope: Scope, path: str) -> tuple[int, str, str, dict[str, str]] | None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        raw = scope.get("headers", [])
+        size = sum(len(k) + len(v) + 4 for k, v in raw)
+        if size > self.state.cfg.max_header_bytes:  # h11 bounds only headers that arrive in pieces
+            return (
+                431,
+                f"request headers of {size} bytes are over the limit of {self.state.cfg.max_header_bytes} bytes",
+                "invalid_request_error",
+                {"Connection": "close"},
+            )
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
         length = headers.get("content-length")
         limit = self.state.cfg.max_body_bytes
         if length is not None:
