@@ -60,6 +60,8 @@ class ServeConfig:
     max_tokens: int = 512  # upper bound of max_tokens
     batch_size: int = 64  # dynamic batching: inputs per forward
     batch_wait_ms: float = 5.0  # dynamic batching: how long the first input waits for company
+    forwards_in_flight: int = 2  # dynamic batching: the next batch gathers while one computes
+    threads: int | None = None  # torch threads (``zhplm serve`` sets them; None: cores // forwards_in_flight)
     max_queued_inputs: int = 4096  # embeddings queue bound (503 beyond)
     max_generations: int = 2  # concurrent generations
     max_waiting_generations: int = 8  # generations waiting for a slot (429 beyond)
@@ -319,6 +321,7 @@ class ServerState:
                 max_batch=self.cfg.batch_size,
                 max_wait_s=self.cfg.batch_wait_ms / 1000,
                 max_pending=self.cfg.max_queued_inputs,
+                parallel=self.cfg.forwards_in_flight,
             )
         if task == "fill-mask":
             return pipeline("fill-mask", folder, **options)

@@ -14,6 +14,25 @@ from zhplm.tasks._heads import require_head
 POOLING = ("cls", "mean", "pooler")
 
 
+def length_buckets(lengths: Sequence[int], batch_size: int, waste: float = 0.2) -> list[list[int]]:
+    """Indices in batches of at most ``batch_size``, shortest first; a batch is cut where padding it to its
+    longest member would make over ``waste`` of its tokens padding (a mixed batch costs the longest
+    member's time for every row)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    real = 0
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        padded = lengths[i] * (len(current) + 1)
+        if current and (len(current) == batch_size or padded - real - lengths[i] > waste * padded):
+            batches.append(current)
+            current, real = [], 0
+        current.append(i)
+        real += lengths[i]
+    if current:
+        batches.append(current)
+    return batches
+
+
 class Embeddings:
     def __init__(
         self,
@@ -67,11 +86,13 @@ class Embeddings:
 
         if isinstance(texts, str):
             texts = [texts]
-        # sort by length so each batch pads little; restore the input order at the end
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        if not texts:
+            return np.zeros((0, int(self.model.config.hidden_size)), np.float32)
+        # batches of similar token lengths (sorted, cut where padding would waste over 20 %); each batch
+        # is tokenised again with padding, so tokenisers with extra inputs (ChineseBERT's pinyin) pad their own way
+        lengths = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
         out: list[np.ndarray[Any, Any]] = [np.empty(0, np.float32)] * len(texts)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx in length_buckets([len(ids) for ids in lengths], self.batch_size):
             enc = self.tokenizer(
                 [texts[i] for i in idx],
                 return_tensors="pt",
@@ -88,8 +109,6 @@ class Embeddings:
                 out[i] = v
             if progress is not None:
                 progress(len(idx))
-        if not texts:
-            return np.zeros((0, int(self.model.config.hidden_size)), np.float32)
         return np.stack(out).astype(np.float32)
 
     def _pool(self, output: Any, mask: Any) -> Any:
