@@ -267,10 +267,10 @@ def main() -> None:
         f"request; completions: GPT-2 2 layers x 64, {NEW_TOKENS} greedy tokens"
     )
     print("# errors: non-200, or an answer not equal to its own input's precomputed result (lost / mixed up)")
-    print("# RSS MiB: sampled every second: first -> max -> last")
+    print("# RSS MiB: sampled every second; at the start / 25% / 50% / 75% / the end of the run")
     print(
         f"{'server':34} {'emb req/s':>9} {'p50':>6} {'p99':>6} {'gen req/s':>9} {'p50':>6} {'p99':>6}"
-        f" {'errors':>6} {'CPU ms/req':>10} {'batch':>5} {'RSS MiB':>17}"
+        f" {'errors':>6} {'CPU ms/req':>10} {'batch':>5} {'RSS MiB':>23}"
     )
     for name, r in rows:
         load = r["load"]
@@ -281,7 +281,7 @@ def main() -> None:
             f"{name:34} {len(load.latency['embeddings']) / r['elapsed']:9.1f} {e50:6.0f} {e99:6.0f}"
             f" {len(load.latency['completions']) / r['elapsed']:9.1f} {g50:6.0f} {g99:6.0f}"
             f" {sum(load.errors.values()):6d} {r['cpu_ms']:10.2f} {r['batch']:5.1f}"
-            f" {rss[0]:5.0f}->{max(rss):5.0f}->{rss[-1]:<5.0f}"
+            f" {'/'.join(f'{rss[round(q * (len(rss) - 1))]:.0f}' for q in (0, 0.25, 0.5, 0.75, 1))}"
         )
     naive = len(rows[-1][1]["load"].latency["embeddings"]) / rows[-1][1]["elapsed"]
     for name, r in rows[:-1]:

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--threads",
         type=int,
         default=None,
-        help="torch threads per forward (default: the CPU cores shared by the 2 forwards in flight)",
+        help="torch threads (default: torch's own choice)",
     )
     p.add_argument("--max-body-bytes", type=int, default=1 << 20)
     p.add_argument("--max-inputs", type=int, default=256, help="texts per request")

@@ -29,19 +29,16 @@ def model_dirs(names: Sequence[str | Path]) -> dict[str, Path]:
     return found
 
 
-def torch_threads(threads: int | None, forwards: int) -> int:
-    """Set torch's threads so that the forwards running at once share the cores instead of each taking
-    all of them: oversubscribed, torch's threads spin against each other (measured on 2 busy cores: one
-    BERT forward 10x slower with 2 threads than with 1; bench/results/serve_load.txt)."""
-    import os
-
+def torch_threads(threads: int | None) -> None:
+    """``--threads N``: torch's threads for every forward. Left alone by default: on the shared 2-core
+    machine of bench/results/serve_load.txt, 1 thread per forward cost ~10% less CPU per request than
+    torch's default but won a smaller share of the busy cores (lower req/s), so no default was proven better."""
+    if threads is None:
+        return
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    chosen = threads if threads is not None else max(1, cores // max(1, forwards))
-    torch.set_num_threads(chosen)
-    log.info("torch threads: %d (%d cores, %d forwards in flight)", chosen, cores, forwards)
-    return chosen
+    torch.set_num_threads(max(1, threads))
+    log.info("torch threads: %d", threads)
 
 
 def serve(
@@ -60,7 +57,7 @@ def serve(
     except ImportError as exc:
         raise MissingDependencyError("fastapi and uvicorn", "serve", "serve models over HTTP") from exc
     cfg = ServeConfig(**options)
-    torch_threads(cfg.threads, cfg.forwards_in_flight)
+    torch_threads(cfg.threads)
     app, state = create_app(model_dirs(models), cfg)
     config = uvicorn_config(app, host=host, port=port, header_timeout_s=cfg.header_timeout_s)
     log.info("serving %d model(s) on http://%s:%d", len(state.pool.explicit), host, port)

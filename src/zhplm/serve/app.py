@@ -61,7 +61,7 @@ class ServeConfig:
     batch_size: int = 64  # dynamic batching: inputs per forward
     batch_wait_ms: float = 5.0  # dynamic batching: how long the first input waits for company
     forwards_in_flight: int = 2  # dynamic batching: the next batch gathers while one computes
-    threads: int | None = None  # torch threads (``zhplm serve`` sets them; None: cores // forwards_in_flight)
+    threads: int | None = None  # torch threads (set by ``zhplm serve``; None: torch's default)
     max_queued_inputs: int = 4096  # embeddings queue bound (503 beyond)
     max_generations: int = 2  # concurrent generations
     max_waiting_generations: int = 8  # generations waiting for a slot (429 beyond)
