@@ -67,20 +67,22 @@ def running(models: dict[str, Path], **options: Any) -> Iterator[tuple[str, Any]
     import uvicorn
 
     from zhplm.serve.app import ServeConfig, create_app
+    from zhplm.serve.transport import uvicorn_config
 
     options.setdefault("store_models", False)  # only the given folders, unless a test asks for the store
-    app, state = create_app(models, ServeConfig(**options))
+    cfg = ServeConfig(**options)
+    app, state = create_app(models, cfg)
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            timeout_keep_alive=5,
-            timeout_graceful_shutdown=10,
-        )
+    # the command's own transport settings (header deadline, header size, keep-alive), shorter shutdown
+    config = uvicorn_config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        header_timeout_s=cfg.header_timeout_s,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
     )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

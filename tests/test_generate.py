@@ -19,6 +19,7 @@ import torch
 import transformers
 
 import zhplm
+from helpers_converted import gpt2_release
 from zhplm.cli.main import main
 from zhplm.errors import ConversionError
 from zhplm.tasks.chat import Chat
@@ -28,39 +29,11 @@ ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
 SMALL_VOCAB = ASSETS / "Morizeyao+GPT2-Chinese" / "cache" / "vocab_small.txt"
 
 
-def _release(folder: Path, seed: int) -> None:
-    """A GPT2-chitchat-shaped folder: pytorch_model.bin with the 4.2-era buffers, config.json, vocab.txt."""
-    vocab = SMALL_VOCAB.read_text(encoding="utf-8").split("\n")
-    cfg = transformers.GPT2Config(vocab_size=len(vocab), n_embd=32, n_layer=2, n_head=4, n_positions=64)
-    torch.manual_seed(seed)
-    model = transformers.GPT2LMHeadModel(cfg).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.5 if p.dim() > 1 else 0.1)
-        model.transformer.wpe.weight.mul_(4)
-    sd = {k: v for k, v in model.state_dict().items()}
-    for i in range(2):
-        sd[f"transformer.h.{i}.attn.bias"] = torch.tril(torch.ones(64, 64)).view(1, 1, 64, 64)
-        sd[f"transformer.h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
-    folder.mkdir(parents=True)
-    torch.save(sd, folder / "pytorch_model.bin")
-    config = {
-        "n_ctx": 64,
-        "n_embd": 32,
-        "n_head": 4,
-        "n_layer": 2,
-        "n_positions": 64,
-        "vocab_size": len(vocab),
-    }
-    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    (folder / "vocab.txt").write_text(SMALL_VOCAB.read_text(encoding="utf-8"), encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("gen")
-    _release(tmp / "dialogue", seed=0)
-    _release(tmp / "mmi", seed=1)
+    gpt2_release(tmp / "dialogue", SMALL_VOCAB, seed=0)
+    gpt2_release(tmp / "mmi", SMALL_VOCAB, seed=1)
     zhplm.convert(tmp / "dialogue", tmp / "chitchat", prompt_format="chitchat")
     zhplm.convert(tmp / "mmi", tmp / "mmi-out", prompt_format="chitchat-mmi")
     zhplm.convert(tmp / "dialogue", tmp / "plain")

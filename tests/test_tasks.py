@@ -13,6 +13,7 @@ import zhplm
 from helpers_converted import converted_bert
 from zhplm.cli.main import main
 from zhplm.errors import ConversionError
+from zhplm.tasks.embed import length_buckets
 
 TEXTS = ["中国的人是[MASK]大", "我们[MASK]人", "他在上海", "大国"]
 
@@ -69,6 +70,20 @@ def test_embeddings_pooling_order_and_normalisation(model_dir: Path) -> None:
     assert np.allclose(cls[0], ref.last_hidden_state[0, 0].numpy(), atol=1e-5)
     pooled = zhplm.pipeline("embeddings", model_dir, pooling="pooler", normalize=False)(texts[:1])
     assert np.allclose(pooled[0], ref.pooler_output[0].numpy(), atol=1e-5)
+
+
+def test_length_buckets_bound_padding_and_batch_size() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 66, size=300).tolist()
+    for size in (1, 7, 64):
+        batches = length_buckets(lengths, size)
+        assert sorted(i for b in batches for i in b) == list(range(300))  # each text exactly once
+        for b in batches:
+            real, padded = sum(lengths[i] for i in b), max(lengths[i] for i in b) * len(b)
+            assert len(b) <= size and (len(b) == 1 or padded - real <= 0.2 * padded)
+    # similar lengths share a batch; far apart ones do not
+    assert length_buckets([10, 40, 11, 41], 64) == [[0, 2], [1, 3]]
+    assert length_buckets([], 8) == []
 
 
 @pytest.mark.oracle

@@ -33,6 +33,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--batch-size", type=int, default=64, help="embeddings inputs per forward (dynamic batching)"
     )
     p.add_argument("--batch-wait-ms", type=float, default=5.0, help="how long a batch waits to fill")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's own choice)",
+    )
     p.add_argument("--max-body-bytes", type=int, default=1 << 20)
     p.add_argument("--max-inputs", type=int, default=256, help="texts per request")
     p.add_argument("--max-tokens", type=int, default=512, help="upper bound of a request's max_tokens")
@@ -52,6 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
         preload=args.preload,
         batch_size=args.batch_size,
         batch_wait_ms=args.batch_wait_ms,
+        threads=args.threads,
         max_body_bytes=args.max_body_bytes,
         max_inputs=args.max_inputs,
         max_tokens=args.max_tokens,

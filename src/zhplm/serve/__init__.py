@@ -29,6 +29,18 @@ def model_dirs(names: Sequence[str | Path]) -> dict[str, Path]:
     return found
 
 
+def torch_threads(threads: int | None) -> None:
+    """``--threads N``: torch's threads for every forward. Left alone by default: on the shared 2-core
+    machine of bench/results/serve_load.txt, 1 thread per forward cost ~10% less CPU per request than
+    torch's default but won a smaller share of the busy cores (lower req/s), so no default was proven better."""
+    if threads is None:
+        return
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    log.info("torch threads: %d", threads)
+
+
 def serve(
     models: Sequence[str | Path] = (),
     *,
@@ -41,23 +53,15 @@ def serve(
         import uvicorn
 
         from zhplm.serve.app import ServeConfig, create_app
+        from zhplm.serve.transport import uvicorn_config
     except ImportError as exc:
         raise MissingDependencyError("fastapi and uvicorn", "serve", "serve models over HTTP") from exc
     cfg = ServeConfig(**options)
+    torch_threads(cfg.threads)
     app, state = create_app(model_dirs(models), cfg)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        timeout_keep_alive=5,
-        timeout_graceful_shutdown=30,
-        limit_concurrency=1024,
-        h11_max_incomplete_event_size=16 * 1024,
-        access_log=False,
-    )
+    config = uvicorn_config(app, host=host, port=port, header_timeout_s=cfg.header_timeout_s)
     log.info("serving %d model(s) on http://%s:%d", len(state.pool.explicit), host, port)
     uvicorn.Server(config).run()
 
 
-__all__ = ["model_dirs", "serve"]
+__all__ = ["model_dirs", "serve", "torch_threads"]

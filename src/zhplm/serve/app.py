@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hmac
 import json
 import logging
@@ -30,7 +31,7 @@ from starlette.background import BackgroundTask
 
 from zhplm.errors import RequestError, UnknownModelError, ZhplmError
 from zhplm.serve.batching import Batcher
-from zhplm.serve.generation import GenerateFn, GenerationRequest, transformers_stream
+from zhplm.serve.generation import GenerateFn, GenerationRequest, Generator, pipeline_stream
 from zhplm.serve.pool import ModelPool
 
 log = logging.getLogger(__name__)
@@ -52,17 +53,21 @@ class ServeConfig:
     max_body_bytes: int = 1 << 20
     max_json_depth: int = 32
     body_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0  # request headers (slow-loris): 408 and closed past it
+    max_header_bytes: int = 16 * 1024  # all request headers together (431 beyond)
     max_inputs: int = 256  # texts per request
     max_input_chars: int = 4096  # characters per text (and per prompt/chat)
     max_tokens: int = 512  # upper bound of max_tokens
     batch_size: int = 64  # dynamic batching: inputs per forward
     batch_wait_ms: float = 5.0  # dynamic batching: how long the first input waits for company
+    forwards_in_flight: int = 2  # dynamic batching: the next batch gathers while one computes
+    threads: int | None = None  # torch threads (set by ``zhplm serve``; None: torch's default)
     max_queued_inputs: int = 4096  # embeddings queue bound (503 beyond)
     max_generations: int = 2  # concurrent generations
     max_waiting_generations: int = 8  # generations waiting for a slot (429 beyond)
     store_models: bool = True  # also offer the store's converted models
     preload: bool = False  # load the named models (every task they have) before the first request
-    generate: GenerateFn = field(default=transformers_stream)
+    generate: GenerateFn = field(default=pipeline_stream)
 
 
 # ------------------------------------------------------------------ request bodies
@@ -89,6 +94,16 @@ class SimilarityBody(_Body):
     model: str
     source: str
     targets: list[str] = Field(min_length=1)
+
+
+class RerankBody(_Body):
+    """Cohere / Jina / TEI style: documents as strings or ``{"text": …}`` objects."""
+
+    model: str
+    query: str
+    documents: list[str | dict[str, str]] = Field(min_length=1)
+    top_n: int | None = Field(None, ge=1)
+    return_documents: bool = False
 
 
 class ChatMessage(_Body):
@@ -272,6 +287,7 @@ class ServerState:
         self.generations_waiting = 0
         self.batches = 0
         self.batched_inputs = 0
+        self._rerank_tasks: dict[str, str] = {}
 
     def _dtype(self) -> Any:
         if self.cfg.dtype == "auto":
@@ -282,12 +298,17 @@ class ServerState:
 
     def _load(self, folder: Path, task: str) -> Any:
         """Runs in a worker thread: the task object for ``folder``."""
-        from zhplm import load, pipeline
+        from zhplm import pipeline
 
         dtype = self._dtype()
         options: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
-        if task == "embeddings":
-            embed = pipeline("embeddings", folder, **options)
+        if task in ("embeddings", "rerank"):
+            # rerank: the model's own similarity vectors (its authors' pooling), cosine
+            embed = (
+                pipeline("embeddings", folder, **options)
+                if task == "embeddings"
+                else pipeline("sentence-similarity", folder, **options).embeddings
+            )
 
             def forward(texts: list[str]) -> Any:
                 rows = embed(texts)
@@ -300,10 +321,36 @@ class ServerState:
                 max_batch=self.cfg.batch_size,
                 max_wait_s=self.cfg.batch_wait_ms / 1000,
                 max_pending=self.cfg.max_queued_inputs,
+                parallel=self.cfg.forwards_in_flight,
             )
         if task == "fill-mask":
             return pipeline("fill-mask", folder, **options)
-        return load(folder, dtype=dtype)
+        return Generator.load(folder, **options)
+
+    def rerank_task(self, name: str) -> str:
+        """The resident that reranks for ``name``: its embeddings batcher when the model's similarity
+        pooling is the embeddings' own (``[CLS]``, normalised), else a ``rerank`` one with its authors'
+        pooling (SimBERT's linear pooler). 400 with the model's tasks when it cannot rerank."""
+        hit = self._rerank_tasks.get(name)
+        if hit is not None:
+            return hit
+        from zhplm.loader import read_provenance
+        from zhplm.serve.pool import model_tasks
+        from zhplm.tasks.similarity import DEFAULT_POOLING, authors_pooling
+
+        folder = self.pool.resolve(name)
+        tasks = model_tasks(folder)
+        if "rerank" not in tasks:
+            raise RequestError(
+                400,
+                f"model {name!r} cannot rerank (it has no sentence vectors); its tasks: "
+                f"{', '.join(tasks) or 'none'}",
+                kind="wrong_task",
+            )
+        pooling = authors_pooling(read_provenance(folder).get("arch"))
+        task = "embeddings" if pooling == DEFAULT_POOLING else "rerank"
+        self._rerank_tasks[name] = task
+        return task
 
     async def generation_slot(self) -> None:
         if self.generations_waiting >= self.cfg.max_waiting_generations and self.generation_slots.locked():
@@ -337,6 +384,7 @@ ROUTES = (
     "/v1/embeddings",
     "/v1/fill-mask",
     "/v1/similarity",
+    "/v1/rerank",
     "/v1/completions",
     "/v1/chat/completions",
     "/api/facets",
@@ -392,7 +440,16 @@ class Guard:
             self.state.metrics.observe(scope.get("method", "GET"), route, status, time.perf_counter() - start)
 
     def _refuse(self, scope: Scope, path: str) -> tuple[int, str, str, dict[str, str]] | None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        raw = scope.get("headers", [])
+        size = sum(len(k) + len(v) + 4 for k, v in raw)
+        if size > self.state.cfg.max_header_bytes:  # h11 bounds only headers that arrive in pieces
+            return (
+                431,
+                f"request headers of {size} bytes are over the limit of {self.state.cfg.max_header_bytes} bytes",
+                "invalid_request_error",
+                {"Connection": "close"},
+            )
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
         length = headers.get("content-length")
         limit = self.state.cfg.max_body_bytes
         if length is not None:
@@ -459,7 +516,8 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if cfg.preload:
             for name in state.pool.explicit:
-                for task in state.pool.tasks_of(name):
+                tasks = state.pool.tasks_of(name)
+                for task in dict.fromkeys(state.rerank_task(name) if t == "rerank" else t for t in tasks):
                     await state.pool.get(name, task)
         yield
         log.info("stopped")
@@ -552,6 +610,33 @@ def create_app(
             for i, (t, s) in enumerate(zip(body.targets, scores, strict=True))
         ]
         return {"object": "list", "model": body.model, "data": data}
+
+    @app.post("/v1/rerank")
+    async def rerank(request: Request) -> dict[str, Any]:
+        """Documents by the cosine of the model's own sentence vectors to the query, best first."""
+        body = await parse(request, cfg, RerankBody)
+        docs = [d if isinstance(d, str) else d.get("text") for d in body.documents]
+        for i, d in enumerate(docs):
+            if not isinstance(d, str):
+                raise RequestError(422, f'documents.{i}: give a string or an object with a "text" string')
+        texts = texts_of([body.query, *[str(d) for d in docs]], cfg)
+        resident = await state.pool.get(body.model, state.rerank_task(body.model))
+        rows = np.asarray(await resident.value.submit(texts), dtype=np.float32)
+        scores = (rows[1:] @ rows[0]).tolist()
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])[: body.top_n]
+        results = [
+            {"index": i, "relevance_score": scores[i]}
+            | ({"document": {"text": texts[i + 1]}} if body.return_documents else {})
+            for i in order
+        ]
+        used = sum(len(t) for t in texts)
+        return {
+            "id": uuid.uuid4().hex,
+            "object": "list",
+            "model": body.model,
+            "results": results,
+            "usage": {"prompt_tokens": used, "total_tokens": used},
+        }
 
     @app.post("/v1/fill-mask")
     async def fill_mask(request: Request) -> dict[str, Any]:
@@ -670,16 +755,30 @@ def _generation_request(
     prompt: str | None = None,
     messages: list[dict[str, str]] | None = None,
 ) -> GenerationRequest:
-    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     return GenerationRequest(
-        prompt=prompt,
-        messages=messages,
-        max_tokens=max_tokens_of(body, cfg),
-        temperature=body.temperature,
-        top_p=body.top_p,
-        seed=body.seed,
-        stop=[s for s in stop if s][:4],
+        prompt=prompt, messages=messages, max_tokens=max_tokens_of(body, cfg), options=sampling_of(body)
     )
+
+
+def sampling_of(body: _GenerationBody) -> dict[str, Any]:
+    """The generation options the client chose; what it left out keeps zhplm's defaults for the model
+    (``zhplm generate``: greedy; ``zhplm chat``: the format's own sampling). ``temperature`` 0 is greedy."""
+    given = body.model_fields_set
+    options: dict[str, Any] = {}
+    if "temperature" in given:
+        options["sample"] = body.temperature > 0
+        if body.temperature > 0:
+            options["temperature"] = body.temperature
+    if "top_p" in given:
+        options["top_p"] = body.top_p
+        if body.top_p < 1 and options.get("sample") is not False:
+            options["sample"] = True
+    if body.seed is not None:
+        options["seed"] = body.seed
+    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    if any(stop):
+        options["stop"] = tuple(s for s in stop if s)[:4]
+    return options
 
 
 async def _generate(
@@ -705,7 +804,7 @@ async def _generate(
             text = "".join([p async for p in pieces])
         finally:
             release()
-        finish = "length" if gen.completion_tokens >= gen.max_tokens else "stop"
+        finish = gen.finish_reason
         choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
         if chat:
             choice["message"] = {"role": "assistant", "content": text}
@@ -754,7 +853,7 @@ async def _generate(
                 yield chunk(piece, None)
             async for piece in pieces:
                 yield chunk(piece, None)
-            yield chunk(None, "length" if gen.completion_tokens >= gen.max_tokens else "stop")
+            yield chunk(None, gen.finish_reason)
         except Exception as exc:  # the stream has started: the error becomes its last event
             log.exception("generation failed")
             yield f"data: {error_body(500, str(exc), 'generation_error').decode()}\n\n"
@@ -771,24 +870,19 @@ async def _generate(
 
 
 async def _pieces(state: ServerState, loaded: Any, gen: GenerationRequest) -> AsyncIterator[str]:
-    """The generate function's pieces, pulled in a worker thread; stop strings cut the text."""
+    """The generate function's pieces, each pulled in a worker thread (the event loop never waits on the model)."""
     iterator = state.cfg.generate(loaded, gen)
     done = object()
-    text = ""
     try:
         while True:
             piece = await asyncio.to_thread(next, iterator, done)
             if piece is done:
                 break
             assert isinstance(piece, str)
-            if gen.stop:
-                before = len(text)
-                text += piece
-                cut = min((i for i in (text.find(s) for s in gen.stop) if i >= 0), default=-1)
-                if cut >= 0:
-                    if cut > before:
-                        yield text[before:cut]
-                    break
             yield piece
     finally:
-        gen.cancel.set()
+        gen.cancel.set()  # the generate function's next piece ends it; closing it waits for that
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            with contextlib.suppress(ValueError):  # still running in a thread: it ends on its own
+                await asyncio.to_thread(close)

@@ -21,7 +21,7 @@ CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
 def model_tasks(folder: Path) -> tuple[str, ...]:
     """What a converted folder can serve, read from ``config.json`` and ``zhplm.json`` (no weights read):
-    decoders generate; encoders embed, and fill masks when their MLM head is there and trained."""
+    decoders generate; encoders embed and rerank, and fill masks when their MLM head is there and trained."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -33,7 +33,7 @@ def model_tasks(folder: Path) -> tuple[str, ...]:
     archs = [a for a in config.get("architectures") or [] if isinstance(a, str)]
     if config.get("is_decoder") or any(a.endswith(CAUSAL_SUFFIXES) for a in archs):
         return ("text-generation",)
-    tasks = ["embeddings"]
+    tasks = ["embeddings", "rerank"]  # rerank: the cosine of its sentence-similarity vectors
     mlm = (provenance.get("heads") or {}).get("mlm")
     if mlm is None:  # no zhplm.json (saved by transformers): the declared class says whether it has one
         mlm = "trained" if any("MaskedLM" in a or "PreTraining" in a for a in archs) else "absent"

@@ -7,13 +7,14 @@ authors' ``interact_mmi.py``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from zhplm.errors import ConversionError
 from zhplm.tasks.generate import Generation, Options, TextGeneration, make_options
-from zhplm.tasks.prompting import ChitchatMmiFormat
+from zhplm.tasks.prompting import ChitchatMmiFormat, Encoded
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +78,23 @@ class Chat:
             raise ConversionError("an empty message: say something")
         opts = make_options(self.generator.options, options)
         turns = [*self.history, text][-(2 * self.max_history + 1) :]
-        encoded = self.generator.format.encode_dialogue(self.generator.tokenizer, turns)
+        encoded = self.prompt(turns)
         if self.candidates > 1 and not opts.sample and opts.num_beams < self.candidates:
             opts = replace(opts, num_beams=self.candidates)  # distinct greedy candidates: beam search
         rows = self.generator.run([encoded], [text], opts, num_return=self.candidates)[0]
         best = rows[0] if self.reranker is None else self._rerank(turns, rows)
         self.history += [text, best.text]
         return best
+
+    def prompt(self, turns: Sequence[str]) -> Encoded:
+        """The model's prompt for the next reply after ``turns`` (alternating, the user's first and last),
+        the oldest exchanges dropped past ``max_history`` (the server builds its prompts here too)."""
+        if len(turns) % 2 == 0:
+            raise ConversionError(
+                "a dialogue to reply to alternates user and assistant turns and ends with the user's"
+            )
+        kept = list(turns)[-(2 * self.max_history + 1) :]
+        return self.generator.format.encode_dialogue(self.generator.tokenizer, kept)
 
     def _rerank(self, turns: list[str], rows: list[Generation]) -> Generation:
         import torch

@@ -25,6 +25,25 @@ log = logging.getLogger(__name__)
 POOLING = ("cls", "mean", "pooler")
 
 
+def length_buckets(lengths: Sequence[int], batch_size: int, waste: float = 0.2) -> list[list[int]]:
+    """Indices in batches of at most ``batch_size``, shortest first; a batch is cut where padding it to its
+    longest member would make over ``waste`` of its tokens padding (a mixed batch costs the longest
+    member's time for every row)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    real = 0
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        padded = lengths[i] * (len(current) + 1)
+        if current and (len(current) == batch_size or padded - real - lengths[i] > waste * padded):
+            batches.append(current)
+            current, real = [], 0
+        current.append(i)
+        real += lengths[i]
+    if current:
+        batches.append(current)
+    return batches
+
+
 class Embeddings:
     def __init__(
         self,
@@ -83,9 +102,10 @@ class Embeddings:
 
         if isinstance(texts, str):
             texts = [texts]
+        if not texts:
+            return np.zeros((0, int(self.model.config.hidden_size)), np.float32)
         pieces, owners, weights = self._pieces(texts)
-        # sort by length so each batch pads little; restore the input order at the end
-        # (whole texts and windows never share a batch: one is tokenized here, the other already is)
+        # batches of similar lengths (restored to the input order at the end)
         rows: list[np.ndarray[Any, Any]] = [np.empty(0, np.float32)] * len(pieces)
         for idx in self._batches(pieces):
             batch = [pieces[i] for i in idx]
@@ -102,8 +122,6 @@ class Embeddings:
                 rows[i] = v
             if progress is not None:
                 progress(sum(1 for i in idx if weights[i] == 0 or _last_window(owners, i)))
-        if not texts:
-            return np.zeros((0, int(self.model.config.hidden_size)), np.float32)
         out = np.zeros((len(texts), rows[0].shape[-1]), np.float32)
         if self.windows:  # a windowed text: the token-weighted mean of its windows
             total = np.zeros(len(texts), np.float32)
@@ -119,13 +137,18 @@ class Embeddings:
         return out
 
     def _batches(self, pieces: list[Any]) -> list[list[int]]:
-        batches = []
-        for windows in (False, True):
-            group = sorted(
-                (i for i, p in enumerate(pieces) if isinstance(p, list) == windows),
-                key=lambda i: len(pieces[i]),
-            )
-            batches += [group[at : at + self.batch_size] for at in range(0, len(group), self.batch_size)]
+        """Batches of similar token lengths (:func:`length_buckets`); whole texts and windows never share one
+        (one is tokenised with padding here, the other already is)."""
+        batches: list[list[int]] = []
+        whole = [i for i, p in enumerate(pieces) if isinstance(p, str)]
+        if whole:
+            encoded = self.tokenizer([pieces[i] for i in whole], truncation=True, max_length=self.max_length)
+            lengths = [len(ids) for ids in encoded["input_ids"]]
+            batches += [[whole[j] for j in b] for b in length_buckets(lengths, self.batch_size)]
+        windows = [i for i, p in enumerate(pieces) if isinstance(p, list)]
+        if windows:
+            lengths = [len(pieces[i]) for i in windows]
+            batches += [[windows[j] for j in b] for b in length_buckets(lengths, self.batch_size)]
         return batches
 
     def _pieces(self, texts: Sequence[str]) -> tuple[list[Any], list[int], list[int]]:
