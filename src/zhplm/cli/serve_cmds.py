@@ -27,7 +27,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--api-key", default=None, help="require `Authorization: Bearer KEY` on /v1, /api and /metrics"
     )
     p.add_argument("--max-models", type=int, default=2, help="models (per task) kept in memory, LRU-evicted")
-    p.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument(
+        "--dtype",
+        choices=("fp32", "bf16", "int8", "auto"),
+        default="fp32",
+        help="fp32 (default, exact), bf16, int8, or auto: the fastest this CPU runs natively (zhplm info --system)",
+    )
     p.add_argument("--preload", action="store_true", help="load the named models before the first request")
     p.add_argument(
         "--batch-size", type=int, default=64, help="embeddings inputs per forward (dynamic batching)"

@@ -49,7 +49,7 @@ class ServeConfig:
 
     api_key: str | None = None
     max_models: int = 2
-    dtype: str = "auto"  # auto | fp32 | bf16
+    dtype: str = "fp32"  # fp32 | bf16 | int8 | auto (zhplm.precision: the fastest this CPU runs natively)
     max_body_bytes: int = 1 << 20
     max_json_depth: int = 32
     body_timeout_s: float = 30.0
@@ -289,19 +289,11 @@ class ServerState:
         self.batched_inputs = 0
         self._rerank_tasks: dict[str, str] = {}
 
-    def _dtype(self) -> Any:
-        if self.cfg.dtype == "auto":
-            return None
-        import torch
-
-        return {"fp32": torch.float32, "bf16": torch.bfloat16}[self.cfg.dtype]
-
     def _load(self, folder: Path, task: str) -> Any:
         """Runs in a worker thread: the task object for ``folder``."""
         from zhplm import pipeline
 
-        dtype = self._dtype()
-        options: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
+        options: dict[str, Any] = {"dtype": self.cfg.dtype}
         if task in ("embeddings", "rerank"):
             # rerank: the model's own similarity vectors (its authors' pooling), cosine
             embed = (
