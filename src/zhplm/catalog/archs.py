@@ -14,7 +14,6 @@ PLANNED: dict[str, str] = {
     # decoders
     "transfo_xl_megatron": "Megatron GPT-2 with Transformer-XL relative attention and memory: Chinese-Transformer-XL",
     "pangu_alpha": "PanGu-α (GPT with a top query layer), MindSpore slices or Megatron shards",
-    "rwkv1": "RWKV-1 (AI-Writer: Toeplitz time mixing, channel mixing, copy head)",
     # encoder-decoders and hybrids
     "eva": "EVA dialogue encoder-decoder (CPM-2 code lineage, T5-style, untied head, role embeddings)",
     "cpm2": "CPM-2 encoder-decoder (T5-style, Megatron model-parallel shards, untied head)",

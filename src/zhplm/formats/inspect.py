@@ -541,10 +541,12 @@ def inspect_checkpoint(path: str | Path) -> Inspection:
     (:func:`zhplm.converter.detect`: the registry's ranking, then the first plan that fits), so the two
     never disagree; the naming description, and the guess for families no architecture module converts
     yet, come from :func:`fingerprint`."""
-    from zhplm.formats import open_checkpoint
+    from zhplm.arch import reader_options
+    from zhplm.formats import open_checkpoint, sniff
 
     path = Path(path)
-    with open_checkpoint(path) as reader:
+    fmt = sniff(path)
+    with open_checkpoint(path, format=fmt, **reader_options(fmt)) as reader:
         names = reader.keys()
         tensors = [TensorInfo(n, tuple(reader.shape(n)), reader.dtype(n).name) for n in names]
         meta = reader.metadata()
