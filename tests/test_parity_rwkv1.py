@@ -207,4 +207,6 @@ def test_a_left_padded_batch_is_refused_clearly(converted: Path) -> None:
         model(ids, attention_mask=mask)
     right = model(ids[:1, 2:], attention_mask=torch.ones(1, 2, dtype=torch.long)).logits
     padded = model(torch.tensor([[5, 6, 0, 0]]), attention_mask=torch.tensor([[1, 1, 0, 0]])).logits
-    assert torch.allclose(right, padded[:, :2], atol=1e-5)  # right padding leaves the real positions as they are
+    assert torch.allclose(
+        right, padded[:, :2], atol=1e-5
+    )  # right padding leaves the real positions as they are
