@@ -75,6 +75,15 @@ TINY: dict[str, dict[str, Any]] = {
     "unilm": {**BERT_SIZES, "mask_token_id": 4},
     "zhouwenwang": {**BERT_SIZES, "max_position_embeddings": 32},
     "roformer_sim": BERT_SIZES,
+    "rwkv1": dict(  # a window shorter than the second text: the sliding window runs too
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        attention_hidden_size=16,
+        intermediate_size=40,
+        context_length=8,
+        copy_size=8,
+    ),
     "t5_pegasus": dict(
         d_model=16,
         d_kv=8,
@@ -217,7 +226,12 @@ def full_class(model_type: str) -> tuple[Any, Any]:
     """Our config class and the model class with every head (its checkpoint serves every Auto class)."""
     module_name, config_name, heads = MODELS[model_type]
     module = importlib.import_module(module_name)
-    name = heads.get("AutoModelForPreTraining") or heads.get("AutoModelForMaskedLM") or heads["AutoModel"]
+    name = (
+        heads.get("AutoModelForPreTraining")
+        or heads.get("AutoModelForMaskedLM")
+        or heads.get("AutoModelForCausalLM")
+        or heads["AutoModel"]
+    )
     return getattr(module, config_name), getattr(module, name)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm import __version__
-from zhplm.arch import ArchSpec, get_arch, rank_archs
+from zhplm.arch import ArchSpec, get_arch, rank_archs, reader_options
 from zhplm.arch._rules import Plan, Shape
 from zhplm.arch.tokenization.wordpiece import is_word_vocab
 from zhplm.errors import (
@@ -278,7 +278,7 @@ def convert(
             notes += found_notes
         else:
             ckpt, fmt = root, sniff(root)
-        reader = stack.enter_context(open_checkpoint(ckpt, format=fmt))
+        reader = stack.enter_context(open_checkpoint(ckpt, format=fmt, **reader_options(fmt)))
         if arch is None:
             spec, original, planned = _detect(reader, side, notes)
         else:

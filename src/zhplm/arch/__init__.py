@@ -177,6 +177,15 @@ def own_models() -> dict[str, OwnModel]:
     return {spec.model_type: spec.own_model for spec in all_specs() if spec.own_model is not None}
 
 
+def reader_options(fmt: str) -> dict[str, Any]:
+    """Options for the reader of format ``fmt`` that the architectures ask for: the classes of releases
+    pickled as whole models (read as inert records by the torch reader)."""
+    if fmt != "pytorch":
+        return {}
+    classes = sorted({c for spec in all_specs() for c in spec.pickled_classes})
+    return {"records": tuple(classes)} if classes else {}
+
+
 def tokenizer_modules() -> list[str]:
     """Modules of zhplm's own tokenizer classes (each with ``register()``), declared by the specs."""
     return list(dict.fromkeys(m for spec in all_specs() for m in spec.tokenizers))
@@ -192,6 +201,7 @@ __all__ = [
     "get_arch",
     "own_models",
     "rank_archs",
+    "reader_options",
     "score",
     "tokenizer_modules",
 ]

@@ -196,6 +196,9 @@ class ArchSpec:
     own_model: OwnModel | None = None  # zhplm's own classes, when transformers has none
     # modules of zhplm tokenizer classes this architecture writes (each has ``register()`` for AutoTokenizer)
     tokenizers: tuple[str, ...] = ()
+    # ``"module.Class"`` of the authors' classes a release pickled whole (``torch.save(model)``): the torch
+    # reader reads their objects as inert records (never importing them) and the model's tensors from them
+    pickled_classes: tuple[str, ...] = ()
 
     # -- detection -----------------------------------------------------------------------
     def scheme_scores(self, names: Iterable[str]) -> dict[str, float]:

@@ -153,6 +153,32 @@ class OpaqueObject:
         return f"<opaque {module}.{name}>"
 
 
+class ModuleRecord(OpaqueObject):
+    """Stand-in for an object of a class the caller allowed by name (``records``): a whole model pickled with
+    ``torch.save(model)`` (AI-Writer's release) is a graph of ``torch.nn.Module`` objects of the authors' classes.
+    Nothing of the class is run: the record keeps the pickled ``__dict__``, whose ``_parameters``,
+    ``_buffers`` and ``_modules`` give the state dict (:func:`module_children`)."""
+
+
+def module_children(record: ModuleRecord) -> list[tuple[str, Any]]:
+    """``(name, value)`` of a pickled module's parameters, persistent buffers and sub-modules, in the order
+    ``state_dict()`` lists them (a module's own tensors first, then its children's)."""
+    state = record.zhplm_state
+    if not isinstance(state, dict):
+        return []
+    transient = state.get("_non_persistent_buffers_set")
+    skip = transient if isinstance(transient, set | frozenset) else set()
+    out: list[tuple[str, Any]] = []
+    for key in ("_parameters", "_buffers", "_modules"):
+        part = state.get(key)
+        if not isinstance(part, dict):
+            continue
+        for name, value in dict.items(part):
+            if type(name) is str and value is not None and not (key == "_buffers" and name in skip):
+                out.append((name, value))
+    return out
+
+
 class _Marker:
     """A named constant standing for a class or dtype object of a framework we do not import."""
 
@@ -606,8 +632,10 @@ class RestrictedUnpickler(_PyUnpickler):  # type: ignore[misc]
         lazy_bytes: bool = False,
         encoding: str = "latin1",
         extra: dict[tuple[str, str], Any] | None = None,
+        records: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         super().__init__(reader, encoding=encoding, fix_imports=False)
+        self._records = records
         self.reader = reader
         self.source = reader.source
         self.lenient = lenient
@@ -632,18 +660,24 @@ class RestrictedUnpickler(_PyUnpickler):  # type: ignore[misc]
         hit = self._allowed.get((module, name))
         if hit is not None:
             return hit
+        if (module, name) in self._records:
+            return self._opaque_class(module, name, ModuleRecord)
         root = module.split(".", 1)[0]
         if not self.lenient or root in DENIED_ROOTS or not all(p.isidentifier() for p in module.split(".")):
             raise UnsafeContentError(
                 f"{self.source}: pickle asks for {shown}, which is not on zhplm's allow-list of state-dict "
                 "types; refused without importing or running anything"
             )
+        cls = self._opaque_class(module, name, OpaqueObject)
+        self.opaque_globals.add((module, name))
+        return cls
+
+    def _opaque_class(self, module: str, name: str, base: type[OpaqueObject]) -> type[OpaqueObject]:
         cls = self._opaque.get((module, name))
         if cls is None:
-            cls = type(name, (OpaqueObject,), {"zhplm_global": (module, name), "__module__": "zhplm.opaque"})
+            cls = type(name, (base,), {"zhplm_global": (module, name), "__module__": "zhplm.opaque"})
             self._opaque[(module, name)] = cls
             self._callable_ids.add(id(cls))
-            self.opaque_globals.add((module, name))
         return cls
 
     def persistent_load(self, pid: Any) -> Any:
@@ -792,6 +826,7 @@ def restricted_load(
     persistent_load: Callable[[Any], Any] | None = None,
     lazy_bytes: bool = False,
     encoding: str = "latin1",
+    records: frozenset[tuple[str, str]] = frozenset(),
 ) -> tuple[Any, RestrictedUnpickler]:
     """Run one pickle from ``reader`` through :class:`RestrictedUnpickler`.
 
@@ -799,7 +834,12 @@ def restricted_load(
     type errors in our stubs, recursion) becomes a :class:`CorruptCheckpointError` naming the source.
     """
     up = RestrictedUnpickler(
-        reader, lenient=lenient, persistent_load=persistent_load, lazy_bytes=lazy_bytes, encoding=encoding
+        reader,
+        lenient=lenient,
+        persistent_load=persistent_load,
+        lazy_bytes=lazy_bytes,
+        encoding=encoding,
+        records=records,
     )
     try:
         obj = up.load()
@@ -904,6 +944,8 @@ def key_text(key: Any, source: str) -> str:
 
 
 def _children(obj: Any, source: str = "checkpoint") -> list[tuple[str, Any]]:
+    if isinstance(obj, ModuleRecord):
+        return module_children(obj)
     if isinstance(obj, dict):
         return [(key_text(k, source), v) for k, v in dict.items(obj) if type(k) in (str, int)]
     if isinstance(obj, list | tuple):
@@ -930,6 +972,8 @@ def has_tensors(obj: Any, depth: int = 0) -> bool:
             stack.extend((v, level + 1) for k, v in dict.items(node) if type(k) in (str, int))
         elif isinstance(node, list | tuple):
             stack.extend((v, level + 1) for v in node)
+        elif isinstance(node, ModuleRecord):
+            stack.extend((v, level + 1) for _, v in module_children(node))
     return False
 
 

@@ -541,13 +541,16 @@ def inspect_checkpoint(path: str | Path) -> Inspection:
     (:func:`zhplm.converter.detect`: the registry's ranking, then the first plan that fits), so the two
     never disagree; the naming description, and the guess for families no architecture module converts
     yet, come from :func:`fingerprint`."""
-    from zhplm.formats import open_checkpoint
+    from zhplm.arch import reader_options
+    from zhplm.formats import open_checkpoint, sniff
     from zhplm.formats.locate import locate_checkpoint
 
     given = Path(path)
     # a folder (a Hugging Face download with only pytorch_model.bin, an extracted zip): the checkpoint in it
-    path = locate_checkpoint(given).path if given.is_dir() else given
-    with open_checkpoint(path) as reader:
+    located = locate_checkpoint(given) if given.is_dir() else None
+    path = located.path if located else given
+    fmt = located.format if located else sniff(path)
+    with open_checkpoint(path, format=fmt, **reader_options(fmt)) as reader:
         names = reader.keys()
         tensors = [TensorInfo(n, tuple(reader.shape(n)), reader.dtype(n).name) for n in names]
         meta = reader.metadata()

@@ -25,6 +25,7 @@ import builtins
 import os
 import re
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,6 +57,26 @@ ZIP_MAX_FILE_RATIO = 20  # all members' bytes / file size (members pointing at t
 ZIP_RATIO_FLOOR = 1 << 20  # members and files smaller than this are not ratio-checked
 _KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 INDEX_NAME = "pytorch_model.bin.index.json"
+# torch's own layers, read as inert records when a whole pickled model is asked for (``records=``)
+TORCH_NN_LAYERS = frozenset(
+    {
+        ("torch.nn.modules.linear", "Linear"),
+        ("torch.nn.modules.sparse", "Embedding"),
+        ("torch.nn.modules.normalization", "LayerNorm"),
+        ("torch.nn.modules.container", "Sequential"),
+        ("torch.nn.modules.container", "ModuleList"),
+        ("torch.nn.modules.container", "ModuleDict"),
+        ("torch.nn.modules.padding", "ZeroPad2d"),
+        ("torch.nn.modules.dropout", "Dropout"),
+    }
+)
+
+
+def record_names(classes: Iterable[str]) -> frozenset[tuple[str, str]]:
+    """``"module.Class"`` names → the ``(module, name)`` globals the unpickler turns into inert records,
+    torch's own layers included (they make up any pickled model)."""
+    named = {(module, name) for module, _, name in (c.rpartition(".") for c in classes) if module}
+    return frozenset(named | TORCH_NN_LAYERS) if named else frozenset()
 
 
 def _zip_prefix(zf: zipfile.ZipFile) -> str | None:
@@ -123,8 +144,11 @@ def _read_fully(fh: IO[bytes], raw: memoryview) -> int:
 class TorchFile:
     """An opened torch checkpoint: its unpickled object graph and bounded access to its storages."""
 
-    def __init__(self, path: Path, *, lenient: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, lenient: bool = False, records: frozenset[tuple[str, str]] = frozenset()
+    ) -> None:
         self.path = path
+        self.records = records
         self.source = str(path)
         self.storages: dict[str, StorageRef] = {}
         self.byteorder = "little"
@@ -178,6 +202,7 @@ class TorchFile:
             bytes_reader(data, source=f"{self.source}:data.pkl"),
             lenient=self.lenient,
             persistent_load=self._zip_pid,
+            records=self.records,
         )
         self.opaque_globals = up.opaque_globals
         for key, st in self.storages.items():
@@ -299,7 +324,9 @@ class TorchFile:
         sys_info, _ = restricted_load(reader)
         if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
             self.byteorder = "big"
-        obj, up = restricted_load(reader, lenient=self.lenient, persistent_load=self._legacy_pid)
+        obj, up = restricted_load(
+            reader, lenient=self.lenient, persistent_load=self._legacy_pid, records=self.records
+        )
         self.opaque_globals = up.opaque_globals
         keys, _ = restricted_load(reader)
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
@@ -422,13 +449,17 @@ class TorchFile:
 
 
 class TorchReader(Reader):
-    """Lazy reader of a PyTorch checkpoint (see the module docstring for the rules)."""
+    """Lazy reader of a PyTorch checkpoint (see the module docstring for the rules). ``records`` names
+    (``"module.Class"``) the classes of a whole pickled model (``torch.save(model)``) to read as inert
+    records: their parameters and persistent buffers become the tensors, named as ``state_dict()`` names them."""
 
     format = "pytorch"
 
-    def __init__(self, path: Path, *, root: str | None = None, lenient: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, root: str | None = None, lenient: bool = False, records: Iterable[str] = ()
+    ) -> None:
         super().__init__(path)
-        self._tf = TorchFile(path, lenient=lenient)
+        self._tf = TorchFile(path, lenient=lenient, records=record_names(records))
         try:
             node, self.root = select_root(self._tf.obj, root)
             self._tensors, self._skipped = collect_tensors(node, str(path))
@@ -510,7 +541,9 @@ class ShardedTorchReader(Reader):
 
     format = "pytorch"
 
-    def __init__(self, path: Path, *, root: str | None = None, lenient: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, root: str | None = None, lenient: bool = False, records: Iterable[str] = ()
+    ) -> None:
         super().__init__(path)
         index = index_of(path)
         if index is None:
@@ -527,7 +560,7 @@ class ShardedTorchReader(Reader):
                     raise CorruptCheckpointError(
                         f"shard {file} is missing (listed in {index.name} for {needed!r}); download it again"
                     )
-                self._readers[file] = TorchReader(file, root=root, lenient=lenient)
+                self._readers[file] = TorchReader(file, root=root, lenient=lenient, records=records)
             held = {file: set(reader.keys()) for file, reader in self._readers.items()}
             for name, file in weight_map.items():
                 reader = self._readers[file]

@@ -24,6 +24,9 @@ The formats are read from the authors' own inference scripts:
 * ``unilm-s2s``: Yunwen's UniLM (``decode_seq2seq.py``): the same layout with token types 4 / 5.
 * ``seq2seq``: encoder-decoders (T5, T5-PEGASUS, BART, CPT): the text with the tokenizer's specials goes to the
   encoder; the output ends at ``[SEP]`` / ``</s>``.
+* ``ai-writer``: RWKV-1 / AI-Writer (``run.py``): each line of the text stripped of spaces and U+3000, the
+  lines joined by newlines, one newline in front; one id per character; the unknown character is never
+  generated and the text runs to the length asked for.
 * ``chitchat-mmi``: GPT2-chitchat's MMI model, the same layout over the reversed dialogue: ``[CLS] reply
   [SEP] u_n [SEP] … u_1 [SEP]`` (``interact_mmi.py``), scored by its loss to rerank candidate replies.
 
@@ -332,6 +335,23 @@ class Cpm2SpanFormat(PromptFormat):
         return text
 
 
+class AiWriterFormat(PromptFormat):
+    """AI-Writer (``run.py``): the prompt cleaned line by line and begun with a newline, as the model was
+    trained on novels' paragraphs; ``out[:, :, UNKNOWN_CHAR] = -inf`` before sampling; no end token."""
+
+    name = "ai-writer"
+
+    def encode(self, tokenizer: Any, text: str) -> Encoded:
+        lines = [line.strip().strip("\u3000") for line in text.strip().split("\n")]
+        return Encoded(self.tokens(tokenizer, "\n" + "\n".join(lines).strip()))
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        return []
+
+    def banned_ids(self, tokenizer: Any) -> list[int]:
+        return [tokenizer.unk_token_id]
+
+
 FORMATS: dict[str, type[PromptFormat]] = {
     cls.name: cls
     for cls in (
@@ -350,6 +370,7 @@ FORMATS: dict[str, type[PromptFormat]] = {
         Seq2SeqFormat,
         EvaFormat,
         Cpm2SpanFormat,
+        AiWriterFormat,
     )
 }
 
