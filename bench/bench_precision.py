@@ -55,7 +55,15 @@ FAMILIES: dict[str, Callable[[], Any]] = {
         transformers.RoFormerConfig(vocab_size=50000, embedding_size=768)
     ),
     "gpt2-chinese": lambda: transformers.GPT2LMHeadModel(
-        transformers.GPT2Config(vocab_size=13317, n_embd=768, n_layer=10, n_head=12, n_positions=1024)
+        transformers.GPT2Config(
+            vocab_size=13317,
+            n_embd=768,
+            n_layer=10,
+            n_head=12,
+            n_positions=1024,
+            bos_token_id=None,
+            eos_token_id=None,
+        )
     ),
 }
 

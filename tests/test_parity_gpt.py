@@ -119,6 +119,22 @@ def test_logits_and_greedy_generation_match_transformers4(converted: Converted) 
     assert len(result.token_ids) == NEW_TOKENS >= 10
     assert result.token_ids == ref["generated"][0]
     assert result.finish_reason == "length"
+    if converted.release.arch == "openai_gpt":
+        # zhplm's class (with a KV cache; transformers' has none) under transformers' names: the folder's
+        # weights load into transformers 5's OpenAIGPTLMHeadModel too, and the cache changes no token
+        import transformers
+
+        assert type(gen.model).__name__ == "OpenAIGPTCachedForCausalLM"
+        plain = transformers.OpenAIGPTLMHeadModel.from_pretrained(converted.out).eval()
+        feed = {k: torch.tensor(v) for k, v in inputs.items() if k != "prompts"}
+        with torch.inference_mode():
+            assert float((plain(**feed).logits - ours).abs().max()) < 1e-5
+            prompt = torch.tensor([prompt_ids])
+            cached = gen.model.generate(prompt, max_new_tokens=NEW_TOKENS, do_sample=False, eos_token_id=None)
+            uncached = gen.model.generate(
+                prompt, max_new_tokens=NEW_TOKENS, do_sample=False, eos_token_id=None, use_cache=False
+            )
+        assert cached[0, len(prompt_ids) :].tolist() == ref["generated"][0] and torch.equal(cached, uncached)
 
 
 @pytest.mark.oracle

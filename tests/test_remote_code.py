@@ -94,6 +94,7 @@ TINY: dict[str, dict[str, Any]] = {
         eos_token_id=3,
         pad_token_id=0,
     ),
+    "openai_gpt_cached": dict(n_embd=16, n_head=2, n_layer=2, n_positions=32, eos_token_id=3),
 }
 
 

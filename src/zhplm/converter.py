@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 PROVENANCE = "zhplm.json"
 # catalog tokenizer kinds that pre-segment words with jieba (HMM off) before WordPiece
 WORD_TOKENIZERS = frozenset({"wobert-jieba", "roformer-jieba", "jieba-wordpiece", "t5-pegasus-jieba"})
+# the architecture's BERT WordPiece tokenizer, kept cased (the original ran with do_lower_case=False)
+CASED_TOKENIZERS = frozenset({"bert-wordpiece-cased"})
 
 
 @dataclass
@@ -337,6 +339,10 @@ def convert(
                 result.notes += write_word_tokenizer(vocab, tmp_out)
             else:
                 result.notes += spec.write_tokenizer(vocab, tmp_out, config)
+                if tokenizer in CASED_TOKENIZERS and vocab is not None:
+                    from zhplm.arch.tokenization.wordpiece import keep_case
+
+                    keep_case(tmp_out)
             if remote_code:
                 from zhplm.remote_code import write_remote_code
 

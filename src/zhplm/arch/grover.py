@@ -14,7 +14,8 @@ The release holds only the checkpoint: the hyper-parameters are in the authors' 
 without one the catalog row's sizes are used, and the tensors give the rest. The head count is in no tensor.
 The vocabulary is not in the release either: the authors' ``tokenization/clue-vocab.txt`` (8021 tokens, the
 30G-corpus model) or ``bert-base-chinese-vocab.txt`` (21128, the 15G model) put beside the checkpoint is
-picked by its size; their tokenizer is Google BERT's ``FullTokenizer(do_lower_case=True)``.
+picked by its size; their tokenizer is Google BERT's ``FullTokenizer(do_lower_case=True)`` (their copy drops only ``Cc``/``Cf``
+characters, so a private-use one becomes ``[UNK]``; :func:`~zhplm.arch.tokenization.wordpiece.write_bert_tokenizer`).
 """
 
 from __future__ import annotations
@@ -124,7 +125,10 @@ class GroverSpec(ArchSpec):
                 f"{vocab.name} has {sizes[vocab]} tokens but the model has {config.get('vocab_size')}: use "
                 "clue-vocab.txt for the 8021-token model, bert-base-chinese-vocab.txt for the 21128-token one"
             )
-        return super().write_tokenizer(fitting[0], out, config)
+        from zhplm.arch.tokenization.wordpiece import write_bert_tokenizer
+
+        # gpt2-ml's tokenization.py: Google's (words up to 200 characters) but drops only Cc/Cf characters
+        return write_bert_tokenizer(fitting[0], out, do_lower_case=True, max_word_chars=200, controls="Cc,Cf")
 
 
 def _lines(path: Path) -> int:

@@ -21,6 +21,7 @@ tokenizer with ``do_lower_case=False``; Yuefu ``[CLS]`` + ``{体裁}(格式){标
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,15 @@ class NezhaGenSpec(BertSpec):
         cfg["is_decoder"] = True  # the causal mask, and a KV cache in generate
         cfg.setdefault("num_attention_heads", int(cfg["hidden_size"]) // 64)
         return cfg
+
+    def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
+        """Google's ``tokenization.py`` (words up to 200 characters), lower-casing as Yuefu's ``poetry.py``; the
+        general model's row names the cased kind (``bert-wordpiece-cased``), which the converter applies."""
+        if vocab is None:
+            return super().write_tokenizer(vocab, out, config)
+        from zhplm.arch.tokenization.wordpiece import write_bert_tokenizer
+
+        return write_bert_tokenizer(vocab, out, do_lower_case=True, max_word_chars=200)
 
 
 SPEC = NezhaGenSpec(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from zhplm.errors import ConversionError, MissingDependencyError
 
@@ -47,9 +48,22 @@ _SPECIALS = {
 
 
 def write_bert_tokenizer(
-    vocab: Path, out: Path, *, do_lower_case: bool = True, extra_special: tuple[str, ...] = ()
+    vocab: Path,
+    out: Path,
+    *,
+    do_lower_case: bool = True,
+    extra_special: tuple[str, ...] = (),
+    max_word_chars: int = 100,
+    controls: Literal["C", "Cc,Cf"] = "C",
 ) -> list[str]:
     """A BERT WordPiece tokenizer: ``vocab.txt`` + ``tokenizer.json`` + ``tokenizer_config.json``.
+
+    ``max_word_chars``: a longer whitespace-separated word becomes ``[UNK]`` (transformers: 100; Google's own
+    ``tokenization.py``, which the TF1 releases were tokenized with: 200). ``controls``: the Unicode categories
+    whose characters are dropped before splitting (transformers and Google: every ``C*``; gpt2-ml's copy only
+    ``Cc`` and ``Cf``, so a private-use or unassigned character stays and becomes ``[UNK]``). A tokenizer that
+    differs from transformers' ``BertTokenizer`` in either is written as ``PreTrainedTokenizerFast``, whose
+    ``tokenizer.json`` is loaded as is (``BertTokenizer`` rebuilds its pipeline from its arguments).
 
     A special token the vocabulary lacks (CDial-GPT has no ``[MASK]``) is left unset rather than added as
     a new id the model has no embedding for; ``extra_special`` tokens of the vocabulary (CDial-GPT's
@@ -80,4 +94,46 @@ def write_bert_tokenizer(
             f"tokenizer built from {vocab} has {len(tok.get_vocab())} tokens, the file has {len(tokens)}"
         )
     tok.save_pretrained(str(out))
+    if max_word_chars != 100 or controls != "C":
+        _customise(tok, out, max_word_chars, controls)
     return notes
+
+
+def keep_case(out: Path) -> None:
+    """Make the BERT WordPiece tokenizer written in ``out`` cased (no lower-casing, no accent stripping): for a
+    catalog row whose original tokenizer ran with ``do_lower_case=False`` (NEZHA-Gen's general model), whatever
+    else its architecture's tokenizer writer chose."""
+    config_path, json_path = out / "tokenizer_config.json", out / "tokenizer.json"
+    if not config_path.is_file() or not json_path.is_file():
+        raise ConversionError(f"no BERT tokenizer in {out} to make cased")
+    pipeline = json.loads(json_path.read_text(encoding="utf-8"))
+    norm = pipeline.get("normalizer") or {}
+    found = [n for n in (norm.get("normalizers") or [norm]) if n.get("type") == "BertNormalizer"]
+    if not found:
+        raise ConversionError(f"the tokenizer in {out} is not a BERT WordPiece one: it cannot be made cased")
+    for n in found:
+        n["lowercase"], n["strip_accents"] = False, False
+    json_path.write_text(json.dumps(pipeline, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["do_lower_case"], config["strip_accents"] = False, False
+    config_path.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def _customise(tok: Any, out: Path, max_word_chars: int, controls: str) -> None:
+    from tokenizers import Regex, normalizers
+
+    backend = tok.backend_tokenizer
+    backend.model.max_input_chars_per_word = max_word_chars
+    if controls == "Cc,Cf":
+        # BertNormalizer's clean_text drops every C* character; keep Co/Cn, drop NUL, U+FFFD, Cc (not \t\n\r), Cf
+        drop = normalizers.Replace(Regex(r"[\p{Cf}\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]"), "")
+        bert = normalizers.BertNormalizer(
+            clean_text=False, handle_chinese_chars=True, strip_accents=None, lowercase=tok.do_lower_case
+        )
+        backend.normalizer = normalizers.Sequence([drop, bert])
+    backend.save(str(out / "tokenizer.json"))
+    config_path = out / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config["model_input_names"] = list(tok.model_input_names)
+    config_path.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
