@@ -139,8 +139,6 @@ class SimilarSearch:
             if not isinstance(q, str) or not q.strip():
                 raise ConversionError(f"query {n} is empty: give a text to search for")
         found = self.corpus(corpus)
-        if not found.texts:
-            raise ConversionError(f"the corpus {found.path} has no non-blank line: nothing to search")
         qv = self.similarity.embeddings(list(queries))
         rows = self._candidates(found, qv, k)
         out = []
@@ -157,6 +155,8 @@ class SimilarSearch:
         """The corpus file's lines and vectors: from this process, else the disk cache, else the model."""
         path = Path(path)
         texts, lines, data = read_lines(path)
+        if not texts:
+            raise ConversionError(f"the corpus {path} has no non-blank line: nothing to search")
         digest = hashlib.sha256(data).hexdigest()
         held = self._corpora.get(path.resolve())
         if held is not None and held.sha256 == digest:
@@ -164,11 +164,10 @@ class SimilarSearch:
         key = self.cache_key(digest)
         vectors = self._read_cache(key, "vectors", expect={"rows": len(texts)})
         if vectors is not None:
-            vectors = vectors.reshape(len(texts), -1) if texts else vectors.reshape(0, -1)
+            vectors = vectors.reshape(len(texts), -1)
             log.debug("corpus %s: %d vectors read from the cache", path, len(texts))
         else:
-            if texts:
-                log.info("embedding %d lines of %s (once: the vectors are cached)", len(texts), path)
+            log.info("embedding %d lines of %s (once: the vectors are cached)", len(texts), path)
             vectors = np.ascontiguousarray(self.similarity.embeddings(texts), dtype=np.float32)
             self._write_cache(key, "vectors", vectors, {"rows": len(texts), "dim": int(vectors.shape[1])})
         found = Corpus(path, digest, texts, lines, vectors)
