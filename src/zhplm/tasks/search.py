@@ -12,8 +12,8 @@ index (``pip install 'zhplm[search]'``; built once, cached like the vectors) fin
 scores are recomputed exactly; without faiss the search stays exact and says so in the log. faiss was
 chosen over hnswlib and usearch (measurements in ``bench/results/similarity.txt``): it is what retrieval
 code most often already uses and ships CPU wheels for Linux, macOS and Windows on PyPI, while hnswlib 0.8.0
-is a source package that needs a C++ compiler and usearch 2.26.6's ``add`` did not return here; HNSW with
-M=32, efConstruction=40 builds 100k x 768 vectors in ~20 s on 2 cores with recall@10 ~0.99 (efSearch 64).
+is a source package that needs a C++ compiler and usearch 2.26.6's ``add`` did not return here. HNSW with
+M=32, efConstruction=40 built 100k x 768 vectors in 20-70 s on 2 shared cores, recall@10 0.99-1.00.
 """
 
 from __future__ import annotations
