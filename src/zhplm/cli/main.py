@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "zhplm.cli.convert_cmds",
     "zhplm.cli.tasks_cmds",
     "zhplm.cli.image_cmds",
+    "zhplm.cli.similar_cmds",
     "zhplm.cli.generate_cmds",
     "zhplm.cli.serve_cmds",
 )

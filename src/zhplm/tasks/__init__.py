@@ -16,6 +16,7 @@ TASKS = (
     "fill-mask",
     "embeddings",
     "sentence-similarity",
+    "paraphrase",
     "text-generation",
     "text2text-generation",
     "chat",
@@ -38,6 +39,10 @@ def pipeline(task: str, model: str | Path, **options: Any) -> Any:
         from zhplm.tasks.similarity import SentenceSimilarity
 
         return SentenceSimilarity.from_model(model, **options)
+    if task == "paraphrase":  # SimBERT / RoFormer-sim: sampled through the UniLM mask, ranked by cosine
+        from zhplm.tasks.paraphrase import Paraphraser
+
+        return Paraphraser.from_model(model, **options)
     if task in ("text-generation", "text2text-generation"):  # one API: the folder says which kind of model
         from zhplm.tasks.generate import TextGeneration
 

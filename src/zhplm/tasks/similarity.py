@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zhplm.errors import ConversionError
 from zhplm.tasks.embed import Embeddings
+
+if TYPE_CHECKING:
+    from zhplm.tasks.search import Hit, QueryHits, SimilarSearch
 
 # the pooling each architecture's authors rank by (architectures not listed: DEFAULT_POOLING)
 AUTHORS_POOLING = {"simbert": "pooler", "roformer_sim": "pooler"}
@@ -36,10 +39,12 @@ class PairScore:
 class SentenceSimilarity:
     """``sim("句子A", "句子B") -> float``; ``sim.pairs([(a, b), ...]) -> [PairScore]`` (each text embedded once)."""
 
-    def __init__(self, embeddings: Embeddings) -> None:
+    def __init__(self, embeddings: Embeddings, *, folder: Path | None = None) -> None:
         if not embeddings.normalize:
             raise ConversionError("sentence similarity needs normalised embeddings (cosine)")
         self.embeddings = embeddings
+        self.folder = folder  # the model's folder: its files key the search cache
+        self._search: SimilarSearch | None = None
 
     @classmethod
     def from_model(
@@ -62,7 +67,7 @@ class SentenceSimilarity:
         embed = Embeddings(
             loaded.model, loaded.tokenizer, pooling=chosen, batch_size=batch_size, max_length=max_length
         )
-        return cls(embed)
+        return cls(embed, folder=loaded.path)
 
     @property
     def pooling(self) -> str:
@@ -79,6 +84,21 @@ class SentenceSimilarity:
         vectors = self.embeddings(texts) if texts else np.zeros((0, 0), np.float32)
         row = {t: i for i, t in enumerate(texts)}
         return [PairScore(a, b, float(vectors[row[a]] @ vectors[row[b]])) for a, b in pairs]
+
+    def search(self, query: str, corpus: str | Path, *, k: int = 10) -> list[Hit]:
+        """The ``k`` corpus lines most similar to ``query`` (the corpus is embedded once, cached on disk)."""
+        return self.searcher().search(query, corpus, k=k)
+
+    def search_many(self, queries: Sequence[str], corpus: str | Path, *, k: int = 10) -> list[QueryHits]:
+        return self.searcher().search_many(queries, corpus, k=k)
+
+    def searcher(self, **options: Any) -> SimilarSearch:
+        """The :class:`SimilarSearch` over this model (options: ``cache_dir``, ``index_threshold``)."""
+        if self._search is None or options:
+            from zhplm.tasks.search import SimilarSearch
+
+            self._search = SimilarSearch(self, **options)
+        return self._search
 
 
 def read_pairs(path: str | Path) -> list[tuple[str, str]]:
