@@ -95,9 +95,11 @@ def unilm_inputs(
     use_cache: bool | None,
     dtype: torch.dtype,
     target_type: int = 1,
+    padding_mask_ok: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, Cache | None]:
     """(token types, UniLM bias, cache) for one forward pass of a transformers BERT/RoFormer encoder: the
-    4-D bias goes in as its ``attention_mask`` (transformers passes such masks through untouched)."""
+    4-D bias goes in as its ``attention_mask`` (transformers passes such masks through untouched).
+    ``padding_mask_ok``: the encoder also takes a 2-D padding mask, given where it means the same."""
     if input_ids is None:
         raise ValueError("input_ids is required")
     if token_type_ids is None:
@@ -110,8 +112,23 @@ def unilm_inputs(
     if use_cache and cache is None:
         cache = DynamicCache()
     cache_length = cache.get_seq_length() if cache is not None else 0
+    if padding_mask_ok and not cache_length and not bool((token_type_ids == target_type).any()):
+        # no target token (a sentence to embed, a prompt's first pass): the UniLM rule lets every token see
+        # every other, so the padding mask alone says the same — and lets SDPA take its fast path
+        return token_type_ids, _padding_mask(attention_mask, input_ids), cache
     bias = unilm_bias(token_type_ids, attention_mask, cache_length, dtype, target_type)
     return token_type_ids, bias, cache
+
+
+def _padding_mask(attention_mask: torch.Tensor | None, input_ids: torch.Tensor) -> torch.Tensor:
+    if attention_mask is None:
+        return torch.ones_like(input_ids)
+    if attention_mask.dim() != 2 or tuple(attention_mask.shape) != tuple(input_ids.shape):
+        raise ValueError(
+            f"attention_mask must have shape (batch, tokens) = {tuple(input_ids.shape)}, "
+            f"got {tuple(attention_mask.shape)}"
+        )
+    return attention_mask
 
 
 class UniLMEncoderMixin:
@@ -134,7 +151,14 @@ class UniLMEncoderMixin:
         kwargs.pop("return_dict", None)  # always a dict inside; the output below is a ModelOutput
         target = getattr(self.config, "unilm_target_type", 1)
         types, bias, cache = unilm_inputs(
-            input_ids, attention_mask, token_type_ids, cache, use_cache, self.dtype, target
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            cache,
+            use_cache,
+            self.dtype,
+            target,
+            padding_mask_ok=True,
         )
         out = super().forward(  # type: ignore[misc]
             input_ids=input_ids,
