@@ -18,7 +18,6 @@ PLANNED: dict[str, str] = {
     "eva": "EVA dialogue encoder-decoder (CPM-2 code lineage, T5-style, untied head, role embeddings)",
     "cpm2": "CPM-2 encoder-decoder (T5-style, Megatron model-parallel shards, untied head)",
     "cpm2_moe": "CPM-2-MoE (mixture-of-experts CPM-2; catalog only)",
-    "glm": "GLM (Megatron GPT block, 2-D positions, blank-infilling mask)",
     "glm_130b": "GLM-130B (DeepNorm, GeGLU, rotary positions; catalog only)",
     "zhouwenwang": "Zhouwenwang (pre-LN Megatron-BERT with rotary positions, MLM + LM heads)",
     # multimodal

@@ -23,6 +23,9 @@ The formats are read from the authors' own inference scripts:
 * ``unilm``: SimBERT / RoFormer-sim: ``[CLS] text [SEP]`` as segment 0, the reply as segment 1.
 * ``seq2seq``: encoder-decoders (T5, T5-PEGASUS, BART, CPT): the text with the tokenizer's specials goes to the
   encoder; the output ends at ``[SEP]`` / ``</s>``.
+* ``glm-blank``: GLM (``generate_samples.py`` with ``--block-lm --task-mask``): ``[CLS] text [eos] <|startofpiece|>``;
+  a text without ``[MASK]``/``[sMASK]``/``[gMASK]`` gets `` [gMASK]`` appended (and then no ``[eos]``); the
+  generated piece fills the first blank and ends at ``<|endofpiece|>`` (or ``<|endoftext|>``).
 * ``chitchat-mmi``: GPT2-chitchat's MMI model, the same layout over the reversed dialogue: ``[CLS] reply
   [SEP] u_n [SEP] … u_1 [SEP]`` (``interact_mmi.py``), scored by its loss to rerank candidate replies.
 
@@ -256,6 +259,23 @@ class Seq2SeqFormat(PromptFormat):
         return list(dict.fromkeys(i for i in ids if i is not None))
 
 
+class GlmBlankFormat(PromptFormat):
+    """GLM's blank infilling, as ``generate_samples.py`` prompts it; the model derives the 2-D positions."""
+
+    name = "glm-blank"
+
+    def encode(self, tokenizer: Any, text: str) -> Encoded:
+        if "MASK]" not in text:
+            text += " [gMASK]"
+        ids = [_token_id(tokenizer, "[CLS]"), *self.tokens(tokenizer, text)]
+        if not text.endswith("[gMASK]"):
+            ids.append(_token_id(tokenizer, "<|endoftext|>"))
+        return Encoded([*ids, _token_id(tokenizer, "<|startofpiece|>")])
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        return [_token_id(tokenizer, "<|endofpiece|>"), _token_id(tokenizer, "<|endoftext|>")]
+
+
 FORMATS: dict[str, type[PromptFormat]] = {
     cls.name: cls
     for cls in (
@@ -271,6 +291,7 @@ FORMATS: dict[str, type[PromptFormat]] = {
         ClsPrefixPeriodFormat,
         UnilmFormat,
         Seq2SeqFormat,
+        GlmBlankFormat,
     )
 }
 
