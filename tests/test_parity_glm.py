@@ -240,3 +240,72 @@ def test_tokenizer_equals_the_original_chinese_sp_tokenizer(fix: bool, tmp_path:
         ids = tok(row["text"], add_special_tokens=False)["input_ids"]
         assert ids == row["ids"], row["text"]
         assert tok.decode(ids) == row["decoded"], row["text"]
+
+
+@pytest.mark.oracle
+def test_the_hub_copy_single_file_with_glm_names_converts_too(
+    release: tuple[Path, dict[str, np.ndarray]], tmp_path: Path
+) -> None:
+    """THUDM/glm-large-chinese on the hub: one ``pytorch_model.bin`` under ``glm.``, a config.json with the
+    remote code's argument names (``max_sequence_length``), ``cog-pretrain.model`` beside it."""
+    ckpt, ref = release
+    state = torch.load(ckpt.parent / f"{ckpt.name}.full.pt", weights_only=True)["state"]
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    torch.save({f"glm.{k}": v for k, v in state.items()}, hub / "pytorch_model.bin")
+    config = {"model_type": "glm", "architectures": ["GLMModel"], "auto_map": {"AutoModel": "modeling_glm.GLMModel"},
+              "num_layers": 2, "hidden_size": 32, "num_attention_heads": 4, "vocab_size": 50048,
+              "max_sequence_length": 64, "block_position_encoding": True}  # fmt: skip
+    (hub / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    _vocab(hub / "cog-pretrain.model")
+    result = zhplm.convert(hub, tmp_path / "out")  # its model_type "glm" (the remote code's) misleads nothing
+    assert (result.arch, result.architectures) == ("glm", ["GLMForCausalLM"])
+    model = zhplm.load(tmp_path / "out").model
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor(INPUTS["input_ids"])).logits.numpy()
+    assert float(np.abs(logits - ref["logits"]).max()) < TOL
+
+
+def test_the_10b_release_gets_its_heads_and_its_unfixed_command_ids() -> None:
+    """GLM-10B-chinese (``model_blocklm_10B_chinese.sh``: 48 layers, 4096 wide, 64 heads, no
+    ``--fix-command-token``) from the shapes alone: [gMASK] shares <|endofpiece|>'s id 50007, [sMASK] is 50008."""
+    from zhplm.arch.glm import SPEC
+
+    h, rows = 4096, 1025
+    shapes = {
+        "glm.word_embeddings.weight": (50048, h),
+        "glm.position_embeddings.weight": (rows, h),
+        "glm.block_position_embeddings.weight": (rows, h),
+        **{f"glm.layers.{i}.attention.query_key_value.weight": (3 * h, h) for i in range(48)},
+    }
+    config = SPEC.build_config(None, shapes, shapes)
+    assert (config["num_layers"], config["num_attention_heads"], config["max_position_embeddings"]) == (
+        48,
+        64,
+        1024,
+    )
+    assert (config["gmask_token_id"], config["smask_token_id"], config["eop_token_id"]) == (
+        50007,
+        50008,
+        50007,
+    )
+    large = SPEC.build_config(None, {**shapes, "glm.word_embeddings.weight": (50048, 1024)}, shapes)
+    assert (large["num_attention_heads"], large["gmask_token_id"], large["smask_token_id"]) == (
+        16,
+        50009,
+        50008,
+    )
+
+
+@pytest.mark.oracle
+def test_loading_refuses_a_model_larger_than_free_memory(
+    release: tuple[Path, dict[str, np.ndarray]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10B-chinese is convert-only where memory is short: loading says how much it needs."""
+    from zhplm.errors import InsufficientMemoryError
+
+    ckpt, _ = release
+    zhplm.convert(ckpt, tmp_path / "out")
+    monkeypatch.setattr(zhplm.loader, "available_memory", lambda: 1 << 20)
+    with pytest.raises(InsufficientMemoryError, match=r"parameters"):
+        zhplm.load(tmp_path / "out")
