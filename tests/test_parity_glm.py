@@ -23,6 +23,7 @@ import torch
 
 import zhplm
 from oracle import require_original, run_oracle, snapshots
+from zhplm import loader
 from zhplm.arch.glm import special_ids
 from zhplm.arch.modeling.glm import glm_positions
 from zhplm.cli.main import main
@@ -230,7 +231,7 @@ def test_tokenizer_equals_the_original_chinese_sp_tokenizer(fix: bool, tmp_path:
     write_glm_tokenizer(_vocab(tmp_path / "cog-pretrain.model"), tmp_path / "tok", fix_command_token=fix)
     from transformers import AutoTokenizer
 
-    zhplm.loader.register_tokenizers()
+    loader.register_tokenizers()
     tok = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
     names = {"pad": "pad", "eos": "eos", "sep": "sep", "ENC": "cls", "MASK": "mask", "unk": "unk",
              "sop": "sop", "eop": "eop", "sMASK": "smask", "gMASK": "gmask"}  # fmt: skip
@@ -306,6 +307,6 @@ def test_loading_refuses_a_model_larger_than_free_memory(
 
     ckpt, _ = release
     zhplm.convert(ckpt, tmp_path / "out")
-    monkeypatch.setattr(zhplm.loader, "available_memory", lambda: 1 << 20)
+    monkeypatch.setattr(loader, "available_memory", lambda: 1 << 20)
     with pytest.raises(InsufficientMemoryError, match=r"parameters"):
         zhplm.load(tmp_path / "out")
