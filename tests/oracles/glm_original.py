@@ -3,6 +3,10 @@
     glm_original.py write    --out DIR [--seed N]
     glm_original.py forward  --ckpt DIR --inputs IN.json --out REF.npz
     glm_original.py tokenize --texts TEXTS.json --out OUT.json [--no-fix-command-token]
+    glm_original.py bench    --ckpt DIR --inputs IN.json --out OUT.json [--reps N]
+
+``write --hidden/--layers/--heads`` give other sizes (``bench/bench_generate_glm.py``: a medium model);
+``bench`` times the ``generate_samples.py`` loop of ``forward`` (first token, then decode tokens/s, best of N).
 
 The code is read from the git snapshot pinned in SNAPSHOTS.txt, extracted with ``git archive`` into a temporary
 folder and imported from there — never copied into the project.
@@ -130,12 +134,12 @@ def import_original(workdir: Path) -> Any:
     return mod
 
 
-def _model(modeling: Any) -> Any:
+def _model(modeling: Any, config: dict[str, int]) -> Any:
     return modeling.GLMModel(
-        num_layers=CONFIG["num_layers"], vocab_size=CONFIG["vocab_size"], hidden_size=CONFIG["hidden_size"],
-        num_attention_heads=CONFIG["num_attention_heads"], embedding_dropout_prob=0.0,
-        attention_dropout_prob=0.0, output_dropout_prob=0.0, max_sequence_length=CONFIG["max_sequence_length"],
-        max_memory_length=CONFIG["max_sequence_length"], checkpoint_activations=False, parallel_output=False,
+        num_layers=config["num_layers"], vocab_size=config["vocab_size"], hidden_size=config["hidden_size"],
+        num_attention_heads=config["num_attention_heads"], embedding_dropout_prob=0.0,
+        attention_dropout_prob=0.0, output_dropout_prob=0.0, max_sequence_length=config["max_sequence_length"],
+        max_memory_length=config["max_sequence_length"], checkpoint_activations=False, parallel_output=False,
         block_position_encoding=True,
     ).eval()  # fmt: skip
 
@@ -152,10 +156,10 @@ def _split(name: str, t: Any, rank: int) -> Any:
     return t.clone()
 
 
-def write(workdir: Path, out: Path, seed: int) -> dict[str, Any]:
+def write(workdir: Path, out: Path, seed: int, config: dict[str, int]) -> dict[str, Any]:
     import torch
 
-    model = _model(import_original(workdir))
+    model = _model(import_original(workdir), config)
     r = C.rng(seed)
     state = {}
     for name, t in model.state_dict().items():
@@ -165,12 +169,12 @@ def write(workdir: Path, out: Path, seed: int) -> dict[str, Any]:
         state[name] = torch.from_numpy(value)
     model.load_state_dict(state, strict=True)
     out.mkdir(parents=True, exist_ok=True)
-    torch.save({"state": state}, out.parent / f"{out.name}.full.pt")
+    torch.save({"state": state, "config": config}, out.parent / f"{out.name}.full.pt")
     for rank in range(MP):
         shard = {name: _split(name, t, rank) for name, t in state.items()}
         torch.save({"module": shard, "mp_world_size": MP, "dp_world_size": 1, "iteration": 1000,
                     "global_steps": 1000}, out / f"mp_rank_{rank:02d}_model_states.pt")  # fmt: skip
-    C.dump_json(out / "config.json", {"num_attention_heads": CONFIG["num_attention_heads"]})
+    C.dump_json(out / "config.json", {"num_attention_heads": config["num_attention_heads"]})
     return {"tensors": len(state), "shards": MP}
 
 
@@ -201,35 +205,73 @@ class _Tok:
         return types.SimpleNamespace(Id=self.ids[name])
 
 
+def _load(workdir: Path, ckpt: Path) -> Any:
+    import torch
+
+    saved = torch.load(ckpt.parent / f"{ckpt.name}.full.pt", weights_only=True)
+    model = _model(import_original(workdir), saved["config"])
+    model.load_state_dict(saved["state"], strict=True)
+    return model
+
+
+def _fill_blanks(workdir: Path, model: Any, feeds: dict[str, Any]) -> tuple[Any, list[int], float]:
+    """``generate_samples.generate_samples``'s ``--block-lm`` branch for one prompt on CPU; also the seconds
+    to the first generated token."""
+    import time
+
+    import torch
+
+    gs = _generate_samples(workdir)
+    cmd = feeds["commands"]  # names → ids (MASK, sMASK, gMASK, sop, eop, eos)
+    args = types.SimpleNamespace(block_lm=True, no_block_position=False, batch_size=1, num_beams=1,
+                                 temperature=1.0, top_k=1, top_p=0.0, out_seq_length=feeds["max_new_tokens"],
+                                 eod_token=cmd["eos"], task_mask=True)  # fmt: skip
+    tokenizer = _Tok({"sop": cmd["sop"], "eop": cmd["eop"]})
+    context = torch.tensor(feeds["prompt"])
+    t0 = time.perf_counter()
+    tokens, attention_mask, position_ids = gs.get_batch(context, "cpu", args)
+    mask_ids = [cmd["MASK"], cmd["sMASK"], cmd["gMASK"]]
+    positions = sorted(i for t in mask_ids for i in (context == t).nonzero(as_tuple=True)[0].tolist())
+    _, *mems = model(tokens, position_ids, attention_mask)
+    first = time.perf_counter() - t0
+    for position in positions:
+        tokens, mems = gs.sample_sequence(model, tokenizer, tokens, position, args, "cpu", mems=mems,
+                                          end_tokens=[cmd["eop"], cmd["eos"]])  # fmt: skip
+    return tokens[:, context.shape[0] :], positions, first
+
+
 def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any]:
     import torch
 
-    modeling = import_original(workdir)
-    model = _model(modeling)
-    saved = torch.load(ckpt.parent / f"{ckpt.name}.full.pt", weights_only=True)
-    model.load_state_dict(saved["state"], strict=True)
+    model = _load(workdir, ckpt)
     feeds = json.loads(inputs.read_text(encoding="utf-8"))
     ids = torch.tensor(feeds["input_ids"])
     with torch.no_grad():
         logits, *_ = model(ids, torch.tensor(feeds["position_ids"]), torch.tensor(feeds["sep"]))
-        gs = _generate_samples(workdir)
-        cmd = feeds["commands"]  # names → ids (MASK, sMASK, gMASK, sop, eop, eos)
-        args = types.SimpleNamespace(block_lm=True, no_block_position=False, batch_size=1, num_beams=1,
-                                     temperature=1.0, top_k=1, top_p=0.0, out_seq_length=feeds["max_new_tokens"],
-                                     eod_token=cmd["eos"], task_mask=True)  # fmt: skip
-        tokenizer = _Tok({"sop": cmd["sop"], "eop": cmd["eop"]})
-        context = torch.tensor(feeds["prompt"])
-        # generate_samples.generate_samples, the --block-lm branch, for one prompt on CPU
-        tokens, attention_mask, position_ids = gs.get_batch(context, "cpu", args)
-        mask_ids = [cmd["MASK"], cmd["sMASK"], cmd["gMASK"]]
-        positions = sorted(i for t in mask_ids for i in (context == t).nonzero(as_tuple=True)[0].tolist())
-        _, *mems = model(tokens, position_ids, attention_mask)
-        for position in positions:
-            tokens, mems = gs.sample_sequence(model, tokenizer, tokens, position, args, "cpu", mems=mems,
-                                              end_tokens=[cmd["eop"], cmd["eos"]])  # fmt: skip
-    greedy = tokens[:, context.shape[0] :]
+        greedy, positions, _ = _fill_blanks(workdir, model, feeds)
     C.save_outputs(out, {"logits": logits, "greedy": greedy})
     return {"outputs": ["logits", "greedy"], "mask_positions": positions, "greedy": greedy.tolist()}
+
+
+def bench(workdir: Path, ckpt: Path, inputs: Path, out: Path, reps: int) -> dict[str, Any]:
+    """Best of ``reps``: seconds to the context's pass, and decode tokens/s of ``sample_sequence``."""
+    import time
+
+    import torch
+
+    torch.set_num_threads(2)
+    model = _load(workdir, ckpt)
+    feeds = json.loads(inputs.read_text(encoding="utf-8"))
+    best = (0.0, math.inf)
+    with torch.no_grad():
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            greedy, _, first = _fill_blanks(workdir, model, feeds)
+            total = time.perf_counter() - t0
+            best = max(best, ((greedy.shape[1] - 1) / (total - first), -first))
+    result = {"decode_tok_s": best[0], "first_s": -best[1], "tokens": greedy[0, 1:].tolist()}
+    C.dump_json(out, result)
+    return result
 
 
 def tokenize(workdir: Path, texts: Path, out: Path, fix: bool) -> dict[str, Any]:
@@ -262,6 +304,10 @@ def main() -> None:
     w = sub.add_parser("write")
     w.add_argument("--out", type=Path, required=True)
     w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--hidden", type=int, default=CONFIG["hidden_size"])
+    w.add_argument("--layers", type=int, default=CONFIG["num_layers"])
+    w.add_argument("--heads", type=int, default=CONFIG["num_attention_heads"])
+    w.add_argument("--positions", type=int, default=CONFIG["max_sequence_length"])
     f = sub.add_parser("forward")
     f.add_argument("--ckpt", type=Path, required=True)
     f.add_argument("--inputs", type=Path, required=True)
@@ -270,6 +316,11 @@ def main() -> None:
     t.add_argument("--texts", type=Path, required=True)
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--no-fix-command-token", action="store_true")
+    b = sub.add_parser("bench")
+    b.add_argument("--ckpt", type=Path, required=True)
+    b.add_argument("--inputs", type=Path, required=True)
+    b.add_argument("--out", type=Path, required=True)
+    b.add_argument("--reps", type=int, default=3)
     args = p.parse_args()
     for k in ("out", "ckpt", "inputs", "texts"):
         if getattr(args, k, None) is not None:
@@ -280,9 +331,13 @@ def main() -> None:
         os.chdir(workdir)
         with C.stdout_to_stderr():
             if args.cmd == "write":
-                summary = write(workdir, args.out, args.seed)
+                sizes = {**CONFIG, "hidden_size": args.hidden, "num_layers": args.layers,
+                         "num_attention_heads": args.heads, "max_sequence_length": args.positions}  # fmt: skip
+                summary = write(workdir, args.out, args.seed, sizes)
             elif args.cmd == "forward":
                 summary = forward(workdir, args.ckpt, args.inputs, args.out)
+            elif args.cmd == "bench":
+                summary = bench(workdir, args.ckpt, args.inputs, args.out, args.reps)
             else:
                 summary = tokenize(workdir, args.texts, args.out, not args.no_fix_command_token)
         summary.update({"impl": f"THUDM/GLM {commit[:10]}", "cmd": args.cmd, "stubs": STUBS})
