@@ -310,3 +310,18 @@ def test_loading_refuses_a_model_larger_than_free_memory(
     monkeypatch.setattr(loader, "available_memory", lambda: 1 << 20)
     with pytest.raises(InsufficientMemoryError, match=r"parameters"):
         zhplm.load(tmp_path / "out")
+
+
+@pytest.mark.oracle
+def test_a_left_padded_batch_fills_each_blank_as_alone(
+    release: tuple[Path, dict[str, np.ndarray]], tmp_path: Path
+) -> None:
+    """Positions skip the padding and the padded keys are masked: a batch equals its rows run one by one."""
+    ckpt, _ = release
+    out = tmp_path / "out"
+    zhplm.convert(ckpt, out)
+    gen = zhplm.pipeline("text-generation", str(out), prompt_format="glm-blank")
+    texts = ["北京是中国的[MASK]。", "清华大学位于北京市海淀区，是一所[MASK]大学。", "凯旋门位于"]
+    alone = [gen(t, max_new_tokens=8).token_ids for t in texts]
+    assert [g.token_ids for g in gen.batch(texts, max_new_tokens=8)] == alone
+    assert len({tuple(a) for a in alone}) == 3
