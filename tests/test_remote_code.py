@@ -71,6 +71,7 @@ TINY: dict[str, dict[str, Any]] = {
         eos_token_id=3,
         pad_token_id=0,
     ),
+    "glm_blocklm": dict(hidden_size=16, num_layers=2, num_attention_heads=2, max_position_embeddings=32),
     "simbert": BERT_SIZES,
     "unilm": {**BERT_SIZES, "mask_token_id": 4},
     "zhouwenwang": {**BERT_SIZES, "max_position_embeddings": 32},

@@ -20,7 +20,6 @@ PLANNED: dict[str, str] = {
         "the whole batch even at inference, so a token's output depends on the rest of the batch; transformers "
         "has no such layer, the per-expert shard layout is unpublished, and 198B cannot be run or checked here"
     ),
-    "glm": "GLM (Megatron GPT block, 2-D positions, blank-infilling mask)",
     "glm_130b": "GLM-130B (DeepNorm, GeGLU, rotary positions; catalog only)",
     # multimodal
     "brivl": "BriVL / WenLan (EfficientNet + region pooling + BERT, dual encoder)",

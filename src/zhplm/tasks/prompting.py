@@ -27,6 +27,9 @@ The formats are read from the authors' own inference scripts:
 * ``ai-writer``: RWKV-1 / AI-Writer (``run.py``): each line of the text stripped of spaces and U+3000, the
   lines joined by newlines, one newline in front; one id per character; the unknown character is never
   generated and the text runs to the length asked for.
+* ``glm-blank``: GLM (``generate_samples.py`` with ``--block-lm --task-mask``): ``[CLS] text [eos] <|startofpiece|>``;
+  a text without ``[MASK]``/``[sMASK]``/``[gMASK]`` gets `` [gMASK]`` appended (and then no ``[eos]``); the
+  generated piece fills the first blank and ends at ``<|endofpiece|>`` (or ``<|endoftext|>``).
 * ``chitchat-mmi``: GPT2-chitchat's MMI model, the same layout over the reversed dialogue: ``[CLS] reply
   [SEP] u_n [SEP] … u_1 [SEP]`` (``interact_mmi.py``), scored by its loss to rerank candidate replies.
 
@@ -352,6 +355,23 @@ class AiWriterFormat(PromptFormat):
         return [tokenizer.unk_token_id]
 
 
+class GlmBlankFormat(PromptFormat):
+    """GLM's blank infilling, as ``generate_samples.py`` prompts it; the model derives the 2-D positions."""
+
+    name = "glm-blank"
+
+    def encode(self, tokenizer: Any, text: str) -> Encoded:
+        if "MASK]" not in text:
+            text += " [gMASK]"
+        ids = [_token_id(tokenizer, "[CLS]"), *self.tokens(tokenizer, text)]
+        if not text.endswith("[gMASK]"):
+            ids.append(_token_id(tokenizer, "<|endoftext|>"))
+        return Encoded([*ids, _token_id(tokenizer, "<|startofpiece|>")])
+
+    def stop_ids(self, tokenizer: Any) -> list[int]:
+        return [_token_id(tokenizer, "<|endofpiece|>"), _token_id(tokenizer, "<|endoftext|>")]
+
+
 FORMATS: dict[str, type[PromptFormat]] = {
     cls.name: cls
     for cls in (
@@ -371,6 +391,7 @@ FORMATS: dict[str, type[PromptFormat]] = {
         EvaFormat,
         Cpm2SpanFormat,
         AiWriterFormat,
+        GlmBlankFormat,
     )
 }
 
