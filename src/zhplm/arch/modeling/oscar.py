@@ -29,7 +29,7 @@ from transformers.models.bert.modeling_bert import (
     BertPreTrainedModel,
 )
 
-from zhplm.arch.modeling._layers import key_padding_bias
+from zhplm.arch.modeling._layers import WordEmbeddingAccess, key_padding_bias
 from zhplm.arch.modeling.configuration_oscar import OscarConfig
 
 
@@ -39,7 +39,7 @@ class OscarPreTrainedModel(BertPreTrainedModel):  # type: ignore[misc]
     base_model_prefix = "bert"
 
 
-class OscarModel(OscarPreTrainedModel):
+class OscarModel(WordEmbeddingAccess, OscarPreTrainedModel):
     """``(input_ids [B, T], img_feats [B, N, img_feature_dim])`` → states of the ``T + N`` positions."""
 
     def __init__(self, config: OscarConfig) -> None:
@@ -55,12 +55,6 @@ class OscarModel(OscarPreTrainedModel):
             else None
         )
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embeddings.word_embeddings = value
 
     def forward(
         self,
