@@ -72,6 +72,15 @@ TINY: dict[str, dict[str, Any]] = {
         pad_token_id=0,
     ),
     "simbert": BERT_SIZES,
+    "oscar": {**BERT_SIZES, "img_feature_dim": 12, "max_position_embeddings": 32},
+    "r2d2": dict(  # the text-only path is what travels through the tokenizer here
+        vision_config=dict(
+            hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=24, image_size=32
+        ),
+        text_config={**BERT_SIZES, "vocab_size": 100, "max_position_embeddings": 32},
+        joint_config={**BERT_SIZES, "vocab_size": 100, "max_position_embeddings": 32},
+        projection_dim=8,
+    ),
     "roformer_sim": BERT_SIZES,
     "t5_pegasus": dict(
         d_model=16,

@@ -162,13 +162,16 @@ class R2D2Model(R2D2PreTrainedModel):
     def forward(
         self,
         input_ids: torch.Tensor,
-        pixel_values: torch.Tensor,
+        pixel_values: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> R2D2Output:
+        """Normalised features of the texts, and with ``pixel_values`` of the images and the logits."""
         text = nn.functional.normalize(
             self.get_text_features(input_ids, attention_mask, token_type_ids), dim=-1
         )
+        if pixel_values is None:
+            return R2D2Output(text_embeds=text)
         image = nn.functional.normalize(self.get_image_features(pixel_values), dim=-1)
         logits = image @ text.T / self.temp
         return R2D2Output(logits, logits.T, text, image)
