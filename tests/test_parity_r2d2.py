@@ -140,3 +140,37 @@ def test_pipeline_reranks_like_r2d2(
     plain = zhplm.pipeline("image-text-similarity", converted, rerank=0).text_to_image(TEXTS[0], images, k=4)
     assert all(m.itm is None for m in plain)
     assert [m.item for m in plain] == [str(images[i]) for i in np.argsort(-cosine[:, 0], kind="stable")]
+
+
+def test_image_search_reranks_with_itm(
+    converted: Path,
+    reference: tuple[list[Path], dict[str, np.ndarray]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``zhplm image-search`` on an R2D2 folder: the cached index's search re-ranks like the pipeline."""
+    import shutil
+
+    from zhplm.cli.main import main
+
+    images, ref = reference
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in images:
+        shutil.copy(p, folder / p.name)
+    argv = ["image-search", str(converted), TEXTS[3], "--images", str(folder), "-k", "3"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--json"]
+    assert main([*argv, "--rerank", "2"]) == 0
+    got = json.loads(capsys.readouterr().out)["matches"]
+    by_name = {p.name: i for i, p in enumerate(images)}
+    cosine = ref["image_embeds"] @ ref["text_embeds"][3]
+    top2 = np.argsort(-cosine, kind="stable")[:2]
+    expected = sorted(top2, key=lambda i: -(cosine[i] + ref["itm_scores"][i, 3]))
+    assert [by_name[Path(m["item"]).name] for m in got[:2]] == list(expected)
+    for m in got[:2]:
+        i = by_name[Path(m["item"]).name]
+        assert m["itm"] == pytest.approx(float(ref["itm_scores"][i, 3]), abs=TOL)
+    assert got[2]["itm"] is None
+    assert main([*argv, "--rerank", "0"]) == 0  # cosine only, from the cache
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["encoded"] == 0 and all(m["itm"] is None for m in plain["matches"])

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,27 +299,7 @@ class ImageTextSimilarity:
         return scores
 
     def _pixels(self, images: Sequence[ImageInput]) -> Vectors:
-        out = []
-        for image in images:
-            out.append(self.encoder.transform(image))
-        return np.stack(out) if out else np.zeros((0, 3, 1, 1), np.float32)
-
-    def _reranked(
-        self, items: Sequence[str], cosine: Vectors, k: int, texts: list[str], pixels: Vectors
-    ) -> list[Match]:
-        """R2D2's ranking: the ``rerank`` best by cosine, scored ``itm + cosine`` and ordered by it; past them
-        (``k > rerank``) the rest follow by cosine (R2D2 gives them a constant -100), without ``itm``.
-        ``pixels`` has a row per item, or one row (the query image) for every item."""
-        order = np.argsort(-cosine, kind="stable")
-        head = order[: self.rerank]
-        rows = pixels[head] if len(pixels) == len(items) else np.repeat(pixels, len(head), axis=0)
-        itm = self.encoder.match_pixels([texts[i] for i in head], rows)
-        final = cosine[head] + itm
-        ranked = [
-            Match(items[head[j]], float(final[j]), float(itm[j])) for j in np.argsort(-final, kind="stable")
-        ]
-        ranked += [Match(items[i], float(cosine[i])) for i in order[self.rerank : k]]
-        return ranked[:k]
+        return _pixels(self.encoder, images)
 
     def __call__(self, images: Sequence[ImageInput], texts: Sequence[str]) -> Vectors:
         """``[len(images), len(texts)]`` cosine similarities; an unreadable image raises :class:`ImageError`."""
@@ -337,9 +317,16 @@ class ImageTextSimilarity:
         cosine = feats.vectors @ self.encoder.text_features([query])[0]
         if not self.rerank or not feats.images:
             return _top(feats.images, cosine, k)
-        _check_k(k)
-        pixels = self._pixels([images[i] for i in feats.indices])
-        return self._reranked(feats.images, cosine, k, [query] * len(feats.images), pixels)
+        kept = [images[i] for i in feats.indices]
+        return _reranked(
+            self.encoder,
+            self.rerank,
+            feats.images,
+            cosine,
+            k,
+            [query] * len(kept),
+            lambda rows: self._pixels([kept[i] for i in rows]),
+        )
 
     def image_to_text(self, image: ImageInput, texts: Sequence[str], *, k: int = 5) -> list[Match]:
         """The ``k`` texts closest to ``image``."""
@@ -349,11 +336,51 @@ class ImageTextSimilarity:
         cosine = self.encoder.text_features(texts) @ feats.vectors[0]
         if not self.rerank or not texts:
             return _top(list(texts), cosine, k)
-        _check_k(k)
-        return self._reranked(list(texts), cosine, k, list(texts), self._pixels([image]))
+        one = self._pixels([image])
+        return _reranked(
+            self.encoder,
+            self.rerank,
+            list(texts),
+            cosine,
+            k,
+            list(texts),
+            lambda rows: np.repeat(one, len(rows), axis=0),
+        )
 
     def index(self, directory: str | Path, *, cache_dir: str | Path | None = None) -> ImageIndex:
-        return ImageIndex.build(self.encoder, directory, cache_dir=cache_dir)
+        """The images of ``directory`` with cached features; its searches re-rank as this pipeline does."""
+        index = ImageIndex.build(self.encoder, directory, cache_dir=cache_dir)
+        index.rerank = self.rerank
+        return index
+
+
+def _pixels(encoder: ClipEncoder, images: Sequence[ImageInput]) -> Vectors:
+    out = [encoder.transform(image) for image in images]
+    return np.stack(out) if out else np.zeros((0, 3, 1, 1), np.float32)
+
+
+def _reranked(
+    encoder: ClipEncoder,
+    rerank: int,
+    items: Sequence[str],
+    cosine: Vectors,
+    k: int,
+    texts: list[str],
+    pixels: Callable[[Sequence[int]], Vectors],
+) -> list[Match]:
+    """R2D2's ranking: the ``rerank`` best by cosine, scored ``itm + cosine`` and ordered by it; past them
+    (``k > rerank``) the rest follow by cosine (R2D2 gives them a constant -100), without ``itm``.
+    ``pixels(rows)`` gives the preprocessed images paired with ``items[rows]`` (only candidates are read)."""
+    _check_k(k)
+    order = np.argsort(-cosine, kind="stable")
+    head = order[:rerank]
+    itm = encoder.match_pixels([texts[i] for i in head], pixels([int(i) for i in head]))
+    final = cosine[head] + itm
+    ranked = [
+        Match(items[head[j]], float(final[j]), float(itm[j])) for j in np.argsort(-final, kind="stable")
+    ]
+    ranked += [Match(items[i], float(cosine[i])) for i in order[rerank:k]]
+    return ranked[:k]
 
 
 def _check_k(k: int) -> None:
@@ -402,6 +429,7 @@ class ImageIndex:
     failures: list[ImageFailure]
     encoded: int  # images encoded now (the others came from the cache)
     cache_file: Path | None = None
+    rerank: int = 0  # candidates the cross-encoders re-score (a model with ITM heads, R2D2)
 
     @classmethod
     def build(
@@ -434,7 +462,18 @@ class ImageIndex:
     def search(self, query: str, *, k: int = 5) -> list[Match]:
         if not self.images:
             return []
-        return _top(self.images, self.vectors @ self.encoder.text_features([query])[0], k)
+        cosine = self.vectors @ self.encoder.text_features([query])[0]
+        if not (self.rerank and self.encoder.can_match):
+            return _top(self.images, cosine, k)
+        return _reranked(
+            self.encoder,
+            self.rerank,
+            self.images,
+            cosine,
+            k,
+            [query] * len(self.images),
+            lambda rows: _pixels(self.encoder, [self.images[i] for i in rows]),
+        )
 
 
 def _read_cache(path: Path) -> dict[str, Vectors]:
