@@ -174,3 +174,50 @@ def test_image_search_reranks_with_itm(
     assert main([*argv, "--rerank", "0"]) == 0  # cosine only, from the cache
     plain = json.loads(capsys.readouterr().out)
     assert plain["encoded"] == 0 and all(m["itm"] is None for m in plain["matches"])
+
+
+def test_prd2_towers_match_prd2(tmp_path: Path) -> None:
+    """PRD2 (``models/prd2.py``): R2D2's towers under the same names, no cross-encoders. Detected as r2d2,
+    converted with ``joint_config`` null; features and logits as PRD2's own; re-ranking is off, ITM refused."""
+    import torch
+
+    from zhplm.errors import ConversionError
+
+    release = tmp_path / "prd2"
+    run_oracle("r2d2_original.py", "write", "--out", release, "--seed", "9", "--model", "prd2")
+    out = tmp_path / "model"
+    zhplm.convert(release, out)
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert cfg["joint_config"] is None and cfg["vision_config"]["num_attention_heads"] == 4
+    images = list(make_images(tmp_path / "images").values())[:3]
+    spec = tmp_path / "in.json"
+    spec.write_text(json.dumps({"texts": TEXTS, "images": [str(p) for p in images]}), encoding="utf-8")
+    run_oracle(
+        "r2d2_original.py",
+        "forward",
+        "--ckpt",
+        release,
+        "--inputs",
+        spec,
+        "--out",
+        tmp_path / "ref.npz",
+        "--model",
+        "prd2",
+    )
+    with np.load(tmp_path / "ref.npz") as npz:
+        ref = {k: npz[k] for k in npz.files}
+    np.testing.assert_allclose(
+        ImageTransform.from_folder(out).batch(images), ref["pixels"], atol=1e-6, rtol=0
+    )
+    loaded = zhplm.load(out)
+    enc = loaded.tokenizer(TEXTS, padding="max_length", truncation=True, max_length=64, return_tensors="pt")
+    np.testing.assert_array_equal(enc["input_ids"].numpy(), ref["input_ids"])
+    with torch.inference_mode():
+        got = loaded.model(pixel_values=torch.from_numpy(ref["pixels"]), **enc)
+    np.testing.assert_allclose(got.text_embeds.numpy(), ref["text_embeds"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(got.image_embeds.numpy(), ref["image_embeds"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(got.logits_per_image.numpy(), ref["sims"], atol=TOL * 20, rtol=0)
+    sim = zhplm.pipeline("image-text-similarity", out)
+    assert sim.rerank == 0 and all(m.itm is None for m in sim.text_to_image(TEXTS[0], images, k=2))
+    with pytest.raises(ConversionError, match="matching"):
+        sim.itm(images, TEXTS)

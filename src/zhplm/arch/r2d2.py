@@ -123,6 +123,27 @@ class R2D2Spec(ArchSpec):
         fill_encoder_sizes(text, part("text_encoder"), "text_encoder")
         _heads(text, orig.get("text", {}))
 
+        joint: dict[str, Any] | None = None
+        if part("text_joint_layer"):  # R2D2; PRD2 has the two towers only
+            joint = self._joint(orig, shapes, text, width)
+        return {
+            "model_type": self.model_type,
+            "vision_config": vision,
+            "text_config": text,
+            "joint_config": joint,
+            "projection_dim": shape_of(shapes, "vision_proj.weight")[0],
+            "context_length": CONTEXT_LENGTH,
+        }
+
+    @staticmethod
+    def _joint(
+        orig: Mapping[str, Any], shapes: Mapping[str, Shape], text: Mapping[str, Any], width: int
+    ) -> dict[str, Any]:
+        """The cross-encoders' config (both have the same sizes; their key/value widths differ)."""
+
+        def part(prefix: str) -> dict[str, Shape]:
+            return {k: v for k, v in shapes.items() if k.startswith(prefix + ".")}
+
         joint_shapes = part("text_joint_layer")
         hidden = shape_of(shapes, "text_joint_layer.encoder.layer.0.attention.self.query.weight")[0]
         if hidden != text["hidden_size"]:
@@ -153,14 +174,7 @@ class R2D2Spec(ArchSpec):
         _heads(joint, orig.get("joint", {}))
         if count_layers(part("img_joint_layer")) != joint["num_hidden_layers"]:
             raise ConversionError("the two cross-encoders have different depths")
-        return {
-            "model_type": self.model_type,
-            "vision_config": vision,
-            "text_config": text,
-            "joint_config": joint,
-            "projection_dim": shape_of(shapes, "vision_proj.weight")[0],
-            "context_length": CONTEXT_LENGTH,
-        }
+        return joint
 
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
         write_image_processor(out, int(config["vision_config"]["image_size"]), context_length=CONTEXT_LENGTH)
@@ -184,7 +198,13 @@ SPEC = R2D2Spec(
     vocab_names=("vocab.txt",),
     classes=(((), "R2D2Model"),),
     evidence=Evidence(
-        distinctive=(rf"{P}text_joint_layer\..*", rf"{P}img_joint_proj\..*", rf"{P}itm_head_i\..*"),
+        # the cross-encoders (R2D2), or a CLIP vision tower named R2D2's way beside its BERT (PRD2)
+        distinctive=(
+            rf"{P}text_joint_layer\..*",
+            rf"{P}img_joint_proj\..*",
+            rf"{P}itm_head_i\..*",
+            rf"{P}visual_encoder\.embeddings\.class_embedding",
+        ),
         without_distinctive=0.0,
     ),
     own_model=own_model("r2d2", "R2D2", heads=()),

@@ -174,7 +174,7 @@ class ClipEncoder:
     @property
     def can_match(self) -> bool:
         """Whether the model has image–text matching cross-encoders (R2D2's ITM heads)."""
-        return callable(getattr(self.model, "match", None))
+        return bool(getattr(self.model, "has_itm", False))
 
     def match_pixels(self, texts: Sequence[str], pixels: Vectors) -> Vectors:
         """ITM probabilities of ``texts[i]`` with ``pixels[i]`` (row by row)."""

@@ -1,7 +1,8 @@
 # mypy: disable-error-code="no-untyped-call,misc"
-"""R2D2 (yuxie11/R2D2, "Zero and R2D2", 2022): a CLIP ViT image tower and a BERT text tower (a dual encoder,
+"""R2D2 and PRD2 (yuxie11/R2D2, "Zero and R2D2", 2022): a CLIP ViT image tower and a BERT text tower (a dual encoder,
 normalised projected [CLS] features), plus two BLIP-style cross-encoders that re-rank the dual encoder's
-candidates with an image–text matching (ITM) score.
+candidates with an image–text matching (ITM) score. PRD2 (``models/prd2.py``) is the same two towers with
+the same names and no cross-encoders (``joint_config=None``).
 
 Every part is a transformers class with the original parameter names (``models/r2d2.py``):
 ``visual_encoder`` is :class:`CLIPVisionModel` (R2D2 keeps ``CLIPModel(...).vision_model``, the same
@@ -112,13 +113,15 @@ class R2D2Model(R2D2PreTrainedModel):
         self.text_encoder = BertModel._from_config(text)
         self.vision_proj = nn.Linear(vision.hidden_size, config.projection_dim)
         self.text_proj = nn.Linear(text.hidden_size, config.projection_dim)
-        self.text_joint_layer = _cross_encoder(_joint(config, vision.hidden_size))
-        self.img_joint_layer = _cross_encoder(_joint(config, text.hidden_size))
-        self.img_joint_proj = nn.Linear(vision.hidden_size, text.hidden_size)
         self.temp = nn.Parameter(0.07 * torch.ones([]))
-        joint = _joint(config, 0).hidden_size
-        self.itm_head = nn.Linear(joint, 2)
-        self.itm_head_i = nn.Linear(joint, 2)
+        self.has_itm = config.joint_config is not None  # R2D2; PRD2 has the two towers only
+        if self.has_itm:
+            self.text_joint_layer = _cross_encoder(_joint(config, vision.hidden_size))
+            self.img_joint_layer = _cross_encoder(_joint(config, text.hidden_size))
+            self.img_joint_proj = nn.Linear(vision.hidden_size, text.hidden_size)
+            joint = _joint(config, 0).hidden_size
+            self.itm_head = nn.Linear(joint, 2)
+            self.itm_head_i = nn.Linear(joint, 2)
         self.post_init()
 
     @property
@@ -184,6 +187,10 @@ class R2D2Model(R2D2PreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
     ) -> R2D2MatchOutput:
         """ITM of row ``i`` of the texts with row ``i`` of the images (R2D2's ``cross_output`` + heads)."""
+        if not self.has_itm:
+            raise ValueError(
+                "this model has no image-text matching cross-encoders (PRD2 is the two towers only)"
+            )
         if input_ids.shape[0] != pixel_values.shape[0]:
             raise ValueError(
                 f"{input_ids.shape[0]} texts and {pixel_values.shape[0]} images: pair them row by row"
