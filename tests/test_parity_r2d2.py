@@ -221,3 +221,17 @@ def test_prd2_towers_match_prd2(tmp_path: Path) -> None:
     assert sim.rerank == 0 and all(m.itm is None for m in sim.text_to_image(TEXTS[0], images, k=2))
     with pytest.raises(ConversionError, match="matching"):
         sim.itm(images, TEXTS)
+
+
+def test_zero_shot_probabilities_are_r2d2_softmax(
+    converted: Path, reference: tuple[list[Path], dict[str, np.ndarray]]
+) -> None:
+    """Zero-shot classification: softmax over ``cos / temp`` (PRD2's demo prints exactly this)."""
+    images, ref = reference
+    clf = zhplm.pipeline("zero-shot-image-classification", converted, template="{}")
+    results = clf(images, TEXTS)
+    expected = np.exp(ref["sims"] - ref["sims"].max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    for row, result in zip(expected, results, strict=True):
+        got = {s.label: s.score for s in result.labels}
+        np.testing.assert_allclose([got[t] for t in TEXTS], row, atol=1e-4)
