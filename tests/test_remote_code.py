@@ -75,6 +75,15 @@ TINY: dict[str, dict[str, Any]] = {
     "simbert": BERT_SIZES,
     "unilm": {**BERT_SIZES, "mask_token_id": 4},
     "zhouwenwang": {**BERT_SIZES, "max_position_embeddings": 32},
+    "oscar": {**BERT_SIZES, "img_feature_dim": 12, "max_position_embeddings": 32},
+    "r2d2": dict(  # the text-only path is what travels through the tokenizer here
+        vision_config=dict(
+            hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=24, image_size=32
+        ),
+        text_config={**BERT_SIZES, "vocab_size": 100, "max_position_embeddings": 32},
+        joint_config={**BERT_SIZES, "vocab_size": 100, "max_position_embeddings": 32},
+        projection_dim=8,
+    ),
     "roformer_sim": BERT_SIZES,
     "rwkv1": dict(  # a window shorter than the second text: the sliding window runs too
         hidden_size=16,

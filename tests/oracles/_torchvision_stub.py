@@ -89,3 +89,7 @@ def install() -> None:
     package.transforms = transforms  # type: ignore[attr-defined]
     sys.modules["torchvision"] = package
     sys.modules["torchvision.transforms"] = transforms
+    # R2D2's demo: ``from torchvision.transforms.functional import InterpolationMode``
+    functional = types.ModuleType("torchvision.transforms.functional")
+    functional.InterpolationMode = InterpolationMode  # type: ignore[attr-defined]
+    sys.modules["torchvision.transforms.functional"] = functional

@@ -186,7 +186,7 @@ class ChineseClipSpec(ArchSpec):
         return write_bert_tokenizer(vocab, out, do_lower_case=True)
 
 
-def write_image_processor(out: Path, size: int) -> None:
+def write_image_processor(out: Path, size: int, *, context_length: int = CONTEXT_LENGTH) -> None:
     """``preprocessor_config.json`` in transformers' ChineseCLIP format, saying what cn_clip does: resize the
     whole image to ``size``×``size`` (bicubic), no crop, RGB, scale to [0, 1], normalise."""
     data = {
@@ -202,7 +202,7 @@ def write_image_processor(out: Path, size: int) -> None:
         "image_mean": list(IMAGE_MEAN),
         "image_std": list(IMAGE_STD),
         "do_convert_rgb": True,
-        "context_length": CONTEXT_LENGTH,
+        "context_length": context_length,
     }
     (out / "preprocessor_config.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 

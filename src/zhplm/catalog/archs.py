@@ -24,8 +24,6 @@ PLANNED: dict[str, str] = {
     # multimodal
     "brivl": "BriVL / WenLan (EfficientNet + region pooling + BERT, dual encoder)",
     "cogview": "CogView (GPT with sandwich LN + VQ-VAE image tokenizer)",
-    "oscar": "Oscar+ (BERT over text + detector region features): Mengzi-oscar",
-    "r2d2": "R2D2 (CLIP ViT + BERT towers with BLIP-style cross-encoders)",
     "taichu": "紫东太初 OPT multimodal models (MindSpore/Ascend; catalog only)",
     # rows imported from a newer list whose family does not tell the architecture
     "unknown": "not identified yet: a row from a newer list (`zhplm catalog import --add`); catalog only",

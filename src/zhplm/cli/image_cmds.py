@@ -28,6 +28,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     s.add_argument("--images", required=True, help="folder of images (searched recursively)")
     s.add_argument("-k", "--top-k", type=int, default=5)
     s.add_argument("--cache-dir", default=None, help="where image features are kept (default: the store)")
+    s.add_argument(
+        "--rerank",
+        type=int,
+        default=64,
+        help="candidates re-scored by the model's image-text matching heads, where it has them (R2D2; 0: off)",
+    )
     s.set_defaults(handler=_search)
 
 
@@ -65,7 +71,7 @@ def _classify(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from zhplm.tasks import pipeline
 
-    sim = pipeline("image-text-similarity", args.model)
+    sim = pipeline("image-text-similarity", args.model, rerank=args.rerank)
     index = sim.index(args.images, cache_dir=args.cache_dir)
     matches = index.search(args.query, k=args.top_k)
     result = {

@@ -2,7 +2,8 @@
 
 ``zhplm.pipeline("fill-mask", model=ID_OR_DIR)``, ``zhplm.pipeline("embeddings", model=...)``,
 ``zhplm.pipeline("text-generation", model=...)``, ``zhplm.pipeline("chat", model=...)``,
-``zhplm.pipeline("zero-shot-image-classification", model=...)`` and ``zhplm.pipeline("image-text-similarity", ...)``.
+``zhplm.pipeline("zero-shot-image-classification", model=...)``, ``zhplm.pipeline("image-text-similarity", ...)``
+and ``zhplm.pipeline("image-text-features", ...)`` (text + detector region features, Oscar).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ TASKS = (
     "chat",
     "zero-shot-image-classification",
     "image-text-similarity",
+    "image-text-features",
 )
 
 
@@ -59,6 +61,10 @@ def pipeline(task: str, model: str | Path, **options: Any) -> Any:
         from zhplm.tasks.image_text import ImageTextSimilarity
 
         return ImageTextSimilarity.from_model(model, **options)
+    if task == "image-text-features":
+        from zhplm.tasks.region_text import RegionTextFeatures
+
+        return RegionTextFeatures.from_model(model, **options)
     raise ConversionError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
 
 

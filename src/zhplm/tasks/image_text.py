@@ -1,5 +1,9 @@
-"""Image–text tasks on a contrastive dual encoder (Chinese-CLIP): zero-shot image classification,
+"""Image–text tasks on a contrastive dual encoder (Chinese-CLIP, R2D2): zero-shot image classification,
 image↔text retrieval and an on-disk image index.
+
+A model with image–text matching cross-encoders (R2D2) also re-ranks retrieval as R2D2's own evaluation
+does (``train_r2d2_retrieval.compute_cross_score``): the dual encoder's ``rerank`` best candidates (64 in
+R2D2's configs) are scored by the cross-encoders, and a candidate's score becomes ``itm + cosine``.
 
 Scores are what the model was trained on: cosine similarity of the L2-normalised projected features; the
 classification probabilities are the softmax of ``logit_scale · cos`` over the labels (CLIP's zero-shot
@@ -14,7 +18,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,9 @@ log = logging.getLogger(__name__)
 DEFAULT_TEMPLATE = "一张{}的照片"
 # cn_clip.clip.tokenize's context length, used where a folder does not say (its preprocessor config does)
 CONTEXT_LENGTH = 52
+# model types these tasks serve: each has get_text_features / get_image_features / logit_scale
+IMAGE_TEXT_TYPES = ("chinese_clip", "r2d2")
+RERANK = 64  # R2D2's top_k (config/retrieval_*.yaml)
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
 
 
@@ -56,7 +63,8 @@ class ImageLabels:
 @dataclass(frozen=True)
 class Match:
     item: str
-    score: float  # cosine similarity
+    score: float  # cosine similarity; with re-ranking: itm + cosine (R2D2's ranking score)
+    itm: float | None = None  # the cross-encoders' matching probability, when they re-ranked
 
 
 @dataclass
@@ -98,10 +106,10 @@ class ClipEncoder:
         from zhplm.loader import load
 
         loaded = load(model, **load_options)
-        if getattr(loaded.model.config, "model_type", None) != "chinese_clip":
+        if getattr(loaded.model.config, "model_type", None) not in IMAGE_TEXT_TYPES:
             raise ConversionError(
                 f"{model} is a {loaded.model.config.model_type} model, not an image-text model "
-                "(image tasks need a converted Chinese-CLIP folder)"
+                "(image tasks need a converted Chinese-CLIP or R2D2 folder)"
             )
         cfg = json.loads((loaded.path / "preprocessor_config.json").read_text(encoding="utf-8"))
         return cls(
@@ -162,6 +170,32 @@ class ClipEncoder:
                 failures.append(ImageFailure(_name(image), str(exc)))
         vectors = self.pixel_features(np.stack(pixels)) if pixels else self._empty()
         return ImageFeatures(names, vectors, failures, indices)
+
+    @property
+    def can_match(self) -> bool:
+        """Whether the model has image–text matching cross-encoders (R2D2's ITM heads)."""
+        return bool(getattr(self.model, "has_itm", False))
+
+    def match_pixels(self, texts: Sequence[str], pixels: Vectors) -> Vectors:
+        """ITM probabilities of ``texts[i]`` with ``pixels[i]`` (row by row)."""
+        import torch
+
+        if not self.can_match:
+            raise ConversionError(f"{type(self.model).__name__} has no image-text matching head")
+        rows: list[Vectors] = []
+        for start in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer(
+                list(texts[start : start + self.batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=self.context_length,
+                return_tensors="pt",
+            )
+            batch = torch.from_numpy(np.ascontiguousarray(pixels[start : start + self.batch_size]))
+            with torch.inference_mode():
+                out = self.model.match(pixel_values=batch.to(self.model.dtype), **enc)
+            rows.append(out.scores.float().numpy().astype(np.float32))
+        return np.concatenate(rows) if rows else np.zeros((0,), np.float32)
 
     def _finish(self, out: Any, normalize: bool) -> Vectors:
         import torch
@@ -235,16 +269,37 @@ class ZeroShotImageClassification:
 
 
 class ImageTextSimilarity:
-    """Cosine scores between images and texts, and retrieval both ways (best first)."""
+    """Cosine scores between images and texts, and retrieval both ways (best first).
 
-    def __init__(self, encoder: ClipEncoder) -> None:
+    ``rerank``: how many dual-encoder candidates the cross-encoders re-score, for a model that has them
+    (R2D2; default 64, R2D2's own setting); ``0`` ranks by cosine only. Models without them ignore it."""
+
+    def __init__(self, encoder: ClipEncoder, *, rerank: int = RERANK) -> None:
+        if rerank < 0:
+            raise ConversionError(f"rerank must be 0 (off) or a number of candidates, got {rerank}")
         self.encoder = encoder
+        self.rerank = rerank if encoder.can_match else 0
 
     @classmethod
     def from_model(
-        cls, model: str | Path, *, batch_size: int = 16, **load_options: Any
+        cls, model: str | Path, *, batch_size: int = 16, rerank: int = RERANK, **load_options: Any
     ) -> ImageTextSimilarity:
-        return cls(ClipEncoder.from_model(model, batch_size=batch_size, **load_options))
+        return cls(ClipEncoder.from_model(model, batch_size=batch_size, **load_options), rerank=rerank)
+
+    def itm(self, images: Sequence[ImageInput], texts: Sequence[str]) -> Vectors:
+        """``[len(images), len(texts)]`` matching probabilities of the cross-encoders (every pair; R2D2's
+        ``r2d2_inference_demo.evaluation``); an unreadable image raises :class:`ImageError`."""
+        if not self.encoder.can_match:
+            raise ConversionError("this model has no image-text matching cross-encoders (R2D2 has)")
+        pixels = self._pixels(images)
+        texts = list(texts)
+        pairs_t = [t for _ in range(len(pixels)) for t in texts]
+        pairs_p = np.repeat(pixels, len(texts), axis=0)
+        scores: Vectors = self.encoder.match_pixels(pairs_t, pairs_p).reshape(len(pixels), len(texts))
+        return scores
+
+    def _pixels(self, images: Sequence[ImageInput]) -> Vectors:
+        return _pixels(self.encoder, images)
 
     def __call__(self, images: Sequence[ImageInput], texts: Sequence[str]) -> Vectors:
         """``[len(images), len(texts)]`` cosine similarities; an unreadable image raises :class:`ImageError`."""
@@ -259,22 +314,82 @@ class ImageTextSimilarity:
         feats = self.encoder.image_features(images)
         for failure in feats.failures:
             log.warning("skipped: %s", failure.error)
-        return _top(feats.images, feats.vectors @ self.encoder.text_features([query])[0], k)
+        cosine = feats.vectors @ self.encoder.text_features([query])[0]
+        if not self.rerank or not feats.images:
+            return _top(feats.images, cosine, k)
+        kept = [images[i] for i in feats.indices]
+        return _reranked(
+            self.encoder,
+            self.rerank,
+            feats.images,
+            cosine,
+            k,
+            [query] * len(kept),
+            lambda rows: self._pixels([kept[i] for i in rows]),
+        )
 
     def image_to_text(self, image: ImageInput, texts: Sequence[str], *, k: int = 5) -> list[Match]:
         """The ``k`` texts closest to ``image``."""
         feats = self.encoder.image_features([image])
         if feats.failures:
             raise ImageError(feats.failures[0].image, feats.failures[0].error)
-        return _top(list(texts), self.encoder.text_features(texts) @ feats.vectors[0], k)
+        cosine = self.encoder.text_features(texts) @ feats.vectors[0]
+        if not self.rerank or not texts:
+            return _top(list(texts), cosine, k)
+        one = self._pixels([image])
+        return _reranked(
+            self.encoder,
+            self.rerank,
+            list(texts),
+            cosine,
+            k,
+            list(texts),
+            lambda rows: np.repeat(one, len(rows), axis=0),
+        )
 
     def index(self, directory: str | Path, *, cache_dir: str | Path | None = None) -> ImageIndex:
-        return ImageIndex.build(self.encoder, directory, cache_dir=cache_dir)
+        """The images of ``directory`` with cached features; its searches re-rank as this pipeline does."""
+        index = ImageIndex.build(self.encoder, directory, cache_dir=cache_dir)
+        index.rerank = self.rerank
+        return index
+
+
+def _pixels(encoder: ClipEncoder, images: Sequence[ImageInput]) -> Vectors:
+    out = [encoder.transform(image) for image in images]
+    return np.stack(out) if out else np.zeros((0, 3, 1, 1), np.float32)
+
+
+def _reranked(
+    encoder: ClipEncoder,
+    rerank: int,
+    items: Sequence[str],
+    cosine: Vectors,
+    k: int,
+    texts: list[str],
+    pixels: Callable[[Sequence[int]], Vectors],
+) -> list[Match]:
+    """R2D2's ranking: the ``rerank`` best by cosine, scored ``itm + cosine`` and ordered by it; past them
+    (``k > rerank``) the rest follow by cosine (R2D2 gives them a constant -100), without ``itm``.
+    ``pixels(rows)`` gives the preprocessed images paired with ``items[rows]`` (only candidates are read)."""
+    _check_k(k)
+    order = np.argsort(-cosine, kind="stable")
+    head = order[:rerank]
+    itm = encoder.match_pixels([texts[i] for i in head], pixels([int(i) for i in head]))
+    final = cosine[head] + itm
+    ranked = [
+        Match(items[head[j]], float(final[j]), float(itm[j])) for j in np.argsort(-final, kind="stable")
+    ]
+    ranked += [Match(items[i], float(cosine[i])) for i in order[rerank:k]]
+    return ranked[:k]
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise ConversionError(f"k must be at least 1, got {k}")
 
 
 def _top(items: Sequence[str], scores: Vectors, k: int) -> list[Match]:
-    if k < 1:
-        raise ConversionError(f"k must be at least 1, got {k}")
+    _check_k(k)
     order = np.argsort(-scores, kind="stable")[:k]
     return [Match(items[i], float(scores[i])) for i in order]
 
@@ -314,6 +429,7 @@ class ImageIndex:
     failures: list[ImageFailure]
     encoded: int  # images encoded now (the others came from the cache)
     cache_file: Path | None = None
+    rerank: int = 0  # candidates the cross-encoders re-score (a model with ITM heads, R2D2)
 
     @classmethod
     def build(
@@ -346,7 +462,18 @@ class ImageIndex:
     def search(self, query: str, *, k: int = 5) -> list[Match]:
         if not self.images:
             return []
-        return _top(self.images, self.vectors @ self.encoder.text_features([query])[0], k)
+        cosine = self.vectors @ self.encoder.text_features([query])[0]
+        if not (self.rerank and self.encoder.can_match):
+            return _top(self.images, cosine, k)
+        return _reranked(
+            self.encoder,
+            self.rerank,
+            self.images,
+            cosine,
+            k,
+            [query] * len(self.images),
+            lambda rows: _pixels(self.encoder, [self.images[i] for i in rows]),
+        )
 
 
 def _read_cache(path: Path) -> dict[str, Vectors]:
