@@ -16,6 +16,7 @@ The tokenizer is the plain sentencepiece ``cog-pretrain.model`` (50000 pieces) +
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
@@ -71,6 +72,16 @@ class TransfoXLMegatronSpec(ArchSpec):
             "tie_word_embeddings": True,
         }
 
+    def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
+        if vocab is None:
+            return [
+                "no cog-pretrain.model found: the tokenizer was not written (copy the authors' "
+                "chinese_sentencepiece/cog-pretrain.model beside the weights)"
+            ]
+        from zhplm.arch.tokenization.cog import write_cog_tokenizer
+
+        return write_cog_tokenizer(vocab, out)
+
 
 SPEC = TransfoXLMegatronSpec(
     name="transfo_xl_megatron",
@@ -86,4 +97,5 @@ SPEC = TransfoXLMegatronSpec(
         distinctive=(r".*transformer\.r_w_bias", r".*attention\.relative\.weight"), without_distinctive=0.0
     ),
     own_model=own_model("transfo_xl_megatron", "TransfoXLMegatron", heads=("CausalLM",)),
+    tokenizers=("zhplm.arch.tokenization.cog",),
 )
