@@ -1,6 +1,6 @@
 """Chinese-Transformer-XL (``transfo_xl_megatron``) through ``zhplm.convert`` against THUDM's own code
 (``tests/oracles/txl_original.py``: the original Megatron ``GPT2Model`` with relative encoding, on CPU, gloo
-world size 1). The oracle writes a tiny random shard in the release's layout and names; zhplm converts it, and
+world size 1 and 2). The oracle writes tiny random shards in the release's layout and names; zhplm converts it, and
 its ``TransfoXLMegatronForCausalLM`` must give the original's logits (1e-4) for a first segment and for a
 second segment that reads the first one's memory through the cache, and the original ``sample_sequence``'s
 greedy tokens through transformers' ``generate`` while the memory (6 positions) fills and is cut. The tokenizer
@@ -60,12 +60,16 @@ def _snapshot_file(path: str, dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(scope="module")
-def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
+@pytest.fixture(scope="module", params=[1, 2], ids=["mp1", "mp2"])
+def release(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, np.ndarray]]:
+    """The release layout with 1 or 2 model-parallel shards (2: the merge of the fused QKV, ``relative`` and
+    the per-head ``r_w_bias``/``r_r_bias`` is checked by the original's own two-rank logits)."""
     require_original(REPO)
     tmp = tmp_path_factory.mktemp("txl")
     (tmp / "inputs.json").write_text(json.dumps(INPUTS), encoding="utf-8")
-    run_oracle("txl_original.py", "write", "--out", tmp / "ckpt", "--seed", "3")
+    run_oracle("txl_original.py", "write", "--out", tmp / "ckpt", "--seed", "3", "--mp", str(request.param))
     _snapshot_file("chinese_sentencepiece/cog-pretrain.model", tmp / "ckpt" / "cog-pretrain.model")
     run_oracle(
         "txl_original.py",

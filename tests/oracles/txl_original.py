@@ -10,13 +10,16 @@ logits over two segments (the second reading the first one's memory) and greedy 
 The code is read from the git snapshot of https://github.com/THUDM/Chinese-Transformer-XL pinned in
 tests/oracles/SNAPSHOTS.txt, extracted with ``git archive`` into a temporary folder and imported from there.
 
-``write``: one process (``torch.distributed`` on gloo, 127.0.0.1, world size 1) builds the original
-``model.gpt2_modeling.GPT2Model`` (tiny sizes: :data:`CONFIG`); every parameter gets a seeded value of a
-visible scale (``r_w_bias``/``r_r_bias`` too, which the original starts at zero); the state dict is saved as
-DeepSpeed saved the release (``{"module": state_dict, …}`` in ``DIR/1000/mp_rank_00_model_states.pt`` +
+``write``: ``--mp N`` processes (``torch.distributed`` on gloo, 127.0.0.1, world size N, default 1) call the
+original ``mpu.initialize_model_parallel(N)`` and build the original ``model.gpt2_modeling.GPT2Model`` (tiny
+sizes: :data:`CONFIG`), so each shard has the original names and split layout; every parameter gets a seeded
+value of a visible scale (a rank's own slice from a seed per rank; ``r_w_bias``/``r_r_bias`` too, which the
+original starts at zero); each rank's state dict is saved as DeepSpeed saved the release (``{"module":
+state_dict, …}`` in ``DIR/1000/mp_rank_0R_model_states.pt`` +
 ``latest_checkpointed_iteration.txt``), with ``DIR/config.json`` (head count, ``mem_length``).
 
-``forward``: the original model loads the shard (strict) and computes (1) ``logits`` of ``segment1`` (the
+``forward``: one process per shard (gloo, world size = the shard count; ``parallel_output=False`` gathers the
+logits); the original model loads its shard (strict) and computes (1) ``logits`` of ``segment1`` (the
 causal mask of ``generate_samples.get_masks_and_position_ids(transformer_xl=True)``, no memory) and its
 memory, (2) ``logits2`` of ``segment2`` reading that memory (mask: all of the memory, causal within the
 segment — the mask Transformer-XL trains with), (3) ``greedy``: ``generate_samples.sample_sequence`` after
@@ -90,17 +93,20 @@ def import_original(workdir: Path) -> None:
     mpu.transformer.get_cuda_rng_tracker = lambda: _NoFork()
 
 
-def _init() -> None:
-    import torch.distributed as dist
-
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+        return int(s.getsockname()[1])
+
+
+def _init(rank: int, world: int, port: int) -> None:
+    import torch.distributed as dist
+
     with C.stdout_to_stderr():
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", world_size=1, rank=0)
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", world_size=world, rank=rank)
         import mpu
 
-        mpu.initialize_model_parallel(1)
+        mpu.initialize_model_parallel(world)
 
 
 def _gpt2_model(config: dict[str, Any]) -> Any:
@@ -148,23 +154,24 @@ def _generate_samples() -> Any:
     return mod
 
 
-def write(out: Path, seed: int) -> dict[str, Any]:
+def _write_rank(rank: int, workdir: str, out: str, seed: int, world: int, port: int) -> None:
     import torch
 
-    out.mkdir(parents=True, exist_ok=True)
-    C.dump_json(out / "config.json", {k: CONFIG[k] for k in ("num_attention_heads", "mem_length")})
-    _init()
+    os.chdir(workdir)
+    import_original(Path(workdir))
+    _init(rank, world, port)
     torch.manual_seed(seed)
     model = _gpt2_model(CONFIG)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            r = C.rng(seed * 1000 + sum(map(ord, name)) % 997)
+            own = bool(getattr(p, "model_parallel", False))  # a rank's own slice: a seed per rank
+            r = C.rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
             value = C.random_value(r, name.replace("layernorm.weight", "gamma"), tuple(p.shape))
             p.copy_(torch.from_numpy(value))
     sd = {
         "module": model.state_dict(),
         "iteration": ITERATION,
-        "mp_world_size": 1,
+        "mp_world_size": world,
         "dp_world_size": 1,
         "global_steps": ITERATION,
         "skipped_steps": 0,
@@ -172,20 +179,32 @@ def write(out: Path, seed: int) -> dict[str, Any]:
         "np_rng_state": np.random.get_state(),
         "torch_rng_state": torch.get_rng_state(),
     }
-    folder = out / str(ITERATION)
+    folder = Path(out) / str(ITERATION)
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save(sd, folder / "mp_rank_00_model_states.pt")
-    (out / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
-    return {"arch": "transfo_xl_megatron", "names": sorted(sd["module"])}
+    torch.save(sd, folder / f"mp_rank_{rank:02d}_model_states.pt")
+    if rank == 0:
+        (Path(out) / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
 
 
-def forward(ckpt: Path, inputs: Path, out: Path) -> dict[str, Any]:
+def write(workdir: Path, out: Path, seed: int, world: int) -> dict[str, Any]:
+    import torch.multiprocessing as mp
+
+    out.mkdir(parents=True, exist_ok=True)
+    C.dump_json(out / "config.json", {k: CONFIG[k] for k in ("num_attention_heads", "mem_length")})
+    mp.spawn(_write_rank, args=(str(workdir), str(out), seed, world, _free_port()), nprocs=world, join=True)
+    return {"arch": "transfo_xl_megatron", "shards": world}
+
+
+def _forward_rank(rank: int, workdir: str, ckpt_: str, inputs: str, out: str, world: int, port: int) -> None:
     import torch
 
-    feeds = json.loads(inputs.read_text())
-    _init()
+    os.chdir(workdir)
+    import_original(Path(workdir))
+    ckpt = Path(ckpt_)
+    feeds = json.loads(Path(inputs).read_text())
+    _init(rank, world, port)
     model = _gpt2_model(CONFIG).eval()
-    sd = torch.load(ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", weights_only=False)
+    sd = torch.load(ckpt / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False)
     model.load_state_dict(sd["module"], strict=True)
     gs = _generate_samples()
     mem = CONFIG["mem_length"]
@@ -212,13 +231,26 @@ def forward(ckpt: Path, inputs: Path, out: Path) -> dict[str, Any]:
         )
         tokenizer = types.SimpleNamespace(DecodeIds=lambda ids: "")
         tokens, _ = gs.sample_sequence(model, tokenizer, prompt, prompt.shape[1], args, torch.device("cpu"))
+    if rank:
+        return
     np.savez(
         out,
         logits=logits1.numpy().astype(np.float32),
         logits2=logits2.numpy().astype(np.float32),
         greedy=tokens[prompt.shape[1] :].numpy().astype(np.int64),
     )
-    return {"outputs": ["logits", "logits2", "greedy"], "memory_length": m, "loaded": len(sd["module"])}
+    C.dump_json(Path(out + ".json"), {"memory_length": m, "loaded": len(sd["module"])})
+
+
+def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    """Every rank of the checkpoint runs the original model (gloo, one process per rank); rank 0 saves."""
+    import torch.multiprocessing as mp
+
+    world = len(list((ckpt / str(ITERATION)).glob("mp_rank_*_model_states.pt")))
+    args = (str(workdir), str(ckpt), str(inputs), str(out), world, _free_port())
+    mp.spawn(_forward_rank, args=args, nprocs=world, join=True)
+    info = json.loads(Path(str(out) + ".json").read_text())
+    return {"outputs": ["logits", "logits2", "greedy"], "ranks": world, **info}
 
 
 def tokenize(workdir: Path, texts: Path, out: Path) -> dict[str, Any]:
@@ -246,6 +278,7 @@ def main() -> None:
     w = sub.add_parser("write")
     w.add_argument("--out", type=Path, required=True)
     w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--mp", type=int, default=1, help="model-parallel ranks (one shard each)")
     f = sub.add_parser("forward")
     f.add_argument("--ckpt", type=Path, required=True)
     f.add_argument("--inputs", type=Path, required=True)
@@ -264,12 +297,10 @@ def main() -> None:
         if args.cmd == "tokenize":
             summary = tokenize(workdir, args.texts, args.out)
         else:
-            import_original(workdir)
-            summary = (
-                write(args.out, args.seed)
-                if args.cmd == "write"
-                else forward(args.ckpt, args.inputs, args.out)
-            )
+            if args.cmd == "write":
+                summary = write(workdir, args.out, args.seed, args.mp)
+            else:
+                summary = forward(workdir, args.ckpt, args.inputs, args.out)
         summary.update({"impl": f"Chinese-Transformer-XL {commit[:10]}", "cmd": args.cmd, "stubs": STUBS})
         C.report(summary)
 
