@@ -169,3 +169,42 @@ def test_zhplm_generate_runs_the_converted_folder(converted: Path) -> None:
         code = main(["generate", str(converted), prompt, "--max-new-tokens", "10", "--json"])
     data = json.loads(buf.getvalue())
     assert code == 0 and data["token_ids"] == gen[0, ids.shape[1] :].tolist() and data["text"] == expected
+
+
+def _tiny(mem_length: int) -> torch.nn.Module:
+    from zhplm.arch.modeling.transfo_xl_megatron import TransfoXLMegatronConfig, TransfoXLMegatronForCausalLM
+
+    torch.manual_seed(0)
+    config = TransfoXLMegatronConfig(
+        vocab_size=40,
+        hidden_size=16,
+        num_layers=2,
+        num_attention_heads=2,
+        mem_length=mem_length,
+        eos_token_id=3,
+    )
+    model = TransfoXLMegatronForCausalLM(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.5)
+    return model
+
+
+def test_beam_search_reorders_the_memory() -> None:
+    """With a memory longer than the text, the memory is the whole past: beams through the cache (reordered
+    per step) must choose what beams recomputing every prefix choose."""
+    model = _tiny(mem_length=64)
+    ids = torch.tensor([[9, 5, 18, 22]])
+    kw = dict(max_new_tokens=10, num_beams=3, do_sample=False, num_return_sequences=3)
+    with torch.inference_mode():
+        cached = model.generate(ids, **kw)
+        recomputed = model.generate(ids, use_cache=False, **kw)
+    assert cached.tolist() == recomputed.tolist()
+
+
+def test_left_padding_is_refused_clearly() -> None:
+    model = _tiny(mem_length=8)
+    ids = torch.tensor([[0, 0, 7, 8], [5, 6, 7, 8]])
+    mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    with pytest.raises(ValueError, match="left-padded"):
+        model(input_ids=ids, attention_mask=mask)
