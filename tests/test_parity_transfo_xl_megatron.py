@@ -202,9 +202,21 @@ def test_beam_search_reorders_the_memory() -> None:
     assert cached.tolist() == recomputed.tolist()
 
 
-def test_left_padding_is_refused_clearly() -> None:
-    model = _tiny(mem_length=8)
-    ids = torch.tensor([[0, 0, 7, 8], [5, 6, 7, 8]])
-    mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
-    with pytest.raises(ValueError, match="left-padded"):
-        model(input_ids=ids, attention_mask=mask)
+def test_a_left_padded_batch_gives_each_prompt_what_it_gets_alone() -> None:
+    """Relative positions: pads masked out change nothing for the text, across the memory cut too."""
+    model = _tiny(mem_length=6)
+    prompts = [[9, 5, 18, 22, 7], [11, 30]]
+    alone = []
+    with torch.inference_mode():
+        for p in prompts:
+            ids = torch.tensor([p])
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=10, do_sample=False)
+            alone.append(out[0, len(p) :].tolist())
+        ids = torch.tensor([prompts[0], [0, 0, 0, *prompts[1]]])
+        mask = torch.tensor([[1] * 5, [0, 0, 0, 1, 1]])
+        batch = model.generate(ids, attention_mask=mask, max_new_tokens=10, do_sample=False, pad_token_id=0)
+        # and the logits of the short prompt's positions, padded or not
+        padded = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[1, 3:]
+        single = model(input_ids=torch.tensor([prompts[1]]), use_cache=False).logits[0]
+    assert batch[:, 5:].tolist() == alone
+    assert float((padded - single).abs().max()) < 1e-5

@@ -162,16 +162,18 @@ class TransfoXLMegatronCausalLMOutput(ModelOutput):
     cache: TransfoXLMemory | None = None
 
 
-def _check_mask(attention_mask: torch.Tensor | None) -> None:
-    """The original reads no padding mask: padding on the right leaves the real positions as they are (each
-    sees only earlier ones); padding on the left would put pads among what the text attends to."""
-    if attention_mask is None or attention_mask.dim() != 2 or bool(attention_mask.all()):
-        return
-    if bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
-        raise ValueError(
-            "Chinese-Transformer-XL reads no attention mask, and a left-padded (or gapped) batch would let "
-            "texts attend to padding: give prompts one at a time, or texts of one length"
-        )
+def _key_mask(attention_mask: torch.Tensor | None, batch: int, keys: int, like: torch.Tensor) -> torch.Tensor:
+    """Which of the ``keys`` (memory + current) positions hold text, ``[B, 1, 1, keys]``.
+
+    The memory is always the last positions of the text so far, so the last ``keys`` columns of ``generate``'s
+    2-D mask describe it. Positions are relative: a left-padded row, its pads masked, gives its text exactly
+    what it gives alone (the original had no padding; this is what makes batches of unequal prompts work)."""
+    ones = torch.ones(batch, keys, device=like.device, dtype=like.dtype)
+    if attention_mask is None or attention_mask.dim() != 2:
+        return ones[:, None, None, :]
+    given = attention_mask[:, -keys:].to(device=like.device, dtype=like.dtype)
+    ones[:, keys - given.shape[1] :] = given
+    return ones[:, None, None, :]
 
 
 class TransfoXLMegatronPreTrainedModel(PreTrainedModel):
@@ -227,7 +229,6 @@ class TransfoXLMegatronModel(TransfoXLMegatronPreTrainedModel):
         use_cache: bool | None = None,
         **kwargs: Any,
     ) -> TransfoXLMegatronOutput:
-        _check_mask(attention_mask)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("give exactly one of input_ids and inputs_embeds")
         h = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
@@ -237,8 +238,9 @@ class TransfoXLMegatronModel(TransfoXLMegatronPreTrainedModel):
         mems = cache.mems if cache is not None else [None] * len(self.layers)
         n = h.shape[1]
         m = cache.memory_length() if cache is not None else 0
-        # each position sees the whole memory and the positions up to itself
+        # each position sees the whole memory and the positions up to itself (as the original), not padding
         mask = torch.tril(torch.ones(n, m + n, device=h.device, dtype=h.dtype), m)
+        mask = mask * _key_mask(attention_mask, h.shape[0], m + n, h)
         pos = self.dropout(self._positions(m + n, h))
         h = self.dropout(h)
         inputs = [h]
