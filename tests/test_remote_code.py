@@ -94,6 +94,14 @@ TINY: dict[str, dict[str, Any]] = {
         context_length=8,
         copy_size=8,
     ),
+    "transfo_xl_megatron": dict(  # a memory shorter than the second text: the memory is cut too
+        hidden_size=16,
+        num_layers=2,
+        num_attention_heads=2,
+        mem_length=6,
+        eos_token_id=3,
+        pad_token_id=0,
+    ),
     "t5_pegasus": dict(
         d_model=16,
         d_kv=8,

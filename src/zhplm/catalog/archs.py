@@ -12,7 +12,6 @@ from __future__ import annotations
 
 PLANNED: dict[str, str] = {
     # decoders
-    "transfo_xl_megatron": "Megatron GPT-2 with Transformer-XL relative attention and memory: Chinese-Transformer-XL",
     # encoder-decoders and hybrids
     "cpm2_moe": (
         "CPM-2-MoE (198B; catalog and fetch only): BASE-layer experts (CPM-2-Pretrain's moe branch, "

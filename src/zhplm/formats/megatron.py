@@ -48,6 +48,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     (r"(^|\.)project_kv\.(weight|bias)$", Split(0, parts=2)),
     (r"(^|\.)(project_q|query|key|value|key_value)\.(weight|bias)$", Split(0)),  # PanGu-α: separate q, k, v
     (r"(^|\.)dense_h_to_4h\.(weight|bias)$", Split(0)),
+    (r"(^|\.)attention\.relative\.(weight|bias)$", Split(0)),  # Chinese-Transformer-XL
+    (r"(^|\.)r_[wr]_bias$", Split(0)),  # per-head relative biases [heads / ranks, head_dim]
     (r"(^|\.)wi(_0|_1)?\.(weight|bias)$", Split(0)),
     (r"(^|\.)(word_embeddings|word_embeds|lm_head)\.weight$", Split(0)),  # vocab-parallel
     # CPM-2 / EVA: each rank holds the bias of its own heads ([buckets, heads / ranks])

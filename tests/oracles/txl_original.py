@@ -1,0 +1,309 @@
+"""THUDM's Chinese-Transformer-XL code as the oracle for ``transfo_xl_megatron``: its Megatron ``GPT2Model``
+(``relative_encoding=True``, the Transformer-XL attention of ``mpu/transformer.py``) writes the shard, computes
+logits over two segments (the second reading the first one's memory) and greedy tokens with the original
+``generate_samples.sample_sequence``; its ``ChineseSPTokenizer`` (``cog-pretrain.model``) tokenizes.
+
+    txl_original.py write    --out DIR [--seed N]
+    txl_original.py forward  --ckpt DIR --inputs IN.json --out REF.npz
+    txl_original.py tokenize --texts TEXTS.json --out OUT.json
+
+The code is read from the git snapshot of https://github.com/THUDM/Chinese-Transformer-XL pinned in
+tests/oracles/SNAPSHOTS.txt, extracted with ``git archive`` into a temporary folder and imported from there.
+
+``write``: ``--mp N`` processes (``torch.distributed`` on gloo, 127.0.0.1, world size N, default 1) call the
+original ``mpu.initialize_model_parallel(N)`` and build the original ``model.gpt2_modeling.GPT2Model`` (tiny
+sizes: :data:`CONFIG`), so each shard has the original names and split layout; every parameter gets a seeded
+value of a visible scale (a rank's own slice from a seed per rank; ``r_w_bias``/``r_r_bias`` too, which the
+original starts at zero); each rank's state dict is saved as DeepSpeed saved the release (``{"module":
+state_dict, …}`` in ``DIR/1000/mp_rank_0R_model_states.pt`` +
+``latest_checkpointed_iteration.txt``), with ``DIR/config.json`` (head count, ``mem_length``).
+
+``forward``: one process per shard (gloo, world size = the shard count; ``parallel_output=False`` gathers the
+logits); the original model loads its shard (strict) and computes (1) ``logits`` of ``segment1`` (the
+causal mask of ``generate_samples.get_masks_and_position_ids(transformer_xl=True)``, no memory) and its
+memory, (2) ``logits2`` of ``segment2`` reading that memory (mask: all of the memory, causal within the
+segment — the mask Transformer-XL trains with), (3) ``greedy``: ``generate_samples.sample_sequence`` after
+``prompt`` with ``top_k=1`` (its multinomial over the one remaining token is the argmax), ``mem_length`` from
+the config, so the memory fills and is cut while it runs.
+
+Stubs, each for something imported and never needed on one CPU (named in the summary's ``stubs``):
+``deepspeed`` (only ``deepspeed.checkpointing.is_configured() -> False`` is called); ``torch._six`` (removed
+from torch 2; ``mpu/grads.py`` imports ``inf`` from it); ``mpu.transformer.get_cuda_rng_tracker`` → a tracker
+whose ``fork()`` does nothing (dropout is 0 and eval here); ``generate_samples.py``'s imports of the training
+stack (``nltk``, ``arguments``, ``utils``, ``data_utils``, ``configure_data``, ``fp16``, ``model``) → empty
+modules (only ``get_masks_and_position_ids``, ``get_batch``, ``top_k_logits`` and ``sample_sequence`` run);
+``data_utils`` → an empty package for ``data_utils/sp_tokenizer.py`` and ``tokenization.py``'s own imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import random
+import socket
+import sys
+import tempfile
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C
+
+REPO = "THUDM/Chinese-Transformer-XL"
+CONFIG = {"num_layers": 2, "hidden_size": 32, "num_attention_heads": 4, "vocab_size": 50048, "mem_length": 6}
+ITERATION = 1000
+STUBS = [
+    "deepspeed.checkpointing.is_configured() -> False",
+    "torch._six.inf",
+    "mpu get_cuda_rng_tracker().fork() -> no-op",
+    "generate_samples.py training-stack imports -> empty modules",
+    "data_utils -> empty package (tokenizer files loaded alone)",
+]
+PATHS = ["mpu", "model/gpt2_modeling.py", "generate_samples.py", "data_utils", "chinese_sentencepiece"]
+
+
+def _module(name: str, **attrs: Any) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    mod.__dict__.update(attrs)
+    sys.modules[name] = mod
+    return mod
+
+
+def import_original(workdir: Path) -> None:
+    import torch  # noqa: F401
+
+    _module("deepspeed", checkpointing=types.SimpleNamespace(is_configured=lambda: False))
+    if "torch._six" not in sys.modules:
+        _module("torch._six", inf=math.inf)
+    sys.path.insert(0, str(workdir))
+    import mpu
+    import mpu.transformer
+
+    class _NoFork:
+        @contextlib.contextmanager
+        def fork(self, name: str = "") -> Any:
+            yield
+
+    mpu.transformer.get_cuda_rng_tracker = lambda: _NoFork()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _init(rank: int, world: int, port: int) -> None:
+    import torch.distributed as dist
+
+    with C.stdout_to_stderr():
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", world_size=world, rank=rank)
+        import mpu
+
+        mpu.initialize_model_parallel(world)
+
+
+def _gpt2_model(config: dict[str, Any]) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpt2_modeling", Path("model") / "gpt2_modeling.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.GPT2Model(
+        num_layers=config["num_layers"],
+        vocab_size=config["vocab_size"],
+        hidden_size=config["hidden_size"],
+        num_attention_heads=config["num_attention_heads"],
+        embedding_dropout_prob=0.0,
+        attention_dropout_prob=0.0,
+        output_dropout_prob=0.0,
+        max_sequence_length=64,
+        max_memory_length=config["mem_length"],
+        checkpoint_activations=False,
+        parallel_output=False,
+        relative_encoding=True,
+    )
+
+
+def _generate_samples() -> Any:
+    for name in ("nltk", "arguments", "utils", "data_utils", "configure_data", "fp16", "model"):
+        _module(name)
+    sys.modules["arguments"].get_args = None  # type: ignore[attr-defined]
+    sys.modules["utils"].__dict__.update(
+        Timers=None,
+        set_random_seed=None,
+        load_checkpoint=None,
+        get_checkpoint_iteration=None,
+        print_rank_0=print,
+    )
+    sys.modules["data_utils"].make_tokenizer = None  # type: ignore[attr-defined]
+    sys.modules["configure_data"].configure_data = None  # type: ignore[attr-defined]
+    sys.modules["fp16"].FP16_Module = None  # type: ignore[attr-defined]
+    sys.modules["model"].GPT2Model = None  # type: ignore[attr-defined]
+    source = Path("generate_samples.py").read_text(encoding="utf-8").expandtabs(8)
+    mod = types.ModuleType("generate_samples")
+    mod.__file__ = str(Path("generate_samples.py").resolve())
+    exec(compile(source, mod.__file__, "exec"), mod.__dict__)
+    return mod
+
+
+def _write_rank(rank: int, workdir: str, out: str, seed: int, world: int, port: int) -> None:
+    import torch
+
+    os.chdir(workdir)
+    import_original(Path(workdir))
+    _init(rank, world, port)
+    torch.manual_seed(seed)
+    model = _gpt2_model(CONFIG)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            own = bool(getattr(p, "model_parallel", False))  # a rank's own slice: a seed per rank
+            r = C.rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
+            value = C.random_value(r, name.replace("layernorm.weight", "gamma"), tuple(p.shape))
+            p.copy_(torch.from_numpy(value))
+    sd = {
+        "module": model.state_dict(),
+        "iteration": ITERATION,
+        "mp_world_size": world,
+        "dp_world_size": 1,
+        "global_steps": ITERATION,
+        "skipped_steps": 0,
+        "random_rng_state": random.getstate(),
+        "np_rng_state": np.random.get_state(),
+        "torch_rng_state": torch.get_rng_state(),
+    }
+    folder = Path(out) / str(ITERATION)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(sd, folder / f"mp_rank_{rank:02d}_model_states.pt")
+    if rank == 0:
+        (Path(out) / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
+
+
+def write(workdir: Path, out: Path, seed: int, world: int) -> dict[str, Any]:
+    import torch.multiprocessing as mp
+
+    out.mkdir(parents=True, exist_ok=True)
+    C.dump_json(out / "config.json", {k: CONFIG[k] for k in ("num_attention_heads", "mem_length")})
+    mp.spawn(_write_rank, args=(str(workdir), str(out), seed, world, _free_port()), nprocs=world, join=True)
+    return {"arch": "transfo_xl_megatron", "shards": world}
+
+
+def _forward_rank(rank: int, workdir: str, ckpt_: str, inputs: str, out: str, world: int, port: int) -> None:
+    import torch
+
+    os.chdir(workdir)
+    import_original(Path(workdir))
+    ckpt = Path(ckpt_)
+    feeds = json.loads(Path(inputs).read_text())
+    _init(rank, world, port)
+    model = _gpt2_model(CONFIG).eval()
+    sd = torch.load(ckpt / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False)
+    model.load_state_dict(sd["module"], strict=True)
+    gs = _generate_samples()
+    mem = CONFIG["mem_length"]
+    seg1, seg2 = torch.tensor(feeds["segment1"]), torch.tensor(feeds["segment2"])
+    with torch.no_grad():
+        mask1, _, pos1 = gs.get_masks_and_position_ids(
+            seg1, -1, False, False, transformer_xl=True, mem_length=mem
+        )
+        logits1, *mems = model(seg1, pos1, mask1)
+        m, q = mems[0].shape[1], seg2.shape[1]
+        mask2 = torch.tril(torch.ones(1, 1, q, m + q), m)
+        logits2, *_ = model(seg2, pos1[:, :q], mask2, *mems)
+        prompt = torch.tensor(feeds["prompt"])
+        new = int(feeds["max_new_tokens"])
+        args = types.SimpleNamespace(
+            batch_size=1,
+            eod_token=-1,
+            transformer_xl=True,
+            mem_length=mem,
+            out_seq_length=prompt.shape[1] + new,
+            temperature=1.0,
+            top_k=1,
+            top_p=0.0,
+        )
+        tokenizer = types.SimpleNamespace(DecodeIds=lambda ids: "")
+        tokens, _ = gs.sample_sequence(model, tokenizer, prompt, prompt.shape[1], args, torch.device("cpu"))
+    if rank:
+        return
+    np.savez(
+        out,
+        logits=logits1.numpy().astype(np.float32),
+        logits2=logits2.numpy().astype(np.float32),
+        greedy=tokens[prompt.shape[1] :].numpy().astype(np.int64),
+    )
+    C.dump_json(Path(out + ".json"), {"memory_length": m, "loaded": len(sd["module"])})
+
+
+def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    """Every rank of the checkpoint runs the original model (gloo, one process per rank); rank 0 saves."""
+    import torch.multiprocessing as mp
+
+    world = len(list((ckpt / str(ITERATION)).glob("mp_rank_*_model_states.pt")))
+    args = (str(workdir), str(ckpt), str(inputs), str(out), world, _free_port())
+    mp.spawn(_forward_rank, args=args, nprocs=world, join=True)
+    info = json.loads(Path(str(out) + ".json").read_text())
+    return {"outputs": ["logits", "logits2", "greedy"], "ranks": world, **info}
+
+
+def tokenize(workdir: Path, texts: Path, out: Path) -> dict[str, Any]:
+    import importlib.util
+
+    _module("data_utils", __path__=[str(workdir / "data_utils")])
+    spec = importlib.util.spec_from_file_location(
+        "data_utils.sp_tokenizer", workdir / "data_utils" / "sp_tokenizer.py"
+    )
+    assert spec is not None and spec.loader is not None
+    sp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sp)
+    tok = sp.from_pretrained()  # PRETRAINED_MODEL_FILE, relative to the extracted repository
+    rows = []
+    for text in json.loads(texts.read_text(encoding="utf-8")):
+        ids = [int(i) for i in tok.encode(text)]
+        rows.append({"text": text, "ids": ids, "decoded": tok.decode(ids)})
+    C.dump_json(out, {"rows": rows})
+    return {"texts": len(rows)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("write")
+    w.add_argument("--out", type=Path, required=True)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--mp", type=int, default=1, help="model-parallel ranks (one shard each)")
+    f = sub.add_parser("forward")
+    f.add_argument("--ckpt", type=Path, required=True)
+    f.add_argument("--inputs", type=Path, required=True)
+    f.add_argument("--out", type=Path, required=True)
+    t = sub.add_parser("tokenize")
+    t.add_argument("--texts", type=Path, required=True)
+    t.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    for k in ("out", "ckpt", "inputs", "texts"):
+        if getattr(args, k, None) is not None:
+            setattr(args, k, getattr(args, k).resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        commit = C.extract_original(REPO, PATHS, workdir)
+        os.chdir(workdir)
+        if args.cmd == "tokenize":
+            summary = tokenize(workdir, args.texts, args.out)
+        else:
+            if args.cmd == "write":
+                summary = write(workdir, args.out, args.seed, args.mp)
+            else:
+                summary = forward(workdir, args.ckpt, args.inputs, args.out)
+        summary.update({"impl": f"Chinese-Transformer-XL {commit[:10]}", "cmd": args.cmd, "stubs": STUBS})
+        C.report(summary)
+
+
+if __name__ == "__main__":
+    main()
