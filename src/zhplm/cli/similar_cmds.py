@@ -69,7 +69,7 @@ def _search(args: argparse.Namespace) -> int:
 
     queries = list(args.queries)
     if args.queries_file:
-        queries += read_lines(args.queries_file, "queries file")[0]
+        queries += read_lines(args.queries_file, "queries file").texts
     if not queries:
         raise ConversionError('give a query ("查询") or --queries FILE')
     sim = pipeline("sentence-similarity", args.model, pooling=args.pooling, batch_size=args.batch_size)

@@ -74,8 +74,17 @@ class Corpus:
     index: Any = None  # the index library's object, once built or read
 
 
-def read_lines(path: str | Path, what: str = "corpus") -> tuple[list[str], list[int], bytes]:
+@dataclass(frozen=True)
+class Lines:
     """The non-blank lines of a UTF-8 file, their 1-based line numbers, and the file's bytes."""
+
+    texts: list[str]
+    numbers: list[int]
+    data: bytes
+
+
+def read_lines(path: str | Path, what: str = "corpus") -> Lines:
+    """The non-blank lines of a UTF-8 file (with their line numbers and the bytes they came from)."""
     try:
         data = Path(path).read_bytes()
         text = data.decode("utf-8")
@@ -86,7 +95,7 @@ def read_lines(path: str | Path, what: str = "corpus") -> tuple[list[str], list[
         if line.strip():
             texts.append(line)
             lines.append(n)
-    return texts, lines, data
+    return Lines(texts, lines, data)
 
 
 def top_k(scores: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
@@ -155,7 +164,8 @@ class SimilarSearch:
     def corpus(self, path: str | Path) -> Corpus:
         """The corpus file's lines and vectors: from this process, else the disk cache, else the model."""
         path = Path(path)
-        texts, lines, data = read_lines(path)
+        read = read_lines(path)
+        texts, lines, data = read.texts, read.numbers, read.data
         if not texts:
             raise ConversionError(f"the corpus {path} has no non-blank line: nothing to search")
         digest = hashlib.sha256(data).hexdigest()
@@ -374,4 +384,4 @@ def _import_faiss() -> Any:
     return faiss
 
 
-__all__ = ["INDEX_THRESHOLD", "Corpus", "Hit", "QueryHits", "SimilarSearch", "read_lines", "top_k"]
+__all__ = ["INDEX_THRESHOLD", "Corpus", "Hit", "Lines", "QueryHits", "SimilarSearch", "read_lines", "top_k"]
