@@ -14,6 +14,7 @@ authors' VQ-VAE (:mod:`zhplm.arch.modeling.cogview_vqvae` decodes them to pixels
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
@@ -65,6 +66,13 @@ class CogViewSpec(ArchSpec):
             "layer_norm_eps": 1e-5,
             "tie_word_embeddings": True,
         }
+
+    def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
+        return [
+            "no tokenizer written: CogView's unified vocabulary (VQ-VAE image codes 0-8191, cog-pretrain text "
+            "pieces from 8192, command tokens such as [BOI1] from 58192) has no zhplm tokenizer yet; "
+            "feed token ids"
+        ]
 
 
 SPEC = CogViewSpec(
