@@ -143,3 +143,48 @@ def test_past_the_position_table_is_a_clear_error() -> None:
     model = _tiny()
     with pytest.raises(ValueError, match="more than CogView's 32"):
         model(input_ids=torch.zeros(1, 33, dtype=torch.long))
+
+
+@pytest.fixture(scope="module", params=[0, 1], ids=["release-shape", "res-block"])
+def vqvae_release(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The original VQ-VAE (stride 6, simple) at tiny sizes, with no residual block (as released) or one (whose
+    in-place ReLU makes the skip add the rectified input)."""
+    require_original(REPO)
+    out = tmp_path_factory.mktemp("vqvae")
+    run_oracle(
+        "cogview_original.py", "vqvae", "--out", out, "--seed", "5", "--res-blocks", str(request.param)
+    )
+    return out
+
+
+@pytest.mark.oracle
+def test_vqvae_decoder_matches_the_original_code2img(vqvae_release: Path) -> None:
+    from zhplm.arch.modeling.cogview_vqvae import CogViewVQVAEDecoder
+
+    decoder = CogViewVQVAEDecoder.from_state_dict(torch.load(vqvae_release / "vqvae.pt", weights_only=True))
+    with np.load(vqvae_release / "ref.npz") as ref:
+        codes, images = torch.from_numpy(ref["codes"]), ref["images"]
+    with torch.inference_mode():
+        ours = decoder(codes)
+        flat = decoder(codes.reshape(2, 16))
+    assert ours.shape == (2, 3, 32, 32) and float(np.abs(images).max()) > 0.5
+    assert float(np.abs(ours.numpy() - images).max()) < TOL
+    assert torch.equal(ours, flat)
+
+
+@pytest.mark.oracle
+def test_vqvae_bad_input_is_a_clear_error(vqvae_release: Path) -> None:
+    from zhplm.arch.modeling.cogview_vqvae import CogViewVQVAEDecoder
+    from zhplm.errors import ConversionError
+
+    state = torch.load(vqvae_release / "vqvae.pt", weights_only=True)
+    decoder = CogViewVQVAEDecoder.from_state_dict(state)
+    with pytest.raises(ValueError, match="0…63"):
+        decoder(torch.full((1, 4, 4), 64))
+    with pytest.raises(ValueError, match="not a square"):
+        decoder(torch.zeros(1, 15, dtype=torch.long))
+    with pytest.raises(ConversionError, match="not a CogView VQ-VAE"):
+        CogViewVQVAEDecoder.from_state_dict({"word_embeddings.weight": torch.zeros(2, 2)})
+    state.pop("module.dec.blocks.0.bias")
+    with pytest.raises(ConversionError, match="lacks"):
+        CogViewVQVAEDecoder.from_state_dict(state)

@@ -3,6 +3,7 @@ dense attention, sandwich PB-relax LayerNorm) writes the shard and computes logi
 
     cogview_original.py write    --out DIR [--seed N] [--mp N]
     cogview_original.py forward  --ckpt DIR --inputs IN.json --out REF.npz
+    cogview_original.py vqvae    --out DIR [--seed N] [--res-blocks N]
 
 The code is read from the git snapshot of https://github.com/THUDM/CogView pinned in
 tests/oracles/SNAPSHOTS.txt, extracted with ``git archive`` into a temporary folder and imported from there.
@@ -209,6 +210,32 @@ def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any
     return {"outputs": ["logits", "logits2", "greedy"], "ranks": world, **info}
 
 
+VQVAE_SIZES = {"channel": 16, "embed_dim": 8, "n_embed": 64, "n_res_channel": 4}
+
+
+def vqvae(workdir: Path, out: Path, seed: int, res_blocks: int) -> dict[str, Any]:
+    """The original ``vqvae.vqvae_zc.VQVAE`` (stride 6, simple: the release's ``api.new_model()`` at tiny
+    sizes) with seeded weights saved as ``module.``-prefixed ``vqvae.pt`` (``VQVAETokenizer`` strips it), and
+    ``api.code2img`` of a seeded 2×4×4 code grid (plus the grid) in ``out/ref.npz``."""
+    import torch
+
+    sys.path.insert(0, str(workdir))
+    from vqvae import api
+    from vqvae.vqvae_zc import VQVAE
+
+    model = VQVAE(n_res_block=res_blocks, stride=6, **VQVAE_SIZES).eval()
+    r = C.rng(seed)
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            t.copy_(torch.from_numpy(r.normal(0.0, 0.3, tuple(t.shape)).astype(np.float32)))
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, out / "vqvae.pt")
+    codes = torch.from_numpy(r.integers(0, VQVAE_SIZES["n_embed"], (2, 4, 4)))
+    images = api.code2img(model, codes)  # [b, h, w]: its [b, h*w] branch takes the root of all b*h*w codes
+    np.savez(out / "ref.npz", codes=codes.numpy(), images=images.numpy().astype(np.float32))
+    return {"arch": "cogview vqvae", "res_blocks": res_blocks, "image": list(images.shape)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -220,6 +247,10 @@ def main() -> None:
     f.add_argument("--ckpt", type=Path, required=True)
     f.add_argument("--inputs", type=Path, required=True)
     f.add_argument("--out", type=Path, required=True)
+    v = sub.add_parser("vqvae")
+    v.add_argument("--out", type=Path, required=True)
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--res-blocks", type=int, default=0)
     args = p.parse_args()
     for k in ("out", "ckpt", "inputs"):
         if getattr(args, k, None) is not None:
@@ -228,7 +259,9 @@ def main() -> None:
         workdir = Path(tmp)
         commit = C.extract_original(REPO, PATHS, workdir)
         os.chdir(workdir)
-        if args.cmd == "write":
+        if args.cmd == "vqvae":
+            summary = vqvae(workdir, args.out, args.seed, args.res_blocks)
+        elif args.cmd == "write":
             summary = write(workdir, args.out, args.seed, args.mp)
         else:
             summary = forward(workdir, args.ckpt, args.inputs, args.out)
