@@ -12,8 +12,11 @@ Forward (``mpu/sparse_transformer.py`` ``GPT2ParallelTransformer`` of ``THUDM/Co
 
 Every LayerNorm is PB-relax's: ``LN(x / (max|x| / 8))`` with the maximum over the *whole* tensor (batch and
 positions), as the original's ``LayerNorm`` subclass computes it. Attention scores are ``(q/√d)·kᵀ``, masked
-``× mask − 10000·(1 − mask)``. The cache (:class:`CogViewMemory`) holds every layer's input at the positions
-so far, as the original's ``mems``: a new token's keys and values come from ``LN_1(mem)`` exactly as there.
+``× mask − 10000·(1 − mask)``. The cache (:class:`CogViewMemory`) holds every layer's keys and values. The
+original's sampling re-normalises its ``mems`` (layer inputs) every step instead, and PB-relax's whole-tensor
+maximum makes a LayerNorm's ``eps`` depend on which positions are normalised together, so cached and
+recomputed logits differ at the ``eps`` level (below 1e-4 in the parity tests); projecting keys and values
+once per token instead of once per token per step is what makes 1024 image tokens affordable.
 
 Parameter names (``P = "cogview."`` inside :class:`CogViewForCausalLM`) keep the original's below
 ``transformer.`` (and ``word_embeddings`` beside it)::
@@ -43,18 +46,20 @@ _TIED_HEAD = {"lm_head.weight": "cogview.word_embeddings.weight"}
 
 
 class CogViewMemory:
-    """The cache of a batch: each layer's input at every position so far (``[B, m, H]``)."""
+    """The KV cache of a batch: each layer's keys and values at every position so far (``[B, heads, m, d]``)."""
 
     def __init__(self, num_layers: int) -> None:
-        self.mems: list[torch.Tensor | None] = [None] * num_layers
+        self.keys: list[torch.Tensor | None] = [None] * num_layers
+        self.values: list[torch.Tensor | None] = [None] * num_layers
 
     def get_seq_length(self, layer_idx: int = 0) -> int:
-        first = self.mems[0] if self.mems else None
-        return 0 if first is None else int(first.shape[1])
+        first = self.keys[0] if self.keys else None
+        return 0 if first is None else int(first.shape[2])
 
     def reorder_cache(self, beam_idx: torch.Tensor) -> None:
         """Beam search: keep the rows of the beams chosen."""
-        self.mems = [None if m is None else m.index_select(0, beam_idx.to(m.device)) for m in self.mems]
+        for kv in (self.keys, self.values):
+            kv[:] = [None if t is None else t.index_select(0, beam_idx.to(t.device)) for t in kv]
 
 
 class PBRelaxLayerNorm(nn.LayerNorm):
@@ -83,17 +88,18 @@ class CogViewAttention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(*x.shape[:-1], self.heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, mem: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
-        n = x.shape[1]
-        both = x if mem is None else torch.cat([mem, x], dim=1)
-        q, k, v = self.query_key_value(both).chunk(3, dim=-1)
-        q, k, v = self._heads(q[:, -n:]), self._heads(k), self._heads(v)
+    def forward(
+        self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        q, k, v = (self._heads(t) for t in self.query_key_value(x).chunk(3, dim=-1))
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         scores = (q / self.head_dim**0.5) @ k.transpose(-1, -2)
         scores = scores * mask - 10000.0 * (1.0 - mask)
         probs = self.attention_dropout(torch.softmax(scores, dim=-1))
         context = (probs @ v).transpose(1, 2).reshape(*x.shape[:-1], -1)
         out: torch.Tensor = self.dropout(self.dense(context))
-        return out
+        return out, (k, v)
 
 
 class CogViewMLP(nn.Module):
@@ -120,11 +126,13 @@ class CogViewLayer(nn.Module):
         self.mlp = CogViewMLP(config)
         self.fourth_layernorm = PBRelaxLayerNorm(hidden, eps=eps)
 
-    def forward(self, h: torch.Tensor, mem: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
-        normed_mem = None if mem is None else self.input_layernorm(mem)
-        x = h + self.third_layernorm(self.attention(self.input_layernorm(h), normed_mem, mask))
+    def forward(
+        self, h: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        attended, kv = self.attention(self.input_layernorm(h), past, mask)
+        x = h + self.third_layernorm(attended)
         out: torch.Tensor = x + self.fourth_layernorm(self.mlp(self.post_attention_layernorm(x)))
-        return out
+        return out, kv
 
 
 @dataclass
@@ -149,7 +157,7 @@ class CogViewPreTrainedModel(PreTrainedModel):
 
 
 class CogViewModel(CogViewPreTrainedModel):
-    """The stack up to the final LayerNorm (``last_hidden_state``) and the cache of layer inputs."""
+    """The stack up to the final LayerNorm (``last_hidden_state``) and the KV cache."""
 
     def __init__(self, config: CogViewConfig) -> None:
         super().__init__(config)
@@ -185,7 +193,6 @@ class CogViewModel(CogViewPreTrainedModel):
         use_cache = self.config.use_cache if use_cache is None else use_cache
         if use_cache and cache is None:
             cache = CogViewMemory(self.config.num_layers)
-        mems = cache.mems if cache is not None else [None] * len(self.layers)
         batch, n = h.shape[:2]
         m = cache.get_seq_length() if cache is not None else 0
         if m + n > self.config.max_position_embeddings:
@@ -201,15 +208,14 @@ class CogViewModel(CogViewPreTrainedModel):
             position_ids = (keys.cumsum(-1) - 1).clamp(min=0).long()[:, -n:]
         mask = torch.tril(torch.ones(n, m + n, device=h.device, dtype=h.dtype), m) * keys[:, None, None, :]
         h = self.dropout(h + self.position_embeddings(position_ids))
-        inputs = [h]
-        for layer, mem in zip(self.layers, mems, strict=True):
-            h = layer(h, mem, mask)
-            inputs.append(h)
-        if cache is not None and use_cache:
-            cache.mems = [
-                (x if mem is None else torch.cat([mem, x], dim=1)).detach()
-                for x, mem in zip(inputs[:-1], mems, strict=True)
-            ]
+        for i, layer in enumerate(self.layers):
+            past = None
+            if cache is not None:
+                k, v = cache.keys[i], cache.values[i]
+                past = None if k is None or v is None else (k, v)
+            h, (k, v) = layer(h, past, mask)
+            if cache is not None and use_cache:
+                cache.keys[i], cache.values[i] = k.detach(), v.detach()
         return CogViewOutput(last_hidden_state=self.final_layernorm(h), cache=cache if use_cache else None)
 
 
