@@ -188,3 +188,23 @@ def test_vqvae_bad_input_is_a_clear_error(vqvae_release: Path) -> None:
     state.pop("module.dec.blocks.0.bias")
     with pytest.raises(ConversionError, match="lacks"):
         CogViewVQVAEDecoder.from_state_dict(state)
+
+
+def test_a_left_padded_row_gets_what_it_gets_alone() -> None:
+    """Pads are masked and positions start at a row's first token; PB-relax's whole-batch maximum only moves
+    the LayerNorm ``eps``, so the logits agree to 1e-4 and greedy tokens exactly."""
+    model = _tiny()
+    prompts = [[9, 5, 18, 22, 7], [11, 30]]
+    with torch.inference_mode():
+        alone = []
+        for p in prompts:
+            ids = torch.tensor([p])
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=8, do_sample=False)
+            alone.append(out[0, len(p) :].tolist())
+        ids = torch.tensor([prompts[0], [0, 0, 0, *prompts[1]]])
+        mask = torch.tensor([[1] * 5, [0, 0, 0, 1, 1]])
+        batch = model.generate(ids, attention_mask=mask, max_new_tokens=8, do_sample=False, pad_token_id=0)
+        padded = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[1, 3:]
+        single = model(input_ids=torch.tensor([prompts[1]]), use_cache=False).logits[0]
+    assert float((padded - single).abs().max()) < 1e-4
+    assert batch[:, 5:].tolist() == alone
