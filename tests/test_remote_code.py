@@ -94,6 +94,9 @@ TINY: dict[str, dict[str, Any]] = {
         context_length=8,
         copy_size=8,
     ),
+    "cogview": dict(
+        hidden_size=16, num_layers=2, num_attention_heads=2, max_position_embeddings=40, eos_token_id=3
+    ),
     "transfo_xl_megatron": dict(  # a memory shorter than the second text: the memory is cut too
         hidden_size=16,
         num_layers=2,

@@ -1,0 +1,273 @@
+"""THUDM's CogView code as the oracle for ``cogview``: its Megatron ``GPT2Model`` (``mpu/sparse_transformer.py``,
+dense attention, sandwich PB-relax LayerNorm) writes the shard and computes logits and greedy tokens on CPU.
+
+    cogview_original.py write    --out DIR [--seed N] [--mp N]
+    cogview_original.py forward  --ckpt DIR --inputs IN.json --out REF.npz
+    cogview_original.py vqvae    --out DIR [--seed N] [--res-blocks N]
+
+The code is read from the git snapshot of https://github.com/THUDM/CogView pinned in
+tests/oracles/SNAPSHOTS.txt, extracted with ``git archive`` into a temporary folder and imported from there.
+
+``write``: ``--mp N`` processes (gloo on 127.0.0.1) call the original ``mpu.initialize_model_parallel(N)`` and
+build the original ``model.gpt2_modeling.GPT2Model`` (tiny sizes: :data:`CONFIG`); every parameter gets a
+seeded value of a visible scale (a rank's own slice from a seed per rank); each rank's state dict is saved as
+DeepSpeed saved the release (``{"module": state_dict, …}`` in ``DIR/1000/mp_rank_0R_model_states.pt``), with
+``DIR/config.json`` (the head count, which the weights do not tell).
+
+``forward``: one process per shard; the original model loads its shard (strict) and computes (1) ``logits`` of
+``segment1`` (``attention_mask=0``: the original's ``build_mask_matrix``, causal), with its ``mems`` (every
+layer's input), (2) ``logits2`` of ``segment2`` at the next positions reading those mems (the path the
+original's sampling takes), (3) ``greedy``: ``max_new_tokens`` argmax steps after ``prompt``, each a full
+forward of the sequence so far (no mems), so the cache of ours is checked against the cache-free original.
+
+Stubs, each for something imported and never needed on one CPU (named in the summary's ``stubs``):
+``deepspeed`` (only ``deepspeed.checkpointing.is_configured() -> False`` is called); ``torch._six`` (removed
+from torch 2; ``mpu/grads.py`` imports ``inf`` from it); ``apex.normalization.fused_layer_norm.FusedLayerNorm``
+→ ``torch.nn.LayerNorm`` (the same computation without CUDA; the PB-relax division is the original's own
+subclass); ``mpu.sparse_transformer.get_cuda_rng_tracker`` → a tracker whose ``fork()`` does nothing (dropout
+is 0 and eval here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import random
+import socket
+import sys
+import tempfile
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C
+
+REPO = "THUDM/CogView"
+CONFIG = {
+    "num_layers": 2,
+    "hidden_size": 32,
+    "num_attention_heads": 4,
+    "vocab_size": 256,
+    "max_position_embeddings": 48,
+}
+ITERATION = 1000
+STUBS = [
+    "deepspeed.checkpointing.is_configured() -> False",
+    "torch._six.inf",
+    "apex FusedLayerNorm -> torch.nn.LayerNorm",
+    "mpu get_cuda_rng_tracker().fork() -> no-op",
+]
+PATHS = ["mpu", "model/gpt2_modeling.py", "vqvae"]
+
+
+def _module(name: str, **attrs: Any) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    mod.__dict__.update(attrs)
+    sys.modules[name] = mod
+    return mod
+
+
+def import_original(workdir: Path) -> None:
+    import torch
+
+    _module("deepspeed", checkpointing=types.SimpleNamespace(is_configured=lambda: False))
+    if "torch._six" not in sys.modules:
+        _module("torch._six", inf=math.inf)
+    _module("apex", __path__=[])
+    _module("apex.normalization", __path__=[])
+    _module("apex.normalization.fused_layer_norm", FusedLayerNorm=torch.nn.LayerNorm)
+    sys.path.insert(0, str(workdir))
+    import mpu
+    import mpu.sparse_transformer
+
+    class _NoFork:
+        @contextlib.contextmanager
+        def fork(self, name: str = "") -> Any:
+            yield
+
+    mpu.sparse_transformer.get_cuda_rng_tracker = lambda: _NoFork()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _init(rank: int, world: int, port: int) -> None:
+    import torch.distributed as dist
+
+    with C.stdout_to_stderr():
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", world_size=world, rank=rank)
+        import mpu
+
+        mpu.initialize_model_parallel(world)
+
+
+def _gpt2_model(config: dict[str, Any]) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpt2_modeling", Path("model") / "gpt2_modeling.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.GPT2Model(
+        num_layers=config["num_layers"],
+        vocab_size=config["vocab_size"],
+        hidden_size=config["hidden_size"],
+        num_attention_heads=config["num_attention_heads"],
+        embedding_dropout_prob=0.0,
+        attention_dropout_prob=0.0,
+        output_dropout_prob=0.0,
+        max_sequence_length=config["max_position_embeddings"],
+        max_memory_length=config["max_position_embeddings"],
+        checkpoint_activations=False,
+        parallel_output=False,
+    )
+
+
+def _write_rank(rank: int, workdir: str, out: str, seed: int, world: int, port: int) -> None:
+    import torch
+
+    os.chdir(workdir)
+    import_original(Path(workdir))
+    _init(rank, world, port)
+    torch.manual_seed(seed)
+    model = _gpt2_model(CONFIG)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            own = bool(getattr(p, "model_parallel", False))  # a rank's own slice: a seed per rank
+            r = C.rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
+            value = C.random_value(r, name.replace("layernorm.weight", "gamma"), tuple(p.shape))
+            p.copy_(torch.from_numpy(value))
+    sd = {"module": model.state_dict(), "iteration": ITERATION, "mp_world_size": world, "dp_world_size": 1}
+    sd.update(random_rng_state=random.getstate(), torch_rng_state=torch.get_rng_state())
+    folder = Path(out) / str(ITERATION)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(sd, folder / f"mp_rank_{rank:02d}_model_states.pt")
+    if rank == 0:
+        (Path(out) / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
+
+
+def write(workdir: Path, out: Path, seed: int, world: int) -> dict[str, Any]:
+    import torch.multiprocessing as mp
+
+    out.mkdir(parents=True, exist_ok=True)
+    C.dump_json(out / "config.json", {"num_attention_heads": CONFIG["num_attention_heads"]})
+    mp.spawn(_write_rank, args=(str(workdir), str(out), seed, world, _free_port()), nprocs=world, join=True)
+    return {"arch": "cogview", "shards": world}
+
+
+def _forward_rank(rank: int, workdir: str, ckpt_: str, inputs: str, out: str, world: int, port: int) -> None:
+    import torch
+
+    os.chdir(workdir)
+    import_original(Path(workdir))
+    ckpt = Path(ckpt_)
+    feeds = json.loads(Path(inputs).read_text())
+    _init(rank, world, port)
+    model = _gpt2_model(CONFIG).eval()
+    sd = torch.load(ckpt / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False)
+    model.load_state_dict(sd["module"], strict=True)
+    seg1, seg2 = torch.tensor(feeds["segment1"]), torch.tensor(feeds["segment2"])
+
+    def positions(start: int, ids: torch.Tensor) -> torch.Tensor:
+        return torch.arange(start, start + ids.shape[1]).expand_as(ids)
+
+    with torch.no_grad():
+        logits1, *mems = model(seg1, positions(0, seg1), 0, None, None, 0)
+        m = mems[0].shape[1]
+        logits2, *_ = model(seg2, positions(m, seg2), 0, None, None, 0, *mems)
+        seq = torch.tensor(feeds["prompt"])
+        for _ in range(int(feeds["max_new_tokens"])):
+            logits, *_ = model(seq, positions(0, seq), 0, None, None, 0)
+            seq = torch.cat([seq, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    if rank:
+        return
+    np.savez(
+        out,
+        logits=logits1.numpy().astype(np.float32),
+        logits2=logits2.numpy().astype(np.float32),
+        greedy=seq[:, len(feeds["prompt"][0]) :].numpy().astype(np.int64),
+    )
+    C.dump_json(Path(out + ".json"), {"memory_length": m, "loaded": len(sd["module"])})
+
+
+def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    """Every rank of the checkpoint runs the original model (gloo, one process per rank); rank 0 saves."""
+    import torch.multiprocessing as mp
+
+    world = len(list((ckpt / str(ITERATION)).glob("mp_rank_*_model_states.pt")))
+    args = (str(workdir), str(ckpt), str(inputs), str(out), world, _free_port())
+    mp.spawn(_forward_rank, args=args, nprocs=world, join=True)
+    info = json.loads(Path(str(out) + ".json").read_text())
+    return {"outputs": ["logits", "logits2", "greedy"], "ranks": world, **info}
+
+
+VQVAE_SIZES = {"channel": 16, "embed_dim": 8, "n_embed": 64, "n_res_channel": 4}
+
+
+def vqvae(workdir: Path, out: Path, seed: int, res_blocks: int) -> dict[str, Any]:
+    """The original ``vqvae.vqvae_zc.VQVAE`` (stride 6, simple: the release's ``api.new_model()`` at tiny
+    sizes) with seeded weights saved as ``module.``-prefixed ``vqvae.pt`` (``VQVAETokenizer`` strips it), and
+    ``api.code2img`` of a seeded 2×4×4 code grid (plus the grid) in ``out/ref.npz``."""
+    import torch
+
+    sys.path.insert(0, str(workdir))
+    from vqvae import api
+    from vqvae.vqvae_zc import VQVAE
+
+    model = VQVAE(n_res_block=res_blocks, stride=6, **VQVAE_SIZES).eval()
+    r = C.rng(seed)
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            t.copy_(torch.from_numpy(r.normal(0.0, 0.3, tuple(t.shape)).astype(np.float32)))
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, out / "vqvae.pt")
+    codes = torch.from_numpy(r.integers(0, VQVAE_SIZES["n_embed"], (2, 4, 4)))
+    images = api.code2img(model, codes)  # [b, h, w]: its [b, h*w] branch takes the root of all b*h*w codes
+    np.savez(out / "ref.npz", codes=codes.numpy(), images=images.numpy().astype(np.float32))
+    return {"arch": "cogview vqvae", "res_blocks": res_blocks, "image": list(images.shape)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("write")
+    w.add_argument("--out", type=Path, required=True)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--mp", type=int, default=1, help="model-parallel ranks (one shard each)")
+    f = sub.add_parser("forward")
+    f.add_argument("--ckpt", type=Path, required=True)
+    f.add_argument("--inputs", type=Path, required=True)
+    f.add_argument("--out", type=Path, required=True)
+    v = sub.add_parser("vqvae")
+    v.add_argument("--out", type=Path, required=True)
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--res-blocks", type=int, default=0)
+    args = p.parse_args()
+    for k in ("out", "ckpt", "inputs"):
+        if getattr(args, k, None) is not None:
+            setattr(args, k, getattr(args, k).resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        commit = C.extract_original(REPO, PATHS, workdir)
+        os.chdir(workdir)
+        if args.cmd == "vqvae":
+            summary = vqvae(workdir, args.out, args.seed, args.res_blocks)
+        elif args.cmd == "write":
+            summary = write(workdir, args.out, args.seed, args.mp)
+        else:
+            summary = forward(workdir, args.ckpt, args.inputs, args.out)
+        summary.update({"impl": f"CogView {commit[:10]}", "cmd": args.cmd, "stubs": STUBS})
+        C.report(summary)
+
+
+if __name__ == "__main__":
+    main()
