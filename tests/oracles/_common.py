@@ -342,3 +342,11 @@ def original_args(doc: str, arch: str) -> argparse.Namespace:
         if getattr(args, k, None) is not None:
             setattr(args, k, getattr(args, k).resolve())
     return args
+
+
+def rendezvous() -> str:
+    """A ``torch.distributed`` init method for the ranks of one oracle run: a file no other run shares (a
+    free TCP port picked here could be taken by another process before the ranks bind it)."""
+    import tempfile
+
+    return "file://" + os.path.join(tempfile.mkdtemp(prefix="zhplm-gloo-"), "rendezvous")

@@ -55,7 +55,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import types
@@ -164,16 +163,15 @@ def _generate_samples() -> Any:
     return mod
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _rendezvous() -> str:
+    """Where the ranks meet: a file (a free TCP port could be taken before the ranks bind it)."""
+    return C.rendezvous()
 
 
-def _init(rank: int, world: int, port: int) -> None:
+def _init(rank: int, world: int, port: str) -> None:
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", world_size=world, rank=rank)
+    dist.init_process_group("gloo", init_method=port, world_size=world, rank=rank)
     import mpu
 
     mpu.initialize_model_parallel(world)
@@ -192,7 +190,7 @@ def _fill(model: Any, seed: int, rank: int) -> None:
             p.copy_(torch.from_numpy(value))
 
 
-def _write_rank(rank: int, workdir: str, out: str, seed: int, port: int) -> None:
+def _write_rank(rank: int, workdir: str, out: str, seed: int, port: str) -> None:
     import random
 
     import torch
@@ -228,11 +226,11 @@ def write(workdir: Path, out: Path, seed: int) -> dict[str, Any]:
 
     out.mkdir(parents=True, exist_ok=True)
     C.dump_json(out / "cpm_config.json", CONFIG)
-    mp.spawn(_write_rank, args=(str(workdir), str(out), seed, _free_port()), nprocs=2, join=True)
+    mp.spawn(_write_rank, args=(str(workdir), str(out), seed, _rendezvous()), nprocs=2, join=True)
     return {"arch": "cpm1", "shards": 2}
 
 
-def _forward_mp2_rank(rank: int, workdir: str, ckpt: str, ids: list[list[int]], out: str, port: int) -> None:
+def _forward_mp2_rank(rank: int, workdir: str, ckpt: str, ids: list[list[int]], out: str, port: str) -> None:
     import torch
 
     os.chdir(workdir)
@@ -288,14 +286,14 @@ def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path, max_new_tokens: 
         mp2 = tmp / "mp2.npy"
         mp.spawn(
             _forward_mp2_rank,
-            args=(str(workdir), str(ckpt), ids, str(mp2), _free_port()),
+            args=(str(workdir), str(ckpt), ids, str(mp2), _rendezvous()),
             nprocs=2,
             join=True,
         )
         logits_mp2 = np.load(mp2)
         sd = torch.load(merged, map_location="cpu", weights_only=False)
     with C.stdout_to_stderr():
-        _init(0, 1, _free_port())
+        _init(0, 1, _rendezvous())
     model = _gpt2_model(config, parallel_output=False).eval()
     model.load_state_dict(sd["module"], strict=True)
     gs = _generate_samples()

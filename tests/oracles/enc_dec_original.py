@@ -63,7 +63,6 @@ import math
 import os
 import random
 import runpy
-import socket
 import sys
 import tempfile
 import types
@@ -150,16 +149,15 @@ def import_original(src: Path, arch: str) -> Any:
     return model
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _rendezvous() -> str:
+    """Where the ranks meet: a file (a free TCP port could be taken before the ranks bind it)."""
+    return C.rendezvous()
 
 
-def _init(rank: int, world: int, port: int) -> None:
+def _init(rank: int, world: int, port: str) -> None:
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", world_size=world, rank=rank)
+    dist.init_process_group("gloo", init_method=port, world_size=world, rank=rank)
     import mpu
 
     mpu.initialize_model_parallel(world)
@@ -236,7 +234,7 @@ def write_eva(src: Path, out: Path, seed: int) -> dict[str, Any]:
     for sub in ("mp1", "mp2"):
         _write_files(out / sub, src, "eva")
     with C.stdout_to_stderr():
-        _init(0, 1, _free_port())
+        _init(0, 1, _rendezvous())
     torch.manual_seed(seed)
     net = _build(model, "eva", out / "mp1" / CONFIG_NAMES["eva"], parallel_output=False)
     _fill(net, seed, 0)
@@ -265,7 +263,7 @@ def write_eva(src: Path, out: Path, seed: int) -> dict[str, Any]:
 
 
 def _write_cpm2_rank(
-    rank: int, src: str, out: str, seed: int, port: int, feeds: dict[str, Any] | None, ref: str | None
+    rank: int, src: str, out: str, seed: int, port: str, feeds: dict[str, Any] | None, ref: str | None
 ) -> None:
     import torch
 
@@ -289,7 +287,7 @@ def write_cpm2(
     import torch.multiprocessing as mp
 
     _write_files(out, src, "cpm2")
-    args = (str(src), str(out), seed, _free_port(), feeds, str(ref) if ref else None)
+    args = (str(src), str(out), seed, _rendezvous(), feeds, str(ref) if ref else None)
     mp.spawn(_write_cpm2_rank, args=args, nprocs=2, join=True)
     return {"arch": "cpm2", "shards": 2, "forward": ref is not None}
 
@@ -311,7 +309,7 @@ def forward_eva(src: Path, ckpt: Path, feeds: dict[str, Any], out: Path) -> dict
 
     model = import_original(src, "eva")
     with C.stdout_to_stderr():
-        _init(0, 1, _free_port())
+        _init(0, 1, _rendezvous())
     net = _build(model, "eva", ckpt / CONFIG_NAMES["eva"], parallel_output=False).eval()
     sd = torch.load(
         ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False
@@ -358,7 +356,7 @@ def dialogue_eva(src: Path, ckpt: Path, turns: list[str], out: Path, max_new_tok
 
     model = import_original(src, "eva")
     with C.stdout_to_stderr():
-        _init(0, 1, _free_port())
+        _init(0, 1, _rendezvous())
     net = _build(model, "eva", ckpt / CONFIG_NAMES["eva"], parallel_output=False).eval()
     sd = torch.load(
         ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False
@@ -405,7 +403,7 @@ def dialogue_eva(src: Path, ckpt: Path, turns: list[str], out: Path, max_new_tok
     return {"turns": len(turns), "replies": len(replies), "by": "eva_interactive.generate_samples"}
 
 
-def _forward_cpm2_rank(rank: int, src: str, ckpt: str, feeds: dict[str, Any], out: str, port: int) -> None:
+def _forward_cpm2_rank(rank: int, src: str, ckpt: str, feeds: dict[str, Any], out: str, port: str) -> None:
     os.chdir(src)
     model = import_original(Path(src), "cpm2")
     with C.stdout_to_stderr():
@@ -453,7 +451,7 @@ def forward_cpm2(src: Path, ckpt: Path, feeds: dict[str, Any], out: Path) -> dic
     import torch.multiprocessing as mp
 
     mp.spawn(
-        _forward_cpm2_rank, args=(str(src), str(ckpt), feeds, str(out), _free_port()), nprocs=2, join=True
+        _forward_cpm2_rank, args=(str(src), str(ckpt), feeds, str(out), _rendezvous()), nprocs=2, join=True
     )
     return {
         "outputs": ["enc_hidden", "logits", "greedy"],

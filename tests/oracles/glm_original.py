@@ -50,7 +50,6 @@ import importlib.util
 import json
 import math
 import os
-import socket
 import sys
 import tempfile
 import types
@@ -91,10 +90,9 @@ def _eprint(*a: Any, **k: Any) -> None:
     print(*a, file=sys.stderr)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _rendezvous() -> str:
+    """Where the ranks meet: a file (a free TCP port could be taken before the ranks bind it)."""
+    return C.rendezvous()
 
 
 def import_original(workdir: Path) -> Any:
@@ -120,9 +118,7 @@ def import_original(workdir: Path) -> Any:
     mpu.transformer.get_cuda_rng_tracker = lambda: _NoFork()
     if not dist.is_initialized():
         with C.stdout_to_stderr():
-            dist.init_process_group(
-                "gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", world_size=1, rank=0
-            )
+            dist.init_process_group("gloo", init_method=_rendezvous(), world_size=1, rank=0)
             mpu.initialize_model_parallel(1)
     _module("model", __path__=[str(workdir / "model")])
     _module("model.prompt", PromptSpell=None)

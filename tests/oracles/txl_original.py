@@ -43,7 +43,6 @@ import json
 import math
 import os
 import random
-import socket
 import sys
 import tempfile
 import types
@@ -93,17 +92,16 @@ def import_original(workdir: Path) -> None:
     mpu.transformer.get_cuda_rng_tracker = lambda: _NoFork()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _rendezvous() -> str:
+    """Where the ranks meet: a file (a free TCP port could be taken before the ranks bind it)."""
+    return C.rendezvous()
 
 
-def _init(rank: int, world: int, port: int) -> None:
+def _init(rank: int, world: int, port: str) -> None:
     import torch.distributed as dist
 
     with C.stdout_to_stderr():
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", world_size=world, rank=rank)
+        dist.init_process_group("gloo", init_method=port, world_size=world, rank=rank)
         import mpu
 
         mpu.initialize_model_parallel(world)
@@ -154,7 +152,7 @@ def _generate_samples() -> Any:
     return mod
 
 
-def _write_rank(rank: int, workdir: str, out: str, seed: int, world: int, port: int) -> None:
+def _write_rank(rank: int, workdir: str, out: str, seed: int, world: int, port: str) -> None:
     import torch
 
     os.chdir(workdir)
@@ -191,11 +189,11 @@ def write(workdir: Path, out: Path, seed: int, world: int) -> dict[str, Any]:
 
     out.mkdir(parents=True, exist_ok=True)
     C.dump_json(out / "config.json", {k: CONFIG[k] for k in ("num_attention_heads", "mem_length")})
-    mp.spawn(_write_rank, args=(str(workdir), str(out), seed, world, _free_port()), nprocs=world, join=True)
+    mp.spawn(_write_rank, args=(str(workdir), str(out), seed, world, _rendezvous()), nprocs=world, join=True)
     return {"arch": "transfo_xl_megatron", "shards": world}
 
 
-def _forward_rank(rank: int, workdir: str, ckpt_: str, inputs: str, out: str, world: int, port: int) -> None:
+def _forward_rank(rank: int, workdir: str, ckpt_: str, inputs: str, out: str, world: int, port: str) -> None:
     import torch
 
     os.chdir(workdir)
@@ -247,7 +245,7 @@ def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any
     import torch.multiprocessing as mp
 
     world = len(list((ckpt / str(ITERATION)).glob("mp_rank_*_model_states.pt")))
-    args = (str(workdir), str(ckpt), str(inputs), str(out), world, _free_port())
+    args = (str(workdir), str(ckpt), str(inputs), str(out), world, _rendezvous())
     mp.spawn(_forward_rank, args=args, nprocs=world, join=True)
     info = json.loads(Path(str(out) + ".json").read_text())
     return {"outputs": ["logits", "logits2", "greedy"], "ranks": world, **info}
