@@ -5,6 +5,7 @@ on the same folder, not from the code under test."""
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import random
@@ -125,7 +126,9 @@ def test_ray_gives_the_local_results_even_when_a_worker_is_killed(work: Path) ->
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
+    printer = builtins.print
     report = jobs.run(_job(work, "ray"), engine="ray", workers=2)
+    assert builtins.print is printer  # Ray's own print does not outlive the job
     thread.join(timeout=5)
     assert killed, "no Ray worker was found to kill"
     assert report.rows == LINES and report.computed == 6

@@ -17,6 +17,7 @@ here and only for ``engine="ray"``.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -264,6 +265,7 @@ def _run_ray(job: Job, todo: list[Block], *, address: str | None, workers: int |
     if not todo:
         return
     started = not ray.is_initialized()
+    printer = builtins.print  # ray.init swaps in its own print for the whole process; put it back after
     if started:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     context = ray.data.DataContext.get_current()
@@ -287,6 +289,7 @@ def _run_ray(job: Job, todo: list[Block], *, address: str | None, workers: int |
     finally:
         if started:
             ray.shutdown()
+        builtins.print = printer
 
 
 def read_results(output: str | Path) -> Any:
