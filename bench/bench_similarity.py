@@ -101,7 +101,8 @@ def main() -> None:
     ap.add_argument("--embed", type=int, default=2000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--int8", type=int, default=2000, help="sentences for the int8 comparison")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--index", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--ann", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -148,61 +149,75 @@ def main() -> None:
         st_row = f"sentence-transformers {sentence_transformers.__version__} (cls pooling)"
     except Exception as exc:  # reported, not hidden
         st_row = f"sentence-transformers unavailable ({type(exc).__name__}: {exc})"
-    best: dict[str, float] = {}
+    import statistics
+
+    times: dict[str, list[float]] = {name: [] for name in runs}
     results: dict[str, Any] = {}
-    for _ in range(args.rounds):  # interleaved rounds on a shared machine: the best of each
-        for name, fn in runs.items():
-            t, results[name] = timed(fn)
-            best[name] = min(best.get(name, float("inf")), t)
-    t_ours, ours, t_plain, z = best["zhplm"], results["zhplm"], best["plain"], results["plain"]
-    t_st = best.get("st", float("nan"))
+    order = list(runs)
+    for r in range(args.rounds):  # alternating rounds on a shared machine: the order turns each round
+        for name in order[r % len(order) :] + order[: r % len(order)]:
+            t, results[name] = timed(runs[name])
+            times[name].append(t)
+        print(f"round {r}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), flush=True)
+    ours, z = results["zhplm"], results["plain"]
+
+    def ratio(name: str) -> str:
+        rs = [t / o for t, o in zip(times[name], times["zhplm"], strict=True)]
+        return f"{statistics.median(rs):.3f}x [{min(rs):.3f}-{max(rs):.3f}]"
+
+    med = {k: statistics.median(v) for k, v in times.items()}
     plain_scores = np.einsum("ij,ij->i", z[: args.pairs], z[args.pairs :])
     ours_scores = np.array([p.score for p in ours])
     n_sent = 2 * args.pairs
     say()
     say(
         f"1. similarity of {args.pairs} pairs ({n_sent} distinct sentences, 8-32 characters), batch 32, "
-        f"best of {args.rounds} interleaved rounds"
+        f"{args.rounds} alternating rounds; medians, zhplm speed-up = median of per-round time ratios [min-max]"
     )
-    say(f"{'system':52s} {'seconds':>8s} {'sentences/s':>12s} {'zhplm speed-up':>15s}")
-    say(
-        f"{'zhplm pipeline(sentence-similarity).pairs (pooler)':52s} {t_ours:8.1f} {n_sent / t_ours:12.1f} {'1.00x':>15s}"
-    )
-    say(
-        f"{'transformers + numpy (AutoModel, pooler_output)':52s} {t_plain:8.1f} {n_sent / t_plain:12.1f} {t_plain / t_ours:14.2f}x"
-    )
-    say(f"{st_row:52s} {t_st:8.1f} {n_sent / t_st:12.1f} {t_st / t_ours:14.2f}x")
+    say(f"{'system':52s} {'seconds':>8s} {'sentences/s':>12s} {'zhplm speed-up':>24s}")
+    say(f"{'zhplm pipeline(sentence-similarity).pairs (pooler)':52s} {med['zhplm']:8.1f} "
+        f"{n_sent / med['zhplm']:12.1f} {'1.00x':>24s}")  # fmt: skip
+    say(f"{'transformers + numpy (AutoModel, pooler_output)':52s} {med['plain']:8.1f} "
+        f"{n_sent / med['plain']:12.1f} {ratio('plain'):>24s}")  # fmt: skip
+    if "st" in med:
+        say(f"{st_row:52s} {med['st']:8.1f} {n_sent / med['st']:12.1f} {ratio('st'):>24s}")
+    else:
+        say(st_row)
     say(f"max |zhplm - transformers| pair score: {np.abs(ours_scores - plain_scores).max():.2e}")
 
-    # -- 2. int8 dynamic quantisation --------------------------------------------------------------
-    from torch.ao.quantization import quantize_dynamic
-
-    emb = sim.embeddings
+    # -- 2. reduced precision through the pipeline's own dtype option ------------------------------
     sample = texts[: min(args.int8, n_sent)]
-    model32 = emb.model
-    model8 = quantize_dynamic(model32, {torch.nn.Linear}, dtype=torch.qint8)
-    t_fp32 = t_int8 = float("inf")
-    for _ in range(args.rounds):
-        emb.model = model32
-        t, v32 = timed(lambda: emb(sample))
-        t_fp32 = min(t_fp32, t)
-        emb.model = model8
-        t, v8 = timed(lambda: emb(sample))
-        t_int8 = min(t_int8, t)
-    emb.model = model32
-    cos = np.einsum("ij,ij->i", v32, v8)
     half = len(sample) // 2
-    s32 = np.einsum("ij,ij->i", v32[:half], v32[half : 2 * half])
-    s8 = np.einsum("ij,ij->i", v8[:half], v8[half : 2 * half])
+    precisions = {
+        "fp32": sim,
+        **{d: zhplm.pipeline("sentence-similarity", folder, dtype=d) for d in ("bf16", "int8")},
+    }
+    for p_ in precisions.values():
+        p_.embeddings(sample[:32])  # warm-up
+    ptimes: dict[str, list[float]] = {d: [] for d in precisions}
+    vecs: dict[str, Any] = {}
+    names = list(precisions)
+    for r in range(args.rounds):
+        for d in names[r % 3 :] + names[: r % 3]:
+            t, vecs[d] = timed(lambda d=d: precisions[d].embeddings(sample))
+            ptimes[d].append(t)
+        print(
+            f"precision round {r}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in ptimes.items()), flush=True
+        )
     say()
-    say(
-        f"2. int8 dynamic quantisation (torch quantize_dynamic on every nn.Linear; this CPU has no native bf16), {len(sample)} sentences"
-    )
-    say(
-        f"fp32 {len(sample) / t_fp32:.1f} sentences/s, int8 {len(sample) / t_int8:.1f} sentences/s: {t_fp32 / t_int8:.2f}x"
-    )
-    say(f"cosine(fp32 vector, int8 vector): mean {cos.mean():.5f}, min {cos.min():.5f}")
-    say(f"pair score |fp32 - int8|: mean {np.abs(s32 - s8).mean():.2e}, max {np.abs(s32 - s8).max():.2e}")
+    say(f"2. reduced precision: zhplm.pipeline('sentence-similarity', folder, dtype=...), {len(sample)} sentences, "
+        f"{args.rounds} alternating rounds (this CPU has avx512_bf16: bf16 is native)")  # fmt: skip
+    v32 = vecs["fp32"]
+    s32 = np.einsum("ij,ij->i", v32[:half], v32[half : 2 * half])
+    for d in ("bf16", "int8"):
+        rs = [a / b for a, b in zip(ptimes["fp32"], ptimes[d], strict=True)]
+        v = np.asarray(vecs[d], dtype=np.float32)
+        cos = np.einsum("ij,ij->i", v32, v)
+        sd = np.einsum("ij,ij->i", v[:half], v[half : 2 * half])
+        say(f"{d}: {len(sample) / statistics.median(ptimes[d]):.1f} sentences/s vs fp32 "
+            f"{len(sample) / statistics.median(ptimes['fp32']):.1f}: speed-up {statistics.median(rs):.2f}x "
+            f"[{min(rs):.2f}-{max(rs):.2f}]; cosine(fp32 vector, {d} vector) mean {cos.mean():.5f}, min {cos.min():.5f}; "
+            f"pair score |fp32 - {d}| mean {np.abs(s32 - sd).mean():.2e}, max {np.abs(s32 - sd).max():.2e}")  # fmt: skip
 
     # -- 3. search over a corpus ---------------------------------------------------------------------
     corpus_texts = sentences(args.embed, seed=2)
@@ -264,6 +279,8 @@ def main() -> None:
     agree = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(st_idx, ref_idx.tolist(), strict=True)])
     say(f"top-10 overlap zhplm exact vs sentence-transformers: {agree:.3f}")
     try:
+        if not args.index:
+            raise ImportError("--no-index")
         import faiss
 
         indexed = SimilarSearch(
@@ -282,7 +299,7 @@ def main() -> None:
             f"{t_ib / args.queries * 1e3:.1f} ms/query in a batch, recall@10 vs exact {rec:.3f}"
         )
     except ImportError:
-        say("faiss not installed: index path not measured")
+        say("faiss index path not measured in this run (--no-index or faiss missing)")
 
     # -- 4. the index libraries ------------------------------------------------------------------
     if args.ann:

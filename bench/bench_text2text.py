@@ -17,7 +17,8 @@ batch 1, fp32, 2 threads. Time to first token includes the 512-token encoder pas
 from __future__ import annotations
 
 import argparse
-import copy
+import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 import torch
 
-from bench_generate import Clock, cpu_name
+from bench_generate import cpu_name
 
 VOCAB = Path(__file__).resolve().parents[2] / "shared" / "assets" / "imcaspar+gpt2-ml" / "tokenization"
 VOCAB = VOCAB / "bert-base-chinese-vocab.txt"
@@ -69,30 +70,75 @@ def build(kind: str, folder: Path) -> None:
     transformers.BertTokenizer(vocab=str(folder / "vocab.txt")).save_pretrained(str(folder))
 
 
-def pipeline_run(gen: Any, text: str) -> tuple[float, float, list[int]]:
-    first: list[float] = []
+class Steps:
+    """Forward hooks on the top model: each ``forward`` of a seq2seq model in ``generate`` is one decoder step
+    (the encoder runs once, through ``get_encoder()``), so the first post-hook is the first token's logits, the
+    number of calls is the number of tokens, and the summed time inside ``forward`` shows what lies outside."""
+
+    def __init__(self, model: Any) -> None:
+        self.handles = [model.register_forward_pre_hook(lambda *_: self._begin()),
+                        model.register_forward_hook(lambda *_: self._end())]  # fmt: skip
+        self.reset()
+
+    def reset(self) -> None:
+        self.calls, self.inside, self.first, self._t = 0, 0.0, 0.0, 0.0
+
+    def _begin(self) -> None:
+        self._t = time.perf_counter()
+
+    def _end(self) -> None:
+        now = time.perf_counter()
+        self.calls += 1
+        self.inside += now - self._t
+        if self.calls == 1:
+            self.first = now
+
+
+Run = tuple[float, float, float, list[int]]  # TTFT s, decode tok/s, seconds outside forward per token, tokens
+
+
+def timed(steps: Steps, call: Any) -> Run:
+    steps.reset()
     start = time.perf_counter()
-    result = gen(text, max_new_tokens=NEW, on_text=lambda _: first.append(time.perf_counter()))
+    tokens = call()
     end = time.perf_counter()
-    n, first_at = len(result.token_ids), first[0] if first else end
-    return first_at - start, (n - 1) / max(end - first_at, 1e-9), result.token_ids
+    assert steps.calls == NEW, (steps.calls, NEW)
+    outside = (end - start) - steps.inside
+    return steps.first - start, (NEW - 1) / (end - steps.first), outside / NEW, tokens
 
 
-def generate_run(model: Any, enc: dict[str, torch.Tensor]) -> tuple[float, float, list[int]]:
-    clock = Clock()
-    start = time.perf_counter()
+def pipeline_run(gen: Any, steps: Steps, text: str) -> Run:
+    return timed(steps, lambda: gen(text, max_new_tokens=NEW).token_ids)
+
+
+def generate_run(model: Any, steps: Steps, enc: dict[str, torch.Tensor]) -> Run:
+    def call() -> list[int]:
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=NEW, do_sample=False, num_beams=1, eos_token_id=[SEP],
+                                 pad_token_id=PAD)  # fmt: skip
+        return [int(t) for t in out[0, 1:].tolist()]
+
+    return timed(steps, call)
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def logits(model: Any, enc: dict[str, torch.Tensor], decoded: list[int], start: int) -> torch.Tensor:
     with torch.inference_mode():
-        out = model.generate(**enc, max_new_tokens=NEW, do_sample=False, num_beams=1, eos_token_id=[SEP],
-                             pad_token_id=PAD, streamer=clock)  # fmt: skip
-    end = time.perf_counter()
-    tokens = out[0, 1:].tolist()
-    assert clock.first is not None
-    return clock.first - start, (len(tokens) - 1) / (end - clock.first), tokens
+        dec = torch.tensor([[start, *decoded]])
+        out = model(**enc, decoder_input_ids=dec).logits.float()
+    keep = torch.ones(out.shape[-1], dtype=torch.bool)
+    keep[SEP] = False  # the stop token's column was pushed to -1e4 by build(): bf16 rounds that by 16
+    return out[..., keep]
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", type=Path)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--models", default="T5-PEGASUS base,BART base")
     args = p.parse_args()
     torch.set_num_threads(2)
     import transformers
@@ -101,38 +147,68 @@ def main() -> None:
 
     text = (PARAGRAPH * 8)[:510]
     lines = [
-        "Summarisation-shaped text2text: encode 512 tokens, greedy 64 new tokens, random weights, batch 1, "
-        "2 threads, one run",
-        f"CPU: {cpu_name()} (AVX2); torch {torch.__version__}, transformers {transformers.__version__}",
+        f"Summarisation-shaped text2text: encode 512 tokens, greedy exactly {NEW} new tokens (the stop token's "
+        "head row zeroed), random weights, batch 1, 2 threads",
+        f"CPU: {cpu_name()} (avx512_bf16: native bf16); torch {torch.__version__}, transformers "
+        f"{transformers.__version__}; load average at start {os.getloadavg()[0]:.1f}",
+        f"{args.rounds} rounds, zhplm and transformers alternating in each round (one process); TTFT and tokens from "
+        "forward hooks on the model (not rendered text); ratios are medians of per-round ratios [min-max]",
         "",
-        f"{'':18} {'':34} {'TTFT ms':>9} {'decode tok/s':>13} {'tokens':>7}",
     ]
-    for kind in ("T5-PEGASUS base", "BART base"):
+    for kind in args.models.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             build(kind, Path(tmp))
             gen = zhplm.pipeline("text2text-generation", tmp)
             model = transformers.AutoModelForSeq2SeqLM.from_pretrained(tmp).eval()
+            gen16 = zhplm.pipeline("text2text-generation", tmp, dtype="bf16")
         enc = dict(gen.tokenizer(text, return_tensors="pt", return_token_type_ids=False))
         assert enc["input_ids"].shape[1] == 512
-        pipeline_run(gen, text[:20]), generate_run(model, dict(gen.tokenizer(text[:20], return_tensors="pt",
-                                                                        return_token_type_ids=False)))  # fmt: skip
-        ours, theirs = pipeline_run(gen, text), generate_run(model, enc)
-        assert ours[2] == [t for t in theirs[2] if t != SEP] and len(ours[2]) == NEW, (ours[2], theirs[2])
-        gen.model = torch.ao.quantization.quantize_dynamic(copy.deepcopy(gen.model), {torch.nn.Linear})
-        int8 = pipeline_run(gen, text)
-        agree = sum(a == b for a, b in zip(int8[2], ours[2], strict=False)) / NEW
-        rows = (
-            ("zhplm pipeline fp32", ours),
-            ("transformers generate fp32", theirs),
-            ("zhplm pipeline int8", int8),
+        assert gen.format.encode(gen.tokenizer, text).input_ids == enc["input_ids"][0].tolist()
+        ours_steps, theirs_steps, b16_steps = Steps(gen.model), Steps(model), Steps(gen16.model)
+        short = text[:20]
+        (
+            gen(short, max_new_tokens=NEW),
+            generate_run(
+                model,
+                theirs_steps,
+                dict(gen.tokenizer(short, return_tensors="pt", return_token_type_ids=False)),
+            ),
+        )  # fmt: skip  (warm-up)
+        ours: list[Run] = []
+        theirs: list[Run] = []
+        for r in range(args.rounds):
+            first, second = ("z", "t") if r % 2 == 0 else ("t", "z")
+            for who in (first, second):
+                if who == "z":
+                    ours.append(pipeline_run(gen, ours_steps, text))
+                else:
+                    theirs.append(generate_run(model, theirs_steps, enc))
+            print(kind, r, ours[-1][:3], theirs[-1][:3], flush=True)
+        assert all(o[3] == t[3] and len(o[3]) == NEW for o, t in zip(ours, theirs, strict=True))
+        dec_ratio = [o[1] / t[1] for o, t in zip(ours, theirs, strict=True)]
+        ttft_ratio = [t[0] / o[0] for o, t in zip(ours, theirs, strict=True)]
+        b16 = pipeline_run(gen16, b16_steps, text)
+        agree = sum(a == b for a, b in zip(b16[3], ours[0][3], strict=True)) / NEW
+        start = int(model.config.decoder_start_token_id)
+        diff = (logits(gen16.model, enc, ours[0][3], start) - logits(gen.model, enc, ours[0][3], start)).abs()
+        lines += [f"{kind}: {'':28} {'TTFT ms':>9} {'decode tok/s':>13} {'ms outside forward/token':>25}"]
+        for name, runs in (("zhplm pipeline fp32", ours), ("transformers generate fp32", theirs)):
+            lines.append(f"  {name:34} {median([x[0] for x in runs]) * 1000:9.0f} "
+                         f"{median([x[1] for x in runs]):13.2f} {median([x[2] for x in runs]) * 1000:25.2f}"
+                         f"   per round decode: {', '.join(f'{x[1]:.2f}' for x in runs)}")  # fmt: skip
+        lines.append(
+            f"  {'zhplm pipeline bf16 (one run)':34} {b16[0] * 1000:9.0f} {b16[1]:13.2f} {b16[2] * 1000:25.2f}"
         )
-        lines += [f"{kind:18} {n:34} {r[0] * 1000:9.0f} {r[1]:13.2f} {len(r[2]):7d}" for n, r in rows]
         lines += [
-            f"{kind:18} zhplm / transformers decode speed {ours[1] / theirs[1]:.2f}x; int8 / fp32 decode "
-            f"{int8[1] / ours[1]:.2f}x, TTFT {int8[0] / ours[0]:.2f}x, greedy agreement with fp32 {agree:.0%}",
+            f"  zhplm / transformers: decode {median(dec_ratio):.3f}x [{min(dec_ratio):.3f}-{max(dec_ratio):.3f}], "
+            f"TTFT speed {median(ttft_ratio):.3f}x [{min(ttft_ratio):.3f}-{max(ttft_ratio):.3f}]; same {NEW} tokens "
+            "in every round: yes",
+            f"  bf16 vs fp32 (zhplm pipeline): decode {b16[1] / median([x[1] for x in ours]):.2f}x, TTFT "
+            f"{median([x[0] for x in ours]) / b16[0]:.2f}x faster; greedy agreement {agree:.0%}; logits over the "
+            f"{NEW + 1} teacher-forced steps (stop column left out): max |diff| {diff.max():.3g}, mean {diff.mean():.3g}",
             "",
         ]
-        print("\n".join(lines[-5:]), flush=True)
+        print("\n".join(lines[-7:]), flush=True)
     text_out = "\n".join(lines)
     print(text_out)
     if args.out:

@@ -6,6 +6,7 @@ logits over two segments (the second reading the first one's memory) and greedy 
     txl_original.py write    --out DIR [--seed N]
     txl_original.py forward  --ckpt DIR --inputs IN.json --out REF.npz
     txl_original.py tokenize --texts TEXTS.json --out OUT.json
+    txl_original.py bench    --ckpt DIR --inputs IN.json --out OUT.json [--reps N] [--hidden --heads --layers --mem]
 
 The code is read from the git snapshot of https://github.com/THUDM/Chinese-Transformer-XL pinned in
 tests/oracles/SNAPSHOTS.txt, extracted with ``git archive`` into a temporary folder and imported from there.
@@ -152,14 +153,16 @@ def _generate_samples() -> Any:
     return mod
 
 
-def _write_rank(rank: int, workdir: str, out: str, seed: int, world: int, port: str) -> None:
+def _write_rank(
+    rank: int, workdir: str, out: str, seed: int, world: int, port: str, config: dict[str, Any]
+) -> None:
     import torch
 
     os.chdir(workdir)
     import_original(Path(workdir))
     _init(rank, world, port)
     torch.manual_seed(seed)
-    model = _gpt2_model(CONFIG)
+    model = _gpt2_model(config)
     with torch.no_grad():
         for name, p in model.named_parameters():
             own = bool(getattr(p, "model_parallel", False))  # a rank's own slice: a seed per rank
@@ -189,7 +192,8 @@ def write(workdir: Path, out: Path, seed: int, world: int) -> dict[str, Any]:
 
     out.mkdir(parents=True, exist_ok=True)
     C.dump_json(out / "config.json", {k: CONFIG[k] for k in ("num_attention_heads", "mem_length")})
-    mp.spawn(_write_rank, args=(str(workdir), str(out), seed, world, _rendezvous()), nprocs=world, join=True)
+    args = (str(workdir), str(out), seed, world, _rendezvous(), dict(CONFIG))
+    mp.spawn(_write_rank, args=args, nprocs=world, join=True)
     return {"arch": "transfo_xl_megatron", "shards": world}
 
 
@@ -251,6 +255,44 @@ def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any
     return {"outputs": ["logits", "logits2", "greedy"], "ranks": world, **info}
 
 
+def bench(workdir: Path, ckpt: Path, inputs: Path, out: Path, reps: int) -> dict[str, Any]:
+    """One shard in this process: ``sample_sequence`` (top-k 1) after ``prompt``, a warm-up and ``reps`` timed
+    runs; forward hooks on the model give the first token's time (the prompt's pass) and the step count."""
+    import time
+
+    import torch
+
+    torch.set_num_threads(2)
+    import_original(workdir)
+    _init(0, 1, _rendezvous())
+    model = _gpt2_model(CONFIG).eval()
+    sd = torch.load(ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", weights_only=False)
+    model.load_state_dict(sd["module"], strict=True)
+    gs = _generate_samples()
+    feeds = json.loads(inputs.read_text(encoding="utf-8"))
+    prompt, new = torch.tensor(feeds["prompt"]), int(feeds["max_new_tokens"])
+    args = types.SimpleNamespace(batch_size=1, eod_token=-1, transformer_xl=True, mem_length=CONFIG["mem_length"],
+                                 out_seq_length=prompt.shape[1] + new, temperature=1.0, top_k=1, top_p=0.0)  # fmt: skip
+    tokenizer = types.SimpleNamespace(DecodeIds=lambda ids: "")
+    calls: list[float] = []
+    model.register_forward_hook(lambda *_: calls.append(time.perf_counter()))
+    runs = []
+    with torch.no_grad():
+        gs.sample_sequence(model, tokenizer, prompt, prompt.shape[1], args, torch.device("cpu"))  # warm-up
+        for _ in range(reps):
+            calls.clear()
+            t0 = time.perf_counter()
+            tokens, _ = gs.sample_sequence(
+                model, tokenizer, prompt, prompt.shape[1], args, torch.device("cpu")
+            )
+            t1 = time.perf_counter()
+            assert len(calls) == new, (len(calls), new)
+            runs.append({"first_s": calls[0] - t0, "decode_tok_s": (new - 1) / (t1 - calls[0])})
+    result = {"runs": runs, "tokens": tokens[prompt.shape[1] :].tolist()}
+    C.dump_json(out, result)
+    return {"reps": reps}
+
+
 def tokenize(workdir: Path, texts: Path, out: Path) -> dict[str, Any]:
     import importlib.util
 
@@ -281,10 +323,23 @@ def main() -> None:
     f.add_argument("--ckpt", type=Path, required=True)
     f.add_argument("--inputs", type=Path, required=True)
     f.add_argument("--out", type=Path, required=True)
+    b = sub.add_parser("bench")
+    b.add_argument("--ckpt", type=Path, required=True)
+    b.add_argument("--inputs", type=Path, required=True)
+    b.add_argument("--out", type=Path, required=True)
+    b.add_argument("--reps", type=int, default=1)
+    for sp in (w, b):  # other sizes than the tests' tiny CONFIG (the bench's medium model)
+        sp.add_argument("--hidden", type=int, default=CONFIG["hidden_size"])
+        sp.add_argument("--heads", type=int, default=CONFIG["num_attention_heads"])
+        sp.add_argument("--layers", type=int, default=CONFIG["num_layers"])
+        sp.add_argument("--mem", type=int, default=CONFIG["mem_length"])
     t = sub.add_parser("tokenize")
     t.add_argument("--texts", type=Path, required=True)
     t.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
+    if args.cmd in ("write", "bench"):
+        CONFIG.update(hidden_size=args.hidden, num_attention_heads=args.heads, num_layers=args.layers,
+                      mem_length=args.mem)  # fmt: skip
     for k in ("out", "ckpt", "inputs", "texts"):
         if getattr(args, k, None) is not None:
             setattr(args, k, getattr(args, k).resolve())
@@ -297,6 +352,8 @@ def main() -> None:
         else:
             if args.cmd == "write":
                 summary = write(workdir, args.out, args.seed, args.mp)
+            elif args.cmd == "bench":
+                summary = bench(workdir, args.ckpt, args.inputs, args.out, args.reps)
             else:
                 summary = forward(workdir, args.ckpt, args.inputs, args.out)
         summary.update({"impl": f"Chinese-Transformer-XL {commit[:10]}", "cmd": args.cmd, "stubs": STUBS})
