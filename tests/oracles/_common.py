@@ -350,3 +350,14 @@ def rendezvous() -> str:
     import tempfile
 
     return "file://" + os.path.join(tempfile.mkdtemp(prefix="zhplm-gloo-"), "rendezvous")
+
+
+def init_model_parallel(rank: int, world: int, init_method: str) -> None:
+    """One rank of a THUDM/Megatron oracle: the gloo process group, then the original ``mpu``'s own
+    model-parallel groups (``mpu`` must already be importable from the snapshot's checkout)."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init_method, world_size=world, rank=rank)
+    import mpu
+
+    mpu.initialize_model_parallel(world)

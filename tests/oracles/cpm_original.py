@@ -163,20 +163,6 @@ def _generate_samples() -> Any:
     return mod
 
 
-def _rendezvous() -> str:
-    """Where the ranks meet: a file (a free TCP port could be taken before the ranks bind it)."""
-    return C.rendezvous()
-
-
-def _init(rank: int, world: int, port: str) -> None:
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=port, world_size=world, rank=rank)
-    import mpu
-
-    mpu.initialize_model_parallel(world)
-
-
 def _fill(model: Any, seed: int, rank: int) -> None:
     import torch
 
@@ -198,7 +184,7 @@ def _write_rank(rank: int, workdir: str, out: str, seed: int, port: str) -> None
     os.chdir(workdir)
     import_original(Path(workdir))
     with C.stdout_to_stderr():
-        _init(rank, 2, port)
+        C.init_model_parallel(rank, 2, port)
     config = json.loads((Path(out) / "cpm_config.json").read_text())
     torch.manual_seed(seed)  # both ranks build the same master weights, then keep their slices
     model = _gpt2_model(config, parallel_output=False)
@@ -226,7 +212,7 @@ def write(workdir: Path, out: Path, seed: int) -> dict[str, Any]:
 
     out.mkdir(parents=True, exist_ok=True)
     C.dump_json(out / "cpm_config.json", CONFIG)
-    mp.spawn(_write_rank, args=(str(workdir), str(out), seed, _rendezvous()), nprocs=2, join=True)
+    mp.spawn(_write_rank, args=(str(workdir), str(out), seed, C.rendezvous()), nprocs=2, join=True)
     return {"arch": "cpm1", "shards": 2}
 
 
@@ -236,7 +222,7 @@ def _forward_mp2_rank(rank: int, workdir: str, ckpt: str, ids: list[list[int]], 
     os.chdir(workdir)
     import_original(Path(workdir))
     with C.stdout_to_stderr():
-        _init(rank, 2, port)
+        C.init_model_parallel(rank, 2, port)
     config = json.loads((Path(ckpt) / "cpm_config.json").read_text())
     model = _gpt2_model(config, parallel_output=False).eval()
     sd = torch.load(Path(ckpt) / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False)
@@ -286,14 +272,14 @@ def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path, max_new_tokens: 
         mp2 = tmp / "mp2.npy"
         mp.spawn(
             _forward_mp2_rank,
-            args=(str(workdir), str(ckpt), ids, str(mp2), _rendezvous()),
+            args=(str(workdir), str(ckpt), ids, str(mp2), C.rendezvous()),
             nprocs=2,
             join=True,
         )
         logits_mp2 = np.load(mp2)
         sd = torch.load(merged, map_location="cpu", weights_only=False)
     with C.stdout_to_stderr():
-        _init(0, 1, _rendezvous())
+        C.init_model_parallel(0, 1, C.rendezvous())
     model = _gpt2_model(config, parallel_output=False).eval()
     model.load_state_dict(sd["module"], strict=True)
     gs = _generate_samples()

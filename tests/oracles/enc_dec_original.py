@@ -149,20 +149,6 @@ def import_original(src: Path, arch: str) -> Any:
     return model
 
 
-def _rendezvous() -> str:
-    """Where the ranks meet: a file (a free TCP port could be taken before the ranks bind it)."""
-    return C.rendezvous()
-
-
-def _init(rank: int, world: int, port: str) -> None:
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=port, world_size=world, rank=rank)
-    import mpu
-
-    mpu.initialize_model_parallel(world)
-
-
 def _build(model: Any, arch: str, config_file: Path, parallel_output: bool) -> Any:
     if arch == "eva":
         cfg = model.EVAConfig.from_json_file(str(config_file))
@@ -234,7 +220,7 @@ def write_eva(src: Path, out: Path, seed: int) -> dict[str, Any]:
     for sub in ("mp1", "mp2"):
         _write_files(out / sub, src, "eva")
     with C.stdout_to_stderr():
-        _init(0, 1, _rendezvous())
+        C.init_model_parallel(0, 1, C.rendezvous())
     torch.manual_seed(seed)
     net = _build(model, "eva", out / "mp1" / CONFIG_NAMES["eva"], parallel_output=False)
     _fill(net, seed, 0)
@@ -270,7 +256,7 @@ def _write_cpm2_rank(
     os.chdir(src)
     model = import_original(Path(src), "cpm2")
     with C.stdout_to_stderr():
-        _init(rank, 2, port)
+        C.init_model_parallel(rank, 2, port)
     torch.manual_seed(seed)
     net = _build(model, "cpm2", Path(out) / CONFIG_NAMES["cpm2"], parallel_output=False)
     _fill(net, seed, rank)
@@ -287,7 +273,7 @@ def write_cpm2(
     import torch.multiprocessing as mp
 
     _write_files(out, src, "cpm2")
-    args = (str(src), str(out), seed, _rendezvous(), feeds, str(ref) if ref else None)
+    args = (str(src), str(out), seed, C.rendezvous(), feeds, str(ref) if ref else None)
     mp.spawn(_write_cpm2_rank, args=args, nprocs=2, join=True)
     return {"arch": "cpm2", "shards": 2, "forward": ref is not None}
 
@@ -309,7 +295,7 @@ def forward_eva(src: Path, ckpt: Path, feeds: dict[str, Any], out: Path) -> dict
 
     model = import_original(src, "eva")
     with C.stdout_to_stderr():
-        _init(0, 1, _rendezvous())
+        C.init_model_parallel(0, 1, C.rendezvous())
     net = _build(model, "eva", ckpt / CONFIG_NAMES["eva"], parallel_output=False).eval()
     sd = torch.load(
         ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False
@@ -356,7 +342,7 @@ def dialogue_eva(src: Path, ckpt: Path, turns: list[str], out: Path, max_new_tok
 
     model = import_original(src, "eva")
     with C.stdout_to_stderr():
-        _init(0, 1, _rendezvous())
+        C.init_model_parallel(0, 1, C.rendezvous())
     net = _build(model, "eva", ckpt / CONFIG_NAMES["eva"], parallel_output=False).eval()
     sd = torch.load(
         ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False
@@ -407,7 +393,7 @@ def _forward_cpm2_rank(rank: int, src: str, ckpt: str, feeds: dict[str, Any], ou
     os.chdir(src)
     model = import_original(Path(src), "cpm2")
     with C.stdout_to_stderr():
-        _init(rank, 2, port)
+        C.init_model_parallel(rank, 2, port)
     _cpm2_compute(rank, model, ckpt, feeds, out)
 
 
@@ -451,7 +437,7 @@ def forward_cpm2(src: Path, ckpt: Path, feeds: dict[str, Any], out: Path) -> dic
     import torch.multiprocessing as mp
 
     mp.spawn(
-        _forward_cpm2_rank, args=(str(src), str(ckpt), feeds, str(out), _rendezvous()), nprocs=2, join=True
+        _forward_cpm2_rank, args=(str(src), str(ckpt), feeds, str(out), C.rendezvous()), nprocs=2, join=True
     )
     return {
         "outputs": ["enc_hidden", "logits", "greedy"],

@@ -90,11 +90,6 @@ def _eprint(*a: Any, **k: Any) -> None:
     print(*a, file=sys.stderr)
 
 
-def _rendezvous() -> str:
-    """Where the ranks meet: a file (a free TCP port could be taken before the ranks bind it)."""
-    return C.rendezvous()
-
-
 def import_original(workdir: Path) -> Any:
     """Install the named stubs, start a gloo world of one, return the original ``modeling_glm`` module."""
     import torch
@@ -118,7 +113,7 @@ def import_original(workdir: Path) -> Any:
     mpu.transformer.get_cuda_rng_tracker = lambda: _NoFork()
     if not dist.is_initialized():
         with C.stdout_to_stderr():
-            dist.init_process_group("gloo", init_method=_rendezvous(), world_size=1, rank=0)
+            dist.init_process_group("gloo", init_method=C.rendezvous(), world_size=1, rank=0)
             mpu.initialize_model_parallel(1)
     _module("model", __path__=[str(workdir / "model")])
     _module("model.prompt", PromptSpell=None)

@@ -93,19 +93,9 @@ def import_original(workdir: Path) -> None:
     mpu.transformer.get_cuda_rng_tracker = lambda: _NoFork()
 
 
-def _rendezvous() -> str:
-    """Where the ranks meet: a file (a free TCP port could be taken before the ranks bind it)."""
-    return C.rendezvous()
-
-
 def _init(rank: int, world: int, port: str) -> None:
-    import torch.distributed as dist
-
     with C.stdout_to_stderr():
-        dist.init_process_group("gloo", init_method=port, world_size=world, rank=rank)
-        import mpu
-
-        mpu.initialize_model_parallel(world)
+        C.init_model_parallel(rank, world, port)
 
 
 def _gpt2_model(config: dict[str, Any]) -> Any:
@@ -192,7 +182,7 @@ def write(workdir: Path, out: Path, seed: int, world: int) -> dict[str, Any]:
 
     out.mkdir(parents=True, exist_ok=True)
     C.dump_json(out / "config.json", {k: CONFIG[k] for k in ("num_attention_heads", "mem_length")})
-    args = (str(workdir), str(out), seed, world, _rendezvous(), dict(CONFIG))
+    args = (str(workdir), str(out), seed, world, C.rendezvous(), dict(CONFIG))
     mp.spawn(_write_rank, args=args, nprocs=world, join=True)
     return {"arch": "transfo_xl_megatron", "shards": world}
 
@@ -249,7 +239,7 @@ def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any
     import torch.multiprocessing as mp
 
     world = len(list((ckpt / str(ITERATION)).glob("mp_rank_*_model_states.pt")))
-    args = (str(workdir), str(ckpt), str(inputs), str(out), world, _rendezvous())
+    args = (str(workdir), str(ckpt), str(inputs), str(out), world, C.rendezvous())
     mp.spawn(_forward_rank, args=args, nprocs=world, join=True)
     info = json.loads(Path(str(out) + ".json").read_text())
     return {"outputs": ["logits", "logits2", "greedy"], "ranks": world, **info}
@@ -264,7 +254,7 @@ def bench(workdir: Path, ckpt: Path, inputs: Path, out: Path, reps: int) -> dict
 
     torch.set_num_threads(2)
     import_original(workdir)
-    _init(0, 1, _rendezvous())
+    _init(0, 1, C.rendezvous())
     model = _gpt2_model(CONFIG).eval()
     sd = torch.load(ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", weights_only=False)
     model.load_state_dict(sd["module"], strict=True)
