@@ -40,6 +40,7 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.utils.generic import ModelOutput
 
+from zhplm.arch.modeling._layers import LMHeadAccess
 from zhplm.arch.modeling.configuration_cogview import CogViewConfig
 
 _TIED_HEAD = {"lm_head.weight": "cogview.word_embeddings.weight"}
@@ -219,7 +220,7 @@ class CogViewModel(CogViewPreTrainedModel):
         return CogViewOutput(last_hidden_state=self.final_layernorm(h), cache=cache if use_cache else None)
 
 
-class CogViewForCausalLM(CogViewPreTrainedModel, GenerationMixin):
+class CogViewForCausalLM(LMHeadAccess, CogViewPreTrainedModel, GenerationMixin):
     """CogView with its tied output projection: next-token ``logits [B, L, vocab]`` over text and image codes."""
 
     _tied_weights_keys = _TIED_HEAD
@@ -234,13 +235,6 @@ class CogViewForCausalLM(CogViewPreTrainedModel, GenerationMixin):
     def _supports_default_dynamic_cache(cls) -> bool:
         """``generate`` must not make a KV cache: :class:`CogViewMemory` is made by the first forward."""
         return False
-
-    def get_output_embeddings(self) -> nn.Linear:
-        head: nn.Linear = self.lm_head
-        return head
-
-    def set_output_embeddings(self, value: nn.Linear) -> None:
-        self.lm_head = value
 
     def forward(
         self,

@@ -26,7 +26,7 @@ from transformers.models.gpt2.modeling_gpt2 import eager_attention_forward
 from transformers.models.openai.modeling_openai import ACT_FNS
 from transformers.pytorch_utils import Conv1D
 
-from zhplm.arch.modeling._layers import check_ids_or_embeds
+from zhplm.arch.modeling._layers import LMHeadAccess, check_ids_or_embeds
 from zhplm.arch.modeling.configuration_openai_gpt import OpenAIGPTCachedConfig
 
 _TIED_HEAD = {"lm_head.weight": "transformer.tokens_embed.weight"}
@@ -173,7 +173,7 @@ class OpenAIGPTCachedModel(OpenAIGPTCachedPreTrainedModel):
         )
 
 
-class OpenAIGPTCachedForCausalLM(OpenAIGPTCachedPreTrainedModel, GenerationMixin):
+class OpenAIGPTCachedForCausalLM(LMHeadAccess, OpenAIGPTCachedPreTrainedModel, GenerationMixin):
     """OpenAI-GPT with its tied output projection (no bias): next-token ``logits [B, L, vocab]``."""
 
     _tied_weights_keys = _TIED_HEAD
@@ -183,13 +183,6 @@ class OpenAIGPTCachedForCausalLM(OpenAIGPTCachedPreTrainedModel, GenerationMixin
         self.transformer = OpenAIGPTCachedModel(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.post_init()
-
-    def get_output_embeddings(self) -> nn.Linear:
-        head: nn.Linear = self.lm_head
-        return head
-
-    def set_output_embeddings(self, value: nn.Linear) -> None:
-        self.lm_head = value
 
     def forward(
         self,

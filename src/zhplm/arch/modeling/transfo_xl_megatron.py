@@ -42,6 +42,7 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.utils.generic import ModelOutput
 
+from zhplm.arch.modeling._layers import LMHeadAccess
 from zhplm.arch.modeling.configuration_transfo_xl_megatron import TransfoXLMegatronConfig
 
 _TIED_HEAD = {"lm_head.weight": "txl.word_embeddings.weight"}
@@ -259,7 +260,7 @@ class TransfoXLMegatronModel(TransfoXLMegatronPreTrainedModel):
         )
 
 
-class TransfoXLMegatronForCausalLM(TransfoXLMegatronPreTrainedModel, GenerationMixin):
+class TransfoXLMegatronForCausalLM(LMHeadAccess, TransfoXLMegatronPreTrainedModel, GenerationMixin):
     """Chinese-Transformer-XL with its tied output projection: next-token ``logits [B, L, vocab]``."""
 
     _tied_weights_keys = _TIED_HEAD
@@ -274,13 +275,6 @@ class TransfoXLMegatronForCausalLM(TransfoXLMegatronPreTrainedModel, GenerationM
     def _supports_default_dynamic_cache(cls) -> bool:
         """``generate`` must not make a KV cache: :class:`TransfoXLMemory` is made by the first forward."""
         return False
-
-    def get_output_embeddings(self) -> nn.Linear:
-        head: nn.Linear = self.lm_head
-        return head
-
-    def set_output_embeddings(self, value: nn.Linear) -> None:
-        self.lm_head = value
 
     def forward(
         self,
