@@ -206,3 +206,36 @@ def test_image_codes_only_masks_every_other_id() -> None:
     scores = torch.zeros(2, 20)
     out = ImageCodesOnly(8)(torch.zeros(2, 3, dtype=torch.long), scores)
     assert torch.isinf(out[:, 8:]).all() and (out[:, :8] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(b"not a pickle at all", "not a usable CogView VQ-VAE"), (None, "quantize_t.embed")],
+    ids=["damaged", "foreign"],
+)
+def test_a_bad_vqvae_beside_the_weights_is_a_note_not_a_lost_conversion(
+    tmp_path: Path, content: bytes | None, said: str
+) -> None:
+    from zhplm.arch.cogview import write_vqvae
+
+    path = tmp_path / "vqvae_hard_biggerset_011.pt"
+    if content is None:
+        torch.save({"word_embeddings.weight": torch.zeros(2, 2)}, path)
+    else:
+        path.write_bytes(content)
+    out = tmp_path / "out"
+    out.mkdir()
+    (note,) = write_vqvae(tmp_path, out)
+    assert said in note and "vqvae=PATH" in note and not (out / "vqvae.safetensors").exists()
+
+
+def test_the_pipeline_names_a_missing_or_damaged_vqvae(tmp_path: Path) -> None:
+    from zhplm.errors import ConversionError
+    from zhplm.tasks.text_to_image import _load_decoder
+
+    with pytest.raises(ConversionError, match="no VQ-VAE decoder at"):
+        _load_decoder(tmp_path / "vqvae.safetensors")
+    bad = tmp_path / "vqvae.safetensors"
+    bad.write_bytes(b"\x00" * 16)
+    with pytest.raises(ConversionError, match="not a readable VQ-VAE"):
+        _load_decoder(bad)

@@ -40,7 +40,7 @@ IMAGE_TOKENS = 8192  # the release VQ-VAE's codebook: image codes are the first 
 VQVAE_FILE = "vqvae.safetensors"  # the decoder half, written beside the converted model
 
 
-def write_vqvae(folder: Path, out: Path, config: Mapping[str, Any]) -> list[str]:
+def write_vqvae(folder: Path, out: Path) -> list[str]:
     """Copy the decoder half of the authors' VQ-VAE (``*vqvae*.pt`` under ``folder``) as ``vqvae.safetensors``,
     so ``zhplm.pipeline("text-to-image", …)`` finds everything in the converted folder."""
     found = sorted(p for p in folder.rglob("*.pt") if "vqvae" in p.name.lower())
@@ -57,16 +57,19 @@ def write_vqvae(folder: Path, out: Path, config: Mapping[str, Any]) -> list[str]
 
     try:
         state = torch.load(found[0], map_location="cpu", weights_only=True)
-    except Exception as exc:  # a damaged file or a pickle that is more than tensors
-        raise ConversionError(f"{found[0]} is not a readable VQ-VAE checkpoint ({exc})") from exc
-    if not isinstance(state, dict):
-        raise ConversionError(f"{found[0]} holds a {type(state).__name__}, not a VQ-VAE state dict")
-    decoder = CogViewVQVAEDecoder.from_state_dict(state)
-    if decoder.n_embed != IMAGE_TOKENS:
-        raise ConversionError(
-            f"{found[0].name} has {decoder.n_embed} image codes, CogView's vocabulary {IMAGE_TOKENS}: "
-            "is it this model's VQ-VAE (vqvae_hard_biggerset_011.pt)?"
-        )
+        if not isinstance(state, dict):
+            raise ConversionError(f"it holds a {type(state).__name__}, not a state dict")
+        decoder = CogViewVQVAEDecoder.from_state_dict(state)
+        if decoder.n_embed != IMAGE_TOKENS:
+            raise ConversionError(
+                f"it has {decoder.n_embed} image codes, CogView's vocabulary {IMAGE_TOKENS}: is it this model's "
+                "VQ-VAE (vqvae_hard_biggerset_011.pt)?"
+            )
+    except Exception as exc:  # a damaged or foreign file must not lose the model's conversion
+        return [
+            f"VQ-VAE not written: {found[0].name} is not a usable CogView VQ-VAE ({exc}); text-to-image needs "
+            "the authors' vqvae_hard_biggerset_011.pt (pass vqvae=PATH to the pipeline, or convert again)"
+        ]
     save_file({k: v.contiguous() for k, v in decoder.state_dict().items()}, str(out / VQVAE_FILE))
     return [f"VQ-VAE decoder ({decoder.n_embed} codes) from {found[0].name} written as {VQVAE_FILE}"]
 
@@ -110,7 +113,7 @@ class CogViewSpec(ArchSpec):
         from zhplm.arch.tokenization.cogview import write_cogview_tokenizer
 
         notes = write_cogview_tokenizer(vocab, out, image_tokens=IMAGE_TOKENS)
-        return notes + write_vqvae(vocab.parent, out, config)
+        return notes + write_vqvae(vocab.parent, out)
 
 
 SPEC = CogViewSpec(

@@ -156,7 +156,7 @@ class TextToImage:
                 max_new_tokens=steps,
                 min_new_tokens=steps,
                 num_return_sequences=num_images,
-                logits_processor=LogitsProcessorList([ImageCodesOnly(self.image_tokens)]),
+                logits_processor=LogitsProcessorList([ImageCodesOnly(self.image_tokens), _Progress(steps)]),
                 eos_token_id=None,
                 pad_token_id=self.tokenizer.pad_token_id,
             )
@@ -184,6 +184,24 @@ class ImageCodesOnly:
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         scores[..., self.image_tokens :] = -math.inf
+        return scores
+
+
+class _Progress:
+    """Logs the measured time per image token and the time left, every 64 tokens (a full image is 1024)."""
+
+    def __init__(self, steps: int, every: int = 64) -> None:
+        self.steps, self.every, self.done = steps, every, 0
+        self.start = time.perf_counter()
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        self.done += 1
+        if self.done % self.every == 0 and self.done < self.steps:
+            per = (time.perf_counter() - self.start) / self.done
+            log.info(
+                "text-to-image: %d/%d codes, %.2f s per code, about %s left",
+                self.done, self.steps, per, _minutes(per * (self.steps - self.done)),
+            )  # fmt: skip
         return scores
 
 

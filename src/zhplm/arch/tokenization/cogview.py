@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 from transformers import PretrainedConfig, PreTrainedTokenizer
 
+from zhplm.arch.tokenization.cog import CogSentencePieceTokenizer
 from zhplm.errors import MissingDependencyError
 
 TOKENIZER_CLASS = "CogViewTokenizer"
@@ -160,12 +160,8 @@ class CogViewTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
             out.append(str(self.sp.decode(run)))
         return "".join(out)
 
-    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
-        prefix = f"{filename_prefix}-" if filename_prefix else ""
-        path = Path(save_directory) / (prefix + MODEL_FILE)
-        if Path(self.vocab_file).resolve() != path.resolve():
-            shutil.copyfile(self.vocab_file, path)
-        return (str(path),)
+    # the same file under the same name as Chinese-Transformer-XL's tokenizer: copied beside the model
+    save_vocabulary = CogSentencePieceTokenizer.save_vocabulary
 
 
 class _CogViewAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
