@@ -1,7 +1,7 @@
 """THUDM's CogView code as the oracle for ``cogview``: its Megatron ``GPT2Model`` (``mpu/sparse_transformer.py``,
 dense attention, sandwich PB-relax LayerNorm) writes the shard and computes logits and greedy tokens on CPU.
 
-    cogview_original.py write    --out DIR [--seed N] [--mp N]
+    cogview_original.py write    --out DIR [--seed N] [--mp N] [--vocab N --hidden N --heads N --layers N --positions N]
     cogview_original.py forward  --ckpt DIR --inputs IN.json --out REF.npz
     cogview_original.py vqvae    --out DIR [--seed N] [--res-blocks N] [--n-embed N]
     cogview_original.py tokenize --inputs TEXTS.json --out IDS.json
@@ -29,7 +29,8 @@ every text, ``parse_query`` of every query and its command-token table.
 
 ``sample``: the original text-to-image loop, ``generation/sampling.py`` ``filling_sequence`` (``is_sparse=0``,
 ``nb=1`` as ``generate_images_once`` marks one image), over the original model loading the shard, after
-``torch.manual_seed(seed)``; the prompt is ``parse_query`` of ``generate_samples.py``'s
+``torch.manual_seed(seed)`` (``warmup`` untimed runs first; ``threads`` sets torch's threads; the seeded run's
+seconds are saved); the sizes come from the shard and its ``config.json``; the prompt is ``parse_query`` of ``generate_samples.py``'s
 ``'[ROI1] {} [BASE] [BOI1] [MASK]*N'``; the sampled codes go through the original ``DecodeIds`` →
 ``VQVAETokenizer.DecodeIds`` → ``vqvae.api.code2img`` of the tiny VQ-VAE written by ``vqvae``. ``sampling.py``
 imports ``get_masks_and_position_ids`` from ``pretrain_gpt2`` (whose own imports need apex, DeepSpeed and the
@@ -55,6 +56,7 @@ import os
 import random
 import sys
 import tempfile
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -171,14 +173,16 @@ def _write_rank(
         (Path(out) / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
 
 
-def write(workdir: Path, out: Path, seed: int, world: int, vocab: int | None = None) -> dict[str, Any]:
-    """``vocab``: another vocabulary size than :data:`CONFIG`'s (the text-to-image test needs the release's
-    image codes + text pieces + command tokens, padded as ``prepare_tokenizer`` pads)."""
+def write(
+    workdir: Path, out: Path, seed: int, world: int, sizes: dict[str, int | None] | None = None
+) -> dict[str, Any]:
+    """``sizes``: other sizes than :data:`CONFIG`'s (the text-to-image test needs the release's vocabulary:
+    image codes + text pieces + command tokens, padded as ``prepare_tokenizer`` pads; the bench a wider model)."""
     import torch.multiprocessing as mp
 
-    config = {**CONFIG, **({"vocab_size": vocab} if vocab else {})}
+    config = {**CONFIG, **{k: v for k, v in (sizes or {}).items() if v}}
     out.mkdir(parents=True, exist_ok=True)
-    C.dump_json(out / "config.json", {"num_attention_heads": CONFIG["num_attention_heads"]})
+    C.dump_json(out / "config.json", {"num_attention_heads": config["num_attention_heads"]})
     args = (str(workdir), str(out), seed, world, C.rendezvous(), config)
     mp.spawn(_write_rank, args=args, nprocs=world, join=True)
     return {"arch": "cogview", "shards": world, "vocab_size": config["vocab_size"]}
@@ -330,9 +334,18 @@ def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path)
 
     with C.stdout_to_stderr():
         C.init_model_parallel(0, 1, C.rendezvous())
+    if feeds.get("threads"):
+        torch.set_num_threads(int(feeds["threads"]))
     sd = torch.load(ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", weights_only=False)["module"]
-    vocab, _ = sd["word_embeddings.weight"].shape
-    model = _gpt2_model({**CONFIG, "vocab_size": int(vocab)}).eval()
+    vocab, hidden = sd["word_embeddings.weight"].shape
+    sizes = {
+        "vocab_size": int(vocab),
+        "hidden_size": int(hidden),
+        "max_position_embeddings": int(sd["transformer.position_embeddings.weight"].shape[0]),
+        "num_layers": len({k.split(".")[2] for k in sd if k.startswith("transformer.layers.")}),
+        "num_attention_heads": int(json.loads((ckpt / "config.json").read_text())["num_attention_heads"]),
+    }
+    model = _gpt2_model({**CONFIG, **sizes}).eval()
     model.load_state_dict(sd, strict=True)
     grid = int(feeds["grid"])
     query = "[ROI1] {} [BASE] [BOI1] [MASK]*{}".format(feeds["text"], grid * grid)
@@ -341,9 +354,13 @@ def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path)
     args = types.SimpleNamespace(
         temperature=float(feeds["temperature"]), top_k=int(feeds["top_k"]), top_p=0.0, is_sparse=0
     )
-    torch.manual_seed(int(feeds["seed"]))
     with torch.no_grad():
+        for _ in range(int(feeds.get("warmup", 0))):  # untimed runs (the bench), then the seeded one
+            sampling.filling_sequence(model, seq.clone(), args)
+        torch.manual_seed(int(feeds["seed"]))
+        start = time.perf_counter()
         tokens = sampling.filling_sequence(model, seq.clone(), args)[0]
+        seconds = time.perf_counter() - start
         _, images = tok.DecodeIds(tokens.tolist())
     prompt = int((seq >= 0).sum())
     np.savez(
@@ -351,6 +368,7 @@ def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path)
         prompt=tokens[:prompt].numpy().astype(np.int64),
         codes=tokens[prompt:].numpy().astype(np.int64),
         image=images[-1].numpy().astype(np.float32),
+        seconds=np.float64(seconds),
     )
     return {"prompt": prompt, "codes": int(tokens.numel() - prompt), "images": len(images)}
 
@@ -363,6 +381,8 @@ def main() -> None:
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--mp", type=int, default=1, help="model-parallel ranks (one shard each)")
     w.add_argument("--vocab", type=int, default=None, help="vocabulary size (default: CONFIG's)")
+    for size in ("hidden", "heads", "layers", "positions"):
+        w.add_argument(f"--{size}", type=int, default=None, help=f"{size} (default: CONFIG's)")
     f = sub.add_parser("forward")
     f.add_argument("--ckpt", type=Path, required=True)
     f.add_argument("--inputs", type=Path, required=True)
@@ -391,7 +411,9 @@ def main() -> None:
         if args.cmd == "vqvae":
             summary = vqvae(workdir, args.out, args.seed, args.res_blocks, args.n_embed)
         elif args.cmd == "write":
-            summary = write(workdir, args.out, args.seed, args.mp, args.vocab)
+            sizes = {"vocab_size": args.vocab, "hidden_size": args.hidden, "num_attention_heads": args.heads,
+                     "num_layers": args.layers, "max_position_embeddings": args.positions}  # fmt: skip
+            summary = write(workdir, args.out, args.seed, args.mp, sizes)
         elif args.cmd == "tokenize":
             summary = tokenize(workdir, args.inputs, args.out)
         elif args.cmd == "sample":
