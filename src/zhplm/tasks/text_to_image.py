@@ -12,6 +12,10 @@ to a PIL image as the original's ``save_image(…, normalize=True)`` scales each
 At full size this is 1024 sequential steps of a 4B model: about 70 minutes per image on a 2-core CPU (the
 catalog row's measurement). :meth:`TextToImage.from_model` says the expected time before any weight is read
 and refuses models that would take longer than :data:`SLOW_SECONDS` unless ``allow_slow=True``.
+
+Dense attention throughout, as every released inference script runs (``--is-sparse 0``; sparse attention is a
+pretraining option). CogView's other generation tasks (super-resolution with its ``[ROI2]`` position restart and
+9-window ``magnify`` loop, image2text, post-selection) are not implemented.
 """
 
 from __future__ import annotations
