@@ -66,7 +66,7 @@ def converted(release: tuple[Path, dict[str, np.ndarray]], tmp_path_factory: pyt
 
 
 def _load(folder: Path) -> torch.nn.Module:
-    """The model alone: no tokenizer is written for CogView (its unified text + image-code vocabulary)."""
+    """The model alone (these shards have no cog-pretrain.model beside them, so no tokenizer is written)."""
     from zhplm.arch.modeling.cogview import CogViewForCausalLM
 
     return CogViewForCausalLM.from_pretrained(folder).eval()

@@ -256,9 +256,11 @@ def convert(
     """
     src_path = Path(src)
     if not src_path.exists() and not Path(str(src_path) + ".index").exists():
+        _refuse(_catalog_record(str(src)), arch)  # before "not in the store": downloading would not help
         src_path = _resolve_catalog_source(str(src), model_id)
         model_id = model_id or str(src)
     record = _catalog_record(model_id)
+    _refuse(record, arch)
     if record is not None:
         from zhplm.arch import arch_names
 
@@ -282,6 +284,9 @@ def convert(
             ckpt, fmt = root, sniff(root)
         reader = stack.enter_context(open_checkpoint(ckpt, format=fmt, **reader_options(fmt)))
         if arch is None:
+            from zhplm.catalog.archs import refused_by_names
+
+            _refuse(None, refused_by_names(list(reader.keys())))
             spec, original, planned = _detect(reader, side, notes)
         else:
             spec = get_arch(arch)
@@ -495,6 +500,17 @@ def _catalog_record(model_id: str | None) -> Any:
         return get_catalog().get(model_id)
     except UnknownModelError:
         return None
+
+
+def _refuse(record: Any, arch: str | None) -> None:
+    """A clear refusal for architectures zhplm cannot convert (:data:`zhplm.catalog.archs.REFUSED`)."""
+    from zhplm.catalog.archs import refusal
+
+    for name in (arch, getattr(record, "arch", None)):
+        reason = refusal(name)
+        if reason is not None:
+            who = f"{record.id}: " if record is not None else ""
+            raise ConversionError(f"{who}cannot convert arch {name!r}. {reason}")
 
 
 def _resolve_catalog_source(src: str, model_id: str | None) -> Path:

@@ -194,6 +194,11 @@ class InsufficientMemoryError(ZhplmError, MemoryError):
     (another dtype, a bigger machine; the converted folder itself is fine)."""
 
 
+class TooSlowError(ZhplmError, RuntimeError):
+    """A task would run for far too long on this device (e.g. CogView text-to-image on a CPU); the message
+    gives the expected time and the opt-in that starts it anyway."""
+
+
 # --------------------------------------------------------------------------- serving
 
 

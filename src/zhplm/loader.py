@@ -64,6 +64,11 @@ def resolve_model_dir(id_or_dir: str | Path) -> Path:
     from zhplm.sources import store
 
     record = get_catalog().get(str(id_or_dir))
+    from zhplm.catalog.archs import refusal
+
+    reason = refusal(record.arch)
+    if reason is not None:
+        raise ConversionError(f"{record.id} cannot be loaded: {reason}")
     return Path(store.Store().converted_dir(record.id))
 
 

@@ -1,9 +1,11 @@
 """THUDM's CogView code as the oracle for ``cogview``: its Megatron ``GPT2Model`` (``mpu/sparse_transformer.py``,
 dense attention, sandwich PB-relax LayerNorm) writes the shard and computes logits and greedy tokens on CPU.
 
-    cogview_original.py write    --out DIR [--seed N] [--mp N]
+    cogview_original.py write    --out DIR [--seed N] [--mp N] [--vocab N --hidden N --heads N --layers N --positions N]
     cogview_original.py forward  --ckpt DIR --inputs IN.json --out REF.npz
-    cogview_original.py vqvae    --out DIR [--seed N] [--res-blocks N]
+    cogview_original.py vqvae    --out DIR [--seed N] [--res-blocks N] [--n-embed N]
+    cogview_original.py tokenize --inputs TEXTS.json --out IDS.json
+    cogview_original.py sample   --ckpt DIR --vqvae VQVAE.pt --inputs IN.json --out REF.npz
 
 The code is read from the git snapshot of https://github.com/THUDM/CogView pinned in
 tests/oracles/SNAPSHOTS.txt, extracted with ``git archive`` into a temporary folder and imported from there.
@@ -19,6 +21,22 @@ DeepSpeed saved the release (``{"module": state_dict, …}`` in ``DIR/1000/mp_ra
 layer's input), (2) ``logits2`` of ``segment2`` at the next positions reading those mems (the path the
 original's sampling takes), (3) ``greedy``: ``max_new_tokens`` argmax steps after ``prompt``, each a full
 forward of the sequence so far (no mems), so the cache of ours is checked against the cache-free original.
+
+``tokenize``: the original ``data_utils/unified_tokenizer.py`` ``UnifiedTokenizer`` (its text part: the
+snapshot's ``pretrained/chinese_sentencepiece/cog-pretrain.model``; the image part a ``FakeTokenizer`` of the
+release's 8192 codes, as the original builds it when only the code count is known) gives ``EncodeAsIds`` of
+every text, ``parse_query`` of every query and its command-token table.
+
+``sample``: the original text-to-image loop, ``generation/sampling.py`` ``filling_sequence`` (``is_sparse=0``,
+``nb=1`` as ``generate_images_once`` marks one image), over the original model loading the shard, after
+``torch.manual_seed(seed)`` (``warmup`` untimed runs first; ``threads`` sets torch's threads; the seeded run's
+seconds are saved); the sizes come from the shard and its ``config.json``; the prompt is ``parse_query`` of ``generate_samples.py``'s
+``'[ROI1] {} [BASE] [BOI1] [MASK]*N'``; the sampled codes go through the original ``DecodeIds`` →
+``VQVAETokenizer.DecodeIds`` → ``vqvae.api.code2img`` of the tiny VQ-VAE written by ``vqvae``. ``sampling.py``
+imports ``get_masks_and_position_ids`` from ``pretrain_gpt2`` (whose own imports need apex, DeepSpeed and the
+data pipeline): that one function is compiled from the snapshot's ``pretrain_gpt2.py`` source alone.
+``VQVAETokenizer``'s ``__init__`` builds the release-size model from a path, so the tiny model is set on an
+instance made without it (its ``DecodeIds`` is the original's).
 
 Stubs, each for something imported and never needed on one CPU (named in the summary's ``stubs``):
 ``deepspeed`` (only ``deepspeed.checkpointing.is_configured() -> False`` is called); ``torch._six`` (removed
@@ -38,6 +56,7 @@ import os
 import random
 import sys
 import tempfile
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -62,7 +81,16 @@ STUBS = [
     "apex FusedLayerNorm -> torch.nn.LayerNorm",
     "mpu get_cuda_rng_tracker().fork() -> no-op",
 ]
-PATHS = ["mpu", "model/gpt2_modeling.py", "vqvae"]
+PATHS = [
+    "mpu",
+    "model/gpt2_modeling.py",
+    "vqvae",
+    "data_utils",
+    "generation/sampling.py",
+    "pretrain_gpt2.py",
+    "pretrained/chinese_sentencepiece",
+]
+IMAGE_TOKENS = 8192  # the release VQ-VAE's codebook
 
 
 def _module(name: str, **attrs: Any) -> types.ModuleType:
@@ -120,14 +148,16 @@ def _gpt2_model(config: dict[str, Any]) -> Any:
     )
 
 
-def _write_rank(rank: int, workdir: str, out: str, seed: int, world: int, port: str) -> None:
+def _write_rank(
+    rank: int, workdir: str, out: str, seed: int, world: int, port: str, config: dict[str, Any]
+) -> None:
     import torch
 
     os.chdir(workdir)
     import_original(Path(workdir))
     _init(rank, world, port)
     torch.manual_seed(seed)
-    model = _gpt2_model(CONFIG)
+    model = _gpt2_model(config)
     with torch.no_grad():
         for name, p in model.named_parameters():
             own = bool(getattr(p, "model_parallel", False))  # a rank's own slice: a seed per rank
@@ -143,13 +173,19 @@ def _write_rank(rank: int, workdir: str, out: str, seed: int, world: int, port: 
         (Path(out) / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
 
 
-def write(workdir: Path, out: Path, seed: int, world: int) -> dict[str, Any]:
+def write(
+    workdir: Path, out: Path, seed: int, world: int, sizes: dict[str, int | None] | None = None
+) -> dict[str, Any]:
+    """``sizes``: other sizes than :data:`CONFIG`'s (the text-to-image test needs the release's vocabulary:
+    image codes + text pieces + command tokens, padded as ``prepare_tokenizer`` pads; the bench a wider model)."""
     import torch.multiprocessing as mp
 
+    config = {**CONFIG, **{k: v for k, v in (sizes or {}).items() if v}}
     out.mkdir(parents=True, exist_ok=True)
-    C.dump_json(out / "config.json", {"num_attention_heads": CONFIG["num_attention_heads"]})
-    mp.spawn(_write_rank, args=(str(workdir), str(out), seed, world, C.rendezvous()), nprocs=world, join=True)
-    return {"arch": "cogview", "shards": world}
+    C.dump_json(out / "config.json", {"num_attention_heads": config["num_attention_heads"]})
+    args = (str(workdir), str(out), seed, world, C.rendezvous(), config)
+    mp.spawn(_write_rank, args=args, nprocs=world, join=True)
+    return {"arch": "cogview", "shards": world, "vocab_size": config["vocab_size"]}
 
 
 def _forward_rank(rank: int, workdir: str, ckpt_: str, inputs: str, out: str, world: int, port: str) -> None:
@@ -201,7 +237,7 @@ def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any
 VQVAE_SIZES = {"channel": 16, "embed_dim": 8, "n_embed": 64, "n_res_channel": 4}
 
 
-def vqvae(workdir: Path, out: Path, seed: int, res_blocks: int) -> dict[str, Any]:
+def vqvae(workdir: Path, out: Path, seed: int, res_blocks: int, n_embed: int | None = None) -> dict[str, Any]:
     """The original ``vqvae.vqvae_zc.VQVAE`` (stride 6, simple: the release's ``api.new_model()`` at tiny
     sizes) with seeded weights saved as ``module.``-prefixed ``vqvae.pt`` (``VQVAETokenizer`` strips it), and
     ``api.code2img`` of a seeded 2×4×4 code grid (plus the grid) in ``out/ref.npz``."""
@@ -211,17 +247,130 @@ def vqvae(workdir: Path, out: Path, seed: int, res_blocks: int) -> dict[str, Any
     from vqvae import api
     from vqvae.vqvae_zc import VQVAE
 
-    model = VQVAE(n_res_block=res_blocks, stride=6, **VQVAE_SIZES).eval()
+    sizes = {**VQVAE_SIZES, **({"n_embed": n_embed} if n_embed else {})}
+    model = VQVAE(n_res_block=res_blocks, stride=6, **sizes).eval()
     r = C.rng(seed)
     with torch.no_grad():
         for t in model.state_dict().values():
             t.copy_(torch.from_numpy(r.normal(0.0, 0.3, tuple(t.shape)).astype(np.float32)))
     out.mkdir(parents=True, exist_ok=True)
     torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, out / "vqvae.pt")
-    codes = torch.from_numpy(r.integers(0, VQVAE_SIZES["n_embed"], (2, 4, 4)))
+    codes = torch.from_numpy(r.integers(0, sizes["n_embed"], (2, 4, 4)))
     images = api.code2img(model, codes)  # [b, h, w]: its [b, h*w] branch takes the root of all b*h*w codes
     np.savez(out / "ref.npz", codes=codes.numpy(), images=images.numpy().astype(np.float32))
     return {"arch": "cogview vqvae", "res_blocks": res_blocks, "image": list(images.shape)}
+
+
+def _unified_tokenizer(workdir: Path) -> Any:
+    """The original ``UnifiedTokenizer`` (8192 image codes, the snapshot's sentencepiece), as ``get_tokenizer``'s."""
+    import _torchvision_stub
+
+    _torchvision_stub.install()  # vqvae_tokenizer imports torchvision.transforms (used only to read images)
+    sys.path.insert(0, str(workdir))
+    package = _module(
+        "data_utils", __path__=[str(workdir / "data_utils")]
+    )  # not its __init__: the data pipeline
+    from data_utils import unified_tokenizer as U
+
+    tokenizer = U.UnifiedTokenizer(None, "cpu", img_tokenizer_num_tokens=IMAGE_TOKENS)
+    U.get_tokenizer.tokenizer = tokenizer
+    package.get_tokenizer = U.get_tokenizer
+    return tokenizer
+
+
+def tokenize(workdir: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    feeds = json.loads(inputs.read_text(encoding="utf-8"))
+    tok = _unified_tokenizer(workdir)
+    result = {
+        "texts": [tok.EncodeAsIds(t) for t in feeds["texts"]],
+        "queries": [tok.parse_query(q) for q in feeds["queries"]],
+        "commands": tok.command_tokens,
+        "num_tokens": tok.num_tokens,
+        "decoded": [tok.DecodeIds(ids)[0] for ids in feeds.get("decode", [])],
+    }
+    out.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+    return {"texts": len(result["texts"]), "queries": len(result["queries"]), "num_tokens": tok.num_tokens}
+
+
+def _pretrain_gpt2_masks(workdir: Path) -> types.ModuleType:
+    """A ``pretrain_gpt2`` module holding only the snapshot's ``get_masks_and_position_ids`` (compiled from its
+    source: importing the whole file needs apex, DeepSpeed and the training data pipeline)."""
+    import ast
+
+    import torch
+
+    tree = ast.parse((workdir / "pretrain_gpt2.py").read_text(encoding="utf-8"))
+    fn = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "get_masks_and_position_ids"]
+    mod = _module("pretrain_gpt2", torch=torch, get_tokenizer=sys.modules["data_utils"].get_tokenizer)
+    exec(compile(ast.Module(body=fn, type_ignores=[]), "pretrain_gpt2.py", "exec"), mod.__dict__)
+    return mod
+
+
+def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    import importlib.util
+
+    import torch
+
+    feeds = json.loads(inputs.read_text(encoding="utf-8"))
+    import_original(workdir)
+    tok = _unified_tokenizer(workdir)
+    _pretrain_gpt2_masks(workdir)
+    spec = importlib.util.spec_from_file_location("sampling", workdir / "generation" / "sampling.py")
+    assert spec is not None and spec.loader is not None
+    sampling = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sampling)
+    from data_utils import vqvae_tokenizer as V
+    from vqvae.vqvae_zc import VQVAE
+
+    state = torch.load(vqvae_path, weights_only=True)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    n_embed = int(state["quantize_t.embed"].shape[1])
+    assert n_embed == IMAGE_TOKENS, n_embed
+    vq = VQVAE(n_res_block=0, stride=6, **{**VQVAE_SIZES, "n_embed": n_embed}).eval()
+    vq.load_state_dict(state)
+    img = V.VQVAETokenizer.__new__(V.VQVAETokenizer)
+    img.model, img.device, img.image_tokens, img.num_tokens = vq, "cpu", n_embed, n_embed
+    tok.img_tokenizer = img
+
+    with C.stdout_to_stderr():
+        C.init_model_parallel(0, 1, C.rendezvous())
+    if feeds.get("threads"):
+        torch.set_num_threads(int(feeds["threads"]))
+    sd = torch.load(ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", weights_only=False)["module"]
+    vocab, hidden = sd["word_embeddings.weight"].shape
+    sizes = {
+        "vocab_size": int(vocab),
+        "hidden_size": int(hidden),
+        "max_position_embeddings": int(sd["transformer.position_embeddings.weight"].shape[0]),
+        "num_layers": len({k.split(".")[2] for k in sd if k.startswith("transformer.layers.")}),
+        "num_attention_heads": int(json.loads((ckpt / "config.json").read_text())["num_attention_heads"]),
+    }
+    model = _gpt2_model({**CONFIG, **sizes}).eval()
+    model.load_state_dict(sd, strict=True)
+    grid = int(feeds["grid"])
+    query = "[ROI1] {} [BASE] [BOI1] [MASK]*{}".format(feeds["text"], grid * grid)
+    seq = torch.tensor(tok.parse_query(query))
+    sampling.add_interlacing_beam_marks(seq, nb=1)  # generate_images_once: nb = min(num, mbz) = 1
+    args = types.SimpleNamespace(
+        temperature=float(feeds["temperature"]), top_k=int(feeds["top_k"]), top_p=0.0, is_sparse=0
+    )
+    with torch.no_grad():
+        for _ in range(int(feeds.get("warmup", 0))):  # untimed runs (the bench), then the seeded one
+            sampling.filling_sequence(model, seq.clone(), args)
+        torch.manual_seed(int(feeds["seed"]))
+        start = time.perf_counter()
+        tokens = sampling.filling_sequence(model, seq.clone(), args)[0]
+        seconds = time.perf_counter() - start
+        _, images = tok.DecodeIds(tokens.tolist())
+    prompt = int((seq >= 0).sum())
+    np.savez(
+        out,
+        prompt=tokens[:prompt].numpy().astype(np.int64),
+        codes=tokens[prompt:].numpy().astype(np.int64),
+        image=images[-1].numpy().astype(np.float32),
+        seconds=np.float64(seconds),
+    )
+    return {"prompt": prompt, "codes": int(tokens.numel() - prompt), "images": len(images)}
 
 
 def main() -> None:
@@ -231,6 +380,9 @@ def main() -> None:
     w.add_argument("--out", type=Path, required=True)
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--mp", type=int, default=1, help="model-parallel ranks (one shard each)")
+    w.add_argument("--vocab", type=int, default=None, help="vocabulary size (default: CONFIG's)")
+    for size in ("hidden", "heads", "layers", "positions"):
+        w.add_argument(f"--{size}", type=int, default=None, help=f"{size} (default: CONFIG's)")
     f = sub.add_parser("forward")
     f.add_argument("--ckpt", type=Path, required=True)
     f.add_argument("--inputs", type=Path, required=True)
@@ -239,8 +391,17 @@ def main() -> None:
     v.add_argument("--out", type=Path, required=True)
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--res-blocks", type=int, default=0)
+    v.add_argument("--n-embed", type=int, default=None, help="codebook size (default: VQVAE_SIZES')")
+    t = sub.add_parser("tokenize")
+    t.add_argument("--inputs", type=Path, required=True)
+    t.add_argument("--out", type=Path, required=True)
+    s = sub.add_parser("sample")
+    s.add_argument("--ckpt", type=Path, required=True)
+    s.add_argument("--vqvae", type=Path, required=True)
+    s.add_argument("--inputs", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
-    for k in ("out", "ckpt", "inputs"):
+    for k in ("out", "ckpt", "inputs", "vqvae"):
         if getattr(args, k, None) is not None:
             setattr(args, k, getattr(args, k).resolve())
     with tempfile.TemporaryDirectory() as tmp:
@@ -248,9 +409,15 @@ def main() -> None:
         commit = C.extract_original(REPO, PATHS, workdir)
         os.chdir(workdir)
         if args.cmd == "vqvae":
-            summary = vqvae(workdir, args.out, args.seed, args.res_blocks)
+            summary = vqvae(workdir, args.out, args.seed, args.res_blocks, args.n_embed)
         elif args.cmd == "write":
-            summary = write(workdir, args.out, args.seed, args.mp)
+            sizes = {"vocab_size": args.vocab, "hidden_size": args.hidden, "num_attention_heads": args.heads,
+                     "num_layers": args.layers, "max_position_embeddings": args.positions}  # fmt: skip
+            summary = write(workdir, args.out, args.seed, args.mp, sizes)
+        elif args.cmd == "tokenize":
+            summary = tokenize(workdir, args.inputs, args.out)
+        elif args.cmd == "sample":
+            summary = sample(workdir, args.ckpt, args.vqvae, args.inputs, args.out)
         else:
             summary = forward(workdir, args.ckpt, args.inputs, args.out)
         summary.update({"impl": f"CogView {commit[:10]}", "cmd": args.cmd, "stubs": STUBS})

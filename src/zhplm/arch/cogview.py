@@ -36,6 +36,42 @@ MEGATRON = Rules(
 )
 
 RELEASE_HEADS = {2560: 40}  # scripts/text2image.sh: --hidden-size 2560 --num-attention-heads 40
+IMAGE_TOKENS = 8192  # the release VQ-VAE's codebook: image codes are the first ids of the vocabulary
+VQVAE_FILE = "vqvae.safetensors"  # the decoder half, written beside the converted model
+
+
+def write_vqvae(folder: Path, out: Path) -> list[str]:
+    """Copy the decoder half of the authors' VQ-VAE (``*vqvae*.pt`` under ``folder``) as ``vqvae.safetensors``,
+    so ``zhplm.pipeline("text-to-image", …)`` finds everything in the converted folder."""
+    found = sorted(p for p in folder.rglob("*.pt") if "vqvae" in p.name.lower())
+    if not found:
+        return [
+            "no VQ-VAE (*vqvae*.pt) beside the weights: text-to-image needs the authors' "
+            "pretrained/vqvae/vqvae_hard_biggerset_011.pt (copy it beside the weights and convert again, or "
+            "pass vqvae=PATH to the pipeline)"
+        ]
+    import torch
+    from safetensors.torch import save_file
+
+    from zhplm.arch.modeling.cogview_vqvae import CogViewVQVAEDecoder
+
+    try:
+        state = torch.load(found[0], map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise ConversionError(f"it holds a {type(state).__name__}, not a state dict")
+        decoder = CogViewVQVAEDecoder.from_state_dict(state)
+        if decoder.n_embed != IMAGE_TOKENS:
+            raise ConversionError(
+                f"it has {decoder.n_embed} image codes, CogView's vocabulary {IMAGE_TOKENS}: is it this model's "
+                "VQ-VAE (vqvae_hard_biggerset_011.pt)?"
+            )
+    except Exception as exc:  # a damaged or foreign file must not lose the model's conversion
+        return [
+            f"VQ-VAE not written: {found[0].name} is not a usable CogView VQ-VAE ({exc}); text-to-image needs "
+            "the authors' vqvae_hard_biggerset_011.pt (pass vqvae=PATH to the pipeline, or convert again)"
+        ]
+    save_file({k: v.contiguous() for k, v in decoder.state_dict().items()}, str(out / VQVAE_FILE))
+    return [f"VQ-VAE decoder ({decoder.n_embed} codes) from {found[0].name} written as {VQVAE_FILE}"]
 
 
 class CogViewSpec(ArchSpec):
@@ -68,11 +104,16 @@ class CogViewSpec(ArchSpec):
         }
 
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
-        return [
-            "no tokenizer written: CogView's unified vocabulary (VQ-VAE image codes 0-8191, cog-pretrain text "
-            "pieces from 8192, command tokens such as [BOI1] from 58192) has no zhplm tokenizer yet; "
-            "feed token ids"
-        ]
+        """The unified tokenizer over ``cog-pretrain.model``, and the VQ-VAE decoder when one is beside it."""
+        if vocab is None:
+            return [
+                "no cog-pretrain.model found: the tokenizer was not written (copy the authors' "
+                "pretrained/chinese_sentencepiece/cog-pretrain.model beside the weights)"
+            ]
+        from zhplm.arch.tokenization.cogview import write_cogview_tokenizer
+
+        notes = write_cogview_tokenizer(vocab, out, image_tokens=IMAGE_TOKENS)
+        return notes + write_vqvae(vocab.parent, out)
 
 
 SPEC = CogViewSpec(
@@ -83,8 +124,9 @@ SPEC = CogViewSpec(
     schemes={"megatron": MEGATRON},
     heads=(Head("lm", (r"lm_head\..*",), "language-model head (tied to the token embedding)"),),
     config_names=("config.json",),
-    vocab_names=(),
+    vocab_names=("cog-pretrain.model",),
     classes=((("lm",), "CogViewForCausalLM"), ((), "CogViewModel")),
     evidence=Evidence(distinctive=(r".*layers\.\d+\.third_layernorm\.weight",), without_distinctive=0.0),
     own_model=own_model("cogview", "CogView", heads=("CausalLM",)),
+    tokenizers=("zhplm.arch.tokenization.cogview",),
 )

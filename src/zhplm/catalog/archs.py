@@ -22,10 +22,45 @@ PLANNED: dict[str, str] = {
     "glm_130b": "GLM-130B (DeepNorm, GeGLU, rotary positions; catalog only)",
     # multimodal
     "brivl": "BriVL / WenLan (EfficientNet + region pooling + BERT, dual encoder)",
-    "taichu": "紫东太初 OPT multimodal models (MindSpore/Ascend; catalog only)",
+    "taichu": "紫东太初 OPT multimodal models (MindSpore/Ascend; catalog, guided fetch and inspect only)",
     # rows imported from a newer list whose family does not tell the architecture
     "unknown": "not identified yet: a row from a newer list (`zhplm catalog import --add`); catalog only",
 }
+
+
+# Planned architectures zhplm refuses to convert or load, and why (said by convert, load and the fetch steps);
+# the regex marks their checkpoints by tensor names, so a file given without its catalog id is refused too.
+REFUSED: dict[str, tuple[str, str]] = {
+    "taichu": (
+        r"(?:.*\.)?uniter\.(?:img_embeddings|audio_embeddings)\..*|(?:.*\.)?(?:txt_output|img_output)\.decoder\..*",
+        "紫东太初 (OPT, Omni-Perception Pre-Trainer) is released as MindSpore .ckpt files of a three-modal model "
+        "written for Huawei Ascend NPUs with MindSpore 1.6 (mindspore-ai/zidongtaichu; gitee "
+        "zidongtaichu/multi-modal-models): text, image and audio embeddings (a ViT patch encoder, a speech "
+        "front end) feeding one UNITER-style cross-modal encoder of MindSpore's parallel TransformerEncoder, "
+        "plus text and image decoders. zhplm cannot convert or load it: no transformers or zhplm class "
+        "implements that cross-modal model, and there is no reference to check a conversion against (the "
+        "original code runs only under MindSpore's semi-auto parallel on Ascend; its tokenizer vocabulary "
+        "ids_to_tokens_zh.json and the image/speech feature extractors are separate downloads). What works: "
+        "`zhplm download`/`zhplm import` keep the file in the store, and `zhplm inspect FILE.ckpt` lists its "
+        "tensors (names, shapes, dtypes) without MindSpore",
+    ),
+}
+
+
+def refusal(arch: str | None) -> str | None:
+    """Why zhplm will not convert or load ``arch`` (None: it is not refused)."""
+    return REFUSED[arch][1] if arch in REFUSED else None
+
+
+def refused_by_names(names: list[str]) -> str | None:
+    """The refused architecture whose tensor names these are, if any (a file given without its catalog id)."""
+    import re
+
+    for arch, (pattern, _) in REFUSED.items():
+        rx = re.compile(pattern)
+        if any(rx.fullmatch(n) for n in names):
+            return arch
+    return None
 
 
 def arch_names() -> list[str]:

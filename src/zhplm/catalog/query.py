@@ -340,6 +340,12 @@ def how_to_get(record: ModelRecord, only: str | None = None) -> Acquisition:
         steps.append(line)
     if the_plan.manual:
         steps.append(f"then hand the file to zhplm: zhplm import {record.id} PATH")
+    from zhplm.catalog.archs import refusal
+
+    if refusal(record.arch) is not None:
+        steps.append(
+            f"then zhplm inspect PATH lists its tensors; converting or loading it is refused: {refusal(record.arch)}"
+        )
     if not the_plan.automatic and not the_plan.manual:
         if the_plan.skipped:
             steps.append(f"every way is left out by the {the_plan.order_from} source order; change it")

@@ -27,6 +27,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (E.MissingDependencyError, 13),
     (E.ImageError, 15),
     (E.InsufficientMemoryError, 16),
+    (E.TooSlowError, 17),
     (E.ZhplmError, 1),
     (FileNotFoundError, 14),
     (KeyboardInterrupt, 130),

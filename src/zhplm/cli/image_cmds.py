@@ -36,6 +36,54 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     s.set_defaults(handler=_search)
 
+    t = sub.add_parser(
+        "text-to-image", help="draw an image from Chinese text (CogView; a GPU job at full size)"
+    )
+    t.add_argument("model", help="catalog id (converted in the store) or a converted CogView folder")
+    t.add_argument("text", help='what to draw, e.g. "一只可爱的猫"')
+    t.add_argument(
+        "-o", "--output", required=True, help="image file to write (.png, .jpg); -N added per image"
+    )
+    t.add_argument("-n", "--num-images", type=int, default=1)
+    t.add_argument("--seed", type=int, default=None, help="seed of the sampling (same seed, same image)")
+    t.add_argument(
+        "--top-k", type=int, default=200, help="top-k of the sampling (the original's 200; 0: off)"
+    )
+    t.add_argument("--temperature", type=float, default=1.0)
+    t.add_argument("--grid", type=int, default=32, help="codes per image side (the release: 32, 256 pixels)")
+    t.add_argument("--vqvae", default=None, help="the VQ-VAE .pt when the converted folder has none")
+    t.add_argument("--device", default=None, help="cuda, cuda:1, cpu … (default: cpu)")
+    t.add_argument(
+        "--allow-slow",
+        action="store_true",
+        help="start even when the CPU would take very long (full size: ~70 min)",
+    )
+    t.set_defaults(handler=_text_to_image)
+
+
+def _text_to_image(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from zhplm.tasks import pipeline
+
+    options: dict[str, Any] = {"vqvae": args.vqvae, "allow_slow": args.allow_slow, "grid": args.grid}
+    if args.device:
+        options["device"] = args.device
+    draw = pipeline("text-to-image", args.model, **options)
+    images = draw(
+        args.text, num_images=args.num_images, seed=args.seed, top_k=args.top_k, temperature=args.temperature
+    )
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = [
+        out if len(images) == 1 else out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(len(images))
+    ]
+    for path, item in zip(paths, images, strict=True):
+        item.image.save(path)
+    result = {"text": args.text, "images": [str(p) for p in paths], "seed": args.seed}
+    emit(args, result, lambda: sys.stdout.write("".join(f"{p}\n" for p in paths)))
+    return 0
+
 
 def _labels(text: str) -> list[str]:
     from zhplm.errors import ConversionError

@@ -424,7 +424,25 @@ def fingerprint(shapes: Shapes) -> Guess:
         guess = scheme(model, names)
         if guess is not None:
             return guess
+    refused = _refused(model, names)
+    if refused is not None:
+        return refused
     return Guess("unknown", f"unrecognised naming ({len(names)} tensors)")
+
+
+def _refused(shapes: Shapes, names: Sequence[str]) -> Guess | None:
+    """An architecture zhplm lists but will not convert (紫东太初 OPT): named, with the reason as a note."""
+    from zhplm.catalog.archs import describe, refusal, refused_by_names
+
+    arch = refused_by_names(list(names))
+    if arch is None:
+        return None
+    g = Guess(arch, describe(arch), archs=(arch,))
+    words = _first(shapes, "word_embeddings.embedding_table")
+    if words:
+        g.vocab, g.hidden = _dim(shapes, words, 0), _dim(shapes, words, 1)
+    g.notes.append(f"zhplm will not convert or load it: {refusal(arch)}")
+    return g
 
 
 # ------------------------------------------------------------------ catalog candidates
@@ -606,7 +624,7 @@ def _apply_detection(guess: Guess, reader: Any, side: Path) -> None:
         if ranked:  # the names say which architecture, but no plan fits: convert fails the same way
             guess.archs = tuple(ranked)
             guess.notes.append(f"names of {ranked[0]}, but it would not convert: {str(exc).splitlines()[0]}")
-        elif guess.archs:
+        elif guess.archs and guess.scheme != guess.archs[0]:  # a refused arch's note already says why
             guess.notes.append(f"no zhplm architecture converts it yet ({str(exc).splitlines()[0]})")
         return
     guess.archs = (found.spec.name, *(name for name, _ in found.ranked if name != found.spec.name))

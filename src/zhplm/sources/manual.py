@@ -89,7 +89,21 @@ def steps(record: ModelRecord, downloads: Sequence[Download]) -> str:
             lines.append(f"     sha256: {d.sha256}")
     name = next((d.filename for d in downloads if d.filename), None) or "the downloaded file"
     lines.append(f"Then run:  zhplm import {record.id} /path/to/{name}")
+    lines += after_import(record)
     return "\n".join(lines)
+
+
+def after_import(record: ModelRecord) -> list[str]:
+    """What zhplm does with the file once imported, where that is less than converting it (a refused arch)."""
+    from zhplm.catalog.archs import refusal
+
+    reason = refusal(record.arch)
+    if reason is None:
+        return []
+    return [
+        f"Then:  zhplm inspect /path/to/FILE.ckpt  lists its tensors; zhplm will not convert {record.id}:",
+        f"  {reason}",
+    ]
 
 
 def _member_hint(fmt: str) -> str:

@@ -24,6 +24,7 @@ TASKS = (
     "zero-shot-image-classification",
     "image-text-similarity",
     "image-text-features",
+    "text-to-image",
 )
 
 
@@ -65,6 +66,10 @@ def pipeline(task: str, model: str | Path, **options: Any) -> Any:
         from zhplm.tasks.region_text import RegionTextFeatures
 
         return RegionTextFeatures.from_model(model, **options)
+    if task == "text-to-image":  # CogView: image codes sampled by generate, decoded by its VQ-VAE
+        from zhplm.tasks.text_to_image import TextToImage
+
+        return TextToImage.from_model(model, **options)
     raise ConversionError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
 
 
