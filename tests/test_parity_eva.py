@@ -6,6 +6,8 @@ model computes encoder states and decoder logits, ``generation_utils.generate_no
 ``eva_interactive.generate_samples`` a whole dialogue. zhplm merges either variant onto transformers' T5, and
 ``zhplm chat`` / ``zhplm generate`` run the converted folder. The tokenizer is compared with the original
 ``EVATokenizer`` (Python jieba) on the release's real ``bpe_dialog_new/vocab.txt``.
+EVA 2.0 (``attn_scale: true``: scores / √d_kv, which zhplm folds into the query projections) is the same
+original code with its 2.0 config: outputs and greedy tokens against it too.
 """
 
 from __future__ import annotations
@@ -76,6 +78,22 @@ def eva(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.nd
     return ckpt, reference, tmp
 
 
+@pytest.fixture(scope="module")
+def eva2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray], Path]:
+    """EVA 2.0: the same original code and seed with the 2.0 config (``attn_scale: true``, the scores divided by
+    √d_kv in every attention), saved as ``eva2.0_model_config.json`` beside the shards."""
+    require_original(REPO)
+    tmp = tmp_path_factory.mktemp("eva2")
+    ckpt = tmp / "ckpt"
+    run_oracle("enc_dec_original.py", "write", "--arch", "eva", "--out", ckpt, "--seed", "4", "--attn-scale")
+    (tmp / "inputs.json").write_text(json.dumps(INPUTS), encoding="utf-8")
+    run_oracle("enc_dec_original.py", "forward", "--arch", "eva", "--ckpt", ckpt / "mp1",
+               "--inputs", tmp / "inputs.json", "--out", tmp / "ref.npz")  # fmt: skip
+    with np.load(tmp / "ref.npz") as ref:
+        reference = {k: ref[k] for k in ref.files}
+    return ckpt, reference, tmp
+
+
 def _outputs(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     model, *_ = zhplm.load(folder)
     enc = torch.tensor(INPUTS["enc_input_ids"])
@@ -86,6 +104,24 @@ def _outputs(folder: Path) -> tuple[np.ndarray, np.ndarray]:
             decoder_input_ids=torch.tensor(INPUTS["dec_input_ids"]),
         )
     return out.encoder_last_hidden_state.numpy(), out.logits.numpy()
+
+
+def _assert_matches(out: Path, ref: dict[str, np.ndarray]) -> None:
+    """Encoder states (unpadded positions) and logits within TOL of the original's, and its greedy tokens."""
+    enc_hidden, logits = _outputs(out)
+    lengths = (np.asarray(INPUTS["enc_input_ids"]) != PAD).sum(1)
+    diffs = {
+        "enc_hidden": max(float(np.abs(enc_hidden[b, :n] - ref["enc_hidden"][b, :n]).max()) for b, n in enumerate(lengths)),
+        "logits": float(np.abs(logits - ref["logits"]).max()),
+    }  # fmt: skip
+    assert max(diffs.values()) < TOL, diffs
+    model, *_ = zhplm.load(out)
+    row = torch.tensor(INPUTS["enc_input_ids"][:1])
+    gen = model.generate(row, attention_mask=torch.ones_like(row), max_new_tokens=NEW_TOKENS, do_sample=False,
+                         bad_words_ids=[[0]])  # fmt: skip
+    expected = ref["greedy"][0].astype(int).tolist()
+    assert len(expected) == NEW_TOKENS and SEP not in expected  # all 12 tokens are compared
+    assert gen[0, 1:].tolist() == expected  # generate_no_beam's tokens, after the <s_0> start
 
 
 @pytest.mark.oracle
@@ -106,20 +142,7 @@ def test_eva_shards_match_the_original(eva: tuple[Path, dict[str, np.ndarray], P
     )
     ignored = json.loads((out / "zhplm.json").read_text())["ignored"]
     assert any(i["name"] == "role_embeds.weight" and "role" in i["why"] for i in ignored)
-    enc_hidden, logits = _outputs(out)
-    lengths = (np.asarray(INPUTS["enc_input_ids"]) != PAD).sum(1)
-    diffs = {
-        "enc_hidden": max(float(np.abs(enc_hidden[b, :n] - ref["enc_hidden"][b, :n]).max()) for b, n in enumerate(lengths)),
-        "logits": float(np.abs(logits - ref["logits"]).max()),
-    }  # fmt: skip
-    assert max(diffs.values()) < TOL, diffs
-    model, *_ = zhplm.load(out)
-    row = torch.tensor(INPUTS["enc_input_ids"][:1])
-    gen = model.generate(row, attention_mask=torch.ones_like(row), max_new_tokens=NEW_TOKENS, do_sample=False,
-                         bad_words_ids=[[0]])  # fmt: skip
-    expected = ref["greedy"][0].astype(int).tolist()
-    assert len(expected) == NEW_TOKENS and SEP not in expected  # all 12 tokens are compared
-    assert gen[0, 1:].tolist() == expected  # generate_no_beam's tokens, after the <s_0> start
+    _assert_matches(out, ref)
 
 
 @pytest.mark.oracle
@@ -229,3 +252,22 @@ def test_without_its_config_json_the_tensors_size_the_model_and_a_wrong_one_is_r
     with pytest.raises(zhplm.errors.ConversionError, match="num_heads=8 but the weights have 4"):
         zhplm.convert(bare, tmp_path / "out2", arch="eva")
     assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("variant", ["mp1", "mp2"])
+def test_eva2_query_scale_fold_matches_the_original(
+    eva2: tuple[Path, dict[str, np.ndarray], Path],
+    eva: tuple[Path, dict[str, np.ndarray], Path],
+    variant: str,
+) -> None:
+    """zhplm folds EVA 2.0's 1/√d_kv into the query projections (transformers' T5 does not scale scores):
+    encoder states, logits and greedy tokens equal the original ``attn_scale`` model's."""
+    ckpt, ref, tmp = eva2
+    # the flag matters on these weights: the 1.0 run of the same seed is far from the 2.0 one
+    assert float(np.abs(ref["logits"] - eva[1]["logits"]).max()) > 100 * TOL
+    assert (ckpt / variant / "eva2.0_model_config.json").is_file()
+    out = tmp / f"out-{variant}"
+    result = zhplm.convert(ckpt / variant, out)
+    assert result.arch == "eva"
+    _assert_matches(out, ref)

@@ -3,7 +3,8 @@
 ``src/mpu/transformer_enc_dec.py``), their tokenizers (``src/tokenization_eva.py``,
 ``src/tokenization_enc_dec.py``) and EVA's ``change_mp.py`` and ``generation_utils.generate_no_beam``.
 
-    enc_dec_original.py write    --arch eva|cpm2 --out DIR [--seed N] [--inputs IN.json --ref REF.npz (cpm2)]
+    enc_dec_original.py write    --arch eva|cpm2 --out DIR [--seed N] [--attn-scale (eva: 2.0)]
+                                 [--inputs IN.json --ref REF.npz (cpm2)]
     enc_dec_original.py forward  --arch eva|cpm2 --ckpt DIR --inputs IN.json --out REF.npz
     enc_dec_original.py tokenize --arch eva|cpm2 --vocab VOCAB.txt --texts TEXTS.json --out OUT.json
     enc_dec_original.py dialogue --arch eva --ckpt DIR --turns TURNS.json --out OUT.json [--max-new-tokens N]
@@ -18,7 +19,8 @@ DeepSpeed saved (``{"module": state_dict, "mp_world_size": 1, …}``) as ``DIR/m
 + ``latest_checkpointed_iteration.txt``: the release's layout. The original ``change_mp.py DIR/mp1 DIR/mp2 2``
 then re-splits it into the two-rank variant ``DIR/mp2``. ``vocab.txt`` (the release vocabulary's first 69
 lines, then the 187 sentinels ``<s_i>`` the original tokenizer requires: 256 lines) and the config json go
-into both.
+into both. ``--attn-scale``: EVA 2.0 — the same model code (HEAD's ``ParallelAttention`` reads
+``attn_scale``) with ``attn_scale: true``, the config saved as ``eva2.0_model_config.json``.
 ``write --arch cpm2``: two processes (world size 2) call ``mpu.initialize_model_parallel(2)`` and build the
 original ``EncDecModel`` (tiny ``cpm2_config.json``), so each rank's shard has the original split layout
 (column-parallel fused ``project`` per rank, vocab-parallel embeddings and head, row-parallel ``dense``/``wo``,
@@ -94,6 +96,17 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }  # fmt: skip
 CONFIG_NAMES = {"eva": "eva1.0_model_config.json", "cpm2": "cpm2_config.json"}
+# ``write --arch eva --attn-scale``: EVA 2.0 — the same keys with ``attn_scale: true``, under the name the
+# repository ships EVA 2.0's config with (src/configs/model/eva2.0_model_config.json)
+EVA2_CONFIG_NAME = "eva2.0_model_config.json"
+
+
+def _eva_config(ckpt: Path) -> Path:
+    """The EVA config ``write`` put into ``ckpt``: 1.0's or 2.0's."""
+    two = ckpt / EVA2_CONFIG_NAME
+    return two if two.is_file() else ckpt / CONFIG_NAMES["eva"]
+
+
 ITERATION = 1000
 STUBS = [
     "apex FusedLayerNorm -> torch.nn.LayerNorm (CPM-2's mpu imports it; the T5 blocks use their own LayerNorm)",
@@ -207,22 +220,25 @@ def _tiny_vocab(src: Path, arch: str) -> list[str]:
     return head + [f"<s_{i}>" for i in range(SENTINELS[arch])]
 
 
-def _write_files(folder: Path, src: Path, arch: str) -> None:
+def _write_files(folder: Path, src: Path, arch: str, attn_scale: bool = False) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    C.dump_json(folder / CONFIG_NAMES[arch], CONFIGS[arch])
+    if attn_scale:
+        C.dump_json(folder / EVA2_CONFIG_NAME, {**CONFIGS[arch], "attn_scale": True})
+    else:
+        C.dump_json(folder / CONFIG_NAMES[arch], CONFIGS[arch])
     (folder / "vocab.txt").write_text("\n".join(_tiny_vocab(src, arch)) + "\n", encoding="utf-8")
 
 
-def write_eva(src: Path, out: Path, seed: int) -> dict[str, Any]:
+def write_eva(src: Path, out: Path, seed: int, attn_scale: bool = False) -> dict[str, Any]:
     import torch
 
     model = import_original(src, "eva")
     for sub in ("mp1", "mp2"):
-        _write_files(out / sub, src, "eva")
+        _write_files(out / sub, src, "eva", attn_scale)
     with C.stdout_to_stderr():
         C.init_model_parallel(0, 1, C.rendezvous())
     torch.manual_seed(seed)
-    net = _build(model, "eva", out / "mp1" / CONFIG_NAMES["eva"], parallel_output=False)
+    net = _build(model, "eva", _eva_config(out / "mp1"), parallel_output=False)
     _fill(net, seed, 0)
     # like a trained model, the head never prefers control tokens: their rows are zero (a zero logit loses to
     # the largest of the word logits), so the dialogue's replies are words whose text reads back to the same ids
@@ -245,7 +261,13 @@ def write_eva(src: Path, out: Path, seed: int) -> dict[str, Any]:
     finally:
         sys.argv = argv
         torch.load = load  # type: ignore[assignment]
-    return {"arch": "eva", "variants": {"mp1": 1, "mp2": 2}, "split_by": "change_mp.py"}
+    assert net.encoder.blocks[0].self_attn.self_attn.attn_scale is attn_scale  # the original read the flag
+    return {
+        "arch": "eva",
+        "variants": {"mp1": 1, "mp2": 2},
+        "split_by": "change_mp.py",
+        "attn_scale": attn_scale,
+    }
 
 
 def _write_cpm2_rank(
@@ -296,7 +318,7 @@ def forward_eva(src: Path, ckpt: Path, feeds: dict[str, Any], out: Path) -> dict
     model = import_original(src, "eva")
     with C.stdout_to_stderr():
         C.init_model_parallel(0, 1, C.rendezvous())
-    net = _build(model, "eva", ckpt / CONFIG_NAMES["eva"], parallel_output=False).eval()
+    net = _build(model, "eva", _eva_config(ckpt), parallel_output=False).eval()
     sd = torch.load(
         ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False
     )
@@ -343,7 +365,7 @@ def dialogue_eva(src: Path, ckpt: Path, turns: list[str], out: Path, max_new_tok
     model = import_original(src, "eva")
     with C.stdout_to_stderr():
         C.init_model_parallel(0, 1, C.rendezvous())
-    net = _build(model, "eva", ckpt / CONFIG_NAMES["eva"], parallel_output=False).eval()
+    net = _build(model, "eva", _eva_config(ckpt), parallel_output=False).eval()
     sd = torch.load(
         ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False
     )
@@ -475,6 +497,9 @@ def main() -> None:
         s.add_argument("--out", type=Path, required=True)
         if name == "write":
             s.add_argument("--seed", type=int, default=0)
+            s.add_argument(
+                "--attn-scale", action="store_true", help="eva: EVA 2.0's config (attn_scale: true)"
+            )
             # cpm2: also compute the forward outputs in the same two ranks (one start of the ranks, not two)
             s.add_argument("--inputs", type=Path)
             s.add_argument("--ref", type=Path)
@@ -503,7 +528,7 @@ def main() -> None:
             summary = dialogue_eva(src, args.ckpt, turns, args.out, args.max_new_tokens)
         elif args.cmd == "write":
             if args.arch == "eva":
-                summary = write_eva(src, args.out, args.seed)
+                summary = write_eva(src, args.out, args.seed, args.attn_scale)
             else:
                 feeds = json.loads(args.inputs.read_text()) if args.inputs else None
                 summary = write_cpm2(src, args.out, args.seed, feeds, args.ref)

@@ -27,7 +27,13 @@ SPEC = lineage_spec(
     EvaSpec,
     "eva",
     "EVA dialogue encoder-decoder (CPM-2 lineage DeepSpeed shards, T5 v1.1-style, untied head) → T5",
-    config_names=("eva1.0_model_config.json", "eva_model_config.json", "config.json"),
+    # EVA 2.0's configs (eva2.0_model_config.json, eva2.0_{base,large}_model_config.json) carry attn_scale
+    config_names=(
+        "eva1.0_model_config.json",
+        "eva2.0*model_config.json",
+        "eva_model_config.json",
+        "config.json",
+    ),
     # role_embeds is EVA's alone among the lineage
     evidence=Evidence(distinctive=(ROLE_EMBEDS,), without_distinctive=0.0),
 )

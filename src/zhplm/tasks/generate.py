@@ -18,6 +18,7 @@ from typing import Any
 
 from zhplm.errors import ConversionError
 from zhplm.tasks._heads import require_head
+from zhplm.tasks._inference import fuse_activations
 from zhplm.tasks.prompting import Encoded, PromptFormat, get_format
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class TextGeneration:
         seq2seq = _is_encoder_decoder(folder)
         fmt = get_format(prompt_format or provenance.get("prompt_format") or ("seq2seq" if seq2seq else None))
         loaded = load(folder, task="text2text-generation" if seq2seq else "text-generation", **load_options)
+        fuse_activations(loaded.model)  # our own copy: same formula, one kernel (see _inference)
         return cls(loaded.model, loaded.tokenizer, fmt, options=options, provenance=loaded.provenance)
 
     # -- public ---------------------------------------------------------------------------------
