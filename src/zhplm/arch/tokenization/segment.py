@@ -71,7 +71,7 @@ def segmenter() -> Any:
             # jieba's get_DAG + calc: the C extension where it was built, else _route_python (tests run both)
             self.compiled: ModuleType | None = _compiled
             self._table: Any = None  # the C extension's copy of the dictionary
-            self._cache: dict[bool, dict[str, list[str]]] = {False: {}, True: {}}
+            self._cache: dict[bool, dict[str, tuple[str, ...]]] = {False: {}, True: {}}
             self._logp: dict[str, float | None] = {}  # log(freq) - log(total); None: only a prefix
             self._emit: dict[str, tuple[float, float, float, float]] = {}  # B M E S emission of a character
             self._ascii_words: re.Pattern[str] | None = None
@@ -113,17 +113,24 @@ def segmenter() -> Any:
             extend = out.extend
             cache = self._cache[hmm]
             limit = self.cache_limit
+            ascii_words = self._ascii_words
             clause = False  # re_han has one group: the clauses are the odd pieces
             for block in re_han.split(text):
                 if clause:
-                    found = cache.get(block) if limit else None
-                    if found is None:
-                        found = self._cut_clause(block, hmm)
-                        if limit:
-                            if len(cache) >= limit:
-                                cache.clear()
-                            cache[block] = found
-                    extend(found)
+                    if block.isascii() and (ascii_words is None or not ascii_words.search(block)):
+                        if block.isalnum() or len(block) == 1:  # a letter/digit run: one word either way
+                            out.append(block)
+                        else:
+                            extend(self._cut_ascii(block, hmm))
+                    else:  # the dictionary's route: cached (a lookup costs more than the ASCII rules)
+                        found = cache.get(block) if limit else None
+                        if found is None:
+                            found = tuple(self._cut_clause(block, hmm))
+                            if limit:
+                                if len(cache) >= limit:
+                                    cache.clear()
+                                cache[block] = found
+                        extend(found)
                 elif block:
                     if "\r\n" in block:  # kept together; every other character is a word
                         skip = False
@@ -138,16 +145,18 @@ def segmenter() -> Any:
                 clause = not clause
             return out
 
+        @staticmethod
+        def _cut_ascii(clause: str, hmm: bool) -> list[str]:
+            """An ASCII clause holding no dictionary word of two or more characters: every word of its route
+            is one character, so jieba joins the letter/digit runs (no HMM) or hands the whole clause, which
+            is no word, to finalseg.cut (HMM), which cuts it with its re_skip."""
+            if not hmm:
+                return _ASCII_RUNS.findall(clause)
+            return [p for p in hmm_skip.split(clause) if p]
+
         def _cut_clause(self, clause: str, hmm: bool) -> list[str]:
             """jieba's ``__cut_DAG`` (hmm) / ``__cut_DAG_NO_HMM`` over the route: runs of single characters are
             joined (alphanumerics without HMM) or handed to the HMM when the dictionary does not know them."""
-            if clause.isascii() and (self._ascii_words is None or not self._ascii_words.search(clause)):
-                # every word of the route is one character
-                if clause.isalnum() or len(clause) == 1:
-                    return [clause]
-                if not hmm:
-                    return _ASCII_RUNS.findall(clause)
-                return [p for p in hmm_skip.split(clause) if p]  # finalseg.cut: the clause is no word
             ends = self._route(clause)
             out: list[str] = []
             x, n, buf = 0, len(clause), ""
