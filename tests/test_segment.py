@@ -12,6 +12,7 @@ Python jieba 0.42.1 (the library the original tokenizers call) is the oracle; it
 from __future__ import annotations
 
 import importlib.util
+import io
 import itertools
 import random
 import shlex
@@ -115,6 +116,7 @@ def route(request: pytest.FixtureRequest, compiled: ModuleType) -> Iterator[str]
     seg = segment.segmenter()
     before = seg.compiled
     seg.use_compiled(compiled if request.param == "C route" else None)
+    seg._refresh()  # (else on the first cut)
     try:
         yield request.param
     finally:
@@ -150,10 +152,11 @@ def test_the_route_is_jiebas_calc_for_every_clause(texts: list[str], route: str)
         assert seg._route(clause) == [found[i][1] for i in range(len(clause))], clause
 
 
-def test_the_hmm_path_is_finalseg_viterbi(texts: list[str]) -> None:
-    """The unrolled Viterbi gives finalseg's own state path on every Chinese run of the corpus, on random
-    runs, and where the sums tie or sink to MIN_FLOAT (characters the model never emits)."""
+def test_the_hmm_path_is_finalseg_viterbi(texts: list[str], route: str) -> None:
+    """The unrolled Viterbi (C and Python) gives finalseg's own state path on every Chinese run of the corpus,
+    on random runs, and where the sums tie or sink to MIN_FLOAT (characters the model never emits)."""
     seg = segment.segmenter()
+    assert (seg._hmm is not None) == (route == "C route")
     rng = random.Random(2)
     runs = [r for t in texts for r in finalseg.re_han.findall(t)]
     cjk = [chr(c) for c in range(0x4E00, 0x9FD6)]
@@ -166,21 +169,29 @@ def test_the_hmm_path_is_finalseg_viterbi(texts: list[str]) -> None:
     for run in runs:
         _, path = finalseg.viterbi(run, "BMES", finalseg.start_P, finalseg.trans_P, finalseg.emit_P)
         assert ["BMES"[s] for s in seg._hmm_path(run)] == path, run
+    if route == "C route":  # finalseg.re_han never hands it other characters; if it did: an error, no guess
+        with pytest.raises(ValueError, match="U\\+4E00"):
+            seg._hmm_path("ab")
 
 
-def test_words_added_to_the_dictionary(route: str) -> None:
+def test_words_added_to_the_dictionary(route: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A word added (add_word / suggest_freq, a user dictionary) or removed (del_word, which also makes the HMM
-    split it) changes both the same way: the segmenter rebuilds what it derived from the dictionary."""
+    split it) changes both the same way: the segmenter rebuilds what it derived from the dictionary, once
+    after a whole user dictionary, not per word."""
     seg = segment.segmenter()
+    refreshes: list[None] = []
+    refresh = seg._refresh
+    monkeypatch.setattr(seg, "_refresh", lambda: (refreshes.append(None), refresh())[1])
     text = "丽丽丽丽丽和小明硕士C+++写的zh-plm工具"
+    jieba.dt.check_initialized()  # (jieba loads its dictionary on the first cut: before the snapshot)
     saved = [(t, dict(t.FREQ), t.total) for t in (jieba.dt, seg)]
     forced = set(finalseg.Force_Split_Words)
     try:
         for tokenizer in (jieba.dt, seg):
-            tokenizer.add_word("丽丽丽丽丽", 10**7)
-            tokenizer.add_word("C+++", 10**6)
+            tokenizer.load_userdict(io.StringIO("丽丽丽丽丽 10000000\nC+++ 1000000\n"))
         for hmm in (False, True):
             assert segment.cut(text, hmm=hmm) == list(jieba.cut(text, HMM=hmm))
+        assert len(refreshes) == 1
         assert "丽丽丽丽丽" in segment.cut(text, hmm=False) and "C+++" in segment.cut(text, hmm=False)
         for tokenizer in (jieba.dt, seg):
             tokenizer.del_word("硕士")  # a dictionary word: now the HMM must split it too

@@ -198,7 +198,133 @@ done:
     return ends;
 }
 
+/* finalseg's HMM: viterbi(run, "BMES", start_P, trans_P, emit_P) for a run of [\u4E00-\u9FD5] characters.
+ * The same sums in the same order (V[t-1][y0] + trans[y0][y]) + emit[y][c], missing entries MIN_FLOAT, and
+ * max over (prob, state) tuples: a tie goes to the later letter (B < E < M < S). */
+#define HAN_FIRST 0x4E00
+#define HAN_LAST 0x9FD5
+
+typedef struct {
+    double start[4];  /* B M E S */
+    double trans[8];  /* E>B S>B M>M B>M S>S E>S B>E M>E */
+    double *emit;     /* 4 per character HAN_FIRST..HAN_LAST */
+} Hmm;
+
+static void hmm_free(PyObject *capsule) {
+    Hmm *h = PyCapsule_GetPointer(capsule, "zhplm.jieba_hmm");
+    if (h == NULL) return;
+    PyMem_Free(h->emit);
+    PyMem_Free(h);
+}
+
+static int doubles(PyObject *seq, double *out, Py_ssize_t count) {
+    PyObject *fast = PySequence_Fast(seq, "a sequence of floats");
+    if (fast == NULL) return -1;
+    if (PySequence_Fast_GET_SIZE(fast) != count) {
+        Py_DECREF(fast);
+        PyErr_Format(PyExc_ValueError, "expected %zd floats", count);
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < count; k++) {
+        out[k] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(fast, k));
+        if (out[k] == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(fast);
+            return -1;
+        }
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
+static PyObject *hmm(PyObject *self, PyObject *args) {
+    PyObject *start, *trans, *emit;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOO", &start, &trans, &emit)) return NULL;
+    Py_ssize_t count = (Py_ssize_t)(HAN_LAST - HAN_FIRST + 1) * 4;
+    Hmm *h = PyMem_Calloc(1, sizeof(Hmm));
+    if (h == NULL) return PyErr_NoMemory();
+    h->emit = PyMem_Malloc((size_t)count * sizeof(double));
+    if (h->emit == NULL) {
+        PyMem_Free(h);
+        return PyErr_NoMemory();
+    }
+    if (doubles(start, h->start, 4) < 0 || doubles(trans, h->trans, 8) < 0 || doubles(emit, h->emit, count) < 0) {
+        PyMem_Free(h->emit);
+        PyMem_Free(h);
+        return NULL;
+    }
+    PyObject *capsule = PyCapsule_New(h, "zhplm.jieba_hmm", hmm_free);
+    if (capsule == NULL) {
+        PyMem_Free(h->emit);
+        PyMem_Free(h);
+    }
+    return capsule;
+}
+
+static PyObject *hmm_path(PyObject *self, PyObject *args) {
+    PyObject *capsule, *run, *path = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OU", &capsule, &run)) return NULL;
+    const Hmm *h = PyCapsule_GetPointer(capsule, "zhplm.jieba_hmm");
+    if (h == NULL) return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(run);
+    if (n == 0) return PyBytes_FromStringAndSize("", 0);
+    int kind = PyUnicode_KIND(run);
+    const void *data = PyUnicode_DATA(run);
+    unsigned char *back = PyMem_Malloc((size_t)n * 4);
+    if (back == NULL) return PyErr_NoMemory();
+    const double *tr = h->trans;
+    double b = 0, m = 0, e = 0, s = 0;
+    for (Py_ssize_t t = 0; t < n; t++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, t);
+        if (c < HAN_FIRST || c > HAN_LAST) {
+            PyErr_SetString(PyExc_ValueError, "the HMM reads only characters U+4E00-U+9FD5");
+            goto done;
+        }
+        const double *x = h->emit + (size_t)(c - HAN_FIRST) * 4;
+        if (t == 0) {
+            b = h->start[0] + x[0];
+            m = h->start[1] + x[1];
+            e = h->start[2] + x[2];
+            s = h->start[3] + x[3];
+            continue;
+        }
+        unsigned char *bp = back + (t - 1) * 4;
+        double pe = (e + tr[0]) + x[0], ps = (s + tr[1]) + x[0]; /* B from E or S; a tie: S */
+        double nb = ps >= pe ? ps : pe;
+        bp[0] = ps >= pe ? 3 : 2;
+        double pm = (m + tr[2]) + x[1], pb = (b + tr[3]) + x[1]; /* M from M or B; a tie: M */
+        double nm = pb > pm ? pb : pm;
+        bp[1] = pb > pm ? 0 : 1;
+        double ps2 = (s + tr[4]) + x[3], pe2 = (e + tr[5]) + x[3]; /* S from S or E; a tie: S */
+        double ns = pe2 > ps2 ? pe2 : ps2;
+        bp[3] = pe2 > ps2 ? 2 : 3;
+        double pb2 = (b + tr[6]) + x[2], pm2 = (m + tr[7]) + x[2]; /* E from B or M; a tie: M */
+        double ne = pm2 >= pb2 ? pm2 : pb2;
+        bp[2] = pm2 >= pb2 ? 1 : 0;
+        b = nb;
+        m = nm;
+        e = ne;
+        s = ns;
+    }
+    path = PyBytes_FromStringAndSize(NULL, n);
+    if (path == NULL) goto done;
+    char *out = PyBytes_AS_STRING(path);
+    unsigned char state = s >= e ? 3 : 2; /* max over (V, y) for y in "ES" */
+    out[n - 1] = (char)state;
+    for (Py_ssize_t t = n - 1; t > 0; t--) {
+        state = back[(t - 1) * 4 + state];
+        out[t - 1] = (char)state;
+    }
+done:
+    PyMem_Free(back);
+    return path;
+}
+
 static PyMethodDef methods[] = {
+    {"hmm", hmm, METH_VARARGS,
+     "hmm(start 4 floats, trans 8 floats, emit 4 floats a character U+4E00-U+9FD5) -> the HMM (a capsule)"},
+    {"hmm_path", hmm_path, METH_VARARGS, "hmm_path(hmm, run) -> finalseg.viterbi's states, bytes of 0-3 (BMES)"},
     {"table", table, METH_VARARGS, "table(freq, logtotal) -> jieba's dictionary as a C hash table (a capsule)"},
     {"route", route, METH_VARARGS,
      "route(table, clause) -> end index of the best word at each position (jieba's get_DAG + calc)"},

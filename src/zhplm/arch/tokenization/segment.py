@@ -73,12 +73,16 @@ def segmenter() -> Any:
             self._table: Any = None  # the C extension's copy of the dictionary
             self._cache: dict[bool, dict[str, tuple[str, ...]]] = {False: {}, True: {}}
             self._logp: dict[str, float | None] = {}  # log(freq) - log(total); None: only a prefix
-            self._emit: dict[str, tuple[float, float, float, float]] = {}  # B M E S emission of a character
             self._ascii_words: re.Pattern[str] | None = None
-            tr = finalseg.trans_P  # trans_p[y0].get(y, MIN_FLOAT) of each step finalseg.viterbi takes
+            self._hmm: Any = None  # the C extension's copy of the HMM
+            self._stale = True  # the dictionary changed since the derived tables were built
+            tr, emit = finalseg.trans_P, finalseg.emit_P  # each .get(y, MIN_FLOAT) finalseg.viterbi takes
             self._trans: tuple[float, ...] = tuple(
                 tr[a].get(b, min_float) for a, b in ("EB", "SB", "MM", "BM", "SS", "ES", "BE", "ME")
             )
+            self._start = tuple(finalseg.start_P[y] for y in "BMES")
+            known = sorted(set().union(*(emit[y] for y in "BMES")))
+            self._emit = {c: tuple(emit[y].get(c, min_float) for y in "BMES") for c in known}
 
         def initialize(self, dictionary: Any = None) -> None:
             super().initialize(dictionary)
@@ -89,16 +93,26 @@ def segmenter() -> Any:
             self._forget()
 
         def _forget(self) -> None:
-            """Drop everything derived from the dictionary (it changed)."""
-            self._logtotal = math.log(self.total)
-            self._logp.clear()
+            """The dictionary changed: drop the cached words, rebuild the derived tables before the next cut
+            (once, not per word of a user dictionary)."""
             for cache in self._cache.values():
                 cache.clear()
+            self._stale = True
+
+        def _refresh(self) -> None:
+            self._logtotal = math.log(self.total)
+            self._logp.clear()
             long_ascii = sorted(
                 (w for w, f in self.FREQ.items() if f and len(w) > 1 and w.isascii()), key=len, reverse=True
             )
             self._ascii_words = re.compile("|".join(map(re.escape, long_ascii))) if long_ascii else None
-            self._table = self.compiled.table(self.FREQ, self._logtotal) if self.compiled else None
+            self._table = self._hmm = None
+            if self.compiled is not None:
+                self._table = self.compiled.table(self.FREQ, self._logtotal)
+                unknown = (min_float,) * 4  # every state's emission of a character the model never saw
+                han = (self._emit.get(chr(c), unknown) for c in range(0x4E00, 0x9FD6))  # finalseg.re_han
+                self._hmm = self.compiled.hmm(self._start, self._trans, [x for e in han for x in e])
+            self._stale = False
 
         def use_compiled(self, module: ModuleType | None) -> None:
             """Route with this build of ``_jieba_route`` (None: the pure-Python route)."""
@@ -109,6 +123,8 @@ def segmenter() -> Any:
             """``list(jieba.cut(text, HMM=hmm))``."""
             if not isinstance(text, str):  # bytes: jieba decodes them (strdecode)
                 return list(self.cut(text, HMM=hmm))
+            if self._stale:
+                self._refresh()
             out: list[str] = []
             extend = out.extend
             cache = self._cache[hmm]
@@ -176,6 +192,8 @@ def segmenter() -> Any:
             return out
 
         def _route(self, clause: str) -> list[int]:
+            if self._stale:
+                self._refresh()
             if self._table is not None:
                 ends: list[int] = self.compiled.route(self._table, clause)  # type: ignore[union-attr]
                 return ends
@@ -223,16 +241,25 @@ def segmenter() -> Any:
                         out.extend(p for p in hmm_skip.split(block) if p)
                     chinese = not chinese
 
-        def _hmm_path(self, run: str) -> list[int]:
-            """finalseg's ``viterbi(run, 'BMES', ...)`` state path as indices 0-3 (B M E S): the same sums
-            in the same order, a tie between (prob, state) tuples going to the later letter as ``max``."""
-            cached, start, emissions = self._emit, finalseg.start_P, self._emissions
+        def _hmm_path(self, run: str) -> bytes | list[int]:
+            """finalseg's ``viterbi(run, 'BMES', ...)`` state path as indices 0-3 (B M E S)."""
+            if self._stale:
+                self._refresh()
+            if self._hmm is not None:
+                path: bytes = self.compiled.hmm_path(self._hmm, run)  # type: ignore[union-attr]
+                return path
+            return self._hmm_path_python(run)
+
+        def _hmm_path_python(self, run: str) -> list[int]:
+            """The same sums as finalseg in the same order (``V[t-1][y0] + trans + emit``), a tie between
+            (prob, state) tuples going to the later letter as ``max``; back-pointers, not path copies."""
+            emit, unknown = self._emit, (min_float,) * 4
             eb_b, ee_b, em_m, eb_m, es_s, ee_s, eb_e, em_e = self._trans
-            e0 = emissions(run[0])
-            b, m, e, s = start["B"] + e0[0], start["M"] + e0[1], start["E"] + e0[2], start["S"] + e0[3]
+            e0 = emit.get(run[0], unknown)
+            b, m, e, s = (p + x for p, x in zip(self._start, e0, strict=True))
             back: list[tuple[int, int, int, int]] = []
             for ch in run[1:]:
-                x_b, x_m, x_e, x_s = cached.get(ch) or emissions(ch)
+                x_b, x_m, x_e, x_s = emit.get(ch, unknown)
                 pe, ps = e + eb_b + x_b, s + ee_b + x_b  # B from E or S; a tie: S
                 nb, fb = (ps, 3) if ps >= pe else (pe, 2)
                 pm, pb = m + em_m + x_m, b + eb_m + x_m  # M from M or B; a tie: M
@@ -250,12 +277,6 @@ def segmenter() -> Any:
                 path.append(state)
             path.reverse()
             return path
-
-        def _emissions(self, ch: str) -> tuple[float, float, float, float]:
-            """``emit_p[y].get(ch, MIN_FLOAT)`` for y in B M E S, kept per character."""
-            emit = finalseg.emit_P
-            found = self._emit[ch] = tuple(emit[y].get(ch, min_float) for y in "BMES")  # type: ignore[assignment]
-            return found
 
         def _viterbi_words(self, run: str, out: list[str]) -> None:
             """finalseg's ``__cut`` over the path (B opens a word, E closes it, S is one, M continues)."""
