@@ -116,7 +116,6 @@ def route(request: pytest.FixtureRequest, compiled: ModuleType) -> Iterator[str]
     seg = segment.segmenter()
     before = seg.compiled
     seg.use_compiled(compiled if request.param == "C route" else None)
-    seg._refresh()  # (else on the first cut)
     try:
         yield request.param
     finally:

@@ -118,6 +118,7 @@ def segmenter() -> Any:
             """Route with this build of ``_jieba_route`` (None: the pure-Python route)."""
             self.compiled = module
             self._forget()
+            self._refresh()
 
         def words(self, text: str, hmm: bool) -> list[str]:
             """``list(jieba.cut(text, HMM=hmm))``."""
