@@ -186,7 +186,9 @@ class JiebaWordPieceTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
         return self.core.tokenize(text)
 
     def _convert_token_to_id(self, token: str) -> int:
-        return self.vocab.get(token, self.vocab[str(self.unk_token)])
+        # unk_token read only when missing: each read goes through transformers' slow __getattr__
+        found = self.vocab.get(token)
+        return found if found is not None else self.vocab[str(self.unk_token)]
 
     def _convert_id_to_token(self, index: int) -> str:
         return self.ids_to_tokens.get(index, str(self.unk_token))
