@@ -214,3 +214,27 @@ def test_efficientnet_b5_equals_timm(tmp_path: Path) -> None:
     assert ours.shape == ref.shape == (1, 2048, 12, 12)
     scale = np.abs(ref).max()
     np.testing.assert_allclose(ours / scale, ref / scale, atol=TOL, rtol=0)
+
+
+def test_module_prefix_and_tar_name_convert_the_same(release: Path, converted: Path, tmp_path: Path) -> None:
+    """A release saved from ``DataParallel`` (``module.`` on every name) under the released file name
+    (``BriVL-1.0-5500w.tar``, a torch zip despite the suffix) converts to the same tensors."""
+    import shutil
+
+    import torch
+    from safetensors.numpy import load_file
+
+    src = tmp_path / "release"
+    src.mkdir()
+    state = torch.load(release / "BriVL-tiny.pth", map_location="cpu")["learnable"]
+    torch.save(
+        {"learnable": {f"module.{k}": v for k, v in state.items()}, "epoch": 3}, src / "BriVL-1.0-5500w.tar"
+    )
+    for name in ("test_xyb.yml", "config.json", "vocab.txt"):
+        shutil.copy(release / name, src / name)
+    out = tmp_path / "model"
+    zhplm.convert(src / "BriVL-1.0-5500w.tar", out)
+    ours, first = load_file(str(out / "model.safetensors")), load_file(str(converted / "model.safetensors"))
+    assert ours.keys() == first.keys()
+    for key, value in first.items():
+        np.testing.assert_array_equal(ours[key], value, err_msg=key)

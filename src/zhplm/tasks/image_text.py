@@ -1,5 +1,9 @@
-"""Image–text tasks on a contrastive dual encoder (Chinese-CLIP, R2D2): zero-shot image classification,
+"""Image–text tasks on a contrastive dual encoder (Chinese-CLIP, R2D2, BriVL): zero-shot image classification,
 image↔text retrieval and an on-disk image index.
+
+BriVL reads an image as the boxes an external object detector found (BUA, which zhplm does not ship): its
+images are given as :class:`~zhplm.tasks.region_image.BoxedImage` (or ``(image, boxes)`` pairs); a bare
+image, or a folder to index, is refused with a :class:`~zhplm.errors.ConversionError` saying so.
 
 A model with image–text matching cross-encoders (R2D2) also re-ranks retrieval as R2D2's own evaluation
 does (``train_r2d2_retrieval.compute_cross_score``): the dual encoder's ``rerank`` best candidates (64 in
