@@ -14,14 +14,18 @@ transformers 4.46 (``ENCODER`` points at it) over hfl RoBERTa-wwm-ext's real 211
 from the R2D2 snapshot's ``checkpoints/hfl_roberta/vocab.txt``, the same file).
 
 ``write``: ``models.build_network(cfg.MODEL)`` (``VL_model``), every parameter seeded random and the
-backbone's BatchNorm statistics measured on random images (random statistics fade the signal to a constant), saved as ``XYB_box_extract.py`` loads it: ``DIR/BriVL-tiny.pth = {"learnable": model.learnable.
+backbone's BatchNorm statistics measured on random images (random statistics fade the signal to a
+constant), saved as ``XYB_box_extract.py`` loads it: ``DIR/BriVL-tiny.pth = {"learnable": model.learnable.
 state_dict()}``; the shrunk ``test_xyb.yml``, the BERT's ``config.json`` and ``vocab.txt`` are copied to
-``DIR``. ``forward``: the model rebuilt the same way and loaded as ``XYB_box_extract.py`` does, in eval mode;
-IN.json ``{"items": [{"image": path, "boxes": [[x1, y1, x2, y2], ...], "text": str}]}`` is written as the
-jsonl its dataset reads (``sur_text`` = the text, ``bbox`` = the boxes); each item goes through
-``XYBDataset_all(cfg, args, 'val')[i]`` (image transform, box scaling, tokenizer) and the model's ``extract``
-path with ``utils.getLanMask`` masks, one item per batch as in ``XYB_box_extract.py``. Outputs ``pixels``,
-``boxes``, ``img_lens``, ``input_ids``, ``text_lens``, ``image_embeds``, ``text_embeds`` (normalised).
+``DIR`` (not the BERT's weights: the checkpoint carries them). ``--preset bench`` writes the bigger model
+bench/bench_brivl.py times (``BENCH_MODEL``). ``forward``: a BERT folder made from ``DIR``'s ``config.json``
+and ``vocab.txt`` for ``ENCODER``, the model rebuilt the same way and loaded as ``XYB_box_extract.py`` does,
+in eval mode; IN.json ``{"items": [{"image": path, "boxes": [[x1, y1, x2, y2], ...], "text": str}]}`` is
+written as the jsonl its dataset reads (``sur_text`` = the text, ``bbox`` = the boxes); each item goes
+through ``XYBDataset_all(cfg, args, 'val')[i]`` (image transform, box scaling, tokenizer) and the model's
+``extract`` path with ``utils.getLanMask`` masks, one item per batch as in ``XYB_box_extract.py``. Outputs
+``pixels``, ``boxes``, ``img_lens``, ``input_ids``, ``text_lens``, ``image_embeds``, ``text_embeds``
+(normalised).
 
 ``backbone``: timm's ``VARIANT`` alone (the real size: b5 by default), random weights, measured BN statistics,
 ``DIR/backbone.pth`` (its state dict), ``DIR/pixels.npy`` (random ``[1, 3, SIZE, SIZE]``) and
@@ -79,6 +83,25 @@ MODEL = {
     "GRID_SIZE": 3,
 }
 BERT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 48}
+# bench/bench_brivl.py: BriVL-1.0's image tower at its real size (b5, 380 px, 2048 wide, 4×4 grid, 37 boxes) and
+# BERT-base width, with 1-layer transformers and a 2-layer BERT to keep the random checkpoint under 1 GB
+BENCH_MODEL = {
+    **MODEL,
+    "CNN": "tf_efficientnet_b5_ns",
+    "IMG_SIZE": 380,
+    "IMG_FEATURE_DIM": 2048,
+    "TEXT_FEATURE_DIM": 768,
+    "MAX_IMG_LEN": 37,
+    "MAX_TEXT_LEN": 80,
+    "GRID_SIZE": 4,
+}
+BENCH_BERT = {
+    "hidden_size": 768,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+}
+PRESETS = {"tiny": (MODEL, BERT), "bench": (BENCH_MODEL, BENCH_BERT)}
 
 
 def _shims() -> None:
@@ -153,12 +176,25 @@ def _cfg(root: Path, yml: Path) -> Any:
     return cfg
 
 
-def _shrunk_yml(root: Path, out: Path, bert: Path, jsonl: str = "") -> Path:
+def release_model(ckpt: Path) -> dict[str, Any]:
+    """The MODEL values of a release's ``test_xyb.yml`` (what ``write`` shrank it to)."""
+    import yaml
+
+    model: dict[str, Any] = yaml.safe_load((ckpt / "test_xyb.yml").read_text(encoding="utf-8"))["MODEL"]
+    return {k: v for k, v in model.items() if k in MODEL}
+
+
+def _shrunk_yml(
+    root: Path, out: Path, bert: Path, jsonl: str = "", model: dict[str, Any] | None = None
+) -> Path:
+    values = MODEL if model is None else model
     lines = []
     for line in (root / "cfg/test_xyb.yml").read_text(encoding="utf-8").splitlines():
         key = line.strip().split(":")[0]
-        if key in MODEL:
-            line = f"    {key}: {MODEL[key]!r}" if isinstance(MODEL[key], str) else f"    {key}: {MODEL[key]}"
+        if key in values:
+            line = (
+                f"    {key}: {values[key]!r}" if isinstance(values[key], str) else f"    {key}: {values[key]}"
+            )
         elif key == "ENCODER":
             line = f"    ENCODER: '{bert}'"
         elif key == "JSONPATH" and jsonl:
@@ -216,18 +252,21 @@ def write(args: argparse.Namespace) -> None:
         bert.mkdir()
         shutil.copy(Path(tmp) / "checkpoints/hfl_roberta/vocab.txt", bert / "vocab.txt")
         torch.manual_seed(args.seed)
-        transformers.BertModel(transformers.BertConfig(vocab_size=21128, **BERT)).save_pretrained(str(bert))
+        values, bert_sizes = PRESETS[args.preset]
+        transformers.BertModel(transformers.BertConfig(vocab_size=21128, **bert_sizes)).save_pretrained(
+            str(bert)
+        )
         for name in ("config.json", "vocab.txt"):
             shutil.copy(bert / name, out / name)
-        yml = _shrunk_yml(root, out / "test_xyb.yml", Path(HFL))
-        yml = _shrunk_yml(root, Path(tmp) / "test_xyb.yml", bert)
+        yml = _shrunk_yml(root, out / "test_xyb.yml", Path(HFL), model=values)
+        yml = _shrunk_yml(root, Path(tmp) / "test_xyb.yml", bert, model=values)
         cfg = _cfg(root, yml)
         from models import build_network
 
         with C.stdout_to_stderr():
             model = build_network(cfg.MODEL)
         _randomize(model.learnable, args.seed)
-        _calibrate(model.learnable["imgencoder"].backbone, MODEL["IMG_SIZE"], args.seed)
+        _calibrate(model.learnable["imgencoder"].backbone, values["IMG_SIZE"], args.seed)
         torch.save({"learnable": model.learnable.state_dict()}, out / RELEASE)
     C.report({"release": str(out / RELEASE), "tensors": len(model.learnable.state_dict())})
 
@@ -254,7 +293,7 @@ def forward(args: argparse.Namespace) -> None:
             ),
             encoding="utf-8",
         )
-        cfg = _cfg(root, _shrunk_yml(root, Path(tmp) / "test.yml", bert, str(jsonl)))
+        cfg = _cfg(root, _shrunk_yml(root, Path(tmp) / "test.yml", bert, str(jsonl), release_model(ckpt)))
         from dataset.xybDataset import XYBDataset_all
         from models import build_network
         from utils import getLanMask
@@ -316,6 +355,7 @@ def main() -> None:
     w = sub.add_parser("write")
     w.add_argument("--out", required=True)
     w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     f = sub.add_parser("forward")
     f.add_argument("--ckpt", required=True)
     f.add_argument("--inputs", required=True)
