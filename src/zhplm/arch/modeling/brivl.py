@@ -107,6 +107,13 @@ class BriVLModel(BriVLPreTrainedModel):
         """``log(1 / temperature)``: CLIP's convention, so ``logit_scale.exp()`` multiplies cosine similarity."""
         return torch.tensor(1.0 / self.config.temperature).log()
 
+    def _channels_last(self) -> None:
+        """The backbone's weights in channels-last layout, once (the same values, another memory order)."""
+        weight = self.image_backbone.embeddings.convolution.weight
+        if not weight.is_contiguous(memory_format=torch.channels_last):
+            with torch.inference_mode(False), torch.no_grad():
+                self.image_backbone.to(memory_format=torch.channels_last)
+
     def region_features(self, feature_map: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         """``[B, R, C]``: BriVL's ``roi_grid_pool`` of ``boxes [B, R, 4]`` (x1, y1, x2, y2 in the pixels of
         the ``image_size``² input) on ``feature_map [B, C, h, w]``. The grids of all boxes are sampled in one
@@ -145,6 +152,9 @@ class BriVLModel(BriVLPreTrainedModel):
         BriVL's dataset builds them); ``box_mask [B, R]`` is 1 for real boxes, 0 for padding."""
         if box_mask is None:
             box_mask = torch.ones(boxes.shape[:2], dtype=torch.long, device=boxes.device)
+        if pixel_values.device.type == "cpu":  # oneDNN's convolutions run ~1.7x faster channels-last on CPU
+            self._channels_last()
+            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
         feature_map = self.image_backbone(pixel_values).last_hidden_state
         regions = self.region_features(feature_map, boxes)
         image: torch.Tensor = self.image_head(_masked_mean(self.image_transformer, regions, box_mask))
