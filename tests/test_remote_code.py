@@ -84,6 +84,17 @@ TINY: dict[str, dict[str, Any]] = {
         joint_config={**BERT_SIZES, "vocab_size": 100, "max_position_embeddings": 32},
         projection_dim=8,
     ),
+    "brivl": dict(  # the text tower is what travels through the tokenizer here
+        vision_config=dict(width_coefficient=0.1, depth_coefficient=0.1, hidden_dim=128),
+        text_config={**BERT_SIZES, "vocab_size": 100, "max_position_embeddings": 32},
+        image_size=32,
+        projection_dim=128,
+        image_transformer_heads=2,
+        image_transformer_layers=1,
+        text_transformer_heads=2,
+        text_transformer_layers=2,
+        transformer_ffn_dim=24,
+    ),
     "roformer_sim": BERT_SIZES,
     "rwkv1": dict(  # a window shorter than the second text: the sliding window runs too
         hidden_size=16,

@@ -137,7 +137,14 @@ def target_parameters(spec: ArchSpec, config: Mapping[str, Any]) -> tuple[dict[s
     cls = _model_class(spec.full_class)
     with torch.device("meta"):
         model = cls(cfg)
-    buffers = {name for name, _ in model.named_buffers()}
+    # BatchNorm's running statistics are buffers but learnt state: a checkpoint carries them (EfficientNet)
+    stats = {
+        f"{prefix}.{stat}" if prefix else stat
+        for prefix, module in model.named_modules()
+        if isinstance(module, torch.nn.modules.batchnorm._NormBase) and module.track_running_stats
+        for stat in ("running_mean", "running_var")
+    }
+    buffers = {name for name, _ in model.named_buffers()} - stats
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items() if k not in buffers}
     # transformers 5 gathers the ties of nested models (BART's encoder/decoder embeddings) in ``all_tied_weights_keys``
     tied = set(

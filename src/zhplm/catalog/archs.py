@@ -21,7 +21,6 @@ PLANNED: dict[str, str] = {
     ),
     "glm_130b": "GLM-130B (DeepNorm, GeGLU, rotary positions; catalog only)",
     # multimodal
-    "brivl": "BriVL / WenLan (EfficientNet + region pooling + BERT, dual encoder)",
     "taichu": "紫东太初 OPT multimodal models (MindSpore/Ascend; catalog, guided fetch and inspect only)",
     # rows imported from a newer list whose family does not tell the architecture
     "unknown": "not identified yet: a row from a newer list (`zhplm catalog import --add`); catalog only",

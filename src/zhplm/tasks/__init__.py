@@ -3,7 +3,8 @@
 ``zhplm.pipeline("fill-mask", model=ID_OR_DIR)``, ``zhplm.pipeline("embeddings", model=...)``,
 ``zhplm.pipeline("text-generation", model=...)``, ``zhplm.pipeline("chat", model=...)``,
 ``zhplm.pipeline("zero-shot-image-classification", model=...)``, ``zhplm.pipeline("image-text-similarity", ...)``
-and ``zhplm.pipeline("image-text-features", ...)`` (text + detector region features, Oscar).
+and ``zhplm.pipeline("image-text-features", ...)`` (text + detector region features, Oscar). BriVL's image
+side reads detector boxes: its image inputs are :class:`zhplm.tasks.region_image.BoxedImage` (image + boxes).
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
-"""Image–text tasks on a contrastive dual encoder (Chinese-CLIP, R2D2): zero-shot image classification,
+"""Image–text tasks on a contrastive dual encoder (Chinese-CLIP, R2D2, BriVL): zero-shot image classification,
 image↔text retrieval and an on-disk image index.
+
+BriVL reads an image as the boxes an external object detector found (BUA, which zhplm does not ship): its
+images are given as :class:`~zhplm.tasks.region_image.BoxedImage` (or ``(image, boxes)`` pairs); a bare
+image, or a folder to index, is refused with a :class:`~zhplm.errors.ConversionError` saying so.
 
 A model with image–text matching cross-encoders (R2D2) also re-ranks retrieval as R2D2's own evaluation
 does (``train_r2d2_retrieval.compute_cross_score``): the dual encoder's ``rerank`` best candidates (64 in
@@ -27,6 +31,7 @@ import numpy as np
 
 from zhplm.errors import ConversionError, ImageError
 from zhplm.tasks.images import ImageInput, ImageTransform
+from zhplm.tasks.region_image import BoxedImage, RegionImageTransform, pad_boxes
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +39,7 @@ DEFAULT_TEMPLATE = "一张{}的照片"
 # cn_clip.clip.tokenize's context length, used where a folder does not say (its preprocessor config does)
 CONTEXT_LENGTH = 52
 # model types these tasks serve: each has get_text_features / get_image_features / logit_scale
-IMAGE_TEXT_TYPES = ("chinese_clip", "r2d2")
+IMAGE_TEXT_TYPES = ("chinese_clip", "r2d2", "brivl")
 RERANK = 64  # R2D2's top_k (config/retrieval_*.yaml)
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
 
@@ -78,17 +83,23 @@ class ImageFeatures:
 
 
 def _name(image: ImageInput) -> str:
+    if isinstance(image, BoxedImage):
+        return str(image)
     return str(image) if isinstance(image, (str, os.PathLike)) else f"<{type(image).__name__}>"
 
 
 class ClipEncoder:
-    """A loaded dual encoder with its tokenizer and image transform; every vector it returns is normalised."""
+    """A loaded dual encoder with its tokenizer and image transform; every vector it returns is normalised.
+
+    A model that reads images as detector boxes (BriVL) has a :class:`RegionImageTransform`: its image
+    inputs are :class:`BoxedImage` (or ``(image, boxes)`` pairs), and its texts are padded to the full
+    ``context_length`` as in its training (its BERT attends to the padding)."""
 
     def __init__(
         self,
         model: Any,
         tokenizer: Any,
-        transform: ImageTransform,
+        transform: ImageTransform | RegionImageTransform,
         *,
         folder: Path | None = None,
         batch_size: int = 16,
@@ -101,6 +112,11 @@ class ClipEncoder:
         self.batch_size = batch_size
         self.context_length = context_length
 
+    @property
+    def needs_boxes(self) -> bool:
+        """Whether images must come with detector boxes (BriVL)."""
+        return isinstance(self.transform, RegionImageTransform)
+
     @classmethod
     def from_model(cls, model: str | Path, *, batch_size: int = 16, **load_options: Any) -> ClipEncoder:
         from zhplm.loader import load
@@ -112,10 +128,13 @@ class ClipEncoder:
                 "(image tasks need a converted Chinese-CLIP or R2D2 folder)"
             )
         cfg = json.loads((loaded.path / "preprocessor_config.json").read_text(encoding="utf-8"))
+        boxed = loaded.model.config.model_type == "brivl"
         return cls(
             loaded.model,
             loaded.tokenizer,
-            ImageTransform.from_folder(loaded.path),
+            RegionImageTransform.from_folder(loaded.path)
+            if boxed
+            else ImageTransform.from_folder(loaded.path),
             folder=loaded.path,
             batch_size=batch_size,
             context_length=int(cfg.get("context_length", CONTEXT_LENGTH)),
@@ -132,25 +151,35 @@ class ClipEncoder:
         for start in range(0, len(texts), self.batch_size):
             enc = self.tokenizer(
                 list(texts[start : start + self.batch_size]),
-                padding=True,
+                padding="max_length" if self.needs_boxes else True,
                 truncation=True,
                 max_length=self.context_length,
                 return_tensors="pt",
             )
+            if self.needs_boxes:  # BriVL's text tower takes ids and the mask only
+                enc = {k: enc[k] for k in ("input_ids", "attention_mask")}
             with torch.inference_mode():
                 out = self.model.get_text_features(**enc)
             rows.append(self._finish(out, normalize))
         return self._stack(rows)
 
-    def pixel_features(self, pixels: Vectors, *, normalize: bool = True) -> Vectors:
-        """Features of preprocessed pixels ``[N, 3, H, W]``."""
+    def pixel_features(
+        self, pixels: Vectors, *, normalize: bool = True, boxes: Sequence[Vectors] | None = None
+    ) -> Vectors:
+        """Features of preprocessed pixels ``[N, 3, H, W]`` (with their scaled boxes, for BriVL)."""
         import torch
 
+        if self.needs_boxes and boxes is None:
+            raise ConversionError("this model reads images as detector boxes: give the boxes of each image")
         rows: list[Vectors] = []
         for start in range(0, len(pixels), self.batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(pixels[start : start + self.batch_size]))
+            extra: dict[str, Any] = {}
+            if boxes is not None:
+                padded, mask = pad_boxes(boxes[start : start + self.batch_size])
+                extra = {"boxes": torch.from_numpy(padded), "box_mask": torch.from_numpy(mask)}
             with torch.inference_mode():
-                out = self.model.get_image_features(pixel_values=batch.to(self.model.dtype))
+                out = self.model.get_image_features(pixel_values=batch.to(self.model.dtype), **extra)
             rows.append(self._finish(out, normalize))
         return self._stack(rows)
 
@@ -159,16 +188,26 @@ class ClipEncoder:
         names: list[str] = []
         indices: list[int] = []
         pixels: list[Vectors] = []
+        boxes: list[Vectors] = []
         failures: list[ImageFailure] = []
         for i, image in enumerate(images):
             try:
-                pixels.append(self.transform(image))
+                if isinstance(self.transform, RegionImageTransform):
+                    one, regions = self.transform(image)  # no boxes: a ConversionError for the whole call
+                    boxes.append(regions)
+                else:
+                    one = self.transform(image)
+                pixels.append(one)
                 names.append(_name(image))
                 indices.append(i)
             except ImageError as exc:
                 log.debug("%s", exc)  # reported in the result (failures), not twice
                 failures.append(ImageFailure(_name(image), str(exc)))
-        vectors = self.pixel_features(np.stack(pixels)) if pixels else self._empty()
+        vectors = (
+            self.pixel_features(np.stack(pixels), boxes=boxes if self.needs_boxes else None)
+            if pixels
+            else self._empty()
+        )
         return ImageFeatures(names, vectors, failures, indices)
 
     @property
@@ -436,6 +475,11 @@ class ImageIndex:
         cls, encoder: ClipEncoder, directory: str | Path, *, cache_dir: str | Path | None = None
     ) -> ImageIndex:
         root = Path(directory)
+        if encoder.needs_boxes:
+            raise ConversionError(
+                "this model (BriVL) reads images as detector boxes, which a folder of image files does not "
+                "carry: search a list of BoxedImage(image, boxes) with text_to_image instead"
+            )
         if not root.is_dir():
             raise ImageError(str(root), "not a folder of images")
         files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
