@@ -159,12 +159,13 @@ def add_job_arguments(
     j.add_argument(
         "--engine",
         choices=("local", "ray"),
-        help="run as a batch job, here or on Ray (default with --input: local)",
+        help="run as a batch job here or on Ray (embed: needs it; the others: --input alone means local)",
     )
     j.add_argument("--address", help="a Ray cluster to join (default: start Ray on this machine)")
     j.add_argument("--workers", type=int, help="Ray actors (default: one per CPU)")
     j.add_argument("--block-lines", type=int, default=1000, help="records per output part (default 1000)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    flags = ["--quiet"] + ([] if "-q" in p._option_string_actions else ["-q"])
+    p.add_argument(*flags, action="store_true", help="no progress bar; only warnings and errors on stderr")
 
 
 def run_job(
