@@ -318,3 +318,41 @@ def test_image_classify_job_writes_an_error_row_for_a_bad_image_and_goes_on(
     assert jobs.read_results(work / "clf-list").equals(table)
     with pytest.raises(ConversionError, match="different call"):
         jobs.run(jobs.Job(**{**vars(job), "call": {"labels": LABELS[:2]}}))
+
+
+def test_malformed_records_are_named_by_file_and_line(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pairs = ("text1", "text2")
+    cases = {
+        "bytes.jsonl": (b'{"text": "\xe4\xb8\xad"}\n{"text": "\xff"}\n', ("text",), r":2: not UTF-8"),
+        "list.jsonl": (b'{"text": "a"}\n["a"]\n', ("text",), r":2: the record has no 'text' field"),
+        "broken.jsonl": (b'{"text": "a"}\n{"text": \n', ("text",), r":2: not a JSON object"),
+        "half.jsonl": (b'{"text1": "a"}\n', pairs, r":1: the record has no 'text2' field"),
+        "blank.jsonl": (b'{"text1": "a", "text2": "b"}\n\n', pairs, r":2: an empty line"),
+        "three.tsv": (
+            "甲\t乙\n甲\t乙\t丙\n".encode(),
+            pairs,
+            r":2: expected 2 texts separated by tabs, got 3",
+        ),
+    }
+    for name, (data, fields, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        block = jobs.plan_blocks(tmp_path / name, 10)[0]
+        with pytest.raises(ConversionError, match=f"{name}{message}"):
+            jobs.read_block(tmp_path / name, block, fields)
+    assert jobs.read_block(tmp_path / "three.tsv", jobs.Block(0, 0, 1, 0), pairs) == {
+        "text1": ["甲"],
+        "text2": ["乙"],
+    }
+    pq.write_table(pa.table({"text1": ["a"]}), tmp_path / "one.parquet")
+    with pytest.raises(ConversionError, match="needs the column"):
+        jobs.read_block(tmp_path / "one.parquet", jobs.Block(0, 0, 1, 0), pairs)
+    with pytest.raises(ConversionError, match=r"give a \.txt/\.tsv"):
+        jobs.plan_blocks(tmp_path / "in.csv", 10)
+    with pytest.raises(ConversionError, match="needs labels"):
+        jobs.Job("image-classify", "m", str(tmp_path), str(tmp_path / "out"))
+    with pytest.raises(ConversionError, match="no such input"):
+        jobs.run(jobs.Job("embed", "m", str(tmp_path / "missing.txt"), str(tmp_path / "never")))
+    assert not (tmp_path / "never").exists()  # nothing created for a job that cannot start

@@ -243,7 +243,11 @@ def read_block(path: Path, block: Block, fields: tuple[str, ...] = ("text",)) ->
     with open(path, "rb") as fh:
         fh.seek(block.offset)
         for n in range(block.start + 1, block.stop + 1):  # 1-based line numbers for messages
-            line = fh.readline().decode("utf-8", errors="strict").rstrip("\r\n")
+            raw = fh.readline()
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                raise ConversionError(f"{path}:{n}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
             for f, value in zip(fields, _parse(line, kind, fields, f"{path}:{n}"), strict=True):
                 records[f].append(value)
     return records
