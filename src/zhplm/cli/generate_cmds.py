@@ -1,7 +1,8 @@
 """``zhplm generate`` and ``zhplm chat``: text generation and dialogue from the command line.
 
 ``generate`` streams the continuation to the terminal as the model produces it (one prompt, no beams,
-no ``--json``); ``--file`` runs a batch of prompts (one per line). ``chat`` reads turns from stdin (a
+no ``--json``); ``--file`` runs a batch of prompts (one per line); ``--input/--output`` a resumable batch
+job (zhplm.jobs, locally or on Ray). ``chat`` reads turns from stdin (a
 terminal or a pipe), answers each on stdout, and understands ``/reset`` and ``/exit``.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.cli.output import emit
-from zhplm.cli.tasks_cmds import add_dtype
+from zhplm.cli.tasks_cmds import add_dtype, add_job_arguments, run_job
 
 
 def _sampling_options(p: argparse.ArgumentParser, defaults: bool = True) -> None:
@@ -47,6 +48,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     g.add_argument("--file", help="UTF-8 text file: one prompt per line (a batch)")
     g.add_argument("--batch-size", type=int, default=8)
     g.add_argument("--no-stream", action="store_true", help="print the text once it is complete")
+    add_job_arguments(
+        g,
+        "a batch job's prompts: .txt (one a line), .jsonl with 'text', or .parquet with 'text'",
+        "the job's folder of Parquet parts (columns row, text, generated, finish_reason)",
+    )
     add_dtype(g)
     _sampling_options(g)
     g.set_defaults(handler=_generate)
@@ -98,6 +104,12 @@ def _generate(args: argparse.Namespace) -> int:
     from zhplm.errors import ConversionError
     from zhplm.tasks.generate import Options, TextGeneration
 
+    if args.input:
+        if args.prompt is not None or args.file is not None:
+            raise ConversionError("give --input (a batch job) or a PROMPT / --file, not both")
+        options = {"prompt_format": args.prompt_format, **({"dtype": args.dtype} if args.dtype else {})}
+        call = {**_options(args, {}), "batch_size": args.batch_size}  # recorded: a rerun must match
+        return run_job(args, "generate", options, call, "generations")
     if (args.prompt is None) == (args.file is None):
         raise ConversionError("give either a PROMPT or --file FILE (one prompt per line)")
     gen = TextGeneration.from_model(args.model, prompt_format=args.prompt_format, dtype=args.dtype)

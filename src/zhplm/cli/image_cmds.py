@@ -1,7 +1,8 @@
 """``zhplm image-classify`` and ``zhplm image-search``: image–text models (Chinese-CLIP) from the command line.
 
 An unreadable file in a batch is reported on its own line (or as ``error`` under ``--json``) and the rest
-goes on; the command then exits with the image-error code so scripts notice.
+goes on; the command then exits with the image-error code so scripts notice. ``--input/--output`` runs a
+resumable batch job (zhplm.jobs) where such a file becomes a row with an ``error``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ import sys
 from typing import Any
 
 from zhplm.cli.output import emit
+from zhplm.cli.tasks_cmds import add_job_arguments, run_job
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     c = sub.add_parser("image-classify", help="zero-shot image classification with labels you give")
     c.add_argument("model", help="catalog id (converted in the store) or a converted Chinese-CLIP folder")
-    c.add_argument("images", nargs="+", help="image files (JPEG, PNG, WebP, BMP, GIF, TIFF …)")
+    c.add_argument("images", nargs="*", help="image files (JPEG, PNG, WebP, BMP, GIF, TIFF …)")
+    add_job_arguments(
+        c,
+        "a batch job's images: a folder (recursively) or a list file, one path a line",
+        "the job's folder of Parquet parts (columns row, image, labels, scores, error)",
+    )
     c.add_argument("--labels", required=True, help="comma-separated labels, e.g. 猫,狗,汽车")
     c.add_argument("--template", default=None, help='prompt around each label (default "一张{}的照片")')
     c.add_argument("--top-k", type=int, default=None, help="labels shown per image (default: all)")
@@ -95,9 +102,17 @@ def _labels(text: str) -> list[str]:
 
 
 def _classify(args: argparse.Namespace) -> int:
+    from zhplm.errors import ConversionError
     from zhplm.tasks import pipeline
     from zhplm.tasks.image_text import DEFAULT_TEMPLATE
 
+    if args.input:
+        if args.images:
+            raise ConversionError("give --input (a batch job) or image files, not both")
+        options = {"template": args.template or DEFAULT_TEMPLATE}
+        return run_job(args, "image-classify", options, {"labels": _labels(args.labels)}, "images")
+    if not args.images:
+        raise ConversionError("give image files, or --input FOLDER|LIST --output DIR for a batch job")
     clf = pipeline("zero-shot-image-classification", args.model, template=args.template or DEFAULT_TEMPLATE)
     results = clf(args.images, _labels(args.labels))
     if args.top_k is not None:

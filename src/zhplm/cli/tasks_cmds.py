@@ -31,22 +31,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     e = sub.add_parser("embed", help="embed the lines of a text file")
     e.add_argument("model", help="catalog id (converted in the store) or a converted folder")
-    e.add_argument(
-        "--input", required=True, help="UTF-8 text file, one text per line (.jsonl/.parquet: a job)"
+    add_job_arguments(
+        e,
+        "UTF-8 text file, one text per line (a job also reads .jsonl 'text' / .parquet 'text')",
+        "FILE.npy or FILE.jsonl; a folder of Parquet parts for a job (--engine)",
+        required=True,
     )
-    e.add_argument(
-        "--output", required=True, help="FILE.npy or FILE.jsonl; a folder of Parquet parts for a job"
-    )
-    j = e.add_argument_group("batch job (resumable Parquet parts; zhplm.jobs)")
-    j.add_argument("--engine", choices=("local", "ray"), help="run as a batch job, here or on Ray")
-    j.add_argument("--address", help="a Ray cluster to join (default: start Ray on this machine)")
-    j.add_argument("--workers", type=int, help="Ray actors (default: one per CPU)")
-    j.add_argument("--block-lines", type=int, default=1000, help="lines per output part (default 1000)")
     e.add_argument("--pooling", choices=("cls", "mean", "pooler"), default="cls")
     e.add_argument("--no-normalize", action="store_true")
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--max-length", type=int, default=512)
-    e.add_argument("--quiet", action="store_true", help="no progress bar")
     add_dtype(e)
     e.set_defaults(handler=_embed)
 
@@ -56,6 +50,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     s.add_argument("model", help="catalog id (converted in the store) or a converted folder")
     s.add_argument("texts", nargs="*", help='two texts: "句子A" "句子B"')
     s.add_argument("--pairs", help="UTF-8 file: one pair a line, the two texts separated by a tab")
+    add_job_arguments(
+        s,
+        "a batch job's pairs: .tsv (two texts a line, tab-separated), .jsonl with 'text1' and 'text2', "
+        "or .parquet with those columns",
+        "the job's folder of Parquet parts (columns row, text1, text2, score)",
+    )
     s.add_argument("--pooling", choices=("cls", "mean", "pooler"), default=None, help="default: the authors'")
     s.add_argument("--batch-size", type=int, default=32)
     add_dtype(s)
@@ -139,8 +139,6 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _embed_job(args: argparse.Namespace) -> int:
-    from zhplm.jobs import Job, run
-
     options = {
         "pooling": args.pooling,
         "normalize": not args.no_normalize,
@@ -148,19 +146,60 @@ def _embed_job(args: argparse.Namespace) -> int:
         "max_length": args.max_length,
         **({"dtype": args.dtype} if args.dtype else {}),
     }
-    job = Job("embed", args.model, args.input, args.output, block_lines=args.block_lines, options=options)
+    return run_job(args, "embed", options, {}, "embeddings")
+
+
+def add_job_arguments(
+    p: argparse.ArgumentParser, input_help: str, output_help: str, *, required: bool = False
+) -> None:
+    """``--input/--output`` and the batch-job options every job command shares (zhplm.jobs)."""
+    p.add_argument("--input", required=required, help=input_help)
+    p.add_argument("--output", required=required, help=output_help)
+    j = p.add_argument_group("batch job (resumable Parquet parts; zhplm.jobs)")
+    j.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        help="run as a batch job here or on Ray (embed: needs it; the others: --input alone means local)",
+    )
+    j.add_argument("--address", help="a Ray cluster to join (default: start Ray on this machine)")
+    j.add_argument("--workers", type=int, help="Ray actors (default: one per CPU)")
+    j.add_argument("--block-lines", type=int, default=1000, help="records per output part (default 1000)")
+    flags = ["--quiet"] + ([] if "-q" in p._option_string_actions else ["-q"])
+    p.add_argument(*flags, action="store_true", help="no progress bar; only warnings and errors on stderr")
+
+
+def run_job(
+    args: argparse.Namespace, task: str, options: dict[str, Any], call: dict[str, Any], noun: str
+) -> int:
+    """Run ``task`` over ``--input`` into ``--output`` as a zhplm.jobs batch job; report like every command.
+    A job whose rows carry errors (unreadable images) exits with the image-error code, the rows written."""
+    from zhplm.errors import ConversionError
+    from zhplm.jobs import Job, run
+
+    if not args.input or not args.output:
+        raise ConversionError("a batch job needs both --input and --output (a folder for the Parquet parts)")
+    job = Job(
+        task, args.model, args.input, args.output, block_lines=args.block_lines, options=options, call=call
+    )
     bar = _progress_bar(args)
-    report = run(job, engine=args.engine, address=args.address, workers=args.workers, progress=bar)
+    engine = args.engine or "local"
+    report = run(job, engine=engine, address=args.address, workers=args.workers, progress=bar)
+    failed = f"; {report.errors} rows with an error" if report.errors else ""
     emit(
         args,
         vars(report),
         lambda: print(
-            f"{report.rows} embeddings in {report.blocks} parts under {args.output} "
-            f"({report.computed} computed, {report.skipped} already there; {report.engine})",
+            f"{report.rows} {noun} in {report.blocks} parts under {args.output} "
+            f"({report.computed} computed, {report.skipped} already there; {report.engine}{failed})",
             file=sys.stderr,
         ),
     )
-    return 0
+    if not report.errors:
+        return 0
+    from zhplm import errors
+    from zhplm.cli.errors import exit_code
+
+    return exit_code(errors.ImageError("-", "-"))
 
 
 def _progress_bar(args: argparse.Namespace) -> Any:
@@ -170,7 +209,7 @@ def _progress_bar(args: argparse.Namespace) -> Any:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(unit="text", file=sys.stderr).update
+    return tqdm(unit="row", file=sys.stderr).update
 
 
 def _similarity(args: argparse.Namespace) -> int:
@@ -178,6 +217,15 @@ def _similarity(args: argparse.Namespace) -> int:
     from zhplm.tasks import pipeline
     from zhplm.tasks.similarity import read_pairs
 
+    if args.input:
+        if args.pairs or args.texts:
+            raise ConversionError("give --input (a batch job) or texts / --pairs, not both")
+        options = {
+            "pooling": args.pooling,
+            "batch_size": args.batch_size,
+            **({"dtype": args.dtype} if args.dtype else {}),
+        }
+        return run_job(args, "similarity", options, {}, "scores")
     if args.pairs and args.texts:
         raise ConversionError("give either two texts or --pairs FILE, not both")
     if args.pairs:
