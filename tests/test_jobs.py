@@ -356,3 +356,14 @@ def test_malformed_records_are_named_by_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match="no such input"):
         jobs.run(jobs.Job("embed", "m", str(tmp_path / "missing.txt"), str(tmp_path / "never")))
     assert not (tmp_path / "never").exists()  # nothing created for a job that cannot start
+
+
+def test_a_folder_from_an_older_parts_format_is_refused(tmp_path: Path) -> None:
+    """Parts written before embeddings became float32 lists must not be mixed into a new result table."""
+    (tmp_path / "in.txt").write_text("甲\n乙\n", encoding="utf-8")
+    job = jobs.Job("embed", "m", str(tmp_path / "in.txt"), str(tmp_path / "out"))
+    old = {k: v for k, v in job.identity().items() if k != "parts_format"}
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / jobs.MANIFEST).write_text(json.dumps(old), encoding="utf-8")
+    with pytest.raises(ConversionError, match="different parts_format"):
+        jobs.prepare(job)

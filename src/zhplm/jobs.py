@@ -48,6 +48,9 @@ from zhplm.errors import ConversionError, MissingDependencyError
 log = logging.getLogger(__name__)
 
 MANIFEST = "_job.json"
+# Bumped when the part files' schema changes (2: embeddings as float32 lists), so that a folder written by an older
+# zhplm is refused instead of mixing two schemas in one result table.
+PARTS_FORMAT = 2
 LISTING = "_input.txt"  # a folder input's files, one per line, as the job saw them
 Records = dict[str, list[Any]]  # input field → values, one per record of a block
 
@@ -150,7 +153,12 @@ class Job:
         path = Path(self.input)
         if not path.exists():
             raise ConversionError(f"{path}: no such input file or folder")
-        found: dict[str, Any] = {"task": self.task, "model": self.model, "input": str(path.resolve())}
+        found: dict[str, Any] = {
+            "task": self.task,
+            "model": self.model,
+            "input": str(path.resolve()),
+            "parts_format": PARTS_FORMAT,
+        }
         if path.is_dir():
             listing = _listing(path)
             found["input_files"] = len(listing)
