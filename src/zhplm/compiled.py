@@ -17,6 +17,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 ON = ("1", "true", "yes", "on")
+BACKEND = "inductor"  # torch.compile's code generator (tests trace with "eager": same graph, no C++ build)
 
 
 def compile_wanted(flag: bool | None) -> bool:
@@ -31,7 +32,7 @@ def compile_model(model: Any) -> Any:
     so ``generate`` and the pipelines call it as before."""
     import torch
 
-    model.forward = torch.compile(model.forward, dynamic=True)
+    model.forward = torch.compile(model.forward, dynamic=True, backend=BACKEND)
     model.zhplm_compiled = True
     log.info(
         "%s: forward compiled with torch.compile (the first call builds the graph)", type(model).__name__
