@@ -136,7 +136,7 @@ def encoder_variants(folder: Path, batch: int, lines: list[str], with_compile: b
 
             word = models.Transformer(str(folder))
             model = SentenceTransformer(
-                modules=[word, models.Pooling(word.get_word_embedding_dimension(), "mean")], device="cpu"
+                modules=[word, models.Pooling(word.get_embedding_dimension(), "mean")], device="cpu"
             ).to(dtype)
             return lambda: np.asarray(
                 model.encode(
