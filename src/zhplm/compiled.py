@@ -7,7 +7,9 @@ model took 55-265 s (fp32), 200 s (bf16), 510 s (fbgemm int8) and 80-1530 s (tor
 the machine's load, and the steady state did not beat the eager paths zhplm already takes (fp32 compiled
 0.8x [0.5-1.5] of eager fp32; torchao int8 compiled 1.1x fp32 against fbgemm int8 eager 1.7x). It is
 kept for CPUs and shapes where a user measures a gain over a long job (``bench/bench_backends.py``).
-Shapes are marked dynamic from the start, so batches of other lengths reuse the one graph instead of
+Compile one model per process: several compiled models of the same class share one guarded code cache,
+and alternating between them kept recompiling in the bench (a new graph every ~30 s). Shapes are marked
+dynamic from the start, so batches of other lengths reuse the one graph instead of
 compiling again; Inductor caches what it built (``TORCHINDUCTOR_CACHE_DIR``), so a second process pays less.
 """
 
