@@ -5,20 +5,22 @@ Families (transformers' classes at the list's real sizes, weights from transform
 fixed seed): BERT-base (the 21128-token Chinese vocabulary: MacBERT, RoBERTa-wwm-ext base, …), RoBERTa-large
 (24 layers, 1024 hidden: RoBERTa-wwm-ext-large), RoFormer-base, and a GPT2-Chinese-sized GPT-2 (10 layers,
 13317 tokens). Each precision is applied exactly as ``zhplm.load(dtype=…)`` applies it
-(:func:`zhplm.precision.quantize_int8`, ``.to(bfloat16)``).
+(:func:`zhplm.precision.quantize_int8` with each int8 backend, ``.to(bfloat16)``).
 
 Reported per family and precision:
 * embedding cosine (mean-pooled last hidden state) against fp32: minimum over the inputs;
 * top-1 agreement of the LM/MLM head over every input position, and top-5 (fp32's top-1 within the top-5);
 * logit max |diff| relative to the fp32 logits' standard deviation;
 * greedy agreement (GPT-2): the fraction of 32 new tokens equal to fp32's, position by position;
-* sentences/s (batch 8 × 64 tokens) or decode tokens/s, median of ``--rounds``.
+* sentences/s (batch 8 × 64 tokens) or decode tokens/s, median of ``--rounds`` (``--rounds 0``: accuracy only;
+  bench/bench_backends.py is the speed comparison, alternating rounds).
 
 Random weights give flatter output distributions than trained ones, so top-k agreement here is a pessimistic
 figure (near-ties flip more easily); cosine and relative logit error are the numbers to compare with
 zhplm.precision.BOUNDS.
 
     PYTHONPATH=src .venv/bin/python bench/bench_precision.py [--rounds 3] [--out bench/results/precision.txt]
+    PYTHONPATH=src .venv/bin/python bench/bench_precision.py --rounds 0   # accuracy only, minutes
 """
 
 from __future__ import annotations
@@ -72,12 +74,14 @@ def with_precision(model: Any, name: str) -> Any:
     m = copy.deepcopy(model)
     if name == "bf16":
         return m.to(torch.bfloat16)
-    if name == "int8":
-        return quantize_int8(m)
+    if name.startswith("int8:"):
+        quantize_int8(m, name.removeprefix("int8:"))
     return m
 
 
 def timed(fn: Callable[[], Any], rounds: int) -> float:
+    if rounds == 0:
+        return float("nan")
     fn()  # warm-up
     times = []
     for _ in range(rounds):
@@ -147,10 +151,10 @@ def main() -> None:
         "Reduced precision vs fp32 per family: real-shaped random weights (transformers' init, seed 0), "
         f"batch {BATCH} x {LENGTH} tokens; GPT-2: 4 prompts of 16 tokens, {NEW_TOKENS} greedy tokens",
         f"CPU: {report['cpu']}, {report['cores']} cores; flags {', '.join(report['flags'])}; "  # type: ignore[arg-type]
-        f"dtype=auto picks {report['auto_precision']}; torch {report['torch']}, int8 via {report['int8_backend']}",
+        f"dtype=auto picks {report['auto_precision']}; torch {report['torch']}, int8 auto backend {report['int8_backend']}",
         f"bounds (zhplm.precision.BOUNDS): {BOUNDS}",
         "",
-        f"{'family':15s} {'dtype':5s} {'cos min':>8s} {'top1':>6s} {'top5':>6s} {'logit rel':>9s} {'greedy':>7s} "
+        f"{'family':15s} {'dtype':12s} {'cos min':>8s} {'top1':>6s} {'top5':>6s} {'logit rel':>9s} {'greedy':>7s} "
         f"{'speed':>9s} {'x fp32':>7s}",
     ]
     print("\n".join(lines), flush=True)
@@ -169,7 +173,7 @@ def main() -> None:
         if decoder:
             ref["greedy"] = [greedy(base, p[None, :16]) for p in ids]
         rows = {}
-        for name in ("fp32", "bf16", "int8"):
+        for name in ("fp32", "bf16", "int8:fbgemm", "int8:torchao"):
             model = with_precision(base, name)
             rows[name] = (
                 decoder_row(model, ref, ids, args.rounds)
@@ -179,7 +183,7 @@ def main() -> None:
             r = rows[name]
             unit = "tok/s" if decoder else "sent/s"
             line = (
-                f"{family:15s} {name:5s} {r['cosine']:8.5f} {r['top1']:6.3f} {r['top5']:6.3f} {r['logit_rel']:9.4f} "
+                f"{family:15s} {name:12s} {r['cosine']:8.5f} {r['top1']:6.3f} {r['top5']:6.3f} {r['logit_rel']:9.4f} "
                 f"{(format(r['greedy'], '7.3f') if decoder else '      -')} {r['speed']:6.1f} {unit:>6s}"
                 f" {r['speed'] / rows['fp32']['speed']:6.2f}x"
             )

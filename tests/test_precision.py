@@ -9,6 +9,7 @@ bounds zhplm.precision promises."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +20,13 @@ import torch
 import transformers
 
 import zhplm
+import zhplm.compiled
+from zhplm import precision
 from zhplm.cli.main import main
-from zhplm.errors import ConversionError
+from zhplm.compiled import compile_wanted
+from zhplm.errors import ConversionError, MissingDependencyError
 from zhplm.hardware import Cpu, cpu, parse_cpuinfo
-from zhplm.precision import BOUNDS, DEGRADES, resolve
+from zhplm.precision import BOUNDS, DEGRADES, int8_backend, resolve
 
 ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
 SMALL_VOCAB = ASSETS / "Morizeyao+GPT2-Chinese" / "cache" / "vocab_small.txt"
@@ -173,3 +177,130 @@ def test_info_system_reports_the_cpu_without_importing_torch() -> None:
     here = cpu()
     assert report["auto_precision"] == here.auto_precision and report["cores"] == here.cores
     assert report["cpu"] == here.model
+
+
+# --------------------------------------------------------------------------- int8 backends and torch.compile
+@pytest.mark.parametrize("backend", ["fbgemm", "torchao"])
+def test_each_int8_backend_keeps_the_bounds_against_transformers_fp32(bert: Path, backend: str) -> None:
+    reference = transformers.BertForMaskedLM.from_pretrained(bert).eval()
+    loaded = zhplm.load(bert, task="fill-mask", dtype="int8", int8_backend=backend)
+    assert loaded.model.zhplm_int8_backend == backend
+    linears = [
+        m for n, m in loaded.model.named_modules() if ".encoder.layer." in f".{n}" and n.endswith(".dense")
+    ]
+    if backend == "fbgemm":  # torch's dynamic int8 modules replaced the encoder's linear layers
+        assert len(linears) == 2 * 3 and all(
+            isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in linears
+        )
+    else:  # torchao keeps nn.Linear and swaps the weight for its int8 tensor subclass
+        assert len(linears) == 2 * 3 and all(type(m.weight) is not torch.nn.Parameter for m in linears)
+    ids = loaded.tokenizer(TEXTS, return_tensors="pt", padding=True)
+    mask = ids["attention_mask"].bool()
+    with torch.inference_mode():
+        want = reference(**ids, output_hidden_states=True)
+        got = loaded.model(**ids, output_hidden_states=True)
+    m = mask.unsqueeze(-1).float()
+    pooled = [(o.hidden_states[-1] * m).sum(1) / m.sum(1) for o in (want, got)]
+    cosine = torch.nn.functional.cosine_similarity(*pooled, dim=-1)
+    assert cosine.min().item() >= BOUNDS["int8"]["embedding_cosine"], cosine
+    agree = (want.logits.argmax(-1) == got.logits.argmax(-1))[mask].float().mean().item()
+    assert agree >= BOUNDS["int8"]["top1_agreement"], agree
+
+
+def test_int8_backend_selection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZHPLM_INT8_BACKEND", raising=False)
+    monkeypatch.setattr(precision, "int8_available", lambda name: True)
+    fastest = precision.INT8_ORDER["eager"][0]
+    other = next(b for b in precision.INT8_BACKENDS if b != fastest)
+    assert int8_backend().name == fastest and "auto" in int8_backend().reason
+    assert int8_backend(compiled=True).name == precision.INT8_ORDER["compiled"][0]
+    monkeypatch.setenv("ZHPLM_INT8_BACKEND", other)  # the environment forces one …
+    assert int8_backend() == precision.Int8Backend(other, "asked for")
+    assert int8_backend(fastest).name == fastest  # … and the parameter wins over the environment
+    monkeypatch.setenv("ZHPLM_INT8_BACKEND", "auto")
+    monkeypatch.setitem(precision.INT8_DEGRADES, ("gpt2", fastest), "greedy agreement 0.41")
+    chosen = int8_backend(arch="gpt2")  # a family measured outside the bounds skips that backend
+    assert chosen.name == other and "greedy agreement 0.41" in chosen.reason
+    assert int8_backend(arch="bert").name == fastest
+    with pytest.raises(ConversionError, match=r"unknown int8 backend 'onnx'.*auto, fbgemm, torchao"):
+        int8_backend("onnx")
+
+
+def test_int8_backend_falls_back_and_names_the_missing_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZHPLM_INT8_BACKEND", raising=False)
+    fastest = precision.INT8_ORDER["eager"][0]
+    monkeypatch.setattr(precision, "int8_available", lambda name: name != fastest)
+    chosen = int8_backend()
+    assert chosen.name != fastest and f"{fastest}: not installed" in chosen.reason
+    monkeypatch.setattr(precision, "int8_available", lambda name: False)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'zhplm\[int8\]'"):
+        int8_backend()
+    with pytest.raises(MissingDependencyError, match=r"torchao.*pip install 'zhplm\[int8\]'"):
+        int8_backend("torchao")
+
+
+def test_the_deprecated_torch_ao_path_warns_the_user_of_nothing(tmp_path: Path) -> None:
+    """torch.ao.quantization's DeprecationWarning (once per process) and the quantised-tensor constructors'
+    UserWarning are ours to handle: a fresh process quantises, runs a forward and sees no warning."""
+    code = (
+        "import warnings, torch, transformers\n"
+        "from zhplm.precision import quantize_int8\n"
+        "m = transformers.BertModel(transformers.BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=1,"
+        " num_attention_heads=2, intermediate_size=64)).eval()\n"
+        "with warnings.catch_warnings(record=True) as seen:\n"
+        "    warnings.simplefilter('always')\n"
+        "    chosen = quantize_int8(m, 'fbgemm')\n"
+        "    m(torch.tensor([[1, 5, 7, 2]]))\n"
+        "print(chosen.name, type(m.encoder.layer[0].intermediate.dense).__module__, len(seen))\n"
+        "print([str(w.message)[:80] for w in seen])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(zhplm.__file__).parents[1])}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    name, module, count = run.stdout.splitlines()[0].split()
+    assert name == "fbgemm" and module.startswith("torch.ao.nn.quantized.dynamic")
+    assert count == "0", run.stdout
+    assert "torch.ao.quantization is deprecated" not in run.stderr, run.stderr
+    assert "quantize_per_tensor" not in run.stderr and "quantize_per_channel" not in run.stderr, run.stderr
+
+
+def test_compile_is_off_by_default_and_on_by_flag_or_environment(
+    bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ZHPLM_COMPILE", raising=False)
+    assert not getattr(zhplm.load(bert).model, "zhplm_compiled", False)
+    assert compile_wanted(None) is False and compile_wanted(True) is True
+    monkeypatch.setenv("ZHPLM_COMPILE", "1")
+    assert compile_wanted(None) is True and compile_wanted(False) is False
+
+
+@pytest.mark.timeout(600)
+def test_compiled_embeddings_equal_eager_ones(bert: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled forward (dynamo traces the model, dynamic shapes) gives the eager vectors for two batch
+    shapes. Traced with torch.compile's "eager" backend: the same graph capture without Inductor's C++ build,
+    which takes minutes on a loaded machine (bench/bench_backends.py measures Inductor itself)."""
+    monkeypatch.setattr(zhplm.compiled, "BACKEND", "eager")
+    eager = zhplm.pipeline("embeddings", bert, pooling="mean")
+    compiled = zhplm.pipeline("embeddings", bert, pooling="mean", compile=True)
+    assert compiled.model.zhplm_compiled is True
+    for batch in (TEXTS, [*TEXTS, "短句"]):
+        np.testing.assert_allclose(np.asarray(compiled(batch)), np.asarray(eager(batch)), atol=1e-5)
+
+
+def test_cli_compile_and_int8_backend_reach_load_for_the_command_only(
+    bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ZHPLM_COMPILE", raising=False)
+    monkeypatch.delenv("ZHPLM_INT8_BACKEND", raising=False)
+    seen: list[tuple[str | None, str | None]] = []
+    import zhplm.loader
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append((os.environ.get("ZHPLM_COMPILE"), os.environ.get("ZHPLM_INT8_BACKEND")))
+        raise ConversionError("stop here")
+
+    monkeypatch.setattr(zhplm.loader, "resolve_model_dir", spy)
+    args = ["fill-mask", str(bert), "今天[MASK]气很好", "--dtype", "int8"]
+    assert main([*args, "--compile", "--int8-backend", "torchao"]) != 0
+    assert main(args) != 0
+    assert seen == [("1", "torchao"), (None, None)]

@@ -121,5 +121,19 @@ def system_report(probe: Cpu | None = None) -> dict[str, object]:
         "auto_reason": c.reason(),
         "torch": _version("torch"),
         "transformers": _version("transformers"),
-        "int8_backend": "torchao" if importlib.util.find_spec("torchao") else "torch.ao (deprecated)",
+        "int8_backend": _int8_pick(),
     }
+
+
+def _int8_pick() -> str:
+    """The int8 backend ``auto`` would take here, judged without importing torch: fbgemm ships in every
+    x86/ARM torch wheel, torchao when it is installed (``zhplm.precision.int8_backend`` checks for real)."""
+    from zhplm.precision import INT8_ORDER
+
+    forced = os.environ.get("ZHPLM_INT8_BACKEND", "").strip().lower()
+    has_torch = importlib.util.find_spec("torch") is not None
+    fbgemm = has_torch and platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64")
+    present = {"fbgemm": fbgemm, "torchao": has_torch and importlib.util.find_spec("torchao") is not None}
+    if forced and forced != "auto":
+        return f"{forced} (ZHPLM_INT8_BACKEND)"
+    return next((name for name in INT8_ORDER["eager"] if present.get(name)), "none installed")

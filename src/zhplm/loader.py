@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from zhplm._quiet import quietly
+from zhplm.compiled import compile_model, compile_wanted
 from zhplm.errors import ConversionError, InsufficientMemoryError, MissingDependencyError
 from zhplm.precision import quantize_int8
 from zhplm.precision import resolve as resolve_precision
@@ -228,11 +229,16 @@ def load(
     task: str | None = None,
     dtype: Any = None,
     attn_implementation: str | None = None,
+    int8_backend: str | None = None,
+    compile: bool | None = None,
 ) -> Loaded:
     """Load a converted model and its tokenizer (eval mode, SDPA attention where supported); ``dtype`` is
     ``"fp32"`` (default), ``"bf16"``, ``"int8"``, ``"auto"`` (the fastest this CPU runs natively within
     zhplm's accuracy bounds), ``"fp16"``, ``"stored"`` (the folder's own) or a ``torch.dtype`` — see
-    :mod:`zhplm.precision`. Loading a 3.5B model in bf16 needs 7 GB instead of 14."""
+    :mod:`zhplm.precision`. Loading a 3.5B model in bf16 needs 7 GB instead of 14. ``int8_backend``
+    (``fbgemm``/``torchao``, default ``ZHPLM_INT8_BACKEND`` or the fastest installed) chooses how int8 runs;
+    ``compile=True`` (or ``ZHPLM_COMPILE=1``) runs the forward through ``torch.compile`` — see
+    :mod:`zhplm.compiled` for where that pays and what the first call costs."""
     try:
         import torch  # noqa: F401
         import transformers
@@ -257,8 +263,11 @@ def load(
         kwargs.pop("attn_implementation")  # an architecture without SDPA support
         model = quietly(cls.from_pretrained, str(folder), **kwargs)
     model.eval()
+    graph = compile_wanted(compile)
     if precision.quantized:
-        quantize_int8(model)
+        quantize_int8(model, int8_backend, arch=provenance.get("arch"), compiled=graph)
+    if graph:
+        compile_model(model)
     model.zhplm_precision = precision.name  # what the model runs in (pipelines and the server report it)
     # said when the user chose (auto's pick is news); the default fp32 goes without saying
     log.log(

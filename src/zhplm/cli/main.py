@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -120,6 +121,28 @@ def _log_to_stderr(args: argparse.Namespace) -> Iterator[None]:
         logger.setLevel(previous)
 
 
+@contextmanager
+def _model_options(args: argparse.Namespace) -> Iterator[None]:
+    """``--compile`` / ``--int8-backend`` reach every ``zhplm.load`` the command makes through the environment
+    variables the library reads (ZHPLM_COMPILE, ZHPLM_INT8_BACKEND), set only while the command runs."""
+    wanted = {
+        "ZHPLM_COMPILE": "1" if getattr(args, "compile", False) else None,
+        "ZHPLM_INT8_BACKEND": getattr(args, "int8_backend", None),
+    }
+    saved = {name: os.environ.get(name) for name in wanted}
+    for name, value in wanted.items():
+        if value is not None:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -127,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    with _log_to_stderr(args), quiet_loggers(*NOISY_LOGGERS):
+    with _log_to_stderr(args), quiet_loggers(*NOISY_LOGGERS), _model_options(args):
         try:
             return int(handler(args) or 0)
         except BrokenPipeError:  # `zhplm list | head`

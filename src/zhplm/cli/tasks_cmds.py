@@ -19,6 +19,18 @@ def add_dtype(p: argparse.ArgumentParser) -> None:
         default=None,
         help="fp32 (default, exact), bf16, int8, or auto: the fastest this CPU runs natively",
     )
+    p.add_argument(
+        "--int8-backend",
+        choices=("auto", "fbgemm", "torchao"),
+        default=None,
+        help="with --dtype int8: which library quantises (default: the fastest installed; ZHPLM_INT8_BACKEND)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the model through torch.compile: pays only over many batches, the first costs seconds to "
+        "minutes (ZHPLM_COMPILE=1)",
+    )
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
