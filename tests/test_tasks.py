@@ -215,7 +215,9 @@ def test_embeddings_tokenise_once_and_feed_what_transformers_pads(model_dir: Pat
     assert sorted(i for idx, _ in batches for i in idx) == list(range(len(texts)))
     assert len(batches) > 2  # cut by length and by batch_size
     for idx, enc in batches:
-        want = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=512, return_tensors="pt")
+        want = tok(
+            [texts[i] for i in idx], padding=True, truncation=True, max_length=512, return_tensors="pt"
+        )
         assert set(enc) == set(want)
         for key in want:
             assert torch.equal(enc[key], want[key]), key
@@ -227,7 +229,12 @@ def test_embeddings_called_from_threads_at_once_equal_one_at_a_time(model_dir: P
     from concurrent.futures import ThreadPoolExecutor
 
     embed = zhplm.pipeline("embeddings", model_dir, max_length=12, stride=4)
-    groups = [["中国", "我们是中国人"], ["上海在中国的东方" * 4, "他"], ["大国" * 7], ["人", "中国人" * 5, "我们"]]
+    groups = [
+        ["中国", "我们是中国人"],
+        ["上海在中国的东方" * 4, "他"],
+        ["大国" * 7],
+        ["人", "中国人" * 5, "我们"],
+    ]
     alone = [embed(g) for g in groups]
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(embed, groups * 6))
