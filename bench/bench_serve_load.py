@@ -317,7 +317,7 @@ def compare(shape: str, tmp: Path, gpt2: Path, args: argparse.Namespace) -> list
             f" {e99:6.0f} {statistics.median(rd['gen_rps'] for rd in server.rounds):9.1f} {g50:6.0f} {g99:6.0f}"
             f" {errors:6d} {statistics.median(rd['cpu_ms'] for rd in server.rounds):10.2f}"
             f" {statistics.median(rd['batch'] for rd in server.rounds):5.1f}"
-            f" {'/'.join(f'{rss[round(q * (len(rss) - 1))]:.0f}' for q in (0, 0.25, 0.5, 0.75, 1))}"
+            f" {'/'.join(f'{rss[round(q * (len(rss) - 1))]:.0f}' for q in (0, 0.25, 0.5, 0.75, 1))} (max {max(rss):.0f})"
         )
     naive = next(s for s in servers if s.name == "naive FastAPI")
     for server in servers:
