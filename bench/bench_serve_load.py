@@ -1,14 +1,19 @@
-"""Bounded load test on loopback: mixed embeddings + generation against ``zhplm serve`` and against plain
-transformers behind a naive FastAPI endpoint (the baseline).
+"""Bounded load test on loopback: ``zhplm serve`` against plain transformers behind a naive FastAPI endpoint
+(the baseline), on a tiny BERT and on a BERT-base-shaped one (random weights), fp32 on both sides.
 
-C client threads (by default 64: 56 send embeddings, 8 send completions), each on its own keep-alive
-connection, for D seconds. Every answer is checked against its own input: an embeddings row against that
-text's vector, a completion against that prompt's greedy continuation, both computed beforehand with
-``zhplm.pipeline`` in this process; a wrong, mixed-up or missing answer counts as an error. The server's
-RSS is sampled every second. ``--before REV`` measures zhplm at another git revision too (before/after).
+C client threads (64 by default; ``--generators G`` of them send completions, the rest embeddings), each on
+its own keep-alive connection. Both servers start once; then ``--rounds`` alternating rounds of
+``--seconds`` load each (zhplm, naive; then naive, zhplm; ...), so a change in the machine's load hits both
+sides. The headline is the median of the per-round ratios of embeddings req/s (goal: >= 2x the naive
+endpoint, thanks to batching), with [min-max]. Every answer is checked against its own input: an embeddings
+row against that text's vector, a completion against that prompt's greedy continuation, both computed
+beforehand with ``zhplm.pipeline`` in this process; a wrong, mixed-up or missing answer counts as an error.
+Each server's RSS is sampled every second under load (``--rounds 1 --seconds 100`` shows whether it levels).
+``--before REV`` measures zhplm at another git revision too.
 
-    PYTHONPATH=src .venv/bin/python bench/bench_serve_load.py [--clients 64] [--seconds 30] [--before REV] \\
-        > bench/results/serve_load.txt
+    # the headline, embeddings only, both model sizes (~4-5 min):
+    PYTHONPATH=src .venv/bin/python bench/bench_serve_load.py > bench/results/serve_load.txt
+    # mixed embeddings + completions:  --generators 8;   memory over a long run:  --models tiny --rounds 1 --seconds 100
 """
 
 from __future__ import annotations
@@ -163,58 +168,90 @@ def quantiles(values: list[float]) -> tuple[float, float]:
     return 1000 * statistics.median(ordered), 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-def measure(
-    argv: list[str], env: dict[str, str], port: int, inputs: dict[str, Any], args: argparse.Namespace
-) -> dict[str, Any]:
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_up(port, proc)
-        Load(port, inputs).run(8, 2, 3.0)  # warm-up: first calls, thread pools, allocator
-        rss: list[float] = []
+SHAPES = {  # name -> (layers, hidden, heads, intermediate)
+    "tiny": (4, 256, 4, 1024),
+    "base": (12, 768, 12, 3072),  # BERT-base's shape: where batching matters most on a CPU
+}
+
+
+def make_bert(folder: Path, shape: str) -> Path:
+    """A BERT of ``shape`` with random weights and the bench's character vocabulary."""
+    if shape == "tiny":
+        return make_model(folder)
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    layers, hidden, heads, inner = SHAPES[shape]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *CHARS]
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=inner,
+    )
+    BertModel(config).save_pretrained(folder)
+    BertTokenizer(vocab={t: i for i, t in enumerate(vocab)}).save_pretrained(folder)
+    return folder
+
+
+class Server:
+    """One server process, started and warmed once, measured in several rounds; RSS is sampled every
+    second while its own load runs (the other server's rounds leave it idle)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int) -> None:
+        self.name, self.port = name, port
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.rss: list[float] = []
+        self.rounds: list[dict[str, Any]] = []
+
+    def start(self, inputs: dict[str, Any]) -> None:
+        wait_up(self.port, self.proc)
+        Load(self.port, inputs).run(8, 2, 3.0)  # warm-up: first calls, thread pools, allocator
+
+    def round(self, inputs: dict[str, Any], args: argparse.Namespace) -> None:
         done = threading.Event()
 
         def sample() -> None:
             while not done.wait(1.0):
-                rss.append(rss_mib(proc.pid))
+                self.rss.append(rss_mib(self.proc.pid))
 
         sampler = threading.Thread(target=sample)
-        cpu, batches = cpu_seconds(proc.pid), batch_metrics(port)
-        rss.append(rss_mib(proc.pid))
+        cpu, batches = cpu_seconds(self.proc.pid), batch_metrics(self.port)
+        self.rss.append(rss_mib(self.proc.pid))
         sampler.start()
-        load = Load(port, inputs)
+        load = Load(self.port, inputs)
         elapsed = load.run(args.clients, args.generators, args.seconds)
         done.set()
         sampler.join()
-        after = batch_metrics(port)
+        after = batch_metrics(self.port)
         answered = sum(len(v) for v in load.latency.values())
-        return {
-            "load": load,
-            "elapsed": elapsed,
-            "rss": rss,
-            "cpu_ms": 1000 * (cpu_seconds(proc.pid) - cpu) / max(1, answered),
-            "batch": (after[1] - batches[1]) / max(1.0, after[0] - batches[0]),
-        }
-    finally:
-        proc.terminate()
-        proc.wait(60)
+        self.rounds.append(
+            {
+                "load": load,
+                "elapsed": elapsed,
+                "emb_rps": len(load.latency["embeddings"]) / elapsed,
+                "gen_rps": len(load.latency["completions"]) / elapsed,
+                "cpu_ms": 1000 * (cpu_seconds(self.proc.pid) - cpu) / max(1, answered),
+                "batch": (after[1] - batches[1]) / max(1.0, after[0] - batches[0]),
+            }
+        )
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--clients", type=int, default=64)
-    ap.add_argument("--generators", type=int, default=8, help="of the clients, how many send completions")
-    ap.add_argument("--seconds", type=float, default=30)
-    ap.add_argument(
-        "--before", help="a git revision of zhplm to measure too (its src/ exported to a temp dir)"
-    )
-    args = ap.parse_args()
-    import torch
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}x [{min(values):.2f}-{max(values):.2f}]"
 
+
+def compare(shape: str, tmp: Path, gpt2: Path, args: argparse.Namespace) -> list[str]:
+    """Alternating rounds of zhplm serve and the naive endpoint on a BERT of ``shape``: the table's lines."""
     import zhplm
 
-    tmp = Path(tempfile.mkdtemp(prefix="zhplm-bench-load-"))
-    bert = make_model(tmp / "bench-bert")
-    gpt2 = make_gpt2(tmp / "bench-gpt2")
+    bert = make_bert(tmp / shape / "bench-bert", shape)  # served under its folder name
     rng = random.Random(0)
     texts = ["".join(rng.choice(CHARS) for _ in range(rng.randint(8, 64))) for _ in range(256)]
     prompts = ["".join(rng.choice(CHARS) for _ in range(rng.randint(2, 12))) for _ in range(32)]
@@ -227,66 +264,119 @@ def main() -> None:
     }
     env = {**os.environ, "ZHPLM_HOME": str(tmp / "home")}
     (tmp / "naive.py").write_text(NAIVE)
-
-    def zhplm_argv(port: int) -> list[str]:
-        base = [sys.executable, "-m", "zhplm", "serve", str(bert), str(gpt2), "--port", str(port)]
-        return [*base, "--preload", "--max-models", "4"]
-
-    servers: dict[str, tuple[Any, dict[str, str]]] = {}
+    argvs: dict[str, tuple[list[str], dict[str, str]]] = {}
+    ports = {}
+    for name in ("zhplm serve", "naive FastAPI"):
+        ports[name] = port = free_port()
+        if name == "zhplm serve":
+            argv = [sys.executable, "-m", "zhplm", "serve", str(bert), str(gpt2), "--port", str(port)]
+            argvs[name] = ([*argv, "--preload", "--max-models", "4"], env)
+        else:
+            argvs[name] = ([sys.executable, str(tmp / "naive.py"), str(bert), str(gpt2), str(port)], env)
     if args.before:
         old = tmp / "before"
-        old.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", args.before, "src"], check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
-        servers[f"zhplm serve at {args.before} (before)"] = (
-            zhplm_argv,
-            {**env, "PYTHONPATH": str(old / "src")},
-        )
-    servers["zhplm serve (now)"] = (zhplm_argv, env)
-    servers["transformers + naive FastAPI"] = (
-        lambda port: [sys.executable, str(tmp / "naive.py"), str(bert), str(gpt2), str(port)],
-        env,
-    )
-    rows = []
+        if not old.exists():
+            old.mkdir()
+            archive = subprocess.run(
+                ["git", "archive", args.before, "src"], check=True, capture_output=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+        name = f"zhplm serve at {args.before}"
+        ports[name] = free_port()
+        argv = [sys.executable, "-m", "zhplm", "serve", str(bert), str(gpt2), "--port", str(ports[name])]
+        argvs[name] = ([*argv, "--preload", "--max-models", "4"], {**env, "PYTHONPATH": str(old / "src")})
+    servers = [Server(name, argv, env_, ports[name]) for name, (argv, env_) in argvs.items()]
     load_start = os.getloadavg()[0]
-    for name, (argv, server_env) in servers.items():
-        port = free_port()
-        rows.append((name, measure(argv(port), server_env, port, inputs, args)))
+    try:
+        for server in servers:
+            server.start(inputs)
+        for r in range(args.rounds):  # alternating order: neither side always runs first
+            for server in servers if r % 2 == 0 else servers[::-1]:
+                server.round(inputs, args)
+    finally:
+        for server in servers:
+            server.stop()
+    layers, hidden, _, _ = SHAPES[shape]
+    lines = [
+        f"## BERT {shape} ({layers} layers x {hidden} hidden), fp32 on both sides; load average "
+        f"{load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end",
+        f"{'server':28} {'emb req/s':>9} {'p50':>6} {'p99':>6} {'gen req/s':>9} {'p50':>6} {'p99':>6}"
+        f" {'errors':>6} {'CPU ms/req':>10} {'batch':>5} {'RSS MiB':>23}",
+    ]
+    for server in servers:
+        lat: dict[str, list[float]] = {"embeddings": [], "completions": []}
+        for rd in server.rounds:
+            for kind in lat:
+                lat[kind] += rd["load"].latency[kind]
+        e50, e99 = quantiles(lat["embeddings"])
+        g50, g99 = quantiles(lat["completions"])
+        errors = sum(sum(rd["load"].errors.values()) for rd in server.rounds)
+        rss = server.rss
+        lines.append(
+            f"{server.name:28} {statistics.median(rd['emb_rps'] for rd in server.rounds):9.1f} {e50:6.0f}"
+            f" {e99:6.0f} {statistics.median(rd['gen_rps'] for rd in server.rounds):9.1f} {g50:6.0f} {g99:6.0f}"
+            f" {errors:6d} {statistics.median(rd['cpu_ms'] for rd in server.rounds):10.2f}"
+            f" {statistics.median(rd['batch'] for rd in server.rounds):5.1f}"
+            f" {'/'.join(f'{rss[round(q * (len(rss) - 1))]:.0f}' for q in (0, 0.25, 0.5, 0.75, 1))} (max {max(rss):.0f})"
+        )
+    naive = next(s for s in servers if s.name == "naive FastAPI")
+    for server in servers:
+        if server is naive:
+            continue
+        rps = [a["emb_rps"] / b["emb_rps"] for a, b in zip(server.rounds, naive.rounds, strict=True)]
+        cpu = [b["cpu_ms"] / a["cpu_ms"] for a, b in zip(server.rounds, naive.rounds, strict=True)]
+        lines.append(
+            f"# {shape}: embeddings req/s, {server.name} / naive, per round: {spread(rps)}"
+            f" (GOAL >= 2x); per server CPU (naive ms/req / ours): {spread(cpu)}"
+        )
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description="zhplm serve vs transformers behind a naive FastAPI endpoint, alternating rounds"
+    )
+    ap.add_argument("--clients", type=int, default=64)
+    ap.add_argument(
+        "--generators", type=int, default=0, help="of the clients, how many send completions (mixed: 8)"
+    )
+    ap.add_argument("--seconds", type=float, default=15, help="seconds of load per round and server")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per server")
+    ap.add_argument("--models", default="tiny,base", help="BERT shapes: tiny, base or both (comma)")
+    ap.add_argument(
+        "--before", help="a git revision of zhplm to measure too (its src/ exported to a temp dir)"
+    )
+    args = ap.parse_args()
+    import torch
+
+    tmp = Path(tempfile.mkdtemp(prefix="zhplm-bench-load-"))
+    gpt2 = make_gpt2(tmp / "bench-gpt2")
+    load_start = os.getloadavg()[0]
+    lines: list[str] = []
+    for shape in args.models.split(","):
+        lines += compare(shape.strip(), tmp, gpt2, args)
     print(
-        f"# zhplm serve vs a naive endpoint under mixed load: {args.clients} clients x {args.seconds:g} s on "
-        f"loopback ({args.clients - args.generators} embeddings, {args.generators} completions)"
+        "# PYTHONPATH=src .venv/bin/python bench/bench_serve_load.py "
+        + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v is not None)
+    )
+    print(
+        f"# zhplm serve vs a naive endpoint: {args.clients} clients ({args.clients - args.generators} "
+        f"embeddings, {args.generators} completions) x {args.seconds:g} s x {args.rounds} alternating rounds"
     )
     print(
         f"# CPU: {cpu_name()} ({os.cpu_count()} logical cores; load average {load_start:.1f} at the start, "
-        f"{os.getloadavg()[0]:.1f} at the end: other jobs share the machine)"
+        f"{os.getloadavg()[0]:.1f} at the end)"
     )
     print(
-        f"# torch {torch.__version__}; embeddings: BERT 4 layers x 256 hidden, one text of 8-64 characters per "
-        f"request; completions: GPT-2 2 layers x 64, {NEW_TOKENS} greedy tokens"
+        f"# torch {torch.__version__}; one text of 8-64 characters per embeddings request; completions: "
+        f"GPT-2 2 layers x 64, {NEW_TOKENS} greedy tokens"
     )
     print("# errors: non-200, or an answer not equal to its own input's precomputed result (lost / mixed up)")
-    print("# RSS MiB: sampled every second; at the start / 25% / 50% / 75% / the end of the run")
+    print("# req/s, CPU ms/req (server process), batch (inputs per forward): medians of the rounds;")
     print(
-        f"{'server':34} {'emb req/s':>9} {'p50':>6} {'p99':>6} {'gen req/s':>9} {'p50':>6} {'p99':>6}"
-        f" {'errors':>6} {'CPU ms/req':>10} {'batch':>5} {'RSS MiB':>23}"
+        "# p50/p99 ms over all rounds; RSS MiB sampled every second under load: first / 25% / 50% / 75% / last"
     )
-    for name, r in rows:
-        load = r["load"]
-        e50, e99 = quantiles(load.latency["embeddings"])
-        g50, g99 = quantiles(load.latency["completions"])
-        rss = r["rss"]
-        print(
-            f"{name:34} {len(load.latency['embeddings']) / r['elapsed']:9.1f} {e50:6.0f} {e99:6.0f}"
-            f" {len(load.latency['completions']) / r['elapsed']:9.1f} {g50:6.0f} {g99:6.0f}"
-            f" {sum(load.errors.values()):6d} {r['cpu_ms']:10.2f} {r['batch']:5.1f}"
-            f" {'/'.join(f'{rss[round(q * (len(rss) - 1))]:.0f}' for q in (0, 0.25, 0.5, 0.75, 1))}"
-        )
-    naive = len(rows[-1][1]["load"].latency["embeddings"]) / rows[-1][1]["elapsed"]
-    for name, r in rows[:-1]:
-        ours = len(r["load"].latency["embeddings"]) / r["elapsed"]
-        print(f"# embeddings throughput, {name} / naive: {ours / naive:.2f}x")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -198,3 +198,45 @@ def test_fill_mask_reads_a_long_text_in_windows_centred_on_each_mask(model_dir: 
             and len(found[0].sequence) > 20
         )
     assert fill("大[MASK]国")[0][0].token_id > 0 and fill.windowed == set()
+
+
+@pytest.mark.oracle
+def test_embeddings_tokenise_once_and_feed_what_transformers_pads(model_dir: Path) -> None:
+    """The batches are cut from one tokenisation and padded by zhplm; each must hold exactly what
+    transformers' tokenizer gives for those texts padded together."""
+    import torch
+    from transformers import AutoTokenizer
+
+    embed = zhplm.pipeline("embeddings", model_dir, batch_size=3)
+    texts = ["中", "我们是中国人", "他在上海", "上海在中国的东方" * 3, "大国", "中国" * 9, "人"]
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    pieces = embed._pieces(texts)[0]
+    batches = embed._encoded_batches(pieces)
+    assert sorted(i for idx, _ in batches for i in idx) == list(range(len(texts)))
+    assert len(batches) > 2  # cut by length and by batch_size
+    for idx, enc in batches:
+        want = tok(
+            [texts[i] for i in idx], padding=True, truncation=True, max_length=512, return_tensors="pt"
+        )
+        assert set(enc) == set(want)
+        for key in want:
+            assert torch.equal(enc[key], want[key]), key
+
+
+def test_embeddings_called_from_threads_at_once_equal_one_at_a_time(model_dir: Path) -> None:
+    """zhplm serve runs two forwards at once on one pipeline: the tokenizer's settings (truncation for
+    whole texts, none for counting a long text's tokens) must not leak between the calls."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    embed = zhplm.pipeline("embeddings", model_dir, max_length=12, stride=4)
+    groups = [
+        ["中国", "我们是中国人"],
+        ["上海在中国的东方" * 4, "他"],
+        ["大国" * 7],
+        ["人", "中国人" * 5, "我们"],
+    ]
+    alone = [embed(g) for g in groups]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(embed, groups * 6))
+    for got, want in zip(together, alone * 6, strict=True):
+        assert np.allclose(got, want, atol=1e-5)

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 
 from zhplm.errors import RequestError, UnknownModelError, ZhplmError
-from zhplm.serve.batching import Batcher
+from zhplm.serve.batching import Batcher, MemoryTrim
 from zhplm.serve.generation import GenerateFn, GenerationRequest, Generator, pipeline_stream
 from zhplm.serve.pool import ModelPool
 
@@ -63,6 +63,7 @@ class ServeConfig:
     forwards_in_flight: int = 2  # dynamic batching: the next batch gathers while one computes
     threads: int | None = None  # torch threads (set by ``zhplm serve``; None: torch's default)
     max_queued_inputs: int = 4096  # embeddings queue bound (503 beyond)
+    trim_every_s: float = 2.0  # give freed heap back to the OS after a forward, at most this often (0: never)
     max_generations: int = 2  # concurrent generations
     max_waiting_generations: int = 8  # generations waiting for a slot (429 beyond)
     store_models: bool = True  # also offer the store's converted models
@@ -288,6 +289,7 @@ class ServerState:
         self.batches = 0
         self.batched_inputs = 0
         self._rerank_tasks: dict[str, str] = {}
+        self.trim = MemoryTrim(cfg.trim_every_s) if cfg.trim_every_s > 0 else None
 
     def _load(self, folder: Path, task: str) -> Any:
         """Runs in a worker thread: the task object for ``folder``."""
@@ -306,6 +308,8 @@ class ServerState:
                 rows = embed(texts)
                 self.batches += 1
                 self.batched_inputs += len(texts)
+                if self.trim is not None:
+                    self.trim()
                 return rows
 
             return Batcher(

@@ -8,7 +8,9 @@ embedded like a text of its own, and the text's vector is the token-weighted mea
 
 from __future__ import annotations
 
+import itertools
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import numpy as np
 
 from zhplm.errors import ConversionError
 from zhplm.tasks._heads import require_head
-from zhplm.tasks._windows import can_window, framing
+from zhplm.tasks._windows import PLAIN_INPUTS, can_window, framing
 from zhplm.tasks.prompting import is_wordpiece
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,10 @@ class Embeddings:
         self.max_length = max_length
         self.stride = stride
         self.windows: dict[int, int] = {}  # last call: input index → number of windows, for windowed texts
+        # a fast tokenizer's truncation/padding settings live in its Rust object and every call resets
+        # them: two threads tokenising at once (``zhplm serve`` runs forwards concurrently) could feed
+        # one another's settings (untruncated or unpadded batches). Tokenising is short; it is serialised.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_model(
@@ -104,17 +110,13 @@ class Embeddings:
             texts = [texts]
         if not texts:
             return np.zeros((0, int(self.model.config.hidden_size)), np.float32)
-        pieces, owners, weights = self._pieces(texts)
+        with self._lock:  # one tokenizer, mutable state: see __init__
+            pieces, owners, weights, windows = self._pieces(texts)
+            batches = self._encoded_batches(pieces)
+        self.windows = windows
         # batches of similar lengths (restored to the input order at the end)
         rows: list[np.ndarray[Any, Any]] = [np.empty(0, np.float32)] * len(pieces)
-        for idx in self._batches(pieces):
-            batch = [pieces[i] for i in idx]
-            if isinstance(batch[0], str):
-                enc = self.tokenizer(
-                    batch, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length
-                )
-            else:  # windows of a long text, already token ids with their special tokens
-                enc = self.tokenizer.pad({"input_ids": batch}, return_tensors="pt")
+        for idx, enc in batches:
             with torch.inference_mode():
                 output = self.model(**enc)
             vectors = self._pool(output, enc["attention_mask"]).float()
@@ -123,7 +125,7 @@ class Embeddings:
             if progress is not None:
                 progress(sum(1 for i in idx if weights[i] == 0 or _last_window(owners, i)))
         out = np.zeros((len(texts), rows[0].shape[-1]), np.float32)
-        if self.windows:  # a windowed text: the token-weighted mean of its windows
+        if windows:  # a windowed text: the token-weighted mean of its windows
             total = np.zeros(len(texts), np.float32)
             for row, owner, weight in zip(rows, owners, weights, strict=True):
                 w = float(weight or 1)
@@ -136,28 +138,64 @@ class Embeddings:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
-    def _batches(self, pieces: list[Any]) -> list[list[int]]:
-        """Batches of similar token lengths (:func:`length_buckets`); whole texts and windows never share one
-        (one is tokenised with padding here, the other already is)."""
-        batches: list[list[int]] = []
+    def _encoded_batches(self, pieces: list[Any]) -> list[tuple[list[int], dict[str, Any]]]:
+        """Batches of similar token lengths (:func:`length_buckets`), each with its padded model inputs.
+        Whole texts are tokenised once, here: the lengths that cut the batches come from the same encodings
+        the model is fed. Whole texts and windows never share a batch."""
+        batches: list[tuple[list[int], dict[str, Any]]] = []
         whole = [i for i, p in enumerate(pieces) if isinstance(p, str)]
         if whole:
             encoded = self.tokenizer([pieces[i] for i in whole], truncation=True, max_length=self.max_length)
-            lengths = [len(ids) for ids in encoded["input_ids"]]
-            batches += [[whole[j] for j in b] for b in length_buckets(lengths, self.batch_size)]
+            ids = encoded["input_ids"]
+            for b in length_buckets([len(x) for x in ids], self.batch_size):
+                batches.append(
+                    ([whole[j] for j in b], self._pad({k: [v[j] for j in b] for k, v in encoded.items()}))
+                )
         windows = [i for i, p in enumerate(pieces) if isinstance(p, list)]
-        if windows:
-            lengths = [len(pieces[i]) for i in windows]
-            batches += [[windows[j] for j in b] for b in length_buckets(lengths, self.batch_size)]
+        if windows:  # already token ids with their special tokens
+            for b in length_buckets([len(pieces[i]) for i in windows], self.batch_size):
+                batches.append(
+                    ([windows[j] for j in b], self._pad({"input_ids": [pieces[windows[j]] for j in b]}))
+                )
         return batches
 
-    def _pieces(self, texts: Sequence[str]) -> tuple[list[Any], list[int], list[int]]:
+    def _pad(self, features: dict[str, list[Any]]) -> dict[str, Any]:
+        """Model inputs of one batch, padded to its longest member. Plain BERT-style inputs (ids, types,
+        mask; padding on the right) are padded here in numpy, the tokenizer's own ``pad`` (Python, per row)
+        does the rest: ZEN's n-grams, ChineseBERT's pinyin ids, left padding."""
+        import torch
+
+        pad_id = getattr(self.tokenizer, "pad_token_id", None)
+        if (
+            set(features) <= PLAIN_INPUTS
+            and pad_id is not None
+            and getattr(self.tokenizer, "padding_side", "right") == "right"
+        ):
+            ids = features["input_ids"]
+            lengths = np.fromiter((len(x) for x in ids), np.int64, len(ids))
+            mask = np.arange(int(lengths.max()))[None, :] < lengths[:, None]
+            out: dict[str, Any] = {}
+            for key, fill in (
+                ("input_ids", pad_id),
+                ("token_type_ids", getattr(self.tokenizer, "pad_token_type_id", 0)),
+            ):
+                if key in features:
+                    array = np.full(mask.shape, fill, np.int64)
+                    array[mask] = np.fromiter(itertools.chain.from_iterable(features[key]), np.int64)
+                    out[key] = torch.from_numpy(array)
+            if "attention_mask" in features or "attention_mask" in self.tokenizer.model_input_names:
+                out["attention_mask"] = torch.from_numpy(mask.astype(np.int64))
+            return out
+        return dict(self.tokenizer.pad(features, return_tensors="pt"))
+
+    def _pieces(self, texts: Sequence[str]) -> tuple[list[Any], list[int], list[int], dict[int, int]]:
         """What is fed to the model: each text as it is, or a long one as windows of token ids; the input
-        index each piece belongs to, and its weight (its token count; 0 for a whole text)."""
+        index each piece belongs to, its weight (its token count; 0 for a whole text), and the windowed
+        texts (index → windows)."""
         pieces: list[Any] = []
         owners: list[int] = []
         weights: list[int] = []
-        self.windows = {}
+        windows: dict[int, int] = {}
         prefix, suffix = framing(self.tokenizer)
         room = self.max_length - len(prefix) - len(suffix)
         # a WordPiece token covers at least one character, so only texts this long can overflow; a byte-level
@@ -181,15 +219,15 @@ class Embeddings:
                 pieces.append([*prefix, *window, *suffix])
                 owners.append(n)
                 weights.append(len(window))
-            self.windows[n] = len(starts)
-        if self.windows:
+            windows[n] = len(starts)
+        if windows:
             log.info(
                 "%d text(s) longer than %d tokens embedded as sliding windows (stride %d, token-weighted mean)",
-                len(self.windows),
+                len(windows),
                 self.max_length,
                 self.stride,
             )
-        return pieces, owners, weights
+        return pieces, owners, weights, windows
 
     def _pool(self, output: Any, mask: Any) -> Any:
         hidden = output.last_hidden_state
