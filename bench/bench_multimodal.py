@@ -165,15 +165,15 @@ def ours_worker(kind: str, folder: Path, spec_file: Path, dtype: str) -> None:
 # --------------------------------------------------------------------------- the parent
 
 
-def prepare(tmp: Path, quick: bool) -> dict[str, Any]:
+def prepare(tmp: Path, quick: bool, sections: list[str]) -> dict[str, Any]:
     import zhplm
 
     run = {"check": True, "capture_output": True, "env": _env()}
     r2d2_release, oscar_release = tmp / "r2d2-release", tmp / "oscar-release"
-    subprocess.run([str(REF_PYTHON), str(ORACLES / "r2d2_original.py"), "write", "--out", str(r2d2_release), "--full"], **run)  # type: ignore[call-overload]  # fmt: skip
-    subprocess.run([str(REF_PYTHON), str(ORACLES / "oscar_original.py"), "write", "--out", str(oscar_release), "--full"], **run)  # type: ignore[call-overload]  # fmt: skip
-    zhplm.convert(r2d2_release, tmp / "r2d2")
-    zhplm.convert(oscar_release, tmp / "oscar")
+    for kind, release in (("r2d2", r2d2_release), ("oscar", oscar_release)):
+        if kind in sections:
+            subprocess.run([str(REF_PYTHON), str(ORACLES / f"{kind}_original.py"), "write", "--out", str(release), "--full"], **run)  # type: ignore[call-overload]  # fmt: skip
+            zhplm.convert(release, tmp / kind)
     (tmp / "images").mkdir()
     images = [str(p) for p in make_images(tmp / "images")][: 4 if quick else 8]
     texts = TEXTS[: 8 if quick else 16]
@@ -199,12 +199,12 @@ def prepare(tmp: Path, quick: bool) -> dict[str, Any]:
 
 
 def measure(
-    kind: str, tmp: Path, release: Path, rounds: int
+    kind: str, tmp: Path, release: Path, rounds: int, precisions: list[str]
 ) -> tuple[dict[str, dict[str, list[float]]], dict[str, Any]]:
     """Rounds alternating the original and zhplm's precisions; seconds per side and measurement."""
     spec = tmp / f"{kind}.json"
     sides = {"original": Worker("original", [str(REF_PYTHON), str(ROOT / "bench" / "mm_original_worker.py"), kind, str(release), str(spec), str(THREADS)])}  # fmt: skip
-    for dtype in PRECISIONS:
+    for dtype in precisions:
         sides[dtype] = Worker(dtype, [str(OURS_PYTHON), __file__, "--worker", kind, str(tmp / kind), str(spec), dtype])  # fmt: skip
     times: dict[str, dict[str, list[float]]] = {name: {} for name in sides}
     names = list(sides)
@@ -229,8 +229,10 @@ def ratio(ref: list[float], ours: list[float]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=None, help="rounds per section (default 3; --quick: 1)")
     p.add_argument("--quick", action="store_true", help="fewer images/texts/pairs and 1 round (a smoke run)")
+    p.add_argument("--sections", nargs="+", choices=("oscar", "r2d2"), default=["oscar", "r2d2"])
+    p.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "multimodal.txt")
     p.add_argument("--worker", nargs=4, metavar=("KIND", "FOLDER", "SPEC", "DTYPE"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -238,7 +240,8 @@ def main() -> None:
         kind, folder, spec, dtype = args.worker
         ours_worker(kind, Path(folder), Path(spec), dtype)
         return
-    rounds = 1 if args.quick else args.rounds
+    rounds = args.rounds or (1 if args.quick else 3)
+    precisions = [d for d in PRECISIONS if d in args.precisions or d == "fp32"]
     lines: list[str] = []
 
     def say(line: str = "") -> None:
@@ -247,7 +250,8 @@ def main() -> None:
 
     say(
         "# PYTHONPATH=src .venv/bin/python bench/bench_multimodal.py"
-        + (" --quick" if args.quick else f" --rounds {rounds}")
+        + (" --quick" if args.quick else "")
+        + f" --rounds {rounds} --sections {' '.join(args.sections)} --precisions {' '.join(precisions)}"
     )
     say(
         f"# CPU: {cpu_name()}; {THREADS} threads per side; load average at start {os.getloadavg()[0]:.1f} (shared machine)"
@@ -256,11 +260,11 @@ def main() -> None:
     say("# columns: items/s per side (median over rounds); goal: fp32/original >= 1.0 on every row")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        data = prepare(tmp, args.quick)
+        data = prepare(tmp, args.quick, args.sections)
         r2d2, oscar = data["r2d2"], data["oscar"]
-        for kind, release in (("oscar", data["oscar_release"]), ("r2d2", data["r2d2_release"])):
-            times, outputs = measure(kind, tmp, release, rounds)
-            report(kind, times, outputs, r2d2 if kind == "r2d2" else oscar, rounds, say)
+        for kind in args.sections:
+            times, outputs = measure(kind, tmp, data[f"{kind}_release"], rounds, precisions)
+            report(kind, times, outputs, r2d2 if kind == "r2d2" else oscar, rounds, say, precisions)
             write(args.out, lines)  # section by section: a slow machine still leaves what it measured
     say(f"# load average at end {os.getloadavg()[0]:.1f}")
     write(args.out, lines)
@@ -271,7 +275,7 @@ def write(out: Path, lines: list[str]) -> None:
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def report(kind: str, times: dict[str, dict[str, list[float]]], outputs: dict[str, Any], spec: dict[str, Any], rounds: int, say: Any) -> None:  # fmt: skip
+def report(kind: str, times: dict[str, dict[str, list[float]]], outputs: dict[str, Any], spec: dict[str, Any], rounds: int, say: Any, precisions: list[str]) -> None:  # fmt: skip
     ref = times["original"]
     if kind == "r2d2":
         units = {
@@ -291,14 +295,14 @@ def report(kind: str, times: dict[str, dict[str, list[float]]], outputs: dict[st
         say(f"## Mengzi-oscar (BERT-base + {OSCAR_REGIONS}×2054 regions), {rounds} round(s)")
     say(
         f"{'measurement':58s} {'original':>9s} "
-        + " ".join(f"{d:>9s}" for d in PRECISIONS)
+        + " ".join(f"{d:>9s}" for d in precisions)
         + "   fp32/original"
     )
     for key, (n, unit) in units.items():
         row = f"{key + ': ' + unit:58s} {n / statistics.median(ref[key]):9.2f} "
-        row += " ".join(f"{n / statistics.median(times[d][key]):9.2f}" for d in PRECISIONS)
+        row += " ".join(f"{n / statistics.median(times[d][key]):9.2f}" for d in precisions)
         say(row + "   " + ratio(ref[key], times["fp32"][key]))
-    for d in ("bf16", "int8"):
+    for d in precisions[1:]:
         say(
             f"{d} vs fp32 (zhplm), median ratio: "
             + ", ".join(f"{k} {ratio(times['fp32'][k], times[d][k])}" for k in units)
@@ -311,11 +315,15 @@ def _differences(kind: str, outputs: dict[str, Any]) -> str:
     if kind == "oscar":
         parts = [f"max |pooled| diff: fp32 vs original {np.abs(fp32['pooled'] - ref['pooled']).max():.2e}"]
         parts += [
-            f"{d} vs fp32 {np.abs(outputs[d]['pooled'] - fp32['pooled']).max():.2e}" for d in ("bf16", "int8")
+            f"{d} vs fp32 {np.abs(outputs[d]['pooled'] - fp32['pooled']).max():.2e}"
+            for d in outputs
+            if d not in ("original", "fp32")
         ]
         return "; ".join(parts) + f" (pooled values span ±{np.abs(fp32['pooled']).max():.2f})"
     lines = []
-    for name, other, base in (("fp32 vs original", fp32, ref), ("bf16 vs fp32", outputs["bf16"], fp32), ("int8 vs fp32", outputs["int8"], fp32)):  # fmt: skip
+    pairs = [("fp32 vs original", fp32, ref)]
+    pairs += [(f"{d} vs fp32", outputs[d], fp32) for d in outputs if d not in ("original", "fp32")]
+    for name, other, base in pairs:
         feat = max(np.abs(other[k] - base[k]).max() for k in ("image_embeds", "text_embeds"))
         same = all(np.array_equal(other[k], base[k]) for k in ("i2t_order", "t2i_order"))
         score = max(np.abs(np.sort(other[k]) - np.sort(base[k])).max() for k in ("i2t_score", "t2i_score"))
