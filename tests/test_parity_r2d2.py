@@ -142,6 +142,44 @@ def test_pipeline_reranks_like_r2d2(
     assert [m.item for m in plain] == [str(images[i]) for i in np.argsort(-cosine[:, 0], kind="stable")]
 
 
+def test_ranking_encodes_each_item_once(
+    converted: Path, reference: tuple[list[Path], dict[str, np.ndarray]]
+) -> None:
+    """Re-ranking reuses the towers' states as R2D2's evaluation does: each image and text is encoded once per
+    query (the ViT used to run again for every candidate text), and the scores stay R2D2's."""
+    images, ref = reference
+    sim = zhplm.pipeline("image-text-similarity", converted, rerank=3)
+    model = sim.encoder.model
+    rows = {"vit": 0, "text": 0}
+
+    def count(tower: str) -> object:
+        return lambda _m, inputs, _o: rows.__setitem__(tower, rows[tower] + int(inputs[0].shape[0]))
+
+    hooks = [
+        model.visual_encoder.register_forward_hook(count("vit")),
+        model.text_encoder.register_forward_hook(count("text")),
+    ]
+    try:
+        by_text = sim.image_to_text(images[1], TEXTS, k=3)
+        assert rows == {"vit": 1, "text": len(TEXTS)}
+        rows.update(vit=0, text=0)
+        by_image = sim.text_to_image(TEXTS[2], images, k=3)
+        assert rows == {"vit": len(images), "text": 1}
+        rows.update(vit=0, text=0)
+        sim.itm(images, TEXTS)
+        assert rows == {"vit": len(images), "text": len(TEXTS)}
+    finally:
+        for hook in hooks:
+            hook.remove()
+    cosine = ref["image_embeds"] @ ref["text_embeds"].T
+    for m in by_text:
+        j = TEXTS.index(m.item)
+        assert m.score == pytest.approx(float(cosine[1, j] + ref["itm_scores"][1, j]), abs=TOL)
+    for m in by_image:
+        i = [str(p) for p in images].index(m.item)
+        assert m.score == pytest.approx(float(cosine[i, 2] + ref["itm_scores"][i, 2]), abs=TOL)
+
+
 def test_image_search_reranks_with_itm(
     converted: Path,
     reference: tuple[list[Path], dict[str, np.ndarray]],

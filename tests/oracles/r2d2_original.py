@@ -1,9 +1,10 @@
 """R2D2's own code as the oracle (https://github.com/yuxie11/R2D2, pinned in tests/oracles/SNAPSHOTS.txt).
 
-    r2d2_original.py write   --out DIR [--seed N] [--model r2d2|prd2]
+    r2d2_original.py write   --out DIR [--seed N] [--model r2d2|prd2] [--full]
     r2d2_original.py forward --ckpt DIR --inputs IN.json --out REF.npz [--model r2d2|prd2]
 
-``--model prd2``: ``models.prd2.PRD2`` (the two towers only; ViT-L/14 config file ``vision_config.json``,
+``--full`` (r2d2): the config files unshrunk — ViT-B/16 at 224 px, RoBERTa-wwm-ext-base, 768-wide
+cross-encoders, 768-d features (R2D2's base variant; the bench's weights). ``--model prd2``: ``models.prd2.PRD2`` (the two towers only; ViT-L/14 config file ``vision_config.json``,
 width fixed at 1024, shrunk to 1 layer of 4 heads, 28-pixel images) and ``prd2_inference_demo.preprocess``;
 outputs ``pixels``, ``input_ids``, ``text_embeds``, ``image_embeds``, ``sims``.
 
@@ -59,6 +60,7 @@ RELEASE = "r2d2_tiny.pth"
 IMAGE_SIZE = 32
 PRD2_SIZE = 28  # 2×2 patches of 14
 EMBED = 16
+FULL_SIZE = 224  # ``write --full``: the unshrunk ViT-B/16 config (bench/bench_multimodal.py)
 VISION = {"num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 64, "image_size": 32}
 TEXT = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 96}
 JOINT = {"hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 80, "max_position_embeddings": 72}
@@ -69,10 +71,12 @@ CONFIGS = {
 }
 
 
-def _checkout(dest: Path) -> None:
+def _checkout(dest: Path, shrink: bool = True) -> None:
     C.extract_original(
         REPO, ["models", "checkpoints", "r2d2_inference_demo.py", "prd2_inference_demo.py"], dest
     )
+    if not shrink:  # the real config files: ViT-B/16 at 224 px, RoBERTa-wwm-ext-base, 768-wide cross-encoders
+        return
     large_file = dest / "checkpoints/r2d2_config/vision_config.json"  # PRD2's ViT-L/14 (width fixed at 1024)
     large = json.loads(large_file.read_text(encoding="utf-8"))
     for key in ("vision_config", "vision_config_dict"):
@@ -101,7 +105,7 @@ def _checkout(dest: Path) -> None:
         (dest / path).write_text(json.dumps(cfg), encoding="utf-8")
 
 
-def _model(work: Path, pretrained: str = "", kind: str = "r2d2") -> Any:
+def _model(work: Path, pretrained: str = "", kind: str = "r2d2", full: bool = False) -> Any:
     os.chdir(work)
     sys.path.insert(0, str(work))
     with C.stdout_to_stderr():
@@ -111,15 +115,17 @@ def _model(work: Path, pretrained: str = "", kind: str = "r2d2") -> Any:
             return prd2(pretrained=pretrained, image_size=PRD2_SIZE, embed_dim=EMBED)
         from models.r2d2 import r2d2
 
+        if full:  # R2D2's defaults: 224-pixel images, 768-d features
+            return r2d2(pretrained=pretrained, vit_type="base", image_size=FULL_SIZE)
         return r2d2(pretrained=pretrained, vit_type="base", image_size=IMAGE_SIZE, embed_dim=EMBED)
 
 
 def write(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        _checkout(work)
+        _checkout(work, shrink=not args.full)
         torch.manual_seed(args.seed)
-        model = _model(work, kind=args.model)
+        model = _model(work, kind=args.model, full=args.full)
         randomize(model, args.seed)
         with torch.no_grad():
             model.temp.fill_(0.05)
@@ -209,6 +215,7 @@ def main() -> None:
     w.add_argument("--out", type=lambda s: Path(s).resolve(), required=True)
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--model", choices=("r2d2", "prd2"), default="r2d2")
+    w.add_argument("--full", action="store_true", help="the real ViT-B/16 + BERT-base sizes (r2d2 only)")
     f = sub.add_parser("forward")
     f.add_argument("--ckpt", type=lambda s: Path(s).resolve(), required=True)
     f.add_argument("--inputs", type=lambda s: Path(s).resolve(), required=True)

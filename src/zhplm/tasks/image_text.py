@@ -149,19 +149,23 @@ class ClipEncoder:
 
         rows: list[Vectors] = []
         for start in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(
-                list(texts[start : start + self.batch_size]),
-                padding="max_length" if self.needs_boxes else True,
-                truncation=True,
-                max_length=self.context_length,
-                return_tensors="pt",
-            )
-            if self.needs_boxes:  # BriVL's text tower takes ids and the mask only
-                enc = {k: enc[k] for k in ("input_ids", "attention_mask")}
+            enc = self._tokenize(texts[start : start + self.batch_size])
             with torch.inference_mode():
                 out = self.model.get_text_features(**enc)
             rows.append(self._finish(out, normalize))
         return self._stack(rows)
+
+    def _tokenize(self, texts: Sequence[str]) -> Any:
+        enc = self.tokenizer(
+            list(texts),
+            padding="max_length" if self.needs_boxes else True,
+            truncation=True,
+            max_length=self.context_length,
+            return_tensors="pt",
+        )
+        if self.needs_boxes:  # BriVL's text tower takes ids and the mask only
+            enc = {k: enc[k] for k in ("input_ids", "attention_mask")}
+        return enc
 
     def pixel_features(
         self, pixels: Vectors, *, normalize: bool = True, boxes: Sequence[Vectors] | None = None
@@ -185,6 +189,14 @@ class ClipEncoder:
 
     def image_features(self, images: Sequence[ImageInput]) -> ImageFeatures:
         """Normalised features of ``images``; unreadable ones are listed in ``failures`` (the rest go on)."""
+        feats, pixels, boxes = self.read_images(images)
+        if len(pixels):
+            feats.vectors = self.pixel_features(pixels, boxes=boxes if self.needs_boxes else None)
+        return feats
+
+    def read_images(self, images: Sequence[ImageInput]) -> tuple[ImageFeatures, Vectors, list[Vectors]]:
+        """The preprocessed pixels of the readable ``images``, their record (``vectors`` still empty) and their
+        scaled detector boxes (BriVL; empty for other models); unreadable ones are listed in ``failures``."""
         names: list[str] = []
         indices: list[int] = []
         pixels: list[Vectors] = []
@@ -203,36 +215,85 @@ class ClipEncoder:
             except ImageError as exc:
                 log.debug("%s", exc)  # reported in the result (failures), not twice
                 failures.append(ImageFailure(_name(image), str(exc)))
-        vectors = (
-            self.pixel_features(np.stack(pixels), boxes=boxes if self.needs_boxes else None)
-            if pixels
-            else self._empty()
-        )
-        return ImageFeatures(names, vectors, failures, indices)
+        stacked = np.stack(pixels) if pixels else np.zeros((0, 3, 1, 1), np.float32)
+        return ImageFeatures(names, self._empty(), failures, indices), stacked, boxes
 
     @property
     def can_match(self) -> bool:
         """Whether the model has image–text matching cross-encoders (R2D2's ITM heads)."""
         return bool(getattr(self.model, "has_itm", False))
 
-    def match_pixels(self, texts: Sequence[str], pixels: Vectors) -> Vectors:
-        """ITM probabilities of ``texts[i]`` with ``pixels[i]`` (row by row)."""
+    def text_states(
+        self, texts: Sequence[str], *, query: Vectors | None = None, keep: int = 0
+    ) -> tuple[Vectors, Vectors, dict[int, Any]]:
+        """For ITM re-ranking (R2D2): normalised features of ``texts``, their cosine with ``query`` (empty
+        without one) and the text tower's states (``[tokens, H]``, padding cut) of the ``keep`` rows closest
+        to ``query`` (of every row without one), so that pairing them never runs the tower again."""
+        import torch
+
+        def run(start: int, stop: int) -> tuple[Any, list[Any]]:
+            enc = self._tokenize(texts[start:stop])
+            with torch.inference_mode():
+                states = self.model.text_states(**enc)
+                feats = self.model.text_proj(states[:, 0])
+            lengths = enc["attention_mask"].sum(-1).tolist()
+            return feats, [states[i, :n] for i, n in enumerate(lengths)]
+
+        return self._tower(len(texts), run, query, keep)
+
+    def image_states(
+        self, pixels: Vectors, *, query: Vectors | None = None, keep: int = 0
+    ) -> tuple[Vectors, Vectors, dict[int, Any]]:
+        """:meth:`text_states` for preprocessed pixels: the ViT's states ``[1 + patches, W]``."""
+        import torch
+
+        def run(start: int, stop: int) -> tuple[Any, list[Any]]:
+            batch = torch.from_numpy(np.ascontiguousarray(pixels[start:stop])).to(self.model.dtype)
+            with torch.inference_mode():
+                states = self.model.image_states(batch)
+                feats = self.model.vision_proj(states[:, 0])
+            return feats, list(states)
+
+        return self._tower(len(pixels), run, query, keep)
+
+    def _tower(
+        self, n: int, run: Callable[[int, int], tuple[Any, list[Any]]], query: Vectors | None, keep: int
+    ) -> tuple[Vectors, Vectors, dict[int, Any]]:
+        """``run`` batch by batch, keeping the states of the ``keep`` rows closest to ``query`` as it goes
+        (ties: the earlier row, as the ranking's stable sort) — memory for ``keep`` rows, not ``n``."""
+        rows: list[Vectors] = []
+        scores: list[Vectors] = []
+        kept: dict[int, Any] = {}
+        for start in range(0, n, self.batch_size):
+            feats, states = run(start, min(n, start + self.batch_size))
+            rows.append(self._finish(feats, True))
+            kept.update(enumerate(states, start))
+            if query is not None:
+                scores.append(rows[-1] @ query)
+                cosine = np.concatenate(scores)
+                kept = {i: kept[i] for i in sorted(kept, key=lambda i: (-cosine[i], i))[:keep]}
+        cosine = np.concatenate(scores) if scores else np.zeros((0,), np.float32)
+        return self._stack(rows), cosine, kept
+
+    def match_states(self, texts: Sequence[Any], images: Sequence[Any]) -> Vectors:
+        """ITM probabilities of text states ``texts[i]`` with image states ``images[i]`` (from
+        :meth:`text_states` / :meth:`image_states`), ``batch_size`` pairs at a time."""
         import torch
 
         if not self.can_match:
             raise ConversionError(f"{type(self.model).__name__} has no image-text matching head")
         rows: list[Vectors] = []
         for start in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(
-                list(texts[start : start + self.batch_size]),
-                padding=True,
-                truncation=True,
-                max_length=self.context_length,
-                return_tensors="pt",
-            )
-            batch = torch.from_numpy(np.ascontiguousarray(pixels[start : start + self.batch_size]))
+            chunk = texts[start : start + self.batch_size]
+            width = max(int(t.shape[0]) for t in chunk)
             with torch.inference_mode():
-                out = self.model.match(pixel_values=batch.to(self.model.dtype), **enc)
+                text = chunk[0].new_zeros((len(chunk), width, chunk[0].shape[-1]))
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for i, t in enumerate(chunk):
+                    text[i, : t.shape[0]] = t
+                    mask[i, : t.shape[0]] = 1
+                image = torch.stack(list(images[start : start + self.batch_size]))
+                out = self.model.match_states(text, mask, image)
             rows.append(out.scores.float().numpy().astype(np.float32))
         return np.concatenate(rows) if rows else np.zeros((0,), np.float32)
 
@@ -330,11 +391,11 @@ class ImageTextSimilarity:
         ``r2d2_inference_demo.evaluation``); an unreadable image raises :class:`ImageError`."""
         if not self.encoder.can_match:
             raise ConversionError("this model has no image-text matching cross-encoders (R2D2 has)")
-        pixels = self._pixels(images)
-        texts = list(texts)
-        pairs_t = [t for _ in range(len(pixels)) for t in texts]
-        pairs_p = np.repeat(pixels, len(texts), axis=0)
-        scores: Vectors = self.encoder.match_pixels(pairs_t, pairs_p).reshape(len(pixels), len(texts))
+        _, _, text_states = self.encoder.text_states(list(texts))
+        _, _, image_states = self.encoder.image_states(self._pixels(images))
+        pairs_t = [text_states[j] for _ in image_states for j in range(len(texts))]
+        pairs_i = [image_states[i] for i in range(len(image_states)) for _ in texts]
+        scores: Vectors = self.encoder.match_states(pairs_t, pairs_i).reshape(len(image_states), len(texts))
         return scores
 
     def _pixels(self, images: Sequence[ImageInput]) -> Vectors:
@@ -350,40 +411,42 @@ class ImageTextSimilarity:
 
     def text_to_image(self, query: str, images: Sequence[ImageInput], *, k: int = 5) -> list[Match]:
         """The ``k`` images closest to ``query`` (unreadable images are skipped with a warning)."""
-        feats = self.encoder.image_features(images)
+        if not self.rerank:
+            feats = self.encoder.image_features(images)
+            for failure in feats.failures:
+                log.warning("skipped: %s", failure.error)
+            return _top(feats.images, feats.vectors @ self.encoder.text_features([query])[0], k)
+        feats, pixels, _ = self.encoder.read_images(images)  # re-ranking: R2D2, no boxes
         for failure in feats.failures:
             log.warning("skipped: %s", failure.error)
-        cosine = feats.vectors @ self.encoder.text_features([query])[0]
-        if not self.rerank or not feats.images:
-            return _top(feats.images, cosine, k)
-        kept = [images[i] for i in feats.indices]
+        if not feats.images:
+            return _top([], np.zeros((0,), np.float32), k)
+        # each tower runs once: the query's states and the candidates' ViT states are kept for the ITM pairs
+        q_vec, _, q_states = self.encoder.text_states([query])
+        _, cosine, kept = self.encoder.image_states(pixels, query=q_vec[0], keep=self.rerank)
         return _reranked(
-            self.encoder,
             self.rerank,
             feats.images,
             cosine,
             k,
-            [query] * len(kept),
-            lambda rows: self._pixels([kept[i] for i in rows]),
+            lambda rows: self.encoder.match_states([q_states[0]] * len(rows), [kept[i] for i in rows]),
         )
 
     def image_to_text(self, image: ImageInput, texts: Sequence[str], *, k: int = 5) -> list[Match]:
         """The ``k`` texts closest to ``image``."""
-        feats = self.encoder.image_features([image])
-        if feats.failures:
-            raise ImageError(feats.failures[0].image, feats.failures[0].error)
-        cosine = self.encoder.text_features(texts) @ feats.vectors[0]
         if not self.rerank or not texts:
-            return _top(list(texts), cosine, k)
-        one = self._pixels([image])
+            feats = self.encoder.image_features([image])
+            if feats.failures:
+                raise ImageError(feats.failures[0].image, feats.failures[0].error)
+            return _top(list(texts), self.encoder.text_features(texts) @ feats.vectors[0], k)
+        i_vec, _, i_states = self.encoder.image_states(self._pixels([image]))
+        _, cosine, kept = self.encoder.text_states(list(texts), query=i_vec[0], keep=self.rerank)
         return _reranked(
-            self.encoder,
             self.rerank,
             list(texts),
             cosine,
             k,
-            list(texts),
-            lambda rows: np.repeat(one, len(rows), axis=0),
+            lambda rows: self.encoder.match_states([kept[i] for i in rows], [i_states[0]] * len(rows)),
         )
 
     def index(self, directory: str | Path, *, cache_dir: str | Path | None = None) -> ImageIndex:
@@ -399,24 +462,19 @@ def _pixels(encoder: ClipEncoder, images: Sequence[ImageInput]) -> Vectors:
 
 
 def _reranked(
-    encoder: ClipEncoder,
-    rerank: int,
-    items: Sequence[str],
-    cosine: Vectors,
-    k: int,
-    texts: list[str],
-    pixels: Callable[[Sequence[int]], Vectors],
+    rerank: int, items: Sequence[str], cosine: Vectors, k: int, itm: Callable[[Sequence[int]], Vectors]
 ) -> list[Match]:
     """R2D2's ranking: the ``rerank`` best by cosine, scored ``itm + cosine`` and ordered by it; past them
     (``k > rerank``) the rest follow by cosine (R2D2 gives them a constant -100), without ``itm``.
-    ``pixels(rows)`` gives the preprocessed images paired with ``items[rows]`` (only candidates are read)."""
+    ``itm(rows)`` gives the matching probabilities of the query with ``items[rows]``."""
     _check_k(k)
     order = np.argsort(-cosine, kind="stable")
     head = order[:rerank]
-    itm = encoder.match_pixels([texts[i] for i in head], pixels([int(i) for i in head]))
-    final = cosine[head] + itm
+    itm_scores = itm([int(i) for i in head])
+    final = cosine[head] + itm_scores
     ranked = [
-        Match(items[head[j]], float(final[j]), float(itm[j])) for j in np.argsort(-final, kind="stable")
+        Match(items[head[j]], float(final[j]), float(itm_scores[j]))
+        for j in np.argsort(-final, kind="stable")
     ]
     ranked += [Match(items[i], float(cosine[i])) for i in order[rerank:k]]
     return ranked[:k]
@@ -506,18 +564,18 @@ class ImageIndex:
     def search(self, query: str, *, k: int = 5) -> list[Match]:
         if not self.images:
             return []
-        cosine = self.vectors @ self.encoder.text_features([query])[0]
         if not (self.rerank and self.encoder.can_match):
-            return _top(self.images, cosine, k)
-        return _reranked(
-            self.encoder,
-            self.rerank,
-            self.images,
-            cosine,
-            k,
-            [query] * len(self.images),
-            lambda rows: _pixels(self.encoder, [self.images[i] for i in rows]),
-        )
+            return _top(self.images, self.vectors @ self.encoder.text_features([query])[0], k)
+        q_vec, _, q_states = self.encoder.text_states([query])
+        cosine = self.vectors @ q_vec[0]
+
+        def itm(
+            rows: Sequence[int],
+        ) -> Vectors:  # only the candidates are read again (the index keeps vectors)
+            _, _, states = self.encoder.image_states(_pixels(self.encoder, [self.images[i] for i in rows]))
+            return self.encoder.match_states([q_states[0]] * len(rows), [states[i] for i in range(len(rows))])
+
+        return _reranked(self.rerank, self.images, cosine, k, itm)
 
 
 def _read_cache(path: Path) -> dict[str, Vectors]:

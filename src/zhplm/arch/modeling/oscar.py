@@ -12,6 +12,14 @@ encoder and pooler. Parameter names (``P = "bert."`` in the releases, ``""`` her
     P img_embedding.{weight,bias}  [H, img_feature_dim]
     P LayerNorm.{weight,bias}      (the region LayerNorm)
 
+Heads (``P cls.*`` / ``classifier.*`` in the releases, kept so): Oscar+'s pre-training class
+(``BertImgForPreTraining``, what Mengzi-oscar-base is) has the masked-LM head ``cls.predictions`` (decoder
+tied to the word embedding) and the image-text contrastive head ``cls.seq_relationship`` over the pooled
+output (``num_contrast_classes``: 3 for Mengzi's run — 0 matched, 1 polluted ``text_b``, 2 polluted caption;
+Oscar's ``oscar_tsv.random_sent``); the captioning class has the MLM head only; the retrieval/VQA class
+(``ImageBertForSequenceClassification``) a ``classifier`` over the pooled output (retrieval: 2 labels,
+``softmax[:, 1]`` is "matched", ``run_retrieval.test``).
+
 The region features come from a detector (VinVL's X152-C4 for Mengzi-oscar) that zhplm does not run: the
 inputs are precomputed features. transformers' ``BertEmbeddings``, ``BertEncoder`` and ``BertPooler`` do
 the BERT part.
@@ -19,17 +27,21 @@ the BERT part.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.bert.modeling_bert import (
     BertEmbeddings,
     BertEncoder,
+    BertLMPredictionHead,
     BertPooler,
     BertPreTrainedModel,
 )
+from transformers.utils.generic import ModelOutput
 
-from zhplm.arch.modeling._layers import WordEmbeddingAccess, key_padding_bias
+from zhplm.arch.modeling._layers import DecoderAccess, WordEmbeddingAccess, key_padding_bias
 from zhplm.arch.modeling.configuration_oscar import OscarConfig
 
 
@@ -87,4 +99,105 @@ class OscarModel(WordEmbeddingAccess, OscarPreTrainedModel):
         return BaseModelOutputWithPooling(last_hidden_state=sequence, pooler_output=self.pooler(sequence))
 
 
-__all__ = ["OscarModel", "OscarPreTrainedModel"]
+@dataclass
+class OscarHeadsOutput(ModelOutput):
+    """The encoder's outputs and the logits of the heads the model has (``None`` for the others):
+    ``logits [B, T + N, vocab]`` (MLM), ``itm_logits [B, num_contrast_classes]`` (Oscar+'s contrastive head),
+    ``cls_logits [B, num_labels]`` (a fine-tuned classifier)."""
+
+    logits: torch.Tensor | None = None
+    itm_logits: torch.Tensor | None = None
+    cls_logits: torch.Tensor | None = None
+    last_hidden_state: torch.Tensor | None = None
+    pooler_output: torch.Tensor | None = None
+
+
+class OscarPreTrainingHeads(nn.Module):
+    """``predictions`` (BERT's MLM head) and, when the release has it, ``seq_relationship`` (Oscar+'s
+    image-text contrastive head; Oscar's ``BertPreTrainingHeads``)."""
+
+    def __init__(self, config: OscarConfig) -> None:
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+        self.seq_relationship = (
+            nn.Linear(config.hidden_size, config.num_contrast_classes)
+            if config.num_contrast_classes
+            else None
+        )
+
+
+class _OscarWithHeads(OscarPreTrainedModel):
+    bert: OscarModel
+
+    def _heads(self, base: BaseModelOutputWithPooling) -> OscarHeadsOutput:
+        raise NotImplementedError
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        img_feats: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        **kwargs: object,
+    ) -> OscarHeadsOutput:
+        """As :meth:`OscarModel.forward`, plus the heads' logits."""
+        base = self.bert(input_ids, img_feats, attention_mask, token_type_ids, position_ids)
+        return self._heads(base)
+
+
+class OscarForPreTraining(DecoderAccess, _OscarWithHeads):
+    """Oscar+'s pre-training model (``BertImgForPreTraining``; Mengzi-oscar-base): the MLM head and, with
+    ``num_contrast_classes``, the contrastive image-text matching head. It is also the class with every head
+    a release may carry (``classifier_head``: a fine-tuned classifier), which conversion plans against."""
+
+    _tied_weights_keys = {  # noqa: RUF012
+        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+        "cls.predictions.decoder.bias": "cls.predictions.bias",
+    }
+
+    def __init__(self, config: OscarConfig) -> None:
+        super().__init__(config)
+        self.bert = OscarModel(config)
+        self.cls = OscarPreTrainingHeads(config)
+        self.classifier = (
+            nn.Linear(config.hidden_size, int(config.num_labels or 2)) if config.classifier_head else None
+        )
+        self.post_init()
+
+    def _heads(self, base: BaseModelOutputWithPooling) -> OscarHeadsOutput:
+        pooled = base.pooler_output
+        relationship = self.cls.seq_relationship
+        return OscarHeadsOutput(
+            logits=self.cls.predictions(base.last_hidden_state),
+            itm_logits=None if relationship is None else relationship(pooled),
+            cls_logits=None if self.classifier is None else self.classifier(pooled),
+            last_hidden_state=base.last_hidden_state,
+            pooler_output=pooled,
+        )
+
+
+class OscarForSequenceClassification(_OscarWithHeads):
+    """Oscar's ``ImageBertForSequenceClassification`` with a linear ``classifier`` over the pooled output
+    (Mengzi-oscar-base-retrieval: 2 labels, label 1 = the text matches the regions)."""
+
+    def __init__(self, config: OscarConfig) -> None:
+        super().__init__(config)
+        self.bert = OscarModel(config)
+        self.classifier = nn.Linear(config.hidden_size, int(config.num_labels or 2))
+        self.post_init()
+
+    def _heads(self, base: BaseModelOutputWithPooling) -> OscarHeadsOutput:
+        return OscarHeadsOutput(
+            cls_logits=self.classifier(base.pooler_output),
+            last_hidden_state=base.last_hidden_state,
+            pooler_output=base.pooler_output,
+        )
+
+
+__all__ = [
+    "OscarForPreTraining",
+    "OscarForSequenceClassification",
+    "OscarModel",
+    "OscarPreTrainedModel",
+]

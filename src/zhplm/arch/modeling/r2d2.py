@@ -198,7 +198,18 @@ class R2D2Model(R2D2PreTrainedModel):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         text = self.text_states(input_ids, attention_mask, token_type_ids)
-        image = self.image_states(pixel_values)
+        return self.match_states(text, attention_mask, self.image_states(pixel_values))
+
+    def match_states(
+        self, text_states: torch.Tensor, attention_mask: torch.Tensor, image_states: torch.Tensor
+    ) -> R2D2MatchOutput:
+        """ITM of row ``i`` of the towers' states (:meth:`text_states` with its mask, :meth:`image_states`):
+        the towers run once per text and image, and ranking pairs them without running them again."""
+        if not self.has_itm:
+            raise ValueError(
+                "this model has no image-text matching cross-encoders (PRD2 is the two towers only)"
+            )
+        text, image = text_states, image_states
         image_mask = torch.ones(image.shape[:-1], dtype=attention_mask.dtype, device=image.device)
         text_out = self.text_joint_layer(
             encoder_embeds=text,
