@@ -82,6 +82,26 @@ class ImageFeatures:
     indices: list[int] = field(default_factory=list)  # position of each vector's image in the input
 
 
+@dataclass(frozen=True)
+class ReadImages:
+    """What :meth:`ClipEncoder.read_images` read: the record (``vectors`` still empty), the preprocessed pixels
+    ``[N, 3, H, W]`` of the readable images and their scaled detector boxes (BriVL; empty otherwise)."""
+
+    features: ImageFeatures
+    pixels: Vectors
+    boxes: list[Vectors]
+
+
+@dataclass(frozen=True)
+class TowerStates:
+    """One tower's pass for ITM re-ranking: normalised features, their cosine with the query (empty without
+    one) and the kept per-row states (``row → [tokens, H]``) that the cross-encoders pair without re-encoding."""
+
+    vectors: Vectors
+    cosine: Vectors
+    kept: dict[int, Any]
+
+
 def _name(image: ImageInput) -> str:
     if isinstance(image, BoxedImage):
         return str(image)
@@ -189,12 +209,13 @@ class ClipEncoder:
 
     def image_features(self, images: Sequence[ImageInput]) -> ImageFeatures:
         """Normalised features of ``images``; unreadable ones are listed in ``failures`` (the rest go on)."""
-        feats, pixels, boxes = self.read_images(images)
-        if len(pixels):
-            feats.vectors = self.pixel_features(pixels, boxes=boxes if self.needs_boxes else None)
+        read = self.read_images(images)
+        feats = read.features
+        if len(read.pixels):
+            feats.vectors = self.pixel_features(read.pixels, boxes=read.boxes if self.needs_boxes else None)
         return feats
 
-    def read_images(self, images: Sequence[ImageInput]) -> tuple[ImageFeatures, Vectors, list[Vectors]]:
+    def read_images(self, images: Sequence[ImageInput]) -> ReadImages:
         """The preprocessed pixels of the readable ``images``, their record (``vectors`` still empty) and their
         scaled detector boxes (BriVL; empty for other models); unreadable ones are listed in ``failures``."""
         names: list[str] = []
@@ -216,7 +237,7 @@ class ClipEncoder:
                 log.debug("%s", exc)  # reported in the result (failures), not twice
                 failures.append(ImageFailure(_name(image), str(exc)))
         stacked = np.stack(pixels) if pixels else np.zeros((0, 3, 1, 1), np.float32)
-        return ImageFeatures(names, self._empty(), failures, indices), stacked, boxes
+        return ReadImages(ImageFeatures(names, self._empty(), failures, indices), stacked, boxes)
 
     @property
     def can_match(self) -> bool:
@@ -225,7 +246,7 @@ class ClipEncoder:
 
     def text_states(
         self, texts: Sequence[str], *, query: Vectors | None = None, keep: int = 0
-    ) -> tuple[Vectors, Vectors, dict[int, Any]]:
+    ) -> TowerStates:
         """For ITM re-ranking (R2D2): normalised features of ``texts``, their cosine with ``query`` (empty
         without one) and the text tower's states (``[tokens, H]``, padding cut) of the ``keep`` rows closest
         to ``query`` (of every row without one), so that pairing them never runs the tower again."""
@@ -241,9 +262,7 @@ class ClipEncoder:
 
         return self._tower(len(texts), run, query, keep)
 
-    def image_states(
-        self, pixels: Vectors, *, query: Vectors | None = None, keep: int = 0
-    ) -> tuple[Vectors, Vectors, dict[int, Any]]:
+    def image_states(self, pixels: Vectors, *, query: Vectors | None = None, keep: int = 0) -> TowerStates:
         """:meth:`text_states` for preprocessed pixels: the ViT's states ``[1 + patches, W]``."""
         import torch
 
@@ -258,7 +277,7 @@ class ClipEncoder:
 
     def _tower(
         self, n: int, run: Callable[[int, int], tuple[Any, list[Any]]], query: Vectors | None, keep: int
-    ) -> tuple[Vectors, Vectors, dict[int, Any]]:
+    ) -> TowerStates:
         """``run`` batch by batch, keeping the states of the ``keep`` rows closest to ``query`` as it goes
         (ties: the earlier row, as the ranking's stable sort) — memory for ``keep`` rows, not ``n``."""
         rows: list[Vectors] = []
@@ -273,7 +292,7 @@ class ClipEncoder:
                 cosine = np.concatenate(scores)
                 kept = {i: kept[i] for i in sorted(kept, key=lambda i: (-cosine[i], i))[:keep]}
         cosine = np.concatenate(scores) if scores else np.zeros((0,), np.float32)
-        return self._stack(rows), cosine, kept
+        return TowerStates(self._stack(rows), cosine, kept)
 
     def match_states(self, texts: Sequence[Any], images: Sequence[Any]) -> Vectors:
         """ITM probabilities of text states ``texts[i]`` with image states ``images[i]`` (from
@@ -391,8 +410,8 @@ class ImageTextSimilarity:
         ``r2d2_inference_demo.evaluation``); an unreadable image raises :class:`ImageError`."""
         if not self.encoder.can_match:
             raise ConversionError("this model has no image-text matching cross-encoders (R2D2 has)")
-        _, _, text_states = self.encoder.text_states(list(texts))
-        _, _, image_states = self.encoder.image_states(self._pixels(images))
+        text_states = self.encoder.text_states(list(texts)).kept
+        image_states = self.encoder.image_states(self._pixels(images)).kept
         pairs_t = [text_states[j] for _ in image_states for j in range(len(texts))]
         pairs_i = [image_states[i] for i in range(len(image_states)) for _ in texts]
         scores: Vectors = self.encoder.match_states(pairs_t, pairs_i).reshape(len(image_states), len(texts))
@@ -416,14 +435,17 @@ class ImageTextSimilarity:
             for failure in feats.failures:
                 log.warning("skipped: %s", failure.error)
             return _top(feats.images, feats.vectors @ self.encoder.text_features([query])[0], k)
-        feats, pixels, _ = self.encoder.read_images(images)  # re-ranking: R2D2, no boxes
+        read = self.encoder.read_images(images)  # re-ranking: R2D2, no boxes
+        feats, pixels = read.features, read.pixels
         for failure in feats.failures:
             log.warning("skipped: %s", failure.error)
         if not feats.images:
             return _top([], np.zeros((0,), np.float32), k)
         # each tower runs once: the query's states and the candidates' ViT states are kept for the ITM pairs
-        q_vec, _, q_states = self.encoder.text_states([query])
-        _, cosine, kept = self.encoder.image_states(pixels, query=q_vec[0], keep=self.rerank)
+        q = self.encoder.text_states([query])
+        q_states = q.kept
+        found = self.encoder.image_states(pixels, query=q.vectors[0], keep=self.rerank)
+        cosine, kept = found.cosine, found.kept
         return _reranked(
             self.rerank,
             feats.images,
@@ -439,8 +461,10 @@ class ImageTextSimilarity:
             if feats.failures:
                 raise ImageError(feats.failures[0].image, feats.failures[0].error)
             return _top(list(texts), self.encoder.text_features(texts) @ feats.vectors[0], k)
-        i_vec, _, i_states = self.encoder.image_states(self._pixels([image]))
-        _, cosine, kept = self.encoder.text_states(list(texts), query=i_vec[0], keep=self.rerank)
+        i = self.encoder.image_states(self._pixels([image]))
+        i_states = i.kept
+        found = self.encoder.text_states(list(texts), query=i.vectors[0], keep=self.rerank)
+        cosine, kept = found.cosine, found.kept
         return _reranked(
             self.rerank,
             list(texts),
@@ -566,13 +590,14 @@ class ImageIndex:
             return []
         if not (self.rerank and self.encoder.can_match):
             return _top(self.images, self.vectors @ self.encoder.text_features([query])[0], k)
-        q_vec, _, q_states = self.encoder.text_states([query])
+        q = self.encoder.text_states([query])
+        q_vec, q_states = q.vectors, q.kept
         cosine = self.vectors @ q_vec[0]
 
         def itm(
             rows: Sequence[int],
         ) -> Vectors:  # only the candidates are read again (the index keeps vectors)
-            _, _, states = self.encoder.image_states(_pixels(self.encoder, [self.images[i] for i in rows]))
+            states = self.encoder.image_states(_pixels(self.encoder, [self.images[i] for i in rows])).kept
             return self.encoder.match_states([q_states[0]] * len(rows), [states[i] for i in range(len(rows))])
 
         return _reranked(self.rerank, self.images, cosine, k, itm)

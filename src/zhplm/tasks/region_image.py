@@ -57,7 +57,7 @@ def bilinear_resize(arr: Pixels, height: int, width: int) -> Pixels:
     """``[C, H, W]`` float32 → ``[C, height, width]``: torch's ``interpolate(mode="bilinear",
     align_corners=False)`` without antialiasing (half-pixel centres, edges clamped), in its float32 order."""
 
-    def axis(size_in: int, size_out: int) -> tuple[Any, Any, Any, Any]:
+    def _axis(size_in: int, size_out: int) -> tuple[Any, Any, Any, Any]:
         scale = np.float32(size_in) / np.float32(size_out)
         src = np.maximum(
             scale * (np.arange(size_out, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5), 0
@@ -67,8 +67,8 @@ def bilinear_resize(arr: Pixels, height: int, width: int) -> Pixels:
         w1 = np.clip(src - i0.astype(np.float32), 0, 1).astype(np.float32)
         return i0, i1, (np.float32(1) - w1).astype(np.float32), w1
 
-    h0, h1, hw0, hw1 = axis(arr.shape[1], height)
-    x0, x1, ww0, ww1 = axis(arr.shape[2], width)
+    h0, h1, hw0, hw1 = _axis(arr.shape[1], height)
+    x0, x1, ww0, ww1 = _axis(arr.shape[2], width)
     top, bottom = arr[:, h0], arr[:, h1]
     rows0 = ww0 * top[:, :, x0] + ww1 * top[:, :, x1]
     rows1 = ww0 * bottom[:, :, x0] + ww1 * bottom[:, :, x1]
