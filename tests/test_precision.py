@@ -100,8 +100,10 @@ TEXTS = ["今天天气很好，我们去公园散步。", "机器学习是人工
 
 
 def test_int8_quantises_the_linear_layers_and_keeps_the_embedding_cosine(bert: Path) -> None:
+    """torchao keeps ``nn.Linear`` modules and swaps their weights for int8 tensors (the fbgemm backend replaces the
+    modules instead: test_each_int8_backend_keeps_the_bounds_against_transformers_fp32)."""
     fp32 = zhplm.pipeline("embeddings", bert, pooling="mean")(TEXTS)
-    int8 = zhplm.pipeline("embeddings", bert, pooling="mean", dtype="int8")
+    int8 = zhplm.pipeline("embeddings", bert, pooling="mean", dtype="int8", int8_backend="torchao")
     linears = {n: m for n, m in int8.model.named_modules() if isinstance(m, torch.nn.Linear)}
     encoder = [n for n in linears if ".encoder.layer." in f".{n}"]
     assert len(encoder) == 2 * 6  # q, k, v, o, intermediate, output in each of the 2 layers

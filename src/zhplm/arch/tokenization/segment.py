@@ -29,6 +29,7 @@ when the install did not); ``bench/bench_segment.py`` measures the speed.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import math
 import re
@@ -38,8 +39,10 @@ from typing import Any
 from zhplm.errors import MissingDependencyError
 
 _compiled: ModuleType | None
-try:  # the C route, compiled at install where a C compiler is found (setup.py); the same numbers, faster
-    from zhplm.arch.tokenization import _jieba_route as _compiled
+try:  # the C route, compiled at install where a C compiler is found (setup.py); the same numbers, faster.
+    # Imported by name, not by an import statement: a model folder's flattened tokenizer code (remote_code)
+    # cannot carry a compiled module, and there it falls back to the pure-Python route.
+    _compiled = importlib.import_module("zhplm.arch.tokenization._jieba_route")
 except ImportError:  # pragma: no cover - depends on the install
     _compiled = None
 
