@@ -110,6 +110,8 @@ def _version(package: str) -> str | None:
 
 def system_report(probe: Cpu | None = None) -> dict[str, object]:
     """What ``zhplm info --system`` prints (nothing imported: versions come from the installed metadata)."""
+    from zhplm.allocator import freed_memory_state
+
     c = probe or cpu()
     return {
         "cpu": c.model,
@@ -122,6 +124,7 @@ def system_report(probe: Cpu | None = None) -> dict[str, object]:
         "torch": _version("torch"),
         "transformers": _version("transformers"),
         "int8_backend": _int8_pick(),
+        "allocator": freed_memory_state(),
     }
 
 

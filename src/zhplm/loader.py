@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from zhplm._quiet import quietly
+from zhplm.allocator import keep_freed_memory, release_freed_memory
 from zhplm.compiled import compile_model, compile_wanted
 from zhplm.errors import ConversionError, InsufficientMemoryError, MissingDependencyError
 from zhplm.precision import quantize_int8
@@ -254,6 +255,7 @@ def load(
         kwargs["dtype"] = precision.torch_dtype()
     kwargs["attn_implementation"] = attn_implementation or "sdpa"
     check_memory(folder, kwargs.get("dtype"))
+    keep_freed_memory()
     try:
         model = quietly(cls.from_pretrained, str(folder), **kwargs)
     except (ValueError, ImportError) as exc:
@@ -279,4 +281,5 @@ def load(
     )
     register_tokenizers()
     tokenizer = quietly(transformers.AutoTokenizer.from_pretrained, str(folder))
+    release_freed_memory()  # what loading freed goes back; forwards keep theirs (zhplm.allocator)
     return Loaded(model, tokenizer, provenance, folder)

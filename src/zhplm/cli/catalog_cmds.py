@@ -157,6 +157,7 @@ def _system(args: argparse.Namespace) -> int:
         f"native bf16: {'yes' if report['native_bf16'] else 'no'}; int8 kernels: "
         f"{'yes' if report['int8_kernels'] else 'no'} ({report['int8_backend']})",
         f"dtype=auto picks: {report['auto_precision']} ({report['auto_reason']})",
+        f"allocator: {report['allocator']}",
         f"torch {report['torch'] or 'not installed'}, transformers {report['transformers'] or 'not installed'}",
     ]
     emit(args, report, "\n".join(lines))

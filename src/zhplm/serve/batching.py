@@ -5,8 +5,6 @@ refused with 503 + Retry-After instead of waiting without end."""
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import threading
 import time
 from collections import deque
@@ -14,6 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from zhplm.allocator import libc_function
 from zhplm.errors import RequestError
 
 Forward = Callable[[list[str]], Any]  # texts -> array of rows, one per text, in order
@@ -32,12 +31,7 @@ class MemoryTrim:
         self.trims = 0
         self._last = time.monotonic()
         self._lock = threading.Lock()
-        self._trim: Callable[[int], int] | None = None
-        name = ctypes.util.find_library("c")
-        try:
-            self._trim = ctypes.CDLL(name).malloc_trim if name else None
-        except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim with
-            self._trim = None
+        self._trim: Callable[[int], int] | None = libc_function("malloc_trim")  # None: not glibc
 
     def __call__(self) -> None:
         if self._trim is None or time.monotonic() - self._last < self.every_s:
