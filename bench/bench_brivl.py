@@ -15,8 +15,12 @@ boxes each and N Chinese texts, one batch; fp32, 2 threads, inference mode.
 Their code runs in a ``.venv-ref`` worker process (timm 0.4.12 and transformers 4.46 live there), ours in this
 process; the rounds alternate (theirs, ours, theirs, ...) after one warm-up each, and the figure is the median
 of per-round ratios (ours/theirs throughput, > 1: ours faster) with [min–max]. The goal row: ratio ≥ 1.0.
+Reduced precision (``--precisions``): zhplm's ``dtype="bf16"`` / ``"int8"`` (zhplm.precision) loaded beside
+fp32 and timed in the same rounds, with the largest feature / cosine-score difference against zhplm fp32 and
+whether the text ranking of every image stays the same.
 
-    .venv/bin/python bench/bench_brivl.py [--rounds 3] [--n 8] [--quick] [--out bench/results/brivl.txt]
+    .venv/bin/python bench/bench_brivl.py [--rounds 3] [--n 8] [--quick] [--precisions fp32 bf16 int8]
+        [--out bench/results/brivl.txt]
 """
 
 from __future__ import annotations
@@ -117,8 +121,10 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="the tiny test model instead of the b5-sized one"
     )
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16", "int8"), default=["fp32"])
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    reduced = [d for d in ("bf16", "int8") if d in args.precisions]
 
     import torch
 
@@ -164,26 +170,38 @@ def main() -> None:
         boxed = [BoxedImage(it["image"], it["boxes"]) for it in items]
         texts = [it["text"] for it in items]
 
-        def ours() -> dict[str, float]:
+        sims = {"fp32": sim}
+        for dtype in reduced:
+            sims[dtype] = zhplm.pipeline(
+                "image-text-similarity", tmp / "model", batch_size=args.n, dtype=dtype
+            )
+        outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+        def ours(dtype: str = "fp32") -> dict[str, float]:
+            enc = sims[dtype].encoder
             t0 = time.perf_counter()
-            img = sim.encoder.image_features(boxed).vectors
+            img = enc.image_features(boxed).vectors
             t1 = time.perf_counter()
-            txt = sim.encoder.text_features(texts)
+            txt = enc.text_features(texts)
             t2 = time.perf_counter()
-            ours.scores = img @ txt.T  # type: ignore[attr-defined]
+            outputs[dtype] = (img, img @ txt.T)
             return {"images_s": t1 - t0, "texts_s": t2 - t1}
 
-        ours()  # warm-up
+        for dtype in sims:
+            ours(dtype)  # warm-up
         load = os.getloadavg()[0]
         rows: list[tuple[dict[str, float], dict[str, float]]] = []
+        reduced_rows: dict[str, list[dict[str, float]]] = {d: [] for d in reduced}
         for _ in range(args.rounds):
             worker.stdin.write("round\n")
             worker.stdin.flush()
             theirs = json.loads(worker.stdout.readline())
             rows.append((theirs, ours()))
+            for dtype in reduced:
+                reduced_rows[dtype].append(ours(dtype))
         worker.stdin.close()
         worker.wait(timeout=60)
-        diff = float(np.abs(ours.scores - np.load(spec["scores"])).max())  # type: ignore[attr-defined]
+        diff = float(np.abs(outputs["fp32"][1] - np.load(spec["scores"])).max())
     cpu = next(
         (
             ln.split(":", 1)[1].strip()
@@ -195,7 +213,7 @@ def main() -> None:
     lines = [
         "command: .venv/bin/python bench/bench_brivl.py"
         + (" --quick" if args.quick else "")
-        + f" --rounds {args.rounds} --n {args.n}",
+        + f" --rounds {args.rounds} --n {args.n} --precisions {' '.join(args.precisions)}",
         f"model: {'tiny test model' if args.quick else 'b5 @ 380 px image tower (real size), BERT-base width, 1-layer transformers, 2-layer BERT'}; "
         f"{args.n} JPEGs 640x480 with 20 boxes each and {args.n} texts, one batch, fp32, {THREADS} threads",
         f"CPU: {cpu}; load average at start {load:.1f} (a shared machine)",
@@ -214,8 +232,23 @@ def main() -> None:
         f"GOAL ratio ours/theirs (>= 1.0): images {statistics.median(img_ratio):.2f}x [{min(img_ratio):.2f}-{max(img_ratio):.2f}], "
         f"texts {statistics.median(txt_ratio):.2f}x [{min(txt_ratio):.2f}-{max(txt_ratio):.2f}]",
         f"max |cosine score| difference ours vs theirs: {diff:.2e}",
-        "reduced precision: not measured for BriVL",
     ]
+    if not reduced:
+        lines.append("reduced precision: not measured in this run (--precisions fp32 bf16 int8)")
+    for dtype in reduced:
+        fp32_rows = [mine for _, mine in rows]
+        img_x = [f["images_s"] / r["images_s"] for f, r in zip(fp32_rows, reduced_rows[dtype], strict=True)]
+        txt_x = [f["texts_s"] / r["texts_s"] for f, r in zip(fp32_rows, reduced_rows[dtype], strict=True)]
+        feats, scores = outputs[dtype]
+        same = bool((np.argsort(-scores, 1) == np.argsort(-outputs["fp32"][1], 1)).all())
+        lines.append(
+            f"zhplm {dtype} vs zhplm fp32 (same rounds): images {statistics.median(img_x):.2f}x "
+            f"[{min(img_x):.2f}-{max(img_x):.2f}], texts {statistics.median(txt_x):.2f}x "
+            f"[{min(txt_x):.2f}-{max(txt_x):.2f}]; max |image feature| diff "
+            f"{float(np.abs(feats - outputs['fp32'][0]).max()):.2e}, max |cosine score| diff "
+            f"{float(np.abs(scores - outputs['fp32'][1]).max()):.2e}, text ranking per image "
+            f"{'identical' if same else 'DIFFERS'}"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:

@@ -209,6 +209,40 @@ def test_each_int8_backend_keeps_the_bounds_against_transformers_fp32(bert: Path
     assert agree >= BOUNDS["int8"]["top1_agreement"], agree
 
 
+@pytest.mark.parametrize("backend", ["fbgemm", "torchao"])
+def test_int8_leaves_multihead_attention_out_proj_alone(backend: str) -> None:
+    """nn.MultiheadAttention (BriVL's and other towers' heads) hands ``out_proj.weight`` to the functional
+    attention instead of calling the module: quantising that Linear broke the forward (found by bench_brivl)."""
+    from zhplm.precision import quantize_int8
+
+    torch.manual_seed(0)
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = torch.nn.MultiheadAttention(64, 4, batch_first=True)
+            self.ffn = torch.nn.Linear(64, 64)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.ffn(self.attn(x, x, x, need_weights=False)[0])
+
+    x = torch.randn(2, 7, 64)
+    model = Block().eval()
+    with torch.inference_mode():
+        want = model(x)
+    quantize_int8(model, backend)
+    assert type(model.attn.out_proj) is torch.nn.modules.linear.NonDynamicallyQuantizableLinear
+    assert type(model.attn.out_proj.weight) is torch.nn.Parameter
+    if backend == "fbgemm":
+        assert isinstance(model.ffn, torch.ao.nn.quantized.dynamic.Linear)
+    else:
+        assert type(model.ffn.weight) is not torch.nn.Parameter
+    with torch.inference_mode():
+        got = model(x)
+    cosine = torch.nn.functional.cosine_similarity(want.flatten(), got.flatten(), dim=0)
+    assert cosine.item() > 0.99
+
+
 def test_int8_backend_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ZHPLM_INT8_BACKEND", raising=False)
     monkeypatch.setattr(precision, "int8_available", lambda name: True)

@@ -192,8 +192,12 @@ def quantize_int8(
     _conv1d_to_linear(model)
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
 
+    # nn.MultiheadAttention's out_proj is a Linear the attention never calls (it passes out_proj.weight to
+    # the functional attention, which a quantised module no longer has): torch marks it with this subclass
+    skip = torch.nn.modules.linear.NonDynamicallyQuantizableLinear
+
     def wanted(module: Any, _fqn: str) -> bool:
-        return isinstance(module, torch.nn.Linear) and module is not head
+        return isinstance(module, torch.nn.Linear) and not isinstance(module, skip) and module is not head
 
     if chosen.name == "fbgemm":
         _quantize_with_torch_ao(model, wanted)
