@@ -1,7 +1,9 @@
 """The generation pipelines run transformers' ``gelu_new`` as torch's fused tanh-GELU (zhplm.tasks._inference):
 the activation equals the paper's formula, a T5 v1.1 (gated-GELU, the T5-PEGASUS / Mengzi-T5 shape) and a
 GPT-2 folder greedy-decode the same tokens as transformers' ``generate`` on the unmodified model, with logits
-within rounding, and a model the caller built is left alone."""
+within rounding, and a model the caller built is left alone. The image-text pipelines run CLIP ViTs'
+QuickGELU MLPs as SiLU with the 1.702 folded into the weights: the same function as the paper formula, and
+the weights the model shows outside (state_dict, save_pretrained, load_state_dict) stay the original ones."""
 
 from __future__ import annotations
 
@@ -98,3 +100,81 @@ def test_a_model_the_caller_built_is_not_touched(tmp_path: Path) -> None:
     folder, original = _folder(tmp_path, "gpt2")
     TextGeneration(original, transformers.AutoTokenizer.from_pretrained(str(folder)))
     assert NewGELUActivation in _kinds(original) and GELUTanh not in _kinds(original)
+
+
+# --------------------------------------------------------------------------- CLIP ViTs' QuickGELU folded into SiLU
+
+
+def _vit(act: str = "quick_gelu", dtype: torch.dtype = torch.float32) -> Any:
+    torch.manual_seed(3)
+    cfg = transformers.CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        image_size=32, patch_size=8, hidden_act=act,
+    )  # fmt: skip
+    return transformers.CLIPVisionModel(cfg).eval().to(dtype)
+
+
+def _quick_gelu_by_formula(model: Any, pixels: torch.Tensor) -> torch.Tensor:
+    """The unfolded model's output with QuickGELU written out as its paper formula, in float64."""
+    from transformers.activations import QuickGELUActivation
+
+    class Formula(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * torch.sigmoid(1.702 * x)
+
+    twin = _vit().double()
+    twin.load_state_dict(model.state_dict())
+    for mlp in twin.modules():
+        if isinstance(getattr(mlp, "activation_fn", None), QuickGELUActivation):
+            mlp.activation_fn = Formula()
+    with torch.inference_mode():
+        out: torch.Tensor = twin(pixels.double()).last_hidden_state
+    return out
+
+
+def test_quick_gelu_fold_computes_the_same_function_and_saves_the_original_weights(tmp_path: Path) -> None:
+    from zhplm.tasks._inference import fold_quick_gelu
+
+    model = _vit()
+    original = {k: v.clone() for k, v in model.state_dict().items()}
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        before = model(pixels).last_hidden_state
+    assert fold_quick_gelu(model) == 2
+    mlps = [m for m in model.modules() if type(m).__name__ == "CLIPMLP"]
+    assert len(mlps) == 2 and {type(mlp.activation_fn) for mlp in mlps} == {torch.nn.SiLU}
+    fc1 = next(k for k in original if k.endswith("layers.0.mlp.fc1.weight"))
+    assert not torch.equal(mlps[0].fc1.weight, original[fc1])
+    with torch.inference_mode():
+        after = model(pixels).last_hidden_state
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(after.double(), _quick_gelu_by_formula(_vit(), pixels), atol=1e-5, rtol=1e-5)
+    # to the outside the weights are the model's own: state_dict, save_pretrained, load_state_dict
+    saved = model.state_dict()
+    assert saved.keys() == original.keys()
+    for key, value in original.items():
+        torch.testing.assert_close(saved[key], value, atol=1e-7, rtol=1e-6)
+    kept = model.state_dict(keep_vars=True)
+    assert kept[fc1] is not mlps[0].fc1.weight
+    with torch.inference_mode():
+        again = model(pixels).last_hidden_state
+    torch.testing.assert_close(again, after, atol=0, rtol=0)  # taking a state dict changed nothing
+    model.save_pretrained(tmp_path / "saved")
+    reloaded = transformers.CLIPVisionModel.from_pretrained(tmp_path / "saved").eval()
+    with torch.inference_mode():
+        torch.testing.assert_close(reloaded(pixels).last_hidden_state, before, atol=1e-5, rtol=1e-5)
+    other = _vit()
+    torch.manual_seed(9)
+    for p in other.parameters():
+        p.data.normal_()
+    fold_quick_gelu(other)
+    other.load_state_dict(original)  # the unfolded weights, folded as they load
+    with torch.inference_mode():
+        torch.testing.assert_close(other(pixels).last_hidden_state, before, atol=1e-5, rtol=1e-5)
+
+
+def test_quick_gelu_fold_leaves_other_activations_and_reduced_precision_alone() -> None:
+    from zhplm.tasks._inference import fold_quick_gelu
+
+    assert fold_quick_gelu(_vit(act="gelu")) == 0
+    assert fold_quick_gelu(_vit(dtype=torch.bfloat16)) == 0

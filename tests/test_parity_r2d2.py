@@ -115,6 +115,8 @@ def test_pipeline_reranks_like_r2d2(
 ) -> None:
     images, ref = reference
     sim = zhplm.pipeline("image-text-similarity", converted)
+    # the pipeline runs the ViT's QuickGELU MLPs folded into SiLU (zhplm.tasks._inference): compared here
+    assert any(type(m).__name__ == "SiLU" for m in sim.encoder.model.visual_encoder.modules())
     # every pair through the cross-encoders: the demo's evaluation, with dynamic padding
     np.testing.assert_allclose(sim.itm(images, TEXTS), ref["itm_scores"], atol=TOL, rtol=0)
     cosine = ref["image_embeds"] @ ref["text_embeds"].T

@@ -1,4 +1,4 @@
-"""What the generation pipelines do to a model they loaded themselves, before the first ``generate``.
+"""What the pipelines do to a model they loaded themselves, before its first forward.
 
 transformers' ``gelu_new`` (``NewGELUActivation``: the tanh GELU of Google's BERT and OpenAI's GPT, used by
 T5 v1.1 / mT5 / T5-PEGASUS / Mengzi-T5's gated FFN, GPT-2, ALBERT, PanGu-α …) is written as seven tensor
@@ -36,4 +36,69 @@ def fuse_activations(model: Any) -> int:
     return len(swaps)
 
 
-__all__ = ["fuse_activations"]
+QUICK_GELU_SCALE = 1.702  # QuickGELUActivation: x * sigmoid(1.702 * x)
+
+
+def fold_quick_gelu(model: Any) -> int:
+    """Run every ``fc1 → QuickGELU → fc2`` MLP of OpenAI CLIP's ViT (R2D2's and Chinese-CLIP's image towers) as
+    ``fc1' → SiLU → fc2'`` with ``fc1' = 1.702·fc1`` and ``fc2' = fc2 / 1.702``; return how many MLPs.
+
+    ``SiLU(1.702·h) = 1.702·h·sigmoid(1.702·h) = 1.702·QuickGELU(h)``, so the fold computes the same function
+    (rounding aside: a few 1e-7 relative in fp32) with one fused kernel where QuickGELU runs three tensor
+    operations over the widest activation of every layer (3.3 vs 0.7–1.3 ms per ViT-B/16 layer on a batch
+    of 8, AMD EPYC, 2 threads). Only fp32 ``nn.Linear`` pairs of transformers' CLIP MLP classes are folded:
+    bf16 would round the scaled weights again, and quantised layers are left as they are. The weights stay
+    the model's own to the outside: ``state_dict()`` / ``save_pretrained`` give them unscaled and
+    ``load_state_dict`` scales what it loads."""
+    import torch
+    from transformers.activations import QuickGELUActivation
+    from transformers.models.chinese_clip.modeling_chinese_clip import ChineseCLIPVisionMLP
+    from transformers.models.clip.modeling_clip import CLIPMLP
+
+    folded = 0
+    for module in model.modules():
+        if (
+            type(module) not in (CLIPMLP, ChineseCLIPVisionMLP)
+            or type(module.activation_fn) is not QuickGELUActivation
+        ):
+            continue
+        fc1, fc2 = module.fc1, module.fc2
+        if not all(
+            type(layer) is torch.nn.Linear
+            and type(layer.weight) is torch.nn.Parameter
+            and layer.weight.dtype == torch.float32
+            for layer in (fc1, fc2)
+        ):
+            continue
+        with torch.no_grad():
+            fc1.weight.mul_(QUICK_GELU_SCALE)
+            if fc1.bias is not None:
+                fc1.bias.mul_(QUICK_GELU_SCALE)
+            fc2.weight.div_(QUICK_GELU_SCALE)
+        module.activation_fn = torch.nn.SiLU()
+        module._register_state_dict_hook(_unfold_saved)
+        module._register_load_state_dict_pre_hook(_fold_loaded)
+        folded += 1
+    if folded:
+        log.debug("%d QuickGELU MLPs run as SiLU with the scale folded into their weights", folded)
+    return folded
+
+
+def _scale(tensors: dict[str, Any], prefix: str, by: float) -> None:
+    """``fc1`` times ``by`` and ``fc2``'s weight divided by it, as new tensors (a ``keep_vars`` state dict holds
+    the model's own parameters: they are not touched)."""
+    for name, factor in (("fc1.weight", by), ("fc1.bias", by), ("fc2.weight", 1 / by)):
+        value = tensors.get(prefix + name)
+        if value is not None:
+            tensors[prefix + name] = value.detach() * factor
+
+
+def _unfold_saved(module: Any, state_dict: dict[str, Any], prefix: str, _meta: Any) -> None:
+    _scale(state_dict, prefix, 1 / QUICK_GELU_SCALE)
+
+
+def _fold_loaded(state_dict: dict[str, Any], prefix: str, *_args: Any) -> None:
+    _scale(state_dict, prefix, QUICK_GELU_SCALE)
+
+
+__all__ = ["fold_quick_gelu", "fuse_activations"]

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from zhplm.errors import ConversionError, ImageError
+from zhplm.tasks._inference import fold_quick_gelu
 from zhplm.tasks.images import ImageInput, ImageTransform
 from zhplm.tasks.region_image import BoxedImage, RegionImageTransform, pad_boxes
 
@@ -147,6 +148,7 @@ class ClipEncoder:
                 f"{model} is a {loaded.model.config.model_type} model, not an image-text model "
                 "(image tasks need a converted Chinese-CLIP or R2D2 folder)"
             )
+        fold_quick_gelu(loaded.model)  # CLIP ViTs' QuickGELU as one kernel (the pipeline's own model)
         cfg = json.loads((loaded.path / "preprocessor_config.json").read_text(encoding="utf-8"))
         boxed = loaded.model.config.model_type == "brivl"
         return cls(
