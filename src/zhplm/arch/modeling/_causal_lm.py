@@ -9,6 +9,7 @@ a ``DynamicCache`` on transformers' attention kernels, or the model's own memory
 * :class:`TokenTableAccess`: ``get/set_input_embeddings`` of a base model's token table;
 * :class:`KernelAttention`: the head split, the KV-cache update and transformers' attention kernels
   (``ALL_ATTENTION_FUNCTIONS``: eager, SDPA, flash, flex) for attentions that use them;
+* :class:`MegatronMLP`: the two-matrix MLP of the Megatron-derived models;
 * :func:`run_layers` / :func:`stack_output`: the layer loop and the base model's output;
 * :func:`start_decoder`: the token embeddings and a cache of the model's kind;
 * :class:`CausalLMHead`: the LM's ``forward`` (base model → tied ``lm_head`` → logits and loss);
@@ -116,6 +117,22 @@ class KernelAttention(nn.Module):
             **kwargs,
         )
         return context.reshape(*context.shape[:2], -1)
+
+
+class MegatronMLP(nn.Module):
+    """Megatron's MLP, ``dropout(dense_4h_to_h(act(dense_h_to_4h(x))))`` under Megatron's parameter names
+    (PanGu-α, GLM, CogView, Chinese-Transformer-XL)."""
+
+    def __init__(self, hidden: int, inner: int, act: Callable[[torch.Tensor], torch.Tensor], dropout: float) -> None:
+        super().__init__()
+        self.dense_h_to_4h = nn.Linear(hidden, inner)
+        self.act = act
+        self.dense_4h_to_h = nn.Linear(inner, hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.dropout(self.dense_4h_to_h(self.act(self.dense_h_to_4h(x))))
+        return out
 
 
 def start_decoder(

@@ -38,6 +38,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPast
 
 from zhplm.arch.modeling._causal_lm import (
     CausalLMHead,
+    MegatronMLP,
     TokenTableAccess,
     head_size,
     run_layers,
@@ -130,18 +131,13 @@ class GLMAttention(nn.Module):
         return out
 
 
-class GLMMLP(nn.Module):
-    def __init__(self, config: GLMConfig) -> None:
-        super().__init__()
-        self.dense_h_to_4h = nn.Linear(config.hidden_size, 4 * config.hidden_size)
-        self.dense_4h_to_h = nn.Linear(4 * config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout)
+def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.dropout(
-            self.dense_4h_to_h(F.gelu(self.dense_h_to_4h(x), approximate="tanh"))
-        )
-        return out
+
+class GLMMLP(MegatronMLP):
+    def __init__(self, config: GLMConfig) -> None:
+        super().__init__(config.hidden_size, 4 * config.hidden_size, _gelu_tanh, config.hidden_dropout)
 
 
 class GLMLayer(nn.Module):

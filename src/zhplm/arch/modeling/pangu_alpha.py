@@ -41,6 +41,7 @@ from zhplm.arch.modeling._causal_lm import (
     CausalLMHead,
     KernelAttention,
     KernelFlags,
+    MegatronMLP,
     TokenTableAccess,
     run_layers,
     split_heads,
@@ -80,18 +81,10 @@ class PanguAlphaAttention(KernelAttention):
         return out
 
 
-class PanguAlphaMLP(nn.Module):
+class PanguAlphaMLP(MegatronMLP):
     def __init__(self, config: PanguAlphaConfig) -> None:
-        super().__init__()
         inner = config.intermediate_size or 4 * config.hidden_size
-        self.dense_h_to_4h = nn.Linear(config.hidden_size, inner)
-        self.act = ACT2FN[config.activation_function]
-        self.dense_4h_to_h = nn.Linear(inner, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.dropout(self.dense_4h_to_h(self.act(self.dense_h_to_4h(x))))
-        return out
+        super().__init__(config.hidden_size, inner, ACT2FN[config.activation_function], config.hidden_dropout)
 
 
 class PanguAlphaLayer(nn.Module):
