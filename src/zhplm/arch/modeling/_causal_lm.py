@@ -13,6 +13,7 @@ a ``DynamicCache`` on transformers' attention kernels, or the model's own memory
 * :func:`run_layers` / :func:`stack_output`: the layer loop and the base model's output;
 * :func:`start_decoder`: the token embeddings and a cache of the model's kind;
 * :class:`CausalLMHead`: the LM's ``forward`` (base model → tied ``lm_head`` → logits and loss);
+  :func:`logits_output` for an LM that computes its logits itself;
 * :class:`OwnMemory`: for LMs whose cache is not a transformers ``Cache`` (``generate`` must not make one);
 * :func:`memory_mask` / :func:`masked_softmax`: the Megatron-style multiplicative masks over memory + input.
 """
@@ -123,7 +124,9 @@ class MegatronMLP(nn.Module):
     """Megatron's MLP, ``dropout(dense_4h_to_h(act(dense_h_to_4h(x))))`` under Megatron's parameter names
     (PanGu-α, GLM, CogView, Chinese-Transformer-XL)."""
 
-    def __init__(self, hidden: int, inner: int, act: Callable[[torch.Tensor], torch.Tensor], dropout: float) -> None:
+    def __init__(
+        self, hidden: int, inner: int, act: Callable[[torch.Tensor], torch.Tensor], dropout: float
+    ) -> None:
         super().__init__()
         self.dense_h_to_4h = nn.Linear(hidden, inner)
         self.act = act
@@ -230,23 +233,25 @@ class CausalLMHead(LMHeadAccess):
         return causal_lm_output(self, base, labels, logits_to_keep, **kwargs)
 
 
-def keep_logits(logits: torch.Tensor, logits_to_keep: int | torch.Tensor) -> torch.Tensor:
-    """The positions ``logits_to_keep`` asks for: the last N (0: all), or those an index tensor names."""
+def logits_output(
+    model: Any,
+    logits: torch.Tensor,
+    labels: torch.Tensor | None,
+    logits_to_keep: int | torch.Tensor,
+    cache: Any,
+    **kwargs: Any,
+) -> CausalLMOutputWithPast:
+    """The output of an LM that computes its logits itself (RWKV-1's copy head): the positions
+    ``logits_to_keep`` asks for (the last N, 0: all, or an index tensor), transformers' shifted causal-LM loss
+    when ``labels`` are given, and the model's ``cache`` (its own kind)."""
     if isinstance(logits_to_keep, int):
-        return logits[:, -logits_to_keep:] if logits_to_keep else logits
-    return logits[:, logits_to_keep]
-
-
-def lm_loss(
-    model: Any, logits: torch.Tensor, labels: torch.Tensor | None, **kwargs: Any
-) -> torch.Tensor | None:
-    """transformers' causal-LM loss of ``model`` (labels shifted inside), or ``None`` without labels."""
-    if labels is None:
-        return None
-    loss: torch.Tensor = model.loss_function(
-        logits=logits, labels=labels, vocab_size=model.config.vocab_size, **kwargs
-    )
-    return loss
+        logits = logits[:, -logits_to_keep:] if logits_to_keep else logits
+    else:
+        logits = logits[:, logits_to_keep]
+    loss = None
+    if labels is not None:
+        loss = model.loss_function(logits=logits, labels=labels, vocab_size=model.config.vocab_size, **kwargs)
+    return CausalLMOutputWithPast(loss=loss, logits=logits, cache=cache)
 
 
 class OwnMemory:
