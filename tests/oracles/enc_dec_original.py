@@ -61,7 +61,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import random
 import runpy
@@ -124,41 +123,15 @@ PATHS = {
 }  # fmt: skip
 
 
-def _module(name: str, **attrs: Any) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
-    return mod
-
-
 def import_original(src: Path, arch: str) -> Any:
     """Install the named stubs, import the original ``mpu`` and ``model`` from ``src``; return ``model``."""
-    import torch
-
-    _module("apex")
-    _module("apex.normalization")
-    _module("apex.normalization.fused_layer_norm", FusedLayerNorm=torch.nn.LayerNorm)
-    _module("deepspeed", checkpointing=types.SimpleNamespace(is_configured=lambda: False), __path__=[])
     # CPM-2's transformer_enc_dec.py imports set_num_layers (activation checkpointing; never called here)
-    _module("deepspeed.runtime", __path__=[])
-    _module("deepspeed.runtime.activation_checkpointing", __path__=[])
-    _module("deepspeed.runtime.activation_checkpointing.checkpointing", set_num_layers=None)
-    if "torch._six" not in sys.modules:
-        _module("torch._six", inf=math.inf)
-    sys.path.insert(0, str(src))
-    import mpu
-
-    transformer = sys.modules["mpu.transformer" if arch == "eva" else "mpu.transformer_enc_dec"]
-
-    class _NoFork:
-        @contextlib.contextmanager
-        def fork(self, name: str = "") -> Any:
-            yield
-
-    transformer.get_cuda_rng_tracker = lambda: _NoFork()  # type: ignore[attr-defined]
+    C.stub_module("deepspeed.runtime", __path__=[])
+    C.stub_module("deepspeed.runtime.activation_checkpointing", __path__=[])
+    C.stub_module("deepspeed.runtime.activation_checkpointing.checkpointing", set_num_layers=None)
+    C.import_megatron_mpu(src, "mpu.transformer" if arch == "eva" else "mpu.transformer_enc_dec")
     import model
 
-    del mpu
     return model
 
 
@@ -235,8 +208,7 @@ def write_eva(src: Path, out: Path, seed: int, attn_scale: bool = False) -> dict
     model = import_original(src, "eva")
     for sub in ("mp1", "mp2"):
         _write_files(out / sub, src, "eva", attn_scale)
-    with C.stdout_to_stderr():
-        C.init_model_parallel(0, 1, C.rendezvous())
+    C.init_model_parallel(0, 1, C.rendezvous())
     torch.manual_seed(seed)
     net = _build(model, "eva", _eva_config(out / "mp1"), parallel_output=False)
     _fill(net, seed, 0)
@@ -277,8 +249,7 @@ def _write_cpm2_rank(
 
     os.chdir(src)
     model = import_original(Path(src), "cpm2")
-    with C.stdout_to_stderr():
-        C.init_model_parallel(rank, 2, port)
+    C.init_model_parallel(rank, 2, port)
     torch.manual_seed(seed)
     net = _build(model, "cpm2", Path(out) / CONFIG_NAMES["cpm2"], parallel_output=False)
     _fill(net, seed, rank)
@@ -302,11 +273,11 @@ def write_cpm2(
 
 def _eva_interactive() -> Any:
     """``eva_interactive.py`` for its mask functions; its training-stack imports are empty modules."""
-    _module("arguments", get_args=None)
-    _module(
+    C.stub_module("arguments", get_args=None)
+    C.stub_module(
         "utils", load_checkpoint=None, print_rank_0=print, initialize_distributed=None, set_random_seed=None
     )
-    _module("fp16", FP16_Module=None)
+    C.stub_module("fp16", FP16_Module=None)
     import eva_interactive
 
     return eva_interactive
@@ -316,8 +287,7 @@ def forward_eva(src: Path, ckpt: Path, feeds: dict[str, Any], out: Path) -> dict
     import torch
 
     model = import_original(src, "eva")
-    with C.stdout_to_stderr():
-        C.init_model_parallel(0, 1, C.rendezvous())
+    C.init_model_parallel(0, 1, C.rendezvous())
     net = _build(model, "eva", _eva_config(ckpt), parallel_output=False).eval()
     sd = torch.load(
         ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False
@@ -363,8 +333,7 @@ def dialogue_eva(src: Path, ckpt: Path, turns: list[str], out: Path, max_new_tok
     import torch
 
     model = import_original(src, "eva")
-    with C.stdout_to_stderr():
-        C.init_model_parallel(0, 1, C.rendezvous())
+    C.init_model_parallel(0, 1, C.rendezvous())
     net = _build(model, "eva", _eva_config(ckpt), parallel_output=False).eval()
     sd = torch.load(
         ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False
@@ -414,8 +383,7 @@ def dialogue_eva(src: Path, ckpt: Path, turns: list[str], out: Path, max_new_tok
 def _forward_cpm2_rank(rank: int, src: str, ckpt: str, feeds: dict[str, Any], out: str, port: str) -> None:
     os.chdir(src)
     model = import_original(Path(src), "cpm2")
-    with C.stdout_to_stderr():
-        C.init_model_parallel(rank, 2, port)
+    C.init_model_parallel(rank, 2, port)
     _cpm2_compute(rank, model, ckpt, feeds, out)
 
 
