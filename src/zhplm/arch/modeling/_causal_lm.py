@@ -10,6 +10,7 @@ a ``DynamicCache`` on transformers' attention kernels, or the model's own memory
 * :class:`KernelAttention`: the head split, the KV-cache update and transformers' attention kernels
   (``ALL_ATTENTION_FUNCTIONS``: eager, SDPA, flash, flex) for attentions that use them;
 * :class:`MegatronMLP`: the two-matrix MLP of the Megatron-derived models;
+* :class:`KernelDecoder`: the base model's ``forward`` around the model's own ``run_stack``;
 * :func:`run_layers` / :func:`stack_output`: the layer loop and the base model's output;
 * :func:`start_decoder`: the token embeddings and a cache of the model's kind;
 * :class:`CausalLMHead`: the LM's ``forward`` (base model → tied ``lm_head`` → logits and loss);
@@ -27,7 +28,13 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.gpt2.modeling_gpt2 import eager_attention_forward
 
-from zhplm.arch.modeling._layers import LMHeadAccess, causal_lm_output, check_ids_or_embeds
+from zhplm.arch.modeling._layers import (
+    DecoderInputs,
+    LMHeadAccess,
+    causal_lm_output,
+    check_ids_or_embeds,
+    decoder_inputs,
+)
 
 # --- the base model -------------------------------------------------------------------------------------
 
@@ -136,6 +143,48 @@ class MegatronMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.dropout(self.dense_4h_to_h(self.act(self.dense_h_to_4h(x))))
         return out
+
+
+class KernelDecoder:
+    """The ``forward`` of a base model on transformers' attention kernels (Grover, PanGu-α, OpenAI-GPT):
+    :func:`~zhplm.arch.modeling._layers.decoder_inputs` (token embeddings, ``DynamicCache``, positions after
+    the cached ones, transformers' causal mask), the model's own :meth:`run_stack`, the base output."""
+
+    config: Any
+
+    def get_input_embeddings(self) -> nn.Embedding:  # from the model's token-table mixin, listed first
+        raise NotImplementedError
+
+    def run_stack(self, inputs: DecoderInputs, **kwargs: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The last hidden state and ``hidden_states`` from the prepared inputs; ``kwargs`` are the call's
+        extra keywords (model inputs such as ``token_type_ids``, attention-kernel arguments)."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache: Any = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPast:
+        inputs = decoder_inputs(
+            self,
+            self.get_input_embeddings(),
+            input_ids,
+            inputs_embeds,
+            attention_mask,
+            position_ids,
+            cache,
+            use_cache,
+            output_hidden_states,
+        )
+        kwargs.pop("output_attentions", None)
+        hidden, all_hidden = self.run_stack(inputs, **kwargs)
+        return stack_output(hidden, all_hidden, inputs.cache, inputs.use_cache, inputs.want_hidden)
 
 
 def start_decoder(

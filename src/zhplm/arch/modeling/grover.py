@@ -31,17 +31,16 @@ from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
-from transformers.modeling_outputs import BaseModelOutputWithPast
 
 from zhplm.arch.modeling._causal_lm import (
     CausalLMHead,
     KernelAttention,
+    KernelDecoder,
     KernelFlags,
     run_layers,
     split_heads,
-    stack_output,
 )
-from zhplm.arch.modeling._layers import WordEmbeddingAccess, decoder_inputs
+from zhplm.arch.modeling._layers import DecoderInputs, WordEmbeddingAccess
 from zhplm.arch.modeling.configuration_grover import GroverConfig
 
 # the output projection is the word embedding (transformers 5 ties what this names)
@@ -124,7 +123,7 @@ class GroverPreTrainedModel(KernelFlags, PreTrainedModel):  # type: ignore[misc]
     _no_split_modules = ["GroverLayer"]  # noqa: RUF012 (transformers declares it so)
 
 
-class GroverModel(WordEmbeddingAccess, GroverPreTrainedModel):
+class GroverModel(WordEmbeddingAccess, KernelDecoder, GroverPreTrainedModel):
     """The Grover stack: ``last_hidden_state`` (no final LayerNorm) and the KV cache."""
 
     def __init__(self, config: GroverConfig) -> None:
@@ -133,32 +132,9 @@ class GroverModel(WordEmbeddingAccess, GroverPreTrainedModel):
         self.layer = nn.ModuleList(GroverLayer(config, i) for i in range(config.num_hidden_layers))
         self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        cache: Cache | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        use_cache: bool | None = None,
-        output_hidden_states: bool | None = None,
-        **kwargs: Any,
-    ) -> BaseModelOutputWithPast:
-        inputs = decoder_inputs(
-            self,
-            self.embeddings.word_embeddings,
-            input_ids,
-            inputs_embeds,
-            attention_mask,
-            position_ids,
-            cache,
-            use_cache,
-            output_hidden_states,
-        )
-        kwargs.pop("output_attentions", None)
+    def run_stack(self, inputs: DecoderInputs, **kwargs: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
         hidden = self.embeddings(inputs.embeds, inputs.position_ids)
-        hidden, all_hidden = run_layers(self.layer, hidden, inputs.mask, inputs.cache, **kwargs)
-        return stack_output(hidden, all_hidden, inputs.cache, inputs.use_cache, inputs.want_hidden)
+        return run_layers(self.layer, hidden, inputs.mask, inputs.cache, **kwargs)
 
 
 class GroverForCausalLM(CausalLMHead, GroverPreTrainedModel, GenerationMixin):

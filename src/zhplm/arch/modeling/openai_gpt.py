@@ -18,20 +18,20 @@ import torch
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers.cache_utils import Cache
-from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.models.openai.modeling_openai import ACT_FNS
 from transformers.pytorch_utils import Conv1D
 
 from zhplm.arch.modeling._causal_lm import (
     CausalLMHead,
     KernelAttention,
+    KernelDecoder,
     KernelFlags,
     TokenTableAccess,
     run_layers,
     split_heads,
-    stack_output,
 )
-from zhplm.arch.modeling._layers import decoder_inputs
+from zhplm.arch.modeling._layers import DecoderInputs
 from zhplm.arch.modeling.configuration_openai_gpt import OpenAIGPTCachedConfig
 
 _TIED_HEAD = {"lm_head.weight": "transformer.tokens_embed.weight"}
@@ -94,8 +94,9 @@ class OpenAIGPTCachedPreTrainedModel(KernelFlags, PreTrainedModel):  # type: ign
     _no_split_modules = ["OpenAIGPTCachedBlock"]  # noqa: RUF012 (transformers declares it so)
 
 
-class OpenAIGPTCachedModel(TokenTableAccess, OpenAIGPTCachedPreTrainedModel):
-    """The OpenAI-GPT stack: ``last_hidden_state`` (no final LayerNorm) and the KV cache."""
+class OpenAIGPTCachedModel(TokenTableAccess, KernelDecoder, OpenAIGPTCachedPreTrainedModel):
+    """The OpenAI-GPT stack: ``last_hidden_state`` (no final LayerNorm) and the KV cache; ``token_type_ids``
+    (a keyword) go through the token table."""
 
     _token_table = "tokens_embed"
 
@@ -107,35 +108,13 @@ class OpenAIGPTCachedModel(TokenTableAccess, OpenAIGPTCachedPreTrainedModel):
         self.h = nn.ModuleList(OpenAIGPTCachedBlock(config, i) for i in range(config.n_layer))
         self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        cache: Cache | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        use_cache: bool | None = None,
-        output_hidden_states: bool | None = None,
-        **kwargs: Any,
-    ) -> BaseModelOutputWithPast:
-        inputs = decoder_inputs(
-            self,
-            self.tokens_embed,
-            input_ids,
-            inputs_embeds,
-            attention_mask,
-            position_ids,
-            cache,
-            use_cache,
-            output_hidden_states,
-        )
-        kwargs.pop("output_attentions", None)
+    def run_stack(
+        self, inputs: DecoderInputs, token_type_ids: torch.Tensor | None = None, **kwargs: Any
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         hidden = inputs.embeds + self.positions_embed(inputs.position_ids)
         if token_type_ids is not None:
             hidden = hidden + self.tokens_embed(token_type_ids)
-        hidden, all_hidden = run_layers(self.h, self.drop(hidden), inputs.mask, inputs.cache, **kwargs)
-        return stack_output(hidden, all_hidden, inputs.cache, inputs.use_cache, inputs.want_hidden)
+        return run_layers(self.h, self.drop(hidden), inputs.mask, inputs.cache, **kwargs)
 
 
 class OpenAIGPTCachedForCausalLM(CausalLMHead, OpenAIGPTCachedPreTrainedModel, GenerationMixin):

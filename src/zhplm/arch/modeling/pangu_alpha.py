@@ -35,19 +35,18 @@ from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
-from transformers.modeling_outputs import BaseModelOutputWithPast
 
 from zhplm.arch.modeling._causal_lm import (
     CausalLMHead,
     KernelAttention,
+    KernelDecoder,
     KernelFlags,
     MegatronMLP,
     TokenTableAccess,
     run_layers,
     split_heads,
-    stack_output,
 )
-from zhplm.arch.modeling._layers import decoder_inputs
+from zhplm.arch.modeling._layers import DecoderInputs
 from zhplm.arch.modeling.configuration_pangu_alpha import PanguAlphaConfig
 
 _TIED_HEAD = {"lm_head.weight": "pangu.word_embeddings.weight"}
@@ -118,7 +117,7 @@ class PanguAlphaPreTrainedModel(KernelFlags, PreTrainedModel):  # type: ignore[m
     _no_split_modules = ["PanguAlphaLayer"]  # noqa: RUF012 (transformers declares it so)
 
 
-class PanguAlphaModel(TokenTableAccess, PanguAlphaPreTrainedModel):
+class PanguAlphaModel(TokenTableAccess, KernelDecoder, PanguAlphaPreTrainedModel):
     """The PanGu-α stack up to the top query layer's output (``last_hidden_state``) and the KV cache."""
 
     def __init__(self, config: PanguAlphaConfig) -> None:
@@ -137,35 +136,13 @@ class PanguAlphaModel(TokenTableAccess, PanguAlphaPreTrainedModel):
         self.top_query_layer = PanguAlphaLayer(config, blocks)
         self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        cache: Cache | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        use_cache: bool | None = None,
-        output_hidden_states: bool | None = None,
-        **kwargs: Any,
-    ) -> BaseModelOutputWithPast:
-        inputs = decoder_inputs(
-            self,
-            self.word_embeddings,
-            input_ids,
-            inputs_embeds,
-            attention_mask,
-            position_ids,
-            cache,
-            use_cache,
-            output_hidden_states,
-        )
+    def run_stack(self, inputs: DecoderInputs, **kwargs: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
         position_ids = inputs.position_ids
         if int(position_ids.max()) >= self.config.max_position_embeddings:
             raise ValueError(
                 f"position {int(position_ids.max())} is past the model's {self.config.max_position_embeddings} "
                 "positions: shorten the prompt or max_new_tokens"
             )
-        kwargs.pop("output_attentions", None)
         hidden = self.dropout(inputs.embeds + self.position_embeddings(position_ids))
         hidden, all_hidden = run_layers(self.layers, hidden, inputs.mask, inputs.cache, **kwargs)
         query = self.top_query_embeddings(position_ids).to(hidden.dtype).expand_as(hidden)
@@ -173,7 +150,7 @@ class PanguAlphaModel(TokenTableAccess, PanguAlphaPreTrainedModel):
             self.final_layernorm(hidden), inputs.mask, inputs.cache, query, **kwargs
         )
         all_hidden.append(hidden)
-        return stack_output(hidden, all_hidden, inputs.cache, inputs.use_cache, inputs.want_hidden)
+        return hidden, all_hidden
 
 
 class PanguAlphaForCausalLM(CausalLMHead, PanguAlphaPreTrainedModel, GenerationMixin):
