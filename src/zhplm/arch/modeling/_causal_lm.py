@@ -9,7 +9,7 @@ a ``DynamicCache`` on transformers' attention kernels, or the model's own memory
 * :class:`TokenTableAccess`: ``get/set_input_embeddings`` of a base model's token table;
 * :class:`KernelAttention`: the head split, the KV-cache update and transformers' attention kernels
   (``ALL_ATTENTION_FUNCTIONS``: eager, SDPA, flash, flex) for attentions that use them;
-* :class:`MegatronMLP`: the two-matrix MLP of the Megatron-derived models;
+* :class:`MegatronMLP` / :class:`PreLNLayer`: the MLP and the pre-LN block of the Megatron-derived models;
 * :class:`KernelDecoder`: the base model's ``forward`` around the model's own ``run_stack``;
 * :func:`run_layers` / :func:`stack_output`: the layer loop and the base model's output;
 * :func:`start_decoder`: the token embeddings and a cache of the model's kind;
@@ -185,6 +185,24 @@ class KernelDecoder:
         kwargs.pop("output_attentions", None)
         hidden, all_hidden = self.run_stack(inputs, **kwargs)
         return stack_output(hidden, all_hidden, inputs.cache, inputs.use_cache, inputs.want_hidden)
+
+
+class PreLNLayer(nn.Module):
+    """Megatron's pre-LN block, ``x = h + attention(LN_1(h), …)``, ``out = x + mlp(LN_2(x))``, under Megatron's
+    names (``input_layernorm``, ``attention``, ``post_attention_layernorm``, ``mlp``); the call's further
+    arguments go to the attention (PanGu-α, GLM, Chinese-Transformer-XL)."""
+
+    def __init__(self, hidden: int, eps: float, attention: nn.Module, mlp: nn.Module) -> None:
+        super().__init__()
+        self.input_layernorm = nn.LayerNorm(hidden, eps=eps)
+        self.attention = attention
+        self.post_attention_layernorm = nn.LayerNorm(hidden, eps=eps)
+        self.mlp = mlp
+
+    def forward(self, hidden: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        x = hidden + self.attention(self.input_layernorm(hidden), *args, **kwargs)
+        out: torch.Tensor = x + self.mlp(self.post_attention_layernorm(x))
+        return out
 
 
 def start_decoder(

@@ -39,6 +39,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPast
 from zhplm.arch.modeling._causal_lm import (
     CausalLMHead,
     MegatronMLP,
+    PreLNLayer,
     TokenTableAccess,
     head_size,
     run_layers,
@@ -140,18 +141,10 @@ class GLMMLP(MegatronMLP):
         super().__init__(config.hidden_size, 4 * config.hidden_size, _gelu_tanh, config.hidden_dropout)
 
 
-class GLMLayer(nn.Module):
+class GLMLayer(PreLNLayer):
     def __init__(self, config: GLMConfig, layer_idx: int) -> None:
-        super().__init__()
-        self.input_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attention = GLMAttention(config, layer_idx)
-        self.post_attention_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = GLMMLP(config)
-
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, cache: Cache | None) -> torch.Tensor:
-        x = hidden + self.attention(self.input_layernorm(hidden), bias, cache)
-        out: torch.Tensor = x + self.mlp(self.post_attention_layernorm(x))
-        return out
+        attention = GLMAttention(config, layer_idx)
+        super().__init__(config.hidden_size, config.layer_norm_eps, attention, GLMMLP(config))
 
 
 class GLMPreTrainedModel(PreTrainedModel):  # type: ignore[misc]

@@ -42,6 +42,7 @@ from zhplm.arch.modeling._causal_lm import (
     KernelDecoder,
     KernelFlags,
     MegatronMLP,
+    PreLNLayer,
     TokenTableAccess,
     run_layers,
     split_heads,
@@ -86,27 +87,13 @@ class PanguAlphaMLP(MegatronMLP):
         super().__init__(config.hidden_size, inner, ACT2FN[config.activation_function], config.hidden_dropout)
 
 
-class PanguAlphaLayer(nn.Module):
-    """A pre-LN block; as the top query layer it is given ``query_source`` (the top query embedding)."""
+class PanguAlphaLayer(PreLNLayer):
+    """A pre-LN block; as the top query layer it is given ``query_source`` (the top query embedding) after the
+    mask and the cache."""
 
     def __init__(self, config: PanguAlphaConfig, layer_idx: int) -> None:
-        super().__init__()
-        self.input_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attention = PanguAlphaAttention(config, layer_idx)
-        self.post_attention_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = PanguAlphaMLP(config)
-
-    def forward(
-        self,
-        hidden: torch.Tensor,
-        mask: torch.Tensor | None,
-        cache: Cache | None,
-        query_source: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> torch.Tensor:
-        x = hidden + self.attention(self.input_layernorm(hidden), mask, cache, query_source, **kwargs)
-        out: torch.Tensor = x + self.mlp(self.post_attention_layernorm(x))
-        return out
+        attention = PanguAlphaAttention(config, layer_idx)
+        super().__init__(config.hidden_size, config.layer_norm_eps, attention, PanguAlphaMLP(config))
 
 
 class PanguAlphaPreTrainedModel(KernelFlags, PreTrainedModel):  # type: ignore[misc]

@@ -45,6 +45,7 @@ from zhplm.arch.modeling._causal_lm import (
     CausalLMHead,
     MegatronMLP,
     OwnMemory,
+    PreLNLayer,
     TokenTableAccess,
     head_size,
     masked_softmax,
@@ -125,15 +126,12 @@ class TransfoXLMegatronMLP(MegatronMLP):
         super().__init__(hidden, 4 * hidden, ACT2FN["gelu_new"], config.hidden_dropout)
 
 
-class TransfoXLMegatronLayer(nn.Module):
+class TransfoXLMegatronLayer(PreLNLayer):
     def __init__(self, config: TransfoXLMegatronConfig) -> None:
-        super().__init__()
-        self.input_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attention = TransfoXLMegatronAttention(config)
-        self.post_attention_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = TransfoXLMegatronMLP(config)
+        attention = TransfoXLMegatronAttention(config)
+        super().__init__(config.hidden_size, config.layer_norm_eps, attention, TransfoXLMegatronMLP(config))
 
-    def forward(
+    def forward(  # type: ignore[override]
         self,
         h: torch.Tensor,
         mem: torch.Tensor | None,
@@ -142,10 +140,9 @@ class TransfoXLMegatronLayer(nn.Module):
         r_w_bias: torch.Tensor,
         r_r_bias: torch.Tensor,
     ) -> torch.Tensor:
+        """The memory (this layer's earlier inputs) is normalised by the same ``input_layernorm``."""
         normed_mem = None if mem is None else self.input_layernorm(mem)
-        x = h + self.attention(self.input_layernorm(h), normed_mem, mask, pos, r_w_bias, r_r_bias)
-        out: torch.Tensor = x + self.mlp(self.post_attention_layernorm(x))
-        return out
+        return super().forward(h, normed_mem, mask, pos, r_w_bias, r_r_bias)
 
 
 # the outputs are transformers' own (the names stay importable)
