@@ -74,6 +74,13 @@ class SentencePieceVocab:
         return str(self.sp.id_to_piece(int(index)))
 
 
+def kept_ids(tokenizer: Any, token_ids: int | Iterable[int], skip_special_tokens: bool) -> list[int]:
+    """The ids a ``_decode`` decodes: one id or many, as ints, without the special ones when asked."""
+    ids = [int(i) for i in ([token_ids] if isinstance(token_ids, int) else token_ids)]
+    special = set(tokenizer.all_special_ids) if skip_special_tokens else set()
+    return [i for i in ids if i not in special]
+
+
 @functools.cache
 def _anchor(model_type: str) -> type:
     """The config class ``AutoTokenizer.register`` files a tokenizer under (not a model: only its

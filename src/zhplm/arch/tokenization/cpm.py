@@ -24,7 +24,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizer
 
-from zhplm.arch.tokenization._vocab import CopiedVocabFile, SentencePieceVocab, register_tokenizer
+from zhplm.arch.tokenization._vocab import CopiedVocabFile, SentencePieceVocab, kept_ids, register_tokenizer
 from zhplm.arch.tokenization.segment import cut
 from zhplm.errors import MissingDependencyError
 
@@ -94,11 +94,8 @@ class CpmJiebaTokenizer(CopiedVocabFile, SentencePieceVocab, PreTrainedTokenizer
         clean_up_tokenization_spaces: bool | None = None,
         **kwargs: Any,
     ) -> str:
-        ids = [token_ids] if isinstance(token_ids, int) else list(token_ids)
-        if skip_special_tokens:
-            special = set(self.all_special_ids)
-            ids = [i for i in ids if i not in special]
-        return restore(str(self.sp.decode([int(i) for i in ids])))  # as the original: from the ids
+        ids = kept_ids(self, token_ids, skip_special_tokens)
+        return restore(str(self.sp.decode(ids)))  # as the original: from the ids
 
 
 class PanguJiebaTokenizer(CpmJiebaTokenizer):

@@ -28,7 +28,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizer
 
-from zhplm.arch.tokenization._vocab import register_tokenizer, write_vocab_lines
+from zhplm.arch.tokenization._vocab import kept_ids, register_tokenizer, write_vocab_lines
 from zhplm.arch.tokenization.segment import cut
 
 VOCAB_FILE = "vocab.txt"
@@ -167,11 +167,6 @@ class Cpm2Tokenizer(EvaTokenizer):
     def normalize(self, text: str) -> str:
         return "".join(_q2b(ch) for ch in text)
 
-    def _kept_ids(self, token_ids: int | list[int], skip_special_tokens: bool) -> list[int]:
-        ids = [int(i) for i in ([token_ids] if isinstance(token_ids, int) else token_ids)]
-        special = set(self.all_special_ids) if skip_special_tokens else set()
-        return [i for i in ids if i not in special]
-
     def _tokenize(self, text: str, **kwargs: Any) -> list[str]:
         tokens = super()._tokenize(text, **kwargs)
         if not tokens:
@@ -192,7 +187,7 @@ class Cpm2Tokenizer(EvaTokenizer):
         clean_up_tokenization_spaces: bool | None = None,
         **kwargs: Any,
     ) -> str:
-        ids = self._kept_ids(token_ids, skip_special_tokens)
+        ids = kept_ids(self, token_ids, skip_special_tokens)
         spaced: list[int] = []
         for i, tid in enumerate(ids):
             spaced.append(tid)
@@ -221,7 +216,7 @@ class Cpm2EnCnTokenizer(Cpm2Tokenizer):
         clean_up_tokenization_spaces: bool | None = None,
         **kwargs: Any,
     ) -> str:
-        ids = self._kept_ids(token_ids, skip_special_tokens)
+        ids = kept_ids(self, token_ids, skip_special_tokens)
         words: list[str] = []
         for token in (self._convert_id_to_token(i) for i in ids):
             if words and token.startswith("##"):

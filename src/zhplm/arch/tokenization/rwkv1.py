@@ -16,7 +16,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizer
 
-from zhplm.arch.tokenization._vocab import CopiedVocabFile, register_tokenizer
+from zhplm.arch.tokenization._vocab import CopiedVocabFile, kept_ids, register_tokenizer
 
 TOKENIZER_CLASS = "Rwkv1CharTokenizer"
 TABLE_FILE = "char_table.json"
@@ -87,11 +87,7 @@ class Rwkv1CharTokenizer(CopiedVocabFile, PreTrainedTokenizer):  # type: ignore[
         clean_up_tokenization_spaces: bool | None = None,
         **kwargs: Any,
     ) -> str:
-        ids = [token_ids] if isinstance(token_ids, int) else list(token_ids)
-        if skip_special_tokens:
-            special = set(self.all_special_ids)
-            ids = [i for i in ids if i not in special]
-        return "".join(self._convert_id_to_token(i) for i in ids)
+        return "".join(self._convert_id_to_token(i) for i in kept_ids(self, token_ids, skip_special_tokens))
 
 
 def register() -> None:
