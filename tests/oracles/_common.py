@@ -420,6 +420,60 @@ def import_megatron_mpu(workdir: Path, transformer: str = "mpu.transformer", *, 
     return mpu
 
 
+def fill_megatron(
+    model: Any,
+    seed: int,
+    rank: int,
+    *,
+    own_also: tuple[str, ...] = (),
+    scale: Callable[[str], float] | None = None,
+) -> None:
+    """Every parameter of a Megatron model from :func:`random_value`, seeded by its name: a rank's own slice
+    of a model-parallel parameter (``model_parallel``, or a name containing one of ``own_also``) with a seed
+    of its rank, the replicated ones alike on every rank; LayerNorm weights as gammas; ``scale(name)``
+    multiplies a value (tiny embeddings keep a deep stack's logits O(1))."""
+    import torch
+
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            own = bool(getattr(p, "model_parallel", False)) or any(s in name for s in own_also)
+            r = rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
+            leaf = name.replace("layer_norm.weight", "gamma").replace("layernorm.weight", "gamma")
+            value = random_value(r, leaf, tuple(p.shape))
+            if scale is not None:
+                value = value * np.float32(scale(name))
+            p.copy_(torch.from_numpy(value))
+
+
+def megatron_state(model: Any, world: int, iteration: int) -> dict[str, Any]:
+    """A DeepSpeed/Megatron rank's ``mp_rank_XX_model_states.pt`` content, as the releases saved it."""
+    import random
+
+    import torch
+
+    return {
+        "module": model.state_dict(),
+        "iteration": iteration,
+        "mp_world_size": world,
+        "dp_world_size": 1,
+        "global_steps": iteration,
+        "skipped_steps": 0,
+        "random_rng_state": random.getstate(),
+        "np_rng_state": np.random.get_state(),
+        "torch_rng_state": torch.get_rng_state(),
+    }
+
+
+def save_megatron_rank(folder: Path, rank: int, state: dict[str, Any], iteration: int) -> None:
+    """``folder/<iteration>/mp_rank_XX_model_states.pt``; rank 0 also writes ``latest_checkpointed_iteration.txt``."""
+    import torch
+
+    (Path(folder) / str(iteration)).mkdir(parents=True, exist_ok=True)
+    torch.save(state, Path(folder) / str(iteration) / f"mp_rank_{rank:02d}_model_states.pt")
+    if rank == 0:
+        (Path(folder) / "latest_checkpointed_iteration.txt").write_text(str(iteration))
+
+
 def load_file_module(name: str, path: Path, *, expand_tabs: bool = False) -> types.ModuleType:
     """The original file ``path`` run as module ``name`` (a dotted name sets its package for relative imports);
     not put in ``sys.modules``.

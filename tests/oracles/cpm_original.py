@@ -112,22 +112,7 @@ def _generate_samples() -> Any:
     return C.load_file_module("generate_samples", Path("generate_samples.py"), expand_tabs=True)
 
 
-def _fill(model: Any, seed: int, rank: int) -> None:
-    import torch
-
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            own = bool(getattr(p, "model_parallel", False))
-            r = C.rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
-            value = C.random_value(r, name.replace("layernorm.weight", "gamma"), tuple(p.shape))
-            if "embeddings" in name:
-                value = value * np.float32(0.2)
-            p.copy_(torch.from_numpy(value))
-
-
 def _write_rank(rank: int, workdir: str, out: str, seed: int, port: str) -> None:
-    import random
-
     import torch
 
     os.chdir(workdir)
@@ -136,23 +121,8 @@ def _write_rank(rank: int, workdir: str, out: str, seed: int, port: str) -> None
     config = json.loads((Path(out) / "cpm_config.json").read_text())
     torch.manual_seed(seed)  # both ranks build the same master weights, then keep their slices
     model = _gpt2_model(config, parallel_output=False)
-    _fill(model, seed, rank)
-    sd = {
-        "module": model.state_dict(),
-        "iteration": ITERATION,
-        "mp_world_size": 2,
-        "dp_world_size": 1,
-        "global_steps": ITERATION,
-        "skipped_steps": 0,
-        "random_rng_state": random.getstate(),
-        "np_rng_state": np.random.get_state(),
-        "torch_rng_state": torch.get_rng_state(),
-    }
-    folder = Path(out) / str(ITERATION)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save(sd, folder / f"mp_rank_{rank:02d}_model_states.pt")
-    if rank == 0:
-        (Path(out) / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
+    C.fill_megatron(model, seed, rank, scale=lambda name: 0.2 if "embeddings" in name else 1.0)
+    C.save_megatron_rank(Path(out), rank, C.megatron_state(model, 2, ITERATION), ITERATION)
 
 
 def write(workdir: Path, out: Path, seed: int) -> dict[str, Any]:

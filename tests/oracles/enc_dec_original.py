@@ -62,7 +62,6 @@ import argparse
 import contextlib
 import json
 import os
-import random
 import runpy
 import sys
 import tempfile
@@ -145,46 +144,6 @@ def _build(model: Any, arch: str, config_file: Path, parallel_output: bool) -> A
     return model.EncDecModel(cfg, parallel_output=parallel_output)
 
 
-def _fill(net: Any, seed: int, rank: int) -> None:
-    import torch
-
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            own = bool(getattr(p, "model_parallel", False)) or "relative_attention_bias" in name
-            r = C.rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
-            value = C.random_value(
-                r,
-                name.replace("layer_norm.weight", "gamma").replace("layernorm.weight", "gamma"),
-                tuple(p.shape),
-            )
-            p.copy_(torch.from_numpy(value))
-
-
-def _state(net: Any, world: int) -> dict[str, Any]:
-    import torch
-
-    return {
-        "module": net.state_dict(),
-        "iteration": ITERATION,
-        "mp_world_size": world,
-        "dp_world_size": 1,
-        "global_steps": ITERATION,
-        "skipped_steps": 0,
-        "random_rng_state": random.getstate(),
-        "np_rng_state": np.random.get_state(),
-        "torch_rng_state": torch.get_rng_state(),
-    }
-
-
-def _save(folder: Path, rank: int, state: dict[str, Any]) -> None:
-    import torch
-
-    (folder / str(ITERATION)).mkdir(parents=True, exist_ok=True)
-    torch.save(state, folder / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt")
-    if rank == 0:
-        (folder / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
-
-
 def _tiny_vocab(src: Path, arch: str) -> list[str]:
     lines = [
         line.rstrip("\n") for line in (src.parent / VOCABS[arch]).read_text(encoding="utf-8").split("\n")
@@ -211,7 +170,7 @@ def write_eva(src: Path, out: Path, seed: int, attn_scale: bool = False) -> dict
     C.init_model_parallel(0, 1, C.rendezvous())
     torch.manual_seed(seed)
     net = _build(model, "eva", _eva_config(out / "mp1"), parallel_output=False)
-    _fill(net, seed, 0)
+    C.fill_megatron(net, seed, 0, own_also=("relative_attention_bias",))
     # like a trained model, the head never prefers control tokens: their rows are zero (a zero logit loses to
     # the largest of the word logits), so the dialogue's replies are words whose text reads back to the same ids
     vocab = _tiny_vocab(src, "eva")
@@ -222,7 +181,7 @@ def write_eva(src: Path, out: Path, seed: int, attn_scale: bool = False) -> dict
     ]
     with torch.no_grad():
         net.lm_head.weight[control] = 0.0
-    _save(out / "mp1", 0, _state(net, 1))
+    C.save_megatron_rank(out / "mp1", 0, C.megatron_state(net, 1, ITERATION), ITERATION)
     load = torch.load
     torch.load = lambda *a, **k: load(*a, **{**k, "weights_only": False})  # type: ignore[assignment]
     argv = sys.argv
@@ -252,8 +211,8 @@ def _write_cpm2_rank(
     C.init_model_parallel(rank, 2, port)
     torch.manual_seed(seed)
     net = _build(model, "cpm2", Path(out) / CONFIG_NAMES["cpm2"], parallel_output=False)
-    _fill(net, seed, rank)
-    _save(Path(out), rank, _state(net, 2))
+    C.fill_megatron(net, seed, rank, own_also=("relative_attention_bias",))
+    C.save_megatron_rank(Path(out), rank, C.megatron_state(net, 2, ITERATION), ITERATION)
     if (
         feeds is not None and ref is not None
     ):  # forward in the same ranks: a fresh model loads the saved shard

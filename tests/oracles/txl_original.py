@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 import tempfile
 import types
@@ -106,28 +105,8 @@ def _write_rank(
     C.init_model_parallel(rank, world, port)
     torch.manual_seed(seed)
     model = _gpt2_model(config)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            own = bool(getattr(p, "model_parallel", False))  # a rank's own slice: a seed per rank
-            r = C.rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
-            value = C.random_value(r, name.replace("layernorm.weight", "gamma"), tuple(p.shape))
-            p.copy_(torch.from_numpy(value))
-    sd = {
-        "module": model.state_dict(),
-        "iteration": ITERATION,
-        "mp_world_size": world,
-        "dp_world_size": 1,
-        "global_steps": ITERATION,
-        "skipped_steps": 0,
-        "random_rng_state": random.getstate(),
-        "np_rng_state": np.random.get_state(),
-        "torch_rng_state": torch.get_rng_state(),
-    }
-    folder = Path(out) / str(ITERATION)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save(sd, folder / f"mp_rank_{rank:02d}_model_states.pt")
-    if rank == 0:
-        (Path(out) / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
+    C.fill_megatron(model, seed, rank)
+    C.save_megatron_rank(Path(out), rank, C.megatron_state(model, world, ITERATION), ITERATION)
 
 
 def write(workdir: Path, out: Path, seed: int, world: int) -> dict[str, Any]:
