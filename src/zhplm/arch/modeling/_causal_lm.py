@@ -259,6 +259,7 @@ def stack_output(
 
 
 def wants_hidden(config: Any, output_hidden_states: bool | None) -> bool:
+    """Whether the call asks for ``hidden_states`` (its argument, else the config's default)."""
     return bool(config.output_hidden_states if output_hidden_states is None else output_hidden_states)
 
 
