@@ -474,6 +474,31 @@ def save_megatron_rank(folder: Path, rank: int, state: dict[str, Any], iteration
         (Path(folder) / "latest_checkpointed_iteration.txt").write_text(str(iteration))
 
 
+def load_megatron_rank(model: Any, folder: Path, rank: int, iteration: int) -> dict[str, Any]:
+    """Load a rank's ``folder/<iteration>/mp_rank_XX_model_states.pt`` into ``model`` (strictly); its content."""
+    import torch
+
+    state: dict[str, Any] = torch.load(
+        Path(folder) / str(iteration) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False
+    )
+    model.load_state_dict(state["module"], strict=True)
+    return state
+
+
+def run_megatron_ranks(
+    forward_rank: Callable[..., None], workdir: Path, ckpt: Path, inputs: Path, out: Path, iteration: int
+) -> tuple[int, dict[str, Any]]:
+    """Every rank of the checkpoint ``ckpt`` runs ``forward_rank(rank, workdir, ckpt, inputs, out, world,
+    init_method)`` (gloo, one process per rank; rank 0 writes ``out`` and ``out.json``); the world size and
+    that JSON."""
+    import torch.multiprocessing as mp
+
+    world = len(list((Path(ckpt) / str(iteration)).glob("mp_rank_*_model_states.pt")))
+    args = (str(workdir), str(ckpt), str(inputs), str(out), world, rendezvous())
+    mp.spawn(forward_rank, args=args, nprocs=world, join=True)
+    return world, json.loads(Path(str(out) + ".json").read_text())
+
+
 def load_file_module(name: str, path: Path, *, expand_tabs: bool = False) -> types.ModuleType:
     """The original file ``path`` run as module ``name`` (a dotted name sets its package for relative imports);
     not put in ``sys.modules``.

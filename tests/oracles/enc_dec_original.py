@@ -350,8 +350,7 @@ def _cpm2_compute(rank: int, model: Any, ckpt: str, feeds: dict[str, Any], out: 
     import torch
 
     net = _build(model, "cpm2", Path(ckpt) / CONFIG_NAMES["cpm2"], parallel_output=False).eval()
-    sd = torch.load(Path(ckpt) / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False)
-    net.load_state_dict(sd["module"], strict=True)
+    C.load_megatron_rank(net, Path(ckpt), rank, ITERATION)
 
     def run(enc: Any, dec: Any) -> dict[str, Any]:
         b, s, t = enc.shape[0], enc.shape[1], dec.shape[1]

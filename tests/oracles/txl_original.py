@@ -128,8 +128,7 @@ def _forward_rank(rank: int, workdir: str, ckpt_: str, inputs: str, out: str, wo
     feeds = json.loads(Path(inputs).read_text())
     C.init_model_parallel(rank, world, port)
     model = _gpt2_model(CONFIG).eval()
-    sd = torch.load(ckpt / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False)
-    model.load_state_dict(sd["module"], strict=True)
+    sd = C.load_megatron_rank(model, ckpt, rank, ITERATION)
     gs = _generate_samples()
     mem = CONFIG["mem_length"]
     seg1, seg2 = torch.tensor(feeds["segment1"]), torch.tensor(feeds["segment2"])
@@ -168,12 +167,7 @@ def _forward_rank(rank: int, workdir: str, ckpt_: str, inputs: str, out: str, wo
 
 def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any]:
     """Every rank of the checkpoint runs the original model (gloo, one process per rank); rank 0 saves."""
-    import torch.multiprocessing as mp
-
-    world = len(list((ckpt / str(ITERATION)).glob("mp_rank_*_model_states.pt")))
-    args = (str(workdir), str(ckpt), str(inputs), str(out), world, C.rendezvous())
-    mp.spawn(_forward_rank, args=args, nprocs=world, join=True)
-    info = json.loads(Path(str(out) + ".json").read_text())
+    world, info = C.run_megatron_ranks(_forward_rank, workdir, ckpt, inputs, out, ITERATION)
     return {"outputs": ["logits", "logits2", "greedy"], "ranks": world, **info}
 
 
