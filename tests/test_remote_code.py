@@ -551,3 +551,55 @@ def test_convert_with_remote_code_travels(tmp_path: Path) -> None:
         logits = model(**enc).prediction_logits
     diff = float((torch.from_numpy(child["AutoModelForMaskedLM:logits"]) - logits).abs().max())
     assert diff <= 1e-5, diff
+
+
+ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
+TOKENIZER_CHILD = """
+import json, sys
+from transformers import AutoTokenizer
+folder, saved, texts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+tok.save_pretrained(saved)
+print(json.dumps({"module": type(tok).__module__, "ids": [tok(t)["input_ids"] for t in texts]}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "release_file", "saved_name"),
+    [
+        ("cog", "THUDM+CogView/pretrained/chinese_sentencepiece/cog-pretrain.model", "cog-pretrain.model"),
+        ("rwkv1", "BlinkDL+AI-Writer/model/wangwen-2022-02-15.json", "char_table.json"),
+    ],
+)
+def test_a_tokenizer_saving_its_release_file_travels_with_the_shared_vocab_helper(
+    name: str, release_file: str, saved_name: str, tmp_path: Path
+) -> None:
+    """Tokenizers whose vocabulary is the release's own file save it through ``tokenization/_vocab.py``: the
+    exported folder carries that module, and the child (no zhplm) tokenizes as we do and saves the same file."""
+    from transformers import GPT2Config
+
+    release = ASSETS / release_file
+    if not release.is_file():
+        pytest.skip(f"{release} is not in the shared assets")
+    writer = importlib.import_module(f"zhplm.arch.tokenization.{name}")
+    folder = tmp_path / name
+    getattr(writer, f"write_{name}_tokenizer")(release, folder)
+    GPT2Config(vocab_size=8, n_embd=8, n_layer=1, n_head=1).save_pretrained(str(folder))
+    write_remote_code(folder)
+    assert (folder / "zhplm_arch_tokenization_vocab.py").is_file()
+    script = tmp_path / "child.py"
+    script.write_text(TOKENIZER_CHILD, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_", "TRANSFORMERS"))}
+    env |= {
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_MODULES_CACHE": str(tmp_path / "hf-modules"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    texts = ["今天天气很好", "北京是中国的首都。"]
+    args = [sys.executable, "-I", str(script), str(folder), str(tmp_path / "saved"), json.dumps(texts)]
+    done = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-4000:]
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    assert child["module"].startswith("transformers_modules.")
+    assert child["ids"] == [our_tokenizer(folder)(t)["input_ids"] for t in texts]
+    assert (tmp_path / "saved" / saved_name).read_bytes() == release.read_bytes()

@@ -14,9 +14,11 @@ import argparse
 import contextlib
 import hashlib
 import json
+import math
 import os
 import subprocess
 import sys
+import types
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -354,10 +356,182 @@ def rendezvous() -> str:
 
 def init_model_parallel(rank: int, world: int, init_method: str) -> None:
     """One rank of a THUDM/Megatron oracle: the gloo process group, then the original ``mpu``'s own
-    model-parallel groups (``mpu`` must already be importable from the snapshot's checkout)."""
+    model-parallel groups (``mpu`` must already be importable from the snapshot's checkout); their
+    prints go to stderr."""
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=init_method, world_size=world, rank=rank)
-    import mpu
+    with stdout_to_stderr():
+        dist.init_process_group("gloo", init_method=init_method, world_size=world, rank=rank)
+        import mpu
 
-    mpu.initialize_model_parallel(world)
+        mpu.initialize_model_parallel(world)
+
+
+# --------------------------------------------------------------------------------------------------------
+# running the originals' code on one CPU: stand-ins for what they import and never need here
+
+
+def stub_module(name: str, **attrs: Any) -> types.ModuleType:
+    """An empty module ``name`` holding ``attrs``, put in ``sys.modules`` so that the original's
+    ``import name`` finds it."""
+    mod = types.ModuleType(name)
+    mod.__dict__.update(attrs)
+    sys.modules[name] = mod
+    return mod
+
+
+class _NoFork:
+    """Megatron's CUDA RNG tracker without CUDA: ``fork()`` does nothing (dropout is 0 and eval here)."""
+
+    @contextlib.contextmanager
+    def fork(self, name: str = "") -> Iterator[None]:
+        yield
+
+
+def megatron_stubs(*, apex: bool = True) -> list[str]:
+    """The stand-ins :func:`import_megatron_mpu` installs, as an oracle's summary names them."""
+    named = ["apex FusedLayerNorm -> torch.nn.LayerNorm"] if apex else []
+    return [*named, "deepspeed.checkpointing.is_configured() -> False", "torch._six.inf",
+            "mpu get_cuda_rng_tracker().fork() -> no-op"]  # fmt: skip
+
+
+def import_megatron_mpu(workdir: Path, transformer: str = "mpu.transformer", *, apex: bool = True) -> Any:
+    """Import the original ``mpu`` of a THUDM/Megatron checkout ``workdir`` on one CPU and return it.
+
+    First the stand-ins :func:`megatron_stubs` names: ``deepspeed`` (only
+    ``deepspeed.checkpointing.is_configured()`` is called), ``torch._six`` (gone from torch 2; ``mpu/grads.py``
+    imports ``inf`` from it) and, with ``apex``, ``apex.normalization.fused_layer_norm.FusedLayerNorm`` →
+    ``torch.nn.LayerNorm`` (the same maths, eps passed); then the ``transformer`` module's
+    ``get_cuda_rng_tracker`` becomes one whose ``fork()`` does nothing."""
+    import importlib
+
+    import torch
+
+    if apex:
+        stub_module("apex", __path__=[])
+        stub_module("apex.normalization", __path__=[])
+        stub_module("apex.normalization.fused_layer_norm", FusedLayerNorm=torch.nn.LayerNorm)
+    stub_module("deepspeed", checkpointing=types.SimpleNamespace(is_configured=lambda: False), __path__=[])
+    if "torch._six" not in sys.modules:
+        stub_module("torch._six", inf=math.inf)
+    sys.path.insert(0, str(workdir))
+    mpu = importlib.import_module("mpu")
+    importlib.import_module(transformer).get_cuda_rng_tracker = lambda: _NoFork()
+    return mpu
+
+
+def fill_megatron(
+    model: Any,
+    seed: int,
+    rank: int,
+    *,
+    own_also: tuple[str, ...] = (),
+    scale: Callable[[str], float] | None = None,
+) -> None:
+    """Every parameter of a Megatron model from :func:`random_value`, seeded by its name: a rank's own slice
+    of a model-parallel parameter (``model_parallel``, or a name containing one of ``own_also``) with a seed
+    of its rank, the replicated ones alike on every rank; LayerNorm weights as gammas; ``scale(name)``
+    multiplies a value (tiny embeddings keep a deep stack's logits O(1))."""
+    import torch
+
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            own = bool(getattr(p, "model_parallel", False)) or any(s in name for s in own_also)
+            r = rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
+            leaf = name.replace("layer_norm.weight", "gamma").replace("layernorm.weight", "gamma")
+            value = random_value(r, leaf, tuple(p.shape))
+            if scale is not None:
+                value = value * np.float32(scale(name))
+            p.copy_(torch.from_numpy(value))
+
+
+def megatron_state(model: Any, world: int, iteration: int) -> dict[str, Any]:
+    """A DeepSpeed/Megatron rank's ``mp_rank_XX_model_states.pt`` content, as the releases saved it."""
+    import random
+
+    import torch
+
+    return {
+        "module": model.state_dict(),
+        "iteration": iteration,
+        "mp_world_size": world,
+        "dp_world_size": 1,
+        "global_steps": iteration,
+        "skipped_steps": 0,
+        "random_rng_state": random.getstate(),
+        "np_rng_state": np.random.get_state(),
+        "torch_rng_state": torch.get_rng_state(),
+    }
+
+
+def save_megatron_rank(folder: Path, rank: int, state: dict[str, Any], iteration: int) -> None:
+    """``folder/<iteration>/mp_rank_XX_model_states.pt``; rank 0 also writes ``latest_checkpointed_iteration.txt``."""
+    import torch
+
+    (Path(folder) / str(iteration)).mkdir(parents=True, exist_ok=True)
+    torch.save(state, Path(folder) / str(iteration) / f"mp_rank_{rank:02d}_model_states.pt")
+    if rank == 0:
+        (Path(folder) / "latest_checkpointed_iteration.txt").write_text(str(iteration))
+
+
+def load_megatron_rank(model: Any, folder: Path, rank: int, iteration: int) -> dict[str, Any]:
+    """Load a rank's ``folder/<iteration>/mp_rank_XX_model_states.pt`` into ``model`` (strictly); its content."""
+    import torch
+
+    state: dict[str, Any] = torch.load(
+        Path(folder) / str(iteration) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False
+    )
+    model.load_state_dict(state["module"], strict=True)
+    return state
+
+
+def run_megatron_ranks(
+    forward_rank: Callable[..., None], workdir: Path, ckpt: Path, inputs: Path, out: Path, iteration: int
+) -> tuple[int, dict[str, Any]]:
+    """Every rank of the checkpoint ``ckpt`` runs ``forward_rank(rank, workdir, ckpt, inputs, out, world,
+    init_method)`` (gloo, one process per rank; rank 0 writes ``out`` and ``out.json``); the world size and
+    that JSON."""
+    import torch.multiprocessing as mp
+
+    world = len(list((Path(ckpt) / str(iteration)).glob("mp_rank_*_model_states.pt")))
+    args = (str(workdir), str(ckpt), str(inputs), str(out), world, rendezvous())
+    mp.spawn(forward_rank, args=args, nprocs=world, join=True)
+    return world, json.loads(Path(str(out) + ".json").read_text())
+
+
+def load_file_module(name: str, path: Path, *, expand_tabs: bool = False) -> types.ModuleType:
+    """The original file ``path`` run as module ``name`` (a dotted name sets its package for relative imports);
+    not put in ``sys.modules``.
+
+    ``expand_tabs``: the file mixes tabs and spaces, which Python 3 refuses; Python 2 read a tab as "to the
+    next multiple of 8", so the tabs are expanded to 8 columns first."""
+    if expand_tabs:
+        mod = types.ModuleType(name)
+        mod.__file__ = str(Path(path).resolve())
+        source = Path(path).read_text(encoding="utf-8").expandtabs(8)
+        exec(compile(source, mod.__file__, "exec"), mod.__dict__)
+        return mod
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def megatron_gpt2(config: dict[str, Any], **kwargs: Any) -> Any:
+    """The original ``model/gpt2_modeling.py`` ``GPT2Model`` (run from the checkout) of ``config``'s sizes,
+    without dropout or activation checkpointing; ``kwargs`` are the checkout's further arguments."""
+    mod = load_file_module("gpt2_modeling", Path("model") / "gpt2_modeling.py")
+    return mod.GPT2Model(
+        num_layers=config["num_layers"],
+        vocab_size=config["vocab_size"],
+        hidden_size=config["hidden_size"],
+        num_attention_heads=config["num_attention_heads"],
+        embedding_dropout_prob=0.0,
+        attention_dropout_prob=0.0,
+        output_dropout_prob=0.0,
+        checkpoint_activations=False,
+        **kwargs,
+    )

@@ -49,9 +49,7 @@ is 0 and eval here).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import math
 import os
 import random
 import sys
@@ -76,10 +74,7 @@ CONFIG = {
 }
 ITERATION = 1000
 STUBS = [
-    "deepspeed.checkpointing.is_configured() -> False",
-    "torch._six.inf",
-    "apex FusedLayerNorm -> torch.nn.LayerNorm",
-    "mpu get_cuda_rng_tracker().fork() -> no-op",
+    *C.megatron_stubs(),
 ]
 PATHS = [
     "mpu",
@@ -93,57 +88,15 @@ PATHS = [
 IMAGE_TOKENS = 8192  # the release VQ-VAE's codebook
 
 
-def _module(name: str, **attrs: Any) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
-    return mod
-
-
 def import_original(workdir: Path) -> None:
-    import torch
-
-    _module("deepspeed", checkpointing=types.SimpleNamespace(is_configured=lambda: False))
-    if "torch._six" not in sys.modules:
-        _module("torch._six", inf=math.inf)
-    _module("apex", __path__=[])
-    _module("apex.normalization", __path__=[])
-    _module("apex.normalization.fused_layer_norm", FusedLayerNorm=torch.nn.LayerNorm)
-    sys.path.insert(0, str(workdir))
-    import mpu
-    import mpu.sparse_transformer
-
-    class _NoFork:
-        @contextlib.contextmanager
-        def fork(self, name: str = "") -> Any:
-            yield
-
-    mpu.sparse_transformer.get_cuda_rng_tracker = lambda: _NoFork()
-
-
-def _init(rank: int, world: int, port: str) -> None:
-    with C.stdout_to_stderr():
-        C.init_model_parallel(rank, world, port)
+    C.import_megatron_mpu(workdir, "mpu.sparse_transformer")
 
 
 def _gpt2_model(config: dict[str, Any]) -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gpt2_modeling", Path("model") / "gpt2_modeling.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.GPT2Model(
-        num_layers=config["num_layers"],
-        vocab_size=config["vocab_size"],
-        hidden_size=config["hidden_size"],
-        num_attention_heads=config["num_attention_heads"],
-        embedding_dropout_prob=0.0,
-        attention_dropout_prob=0.0,
-        output_dropout_prob=0.0,
+    return C.megatron_gpt2(
+        config,
         max_sequence_length=config["max_position_embeddings"],
         max_memory_length=config["max_position_embeddings"],
-        checkpoint_activations=False,
         parallel_output=False,
     )
 
@@ -155,22 +108,13 @@ def _write_rank(
 
     os.chdir(workdir)
     import_original(Path(workdir))
-    _init(rank, world, port)
+    C.init_model_parallel(rank, world, port)
     torch.manual_seed(seed)
     model = _gpt2_model(config)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            own = bool(getattr(p, "model_parallel", False))  # a rank's own slice: a seed per rank
-            r = C.rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
-            value = C.random_value(r, name.replace("layernorm.weight", "gamma"), tuple(p.shape))
-            p.copy_(torch.from_numpy(value))
+    C.fill_megatron(model, seed, rank)
     sd = {"module": model.state_dict(), "iteration": ITERATION, "mp_world_size": world, "dp_world_size": 1}
     sd.update(random_rng_state=random.getstate(), torch_rng_state=torch.get_rng_state())
-    folder = Path(out) / str(ITERATION)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save(sd, folder / f"mp_rank_{rank:02d}_model_states.pt")
-    if rank == 0:
-        (Path(out) / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
+    C.save_megatron_rank(Path(out), rank, sd, ITERATION)
 
 
 def write(
@@ -195,10 +139,9 @@ def _forward_rank(rank: int, workdir: str, ckpt_: str, inputs: str, out: str, wo
     import_original(Path(workdir))
     ckpt = Path(ckpt_)
     feeds = json.loads(Path(inputs).read_text())
-    _init(rank, world, port)
+    C.init_model_parallel(rank, world, port)
     model = _gpt2_model(CONFIG).eval()
-    sd = torch.load(ckpt / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False)
-    model.load_state_dict(sd["module"], strict=True)
+    sd = C.load_megatron_rank(model, ckpt, rank, ITERATION)
     seg1, seg2 = torch.tensor(feeds["segment1"]), torch.tensor(feeds["segment2"])
 
     def positions(start: int, ids: torch.Tensor) -> torch.Tensor:
@@ -225,12 +168,7 @@ def _forward_rank(rank: int, workdir: str, ckpt_: str, inputs: str, out: str, wo
 
 def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any]:
     """Every rank of the checkpoint runs the original model (gloo, one process per rank); rank 0 saves."""
-    import torch.multiprocessing as mp
-
-    world = len(list((ckpt / str(ITERATION)).glob("mp_rank_*_model_states.pt")))
-    args = (str(workdir), str(ckpt), str(inputs), str(out), world, C.rendezvous())
-    mp.spawn(_forward_rank, args=args, nprocs=world, join=True)
-    info = json.loads(Path(str(out) + ".json").read_text())
+    world, info = C.run_megatron_ranks(_forward_rank, workdir, ckpt, inputs, out, ITERATION)
     return {"outputs": ["logits", "logits2", "greedy"], "ranks": world, **info}
 
 
@@ -267,7 +205,7 @@ def _unified_tokenizer(workdir: Path) -> Any:
 
     _torchvision_stub.install()  # vqvae_tokenizer imports torchvision.transforms (used only to read images)
     sys.path.insert(0, str(workdir))
-    package = _module(
+    package = C.stub_module(
         "data_utils", __path__=[str(workdir / "data_utils")]
     )  # not its __init__: the data pipeline
     from data_utils import unified_tokenizer as U
@@ -301,13 +239,12 @@ def _pretrain_gpt2_masks(workdir: Path) -> types.ModuleType:
 
     tree = ast.parse((workdir / "pretrain_gpt2.py").read_text(encoding="utf-8"))
     fn = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "get_masks_and_position_ids"]
-    mod = _module("pretrain_gpt2", torch=torch, get_tokenizer=sys.modules["data_utils"].get_tokenizer)
+    mod = C.stub_module("pretrain_gpt2", torch=torch, get_tokenizer=sys.modules["data_utils"].get_tokenizer)
     exec(compile(ast.Module(body=fn, type_ignores=[]), "pretrain_gpt2.py", "exec"), mod.__dict__)
     return mod
 
 
 def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
-    import importlib.util
 
     import torch
 
@@ -315,10 +252,7 @@ def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path)
     import_original(workdir)
     tok = _unified_tokenizer(workdir)
     _pretrain_gpt2_masks(workdir)
-    spec = importlib.util.spec_from_file_location("sampling", workdir / "generation" / "sampling.py")
-    assert spec is not None and spec.loader is not None
-    sampling = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sampling)
+    sampling = C.load_file_module("sampling", workdir / "generation" / "sampling.py")
     from data_utils import vqvae_tokenizer as V
     from vqvae.vqvae_zc import VQVAE
 

@@ -50,14 +50,11 @@ functions are used) and its tabs expanded to 8 columns (the file mixes tabs and 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import math
 import os
 import shutil
 import sys
 import tempfile
-import types
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +73,7 @@ CONFIG = {  # scripts/generate_text.sh's arguments, tiny
 }
 ITERATION = 1000
 STUBS = [
-    "apex FusedLayerNorm -> torch.nn.LayerNorm",
-    "deepspeed.checkpointing.is_configured() -> False",
-    "torch._six.inf",
-    "mpu get_cuda_rng_tracker().fork() -> no-op",
+    *C.megatron_stubs(),
     "torch.load(weights_only=False) in change_mp.py",
     "generate_samples.py training-stack imports -> empty modules",
     "generate_samples.py tabs expanded to 8 columns (Python 2's reading)",
@@ -93,118 +87,42 @@ PATHS = [
 ]
 
 
-def _module(name: str, **attrs: Any) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
-    return mod
-
-
 def import_original(workdir: Path) -> None:
     """Install the named stubs and import the original ``mpu`` from ``workdir`` (the extracted snapshot)."""
-    import torch
-
-    _module("apex")
-    _module("apex.normalization")
-    _module("apex.normalization.fused_layer_norm", FusedLayerNorm=torch.nn.LayerNorm)
-    checkpointing = types.SimpleNamespace(is_configured=lambda: False)
-    _module("deepspeed", checkpointing=checkpointing)
-    if "torch._six" not in sys.modules:
-        _module("torch._six", inf=math.inf)
-    sys.path.insert(0, str(workdir))
-    import mpu
-    import mpu.transformer
-
-    class _NoFork:
-        @contextlib.contextmanager
-        def fork(self, name: str = "") -> Any:
-            yield
-
-    mpu.transformer.get_cuda_rng_tracker = lambda: _NoFork()
+    C.import_megatron_mpu(workdir)
 
 
 def _gpt2_model(config: dict[str, Any], parallel_output: bool) -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gpt2_modeling", Path("model") / "gpt2_modeling.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.GPT2Model(
-        num_layers=config["num_layers"],
-        vocab_size=config["vocab_size"],
-        hidden_size=config["hidden_size"],
-        num_attention_heads=config["num_attention_heads"],
-        embedding_dropout_prob=0.0,
-        attention_dropout_prob=0.0,
-        output_dropout_prob=0.0,
-        max_sequence_length=config["max_position_embeddings"],
-        checkpoint_activations=False,
-        parallel_output=parallel_output,
+    return C.megatron_gpt2(
+        config, max_sequence_length=config["max_position_embeddings"], parallel_output=parallel_output
     )
 
 
 def _generate_samples() -> Any:
     """``generate_samples.py`` imported for its pure functions; its training-stack imports are empty modules."""
     for name in ("arguments", "utils", "configure_data", "fp16", "model"):
-        _module(name)
+        C.stub_module(name)
     sys.modules["arguments"].get_args = None  # type: ignore[attr-defined]
     sys.modules["utils"].__dict__.update(Timers=None, load_checkpoint_model=None, print_rank_0=print)
     sys.modules["configure_data"].configure_data = None  # type: ignore[attr-defined]
     sys.modules["fp16"].FP16_Module = None  # type: ignore[attr-defined]
     sys.modules["model"].__dict__.update(GPT2Model=None, DistributedDataParallel=None)
-    _module("data_utils")
-    _module("data_utils.tokenization_gpt2", GPT2Tokenizer=None)
-    # the file mixes tabs and spaces (Python 2 read a tab as "to the next multiple of 8"; Python 3 refuses)
-    source = Path("generate_samples.py").read_text(encoding="utf-8").expandtabs(8)
-    mod = types.ModuleType("generate_samples")
-    mod.__file__ = str(Path("generate_samples.py").resolve())
-    exec(compile(source, mod.__file__, "exec"), mod.__dict__)
-    return mod
-
-
-def _fill(model: Any, seed: int, rank: int) -> None:
-    import torch
-
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            own = bool(getattr(p, "model_parallel", False))
-            r = C.rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
-            value = C.random_value(r, name.replace("layernorm.weight", "gamma"), tuple(p.shape))
-            if "embeddings" in name:
-                value = value * np.float32(0.2)
-            p.copy_(torch.from_numpy(value))
+    C.stub_module("data_utils")
+    C.stub_module("data_utils.tokenization_gpt2", GPT2Tokenizer=None)
+    return C.load_file_module("generate_samples", Path("generate_samples.py"), expand_tabs=True)
 
 
 def _write_rank(rank: int, workdir: str, out: str, seed: int, port: str) -> None:
-    import random
-
     import torch
 
     os.chdir(workdir)
     import_original(Path(workdir))
-    with C.stdout_to_stderr():
-        C.init_model_parallel(rank, 2, port)
+    C.init_model_parallel(rank, 2, port)
     config = json.loads((Path(out) / "cpm_config.json").read_text())
     torch.manual_seed(seed)  # both ranks build the same master weights, then keep their slices
     model = _gpt2_model(config, parallel_output=False)
-    _fill(model, seed, rank)
-    sd = {
-        "module": model.state_dict(),
-        "iteration": ITERATION,
-        "mp_world_size": 2,
-        "dp_world_size": 1,
-        "global_steps": ITERATION,
-        "skipped_steps": 0,
-        "random_rng_state": random.getstate(),
-        "np_rng_state": np.random.get_state(),
-        "torch_rng_state": torch.get_rng_state(),
-    }
-    folder = Path(out) / str(ITERATION)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save(sd, folder / f"mp_rank_{rank:02d}_model_states.pt")
-    if rank == 0:
-        (Path(out) / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
+    C.fill_megatron(model, seed, rank, scale=lambda name: 0.2 if "embeddings" in name else 1.0)
+    C.save_megatron_rank(Path(out), rank, C.megatron_state(model, 2, ITERATION), ITERATION)
 
 
 def write(workdir: Path, out: Path, seed: int) -> dict[str, Any]:
@@ -221,12 +139,10 @@ def _forward_mp2_rank(rank: int, workdir: str, ckpt: str, ids: list[list[int]], 
 
     os.chdir(workdir)
     import_original(Path(workdir))
-    with C.stdout_to_stderr():
-        C.init_model_parallel(rank, 2, port)
+    C.init_model_parallel(rank, 2, port)
     config = json.loads((Path(ckpt) / "cpm_config.json").read_text())
     model = _gpt2_model(config, parallel_output=False).eval()
-    sd = torch.load(Path(ckpt) / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False)
-    model.load_state_dict(sd["module"], strict=True)
+    C.load_megatron_rank(model, Path(ckpt), rank, ITERATION)
     gs = _generate_samples()
     tokens = torch.tensor(ids)
     mask, _, pos = gs.get_masks_and_position_ids(tokens, -1, False, False)
@@ -278,8 +194,7 @@ def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path, max_new_tokens: 
         )
         logits_mp2 = np.load(mp2)
         sd = torch.load(merged, map_location="cpu", weights_only=False)
-    with C.stdout_to_stderr():
-        C.init_model_parallel(0, 1, C.rendezvous())
+    C.init_model_parallel(0, 1, C.rendezvous())
     model = _gpt2_model(config, parallel_output=False).eval()
     model.load_state_dict(sd["module"], strict=True)
     gs = _generate_samples()
@@ -333,16 +248,9 @@ def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path, max_new_tokens: 
 
 
 def tokenize(workdir: Path, vocab_dir: Path, texts: Path, out: Path) -> dict[str, Any]:
-    import importlib.util
-
-    _module("data_utils", __path__=[])
-    _module("data_utils.file_utils", cached_path=None)
-    spec = importlib.util.spec_from_file_location(
-        "data_utils.tokenization_gpt2", workdir / "data_utils" / "tokenization_gpt2.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    C.stub_module("data_utils", __path__=[])
+    C.stub_module("data_utils.file_utils", cached_path=None)
+    mod = C.load_file_module("data_utils.tokenization_gpt2", workdir / "data_utils" / "tokenization_gpt2.py")
     tok = mod.GPT2Tokenizer(str(vocab_dir / "vocab.json"), str(vocab_dir / "chinese_vocab.model"))
     rows = []
     with C.stdout_to_stderr():

@@ -61,9 +61,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
-import random
 import runpy
 import sys
 import tempfile
@@ -124,41 +122,15 @@ PATHS = {
 }  # fmt: skip
 
 
-def _module(name: str, **attrs: Any) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
-    return mod
-
-
 def import_original(src: Path, arch: str) -> Any:
     """Install the named stubs, import the original ``mpu`` and ``model`` from ``src``; return ``model``."""
-    import torch
-
-    _module("apex")
-    _module("apex.normalization")
-    _module("apex.normalization.fused_layer_norm", FusedLayerNorm=torch.nn.LayerNorm)
-    _module("deepspeed", checkpointing=types.SimpleNamespace(is_configured=lambda: False), __path__=[])
     # CPM-2's transformer_enc_dec.py imports set_num_layers (activation checkpointing; never called here)
-    _module("deepspeed.runtime", __path__=[])
-    _module("deepspeed.runtime.activation_checkpointing", __path__=[])
-    _module("deepspeed.runtime.activation_checkpointing.checkpointing", set_num_layers=None)
-    if "torch._six" not in sys.modules:
-        _module("torch._six", inf=math.inf)
-    sys.path.insert(0, str(src))
-    import mpu
-
-    transformer = sys.modules["mpu.transformer" if arch == "eva" else "mpu.transformer_enc_dec"]
-
-    class _NoFork:
-        @contextlib.contextmanager
-        def fork(self, name: str = "") -> Any:
-            yield
-
-    transformer.get_cuda_rng_tracker = lambda: _NoFork()  # type: ignore[attr-defined]
+    C.stub_module("deepspeed.runtime", __path__=[])
+    C.stub_module("deepspeed.runtime.activation_checkpointing", __path__=[])
+    C.stub_module("deepspeed.runtime.activation_checkpointing.checkpointing", set_num_layers=None)
+    C.import_megatron_mpu(src, "mpu.transformer" if arch == "eva" else "mpu.transformer_enc_dec")
     import model
 
-    del mpu
     return model
 
 
@@ -170,46 +142,6 @@ def _build(model: Any, arch: str, config_file: Path, parallel_output: bool) -> A
     cfg = model.EncDecConfig.from_json_file(str(config_file))
     cfg.vocab_size = VOCAB_SIZE
     return model.EncDecModel(cfg, parallel_output=parallel_output)
-
-
-def _fill(net: Any, seed: int, rank: int) -> None:
-    import torch
-
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            own = bool(getattr(p, "model_parallel", False)) or "relative_attention_bias" in name
-            r = C.rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
-            value = C.random_value(
-                r,
-                name.replace("layer_norm.weight", "gamma").replace("layernorm.weight", "gamma"),
-                tuple(p.shape),
-            )
-            p.copy_(torch.from_numpy(value))
-
-
-def _state(net: Any, world: int) -> dict[str, Any]:
-    import torch
-
-    return {
-        "module": net.state_dict(),
-        "iteration": ITERATION,
-        "mp_world_size": world,
-        "dp_world_size": 1,
-        "global_steps": ITERATION,
-        "skipped_steps": 0,
-        "random_rng_state": random.getstate(),
-        "np_rng_state": np.random.get_state(),
-        "torch_rng_state": torch.get_rng_state(),
-    }
-
-
-def _save(folder: Path, rank: int, state: dict[str, Any]) -> None:
-    import torch
-
-    (folder / str(ITERATION)).mkdir(parents=True, exist_ok=True)
-    torch.save(state, folder / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt")
-    if rank == 0:
-        (folder / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
 
 
 def _tiny_vocab(src: Path, arch: str) -> list[str]:
@@ -235,11 +167,10 @@ def write_eva(src: Path, out: Path, seed: int, attn_scale: bool = False) -> dict
     model = import_original(src, "eva")
     for sub in ("mp1", "mp2"):
         _write_files(out / sub, src, "eva", attn_scale)
-    with C.stdout_to_stderr():
-        C.init_model_parallel(0, 1, C.rendezvous())
+    C.init_model_parallel(0, 1, C.rendezvous())
     torch.manual_seed(seed)
     net = _build(model, "eva", _eva_config(out / "mp1"), parallel_output=False)
-    _fill(net, seed, 0)
+    C.fill_megatron(net, seed, 0, own_also=("relative_attention_bias",))
     # like a trained model, the head never prefers control tokens: their rows are zero (a zero logit loses to
     # the largest of the word logits), so the dialogue's replies are words whose text reads back to the same ids
     vocab = _tiny_vocab(src, "eva")
@@ -250,7 +181,7 @@ def write_eva(src: Path, out: Path, seed: int, attn_scale: bool = False) -> dict
     ]
     with torch.no_grad():
         net.lm_head.weight[control] = 0.0
-    _save(out / "mp1", 0, _state(net, 1))
+    C.save_megatron_rank(out / "mp1", 0, C.megatron_state(net, 1, ITERATION), ITERATION)
     load = torch.load
     torch.load = lambda *a, **k: load(*a, **{**k, "weights_only": False})  # type: ignore[assignment]
     argv = sys.argv
@@ -277,12 +208,11 @@ def _write_cpm2_rank(
 
     os.chdir(src)
     model = import_original(Path(src), "cpm2")
-    with C.stdout_to_stderr():
-        C.init_model_parallel(rank, 2, port)
+    C.init_model_parallel(rank, 2, port)
     torch.manual_seed(seed)
     net = _build(model, "cpm2", Path(out) / CONFIG_NAMES["cpm2"], parallel_output=False)
-    _fill(net, seed, rank)
-    _save(Path(out), rank, _state(net, 2))
+    C.fill_megatron(net, seed, rank, own_also=("relative_attention_bias",))
+    C.save_megatron_rank(Path(out), rank, C.megatron_state(net, 2, ITERATION), ITERATION)
     if (
         feeds is not None and ref is not None
     ):  # forward in the same ranks: a fresh model loads the saved shard
@@ -302,11 +232,11 @@ def write_cpm2(
 
 def _eva_interactive() -> Any:
     """``eva_interactive.py`` for its mask functions; its training-stack imports are empty modules."""
-    _module("arguments", get_args=None)
-    _module(
+    C.stub_module("arguments", get_args=None)
+    C.stub_module(
         "utils", load_checkpoint=None, print_rank_0=print, initialize_distributed=None, set_random_seed=None
     )
-    _module("fp16", FP16_Module=None)
+    C.stub_module("fp16", FP16_Module=None)
     import eva_interactive
 
     return eva_interactive
@@ -316,8 +246,7 @@ def forward_eva(src: Path, ckpt: Path, feeds: dict[str, Any], out: Path) -> dict
     import torch
 
     model = import_original(src, "eva")
-    with C.stdout_to_stderr():
-        C.init_model_parallel(0, 1, C.rendezvous())
+    C.init_model_parallel(0, 1, C.rendezvous())
     net = _build(model, "eva", _eva_config(ckpt), parallel_output=False).eval()
     sd = torch.load(
         ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False
@@ -363,8 +292,7 @@ def dialogue_eva(src: Path, ckpt: Path, turns: list[str], out: Path, max_new_tok
     import torch
 
     model = import_original(src, "eva")
-    with C.stdout_to_stderr():
-        C.init_model_parallel(0, 1, C.rendezvous())
+    C.init_model_parallel(0, 1, C.rendezvous())
     net = _build(model, "eva", _eva_config(ckpt), parallel_output=False).eval()
     sd = torch.load(
         ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False
@@ -414,8 +342,7 @@ def dialogue_eva(src: Path, ckpt: Path, turns: list[str], out: Path, max_new_tok
 def _forward_cpm2_rank(rank: int, src: str, ckpt: str, feeds: dict[str, Any], out: str, port: str) -> None:
     os.chdir(src)
     model = import_original(Path(src), "cpm2")
-    with C.stdout_to_stderr():
-        C.init_model_parallel(rank, 2, port)
+    C.init_model_parallel(rank, 2, port)
     _cpm2_compute(rank, model, ckpt, feeds, out)
 
 
@@ -423,8 +350,7 @@ def _cpm2_compute(rank: int, model: Any, ckpt: str, feeds: dict[str, Any], out: 
     import torch
 
     net = _build(model, "cpm2", Path(ckpt) / CONFIG_NAMES["cpm2"], parallel_output=False).eval()
-    sd = torch.load(Path(ckpt) / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False)
-    net.load_state_dict(sd["module"], strict=True)
+    C.load_megatron_rank(net, Path(ckpt), rank, ITERATION)
 
     def run(enc: Any, dec: Any) -> dict[str, Any]:
         b, s, t = enc.shape[0], enc.shape[1], dec.shape[1]

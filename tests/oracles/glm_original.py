@@ -45,7 +45,6 @@ real one); ``nltk`` (imported by ``data_utils/tokenization.py``, used only by th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 import math
@@ -66,10 +65,7 @@ CONFIG = {"num_layers": 2, "hidden_size": 32, "num_attention_heads": 4, "vocab_s
           "max_sequence_length": 64}  # fmt: skip
 MP = 2
 STUBS = [
-    "apex FusedLayerNorm -> torch.nn.LayerNorm",
-    "deepspeed.checkpointing.is_configured() -> False",
-    "torch._six.inf",
-    "mpu get_cuda_rng_tracker().fork() -> no-op",
+    *C.megatron_stubs(),
     "model.prompt.PromptSpell -> unused placeholder; utils.print_rank_0 -> stderr",
     "generate_samples.py training-stack imports (arguments, pretrain_glm, utils, configure_data, train_utils)"
     " -> empty modules",
@@ -79,50 +75,21 @@ PATHS = ["mpu", "model/modeling_glm.py", "generate_samples.py", "generation_util
          "chinese_sentencepiece"]  # fmt: skip
 
 
-def _module(name: str, **attrs: Any) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
-    return mod
-
-
 def _eprint(*a: Any, **k: Any) -> None:
     print(*a, file=sys.stderr)
 
 
 def import_original(workdir: Path) -> Any:
     """Install the named stubs, start a gloo world of one, return the original ``modeling_glm`` module."""
-    import torch
     import torch.distributed as dist
 
-    _module("apex")
-    _module("apex.normalization")
-    _module("apex.normalization.fused_layer_norm", FusedLayerNorm=torch.nn.LayerNorm)
-    _module("deepspeed", checkpointing=types.SimpleNamespace(is_configured=lambda: False))
-    if "torch._six" not in sys.modules:
-        _module("torch._six", inf=math.inf)
-    sys.path.insert(0, str(workdir))
-    import mpu
-    import mpu.transformer
-
-    class _NoFork:
-        @contextlib.contextmanager
-        def fork(self, name: str = "") -> Any:
-            yield
-
-    mpu.transformer.get_cuda_rng_tracker = lambda: _NoFork()
+    C.import_megatron_mpu(workdir)
     if not dist.is_initialized():
-        with C.stdout_to_stderr():
-            dist.init_process_group("gloo", init_method=C.rendezvous(), world_size=1, rank=0)
-            mpu.initialize_model_parallel(1)
-    _module("model", __path__=[str(workdir / "model")])
-    _module("model.prompt", PromptSpell=None)
-    _module("utils", print_rank_0=_eprint)
-    spec = importlib.util.spec_from_file_location("model.modeling_glm", workdir / "model" / "modeling_glm.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+        C.init_model_parallel(0, 1, C.rendezvous())
+    C.stub_module("model", __path__=[str(workdir / "model")])
+    C.stub_module("model.prompt", PromptSpell=None)
+    C.stub_module("utils", print_rank_0=_eprint)
+    return C.load_file_module("model.modeling_glm", workdir / "model" / "modeling_glm.py")
 
 
 def _model(modeling: Any, config: dict[str, int]) -> Any:
@@ -171,7 +138,7 @@ def write(workdir: Path, out: Path, seed: int, config: dict[str, int]) -> dict[s
 
 def _generate_samples(workdir: Path) -> Any:
     for name in ("arguments", "pretrain_glm", "configure_data", "train_utils"):
-        _module(name)
+        C.stub_module(name)
     sys.modules["arguments"].get_args = None  # type: ignore[attr-defined]
     sys.modules["pretrain_glm"].__dict__.update(
         initialize_distributed=None, set_random_seed=None, get_masks_and_position_ids=None
@@ -179,11 +146,7 @@ def _generate_samples(workdir: Path) -> Any:
     sys.modules["utils"].load_checkpoint = None  # type: ignore[attr-defined]
     sys.modules["configure_data"].prepare_tokenizer = None  # type: ignore[attr-defined]
     sys.modules["train_utils"].get_model = None  # type: ignore[attr-defined]
-    spec = importlib.util.spec_from_file_location("generate_samples", workdir / "generate_samples.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return C.load_file_module("generate_samples", workdir / "generate_samples.py")
 
 
 class _Tok:
@@ -266,11 +229,11 @@ def bench(workdir: Path, ckpt: Path, inputs: Path, out: Path, reps: int) -> dict
 
 
 def tokenize(workdir: Path, texts: Path, out: Path, fix: bool) -> dict[str, Any]:
-    _module("nltk", tokenize=None)
-    _module("utils", print_rank_0=_eprint)
-    _module("data_utils", __path__=[str(workdir / "data_utils")])
-    _module("data_utils.wordpiece", BertTokenizer=None, PRETRAINED_VOCAB_ARCHIVE_MAP={})
-    _module("data_utils.tokenization_gpt2", GPT2Tokenizer=None)
+    C.stub_module("nltk", tokenize=None)
+    C.stub_module("utils", print_rank_0=_eprint)
+    C.stub_module("data_utils", __path__=[str(workdir / "data_utils")])
+    C.stub_module("data_utils.wordpiece", BertTokenizer=None, PRETRAINED_VOCAB_ARCHIVE_MAP={})
+    C.stub_module("data_utils.tokenization_gpt2", GPT2Tokenizer=None)
     sys.path.insert(0, str(workdir))
     spec = importlib.util.spec_from_file_location(
         "data_utils.tokenization", workdir / "data_utils" / "tokenization.py"

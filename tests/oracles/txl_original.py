@@ -39,11 +39,8 @@ modules (only ``get_masks_and_position_ids``, ``get_batch``, ``top_k_logits`` an
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import math
 import os
-import random
 import sys
 import tempfile
 import types
@@ -59,63 +56,22 @@ REPO = "THUDM/Chinese-Transformer-XL"
 CONFIG = {"num_layers": 2, "hidden_size": 32, "num_attention_heads": 4, "vocab_size": 50048, "mem_length": 6}
 ITERATION = 1000
 STUBS = [
-    "deepspeed.checkpointing.is_configured() -> False",
-    "torch._six.inf",
-    "mpu get_cuda_rng_tracker().fork() -> no-op",
+    *C.megatron_stubs(apex=False),
     "generate_samples.py training-stack imports -> empty modules",
     "data_utils -> empty package (tokenizer files loaded alone)",
 ]
 PATHS = ["mpu", "model/gpt2_modeling.py", "generate_samples.py", "data_utils", "chinese_sentencepiece"]
 
 
-def _module(name: str, **attrs: Any) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
-    return mod
-
-
 def import_original(workdir: Path) -> None:
-    import torch  # noqa: F401
-
-    _module("deepspeed", checkpointing=types.SimpleNamespace(is_configured=lambda: False))
-    if "torch._six" not in sys.modules:
-        _module("torch._six", inf=math.inf)
-    sys.path.insert(0, str(workdir))
-    import mpu
-    import mpu.transformer
-
-    class _NoFork:
-        @contextlib.contextmanager
-        def fork(self, name: str = "") -> Any:
-            yield
-
-    mpu.transformer.get_cuda_rng_tracker = lambda: _NoFork()
-
-
-def _init(rank: int, world: int, port: str) -> None:
-    with C.stdout_to_stderr():
-        C.init_model_parallel(rank, world, port)
+    C.import_megatron_mpu(workdir, apex=False)
 
 
 def _gpt2_model(config: dict[str, Any]) -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gpt2_modeling", Path("model") / "gpt2_modeling.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.GPT2Model(
-        num_layers=config["num_layers"],
-        vocab_size=config["vocab_size"],
-        hidden_size=config["hidden_size"],
-        num_attention_heads=config["num_attention_heads"],
-        embedding_dropout_prob=0.0,
-        attention_dropout_prob=0.0,
-        output_dropout_prob=0.0,
+    return C.megatron_gpt2(
+        config,
         max_sequence_length=64,
         max_memory_length=config["mem_length"],
-        checkpoint_activations=False,
         parallel_output=False,
         relative_encoding=True,
     )
@@ -123,7 +79,7 @@ def _gpt2_model(config: dict[str, Any]) -> Any:
 
 def _generate_samples() -> Any:
     for name in ("nltk", "arguments", "utils", "data_utils", "configure_data", "fp16", "model"):
-        _module(name)
+        C.stub_module(name)
     sys.modules["arguments"].get_args = None  # type: ignore[attr-defined]
     sys.modules["utils"].__dict__.update(
         Timers=None,
@@ -136,11 +92,7 @@ def _generate_samples() -> Any:
     sys.modules["configure_data"].configure_data = None  # type: ignore[attr-defined]
     sys.modules["fp16"].FP16_Module = None  # type: ignore[attr-defined]
     sys.modules["model"].GPT2Model = None  # type: ignore[attr-defined]
-    source = Path("generate_samples.py").read_text(encoding="utf-8").expandtabs(8)
-    mod = types.ModuleType("generate_samples")
-    mod.__file__ = str(Path("generate_samples.py").resolve())
-    exec(compile(source, mod.__file__, "exec"), mod.__dict__)
-    return mod
+    return C.load_file_module("generate_samples", Path("generate_samples.py"), expand_tabs=True)
 
 
 def _write_rank(
@@ -150,31 +102,11 @@ def _write_rank(
 
     os.chdir(workdir)
     import_original(Path(workdir))
-    _init(rank, world, port)
+    C.init_model_parallel(rank, world, port)
     torch.manual_seed(seed)
     model = _gpt2_model(config)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            own = bool(getattr(p, "model_parallel", False))  # a rank's own slice: a seed per rank
-            r = C.rng(seed * 1000 + (rank + 1 if own else 0) * 100 + sum(map(ord, name)) % 97)
-            value = C.random_value(r, name.replace("layernorm.weight", "gamma"), tuple(p.shape))
-            p.copy_(torch.from_numpy(value))
-    sd = {
-        "module": model.state_dict(),
-        "iteration": ITERATION,
-        "mp_world_size": world,
-        "dp_world_size": 1,
-        "global_steps": ITERATION,
-        "skipped_steps": 0,
-        "random_rng_state": random.getstate(),
-        "np_rng_state": np.random.get_state(),
-        "torch_rng_state": torch.get_rng_state(),
-    }
-    folder = Path(out) / str(ITERATION)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save(sd, folder / f"mp_rank_{rank:02d}_model_states.pt")
-    if rank == 0:
-        (Path(out) / "latest_checkpointed_iteration.txt").write_text(str(ITERATION))
+    C.fill_megatron(model, seed, rank)
+    C.save_megatron_rank(Path(out), rank, C.megatron_state(model, world, ITERATION), ITERATION)
 
 
 def write(workdir: Path, out: Path, seed: int, world: int) -> dict[str, Any]:
@@ -194,10 +126,9 @@ def _forward_rank(rank: int, workdir: str, ckpt_: str, inputs: str, out: str, wo
     import_original(Path(workdir))
     ckpt = Path(ckpt_)
     feeds = json.loads(Path(inputs).read_text())
-    _init(rank, world, port)
+    C.init_model_parallel(rank, world, port)
     model = _gpt2_model(CONFIG).eval()
-    sd = torch.load(ckpt / str(ITERATION) / f"mp_rank_{rank:02d}_model_states.pt", weights_only=False)
-    model.load_state_dict(sd["module"], strict=True)
+    sd = C.load_megatron_rank(model, ckpt, rank, ITERATION)
     gs = _generate_samples()
     mem = CONFIG["mem_length"]
     seg1, seg2 = torch.tensor(feeds["segment1"]), torch.tensor(feeds["segment2"])
@@ -236,12 +167,7 @@ def _forward_rank(rank: int, workdir: str, ckpt_: str, inputs: str, out: str, wo
 
 def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any]:
     """Every rank of the checkpoint runs the original model (gloo, one process per rank); rank 0 saves."""
-    import torch.multiprocessing as mp
-
-    world = len(list((ckpt / str(ITERATION)).glob("mp_rank_*_model_states.pt")))
-    args = (str(workdir), str(ckpt), str(inputs), str(out), world, C.rendezvous())
-    mp.spawn(_forward_rank, args=args, nprocs=world, join=True)
-    info = json.loads(Path(str(out) + ".json").read_text())
+    world, info = C.run_megatron_ranks(_forward_rank, workdir, ckpt, inputs, out, ITERATION)
     return {"outputs": ["logits", "logits2", "greedy"], "ranks": world, **info}
 
 
@@ -254,7 +180,7 @@ def bench(workdir: Path, ckpt: Path, inputs: Path, out: Path, reps: int) -> dict
 
     torch.set_num_threads(2)
     import_original(workdir)
-    _init(0, 1, C.rendezvous())
+    C.init_model_parallel(0, 1, C.rendezvous())
     model = _gpt2_model(CONFIG).eval()
     sd = torch.load(ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", weights_only=False)
     model.load_state_dict(sd["module"], strict=True)
@@ -284,15 +210,8 @@ def bench(workdir: Path, ckpt: Path, inputs: Path, out: Path, reps: int) -> dict
 
 
 def tokenize(workdir: Path, texts: Path, out: Path) -> dict[str, Any]:
-    import importlib.util
-
-    _module("data_utils", __path__=[str(workdir / "data_utils")])
-    spec = importlib.util.spec_from_file_location(
-        "data_utils.sp_tokenizer", workdir / "data_utils" / "sp_tokenizer.py"
-    )
-    assert spec is not None and spec.loader is not None
-    sp = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sp)
+    C.stub_module("data_utils", __path__=[str(workdir / "data_utils")])
+    sp = C.load_file_module("data_utils.sp_tokenizer", workdir / "data_utils" / "sp_tokenizer.py")
     tok = sp.from_pretrained()  # PRETRAINED_MODEL_FILE, relative to the extracted repository
     rows = []
     for text in json.loads(texts.read_text(encoding="utf-8")):

@@ -30,7 +30,6 @@ Parameter names (``P = "cogview."`` inside :class:`CogViewForCausalLM`) keep the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -38,9 +37,21 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import GenerationMixin, PreTrainedModel
 from transformers.activations import ACT2FN
-from transformers.utils.generic import ModelOutput
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
-from zhplm.arch.modeling._layers import LMHeadAccess
+from zhplm.arch.modeling._causal_lm import (
+    CausalLMHead,
+    MegatronMLP,
+    OwnMemory,
+    TokenTableAccess,
+    head_size,
+    masked_softmax,
+    memory_mask,
+    reorder_rows,
+    split_heads,
+    stack_output,
+    start_decoder,
+)
 from zhplm.arch.modeling.configuration_cogview import CogViewConfig
 
 _TIED_HEAD = {"lm_head.weight": "cogview.word_embeddings.weight"}
@@ -59,8 +70,8 @@ class CogViewMemory:
 
     def reorder_cache(self, beam_idx: torch.Tensor) -> None:
         """Beam search: keep the rows of the beams chosen."""
-        for kv in (self.keys, self.values):
-            kv[:] = [None if t is None else t.index_select(0, beam_idx.to(t.device)) for t in kv]
+        self.keys = reorder_rows(self.keys, beam_idx)
+        self.values = reorder_rows(self.values, beam_idx)
 
 
 class PBRelaxLayerNorm(nn.LayerNorm):
@@ -77,43 +88,29 @@ class PBRelaxLayerNorm(nn.LayerNorm):
 class CogViewAttention(nn.Module):
     def __init__(self, config: CogViewConfig) -> None:
         super().__init__()
-        hidden, heads = config.hidden_size, config.num_attention_heads
-        if hidden % heads:
-            raise ValueError(f"hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
-        self.heads, self.head_dim = heads, hidden // heads
+        hidden = config.hidden_size
+        self.head_dim = head_size(hidden, config.num_attention_heads)
         self.query_key_value = nn.Linear(hidden, 3 * hidden)
         self.dense = nn.Linear(hidden, hidden)
         self.attention_dropout = nn.Dropout(config.attention_dropout)
         self.dropout = nn.Dropout(config.hidden_dropout)
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        return x.view(*x.shape[:-1], self.heads, self.head_dim).transpose(1, 2)
-
     def forward(
         self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None, mask: torch.Tensor
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        q, k, v = (self._heads(t) for t in self.query_key_value(x).chunk(3, dim=-1))
+        q, k, v = (split_heads(t, self.head_dim) for t in self.query_key_value(x).chunk(3, dim=-1))
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        scores = (q / self.head_dim**0.5) @ k.transpose(-1, -2)
-        scores = scores * mask - 10000.0 * (1.0 - mask)
-        probs = self.attention_dropout(torch.softmax(scores, dim=-1))
+        probs = masked_softmax((q / self.head_dim**0.5) @ k.transpose(-1, -2), mask, self.attention_dropout)
         context = (probs @ v).transpose(1, 2).reshape(*x.shape[:-1], -1)
         out: torch.Tensor = self.dropout(self.dense(context))
         return out, (k, v)
 
 
-class CogViewMLP(nn.Module):
+class CogViewMLP(MegatronMLP):
     def __init__(self, config: CogViewConfig) -> None:
-        super().__init__()
-        self.dense_h_to_4h = nn.Linear(config.hidden_size, 4 * config.hidden_size)
-        self.act = ACT2FN["gelu_new"]
-        self.dense_4h_to_h = nn.Linear(4 * config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.dropout(self.dense_4h_to_h(self.act(self.dense_h_to_4h(x))))
-        return out
+        hidden = config.hidden_size
+        super().__init__(hidden, 4 * hidden, ACT2FN["gelu_new"], config.hidden_dropout)
 
 
 class CogViewLayer(nn.Module):
@@ -136,17 +133,9 @@ class CogViewLayer(nn.Module):
         return out, kv
 
 
-@dataclass
-class CogViewOutput(ModelOutput):
-    last_hidden_state: torch.Tensor | None = None
-    cache: CogViewMemory | None = None
-
-
-@dataclass
-class CogViewCausalLMOutput(ModelOutput):
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    cache: CogViewMemory | None = None
+# the outputs are transformers' own (the names stay importable)
+CogViewOutput = BaseModelOutputWithPast
+CogViewCausalLMOutput = CausalLMOutputWithPast
 
 
 class CogViewPreTrainedModel(PreTrainedModel):
@@ -157,7 +146,7 @@ class CogViewPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["CogViewLayer"]  # noqa: RUF012 (transformers declares it so)
 
 
-class CogViewModel(CogViewPreTrainedModel):
+class CogViewModel(TokenTableAccess, CogViewPreTrainedModel):
     """The stack up to the final LayerNorm (``last_hidden_state``) and the KV cache."""
 
     def __init__(self, config: CogViewConfig) -> None:
@@ -170,14 +159,6 @@ class CogViewModel(CogViewPreTrainedModel):
         self.final_layernorm = PBRelaxLayerNorm(hidden, eps=config.layer_norm_eps)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Embedding):
-            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
-        self.word_embeddings = value
-
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -188,12 +169,15 @@ class CogViewModel(CogViewPreTrainedModel):
         use_cache: bool | None = None,
         **kwargs: Any,
     ) -> CogViewOutput:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("give exactly one of input_ids and inputs_embeds")
-        h = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
-        use_cache = self.config.use_cache if use_cache is None else use_cache
-        if use_cache and cache is None:
-            cache = CogViewMemory(self.config.num_layers)
+        h, cache, use_cache = start_decoder(
+            self,
+            self.word_embeddings,
+            input_ids,
+            inputs_embeds,
+            cache,
+            use_cache,
+            lambda: CogViewMemory(self.config.num_layers),
+        )
         batch, n = h.shape[:2]
         m = cache.get_seq_length() if cache is not None else 0
         if m + n > self.config.max_position_embeddings:
@@ -201,13 +185,9 @@ class CogViewModel(CogViewPreTrainedModel):
                 f"{m + n} positions is more than CogView's {self.config.max_position_embeddings}: "
                 "give a shorter text or fewer new tokens"
             )
-        keys = torch.ones(batch, m + n, device=h.device, dtype=h.dtype)
-        if attention_mask is not None and attention_mask.dim() == 2:
-            given = attention_mask[:, -(m + n) :].to(device=h.device, dtype=h.dtype)
-            keys[:, m + n - given.shape[1] :] = given
+        mask, keys = memory_mask(attention_mask, batch, n, m, h)
         if position_ids is None:  # left padding: a row's text starts at position 0, as it would alone
             position_ids = (keys.cumsum(-1) - 1).clamp(min=0).long()[:, -n:]
-        mask = torch.tril(torch.ones(n, m + n, device=h.device, dtype=h.dtype), m) * keys[:, None, None, :]
         h = self.dropout(h + self.position_embeddings(position_ids))
         for i, layer in enumerate(self.layers):
             past = None
@@ -217,10 +197,10 @@ class CogViewModel(CogViewPreTrainedModel):
             h, (k, v) = layer(h, past, mask)
             if cache is not None and use_cache:
                 cache.keys[i], cache.values[i] = k.detach(), v.detach()
-        return CogViewOutput(last_hidden_state=self.final_layernorm(h), cache=cache if use_cache else None)
+        return stack_output(self.final_layernorm(h), None, cache, use_cache, False)
 
 
-class CogViewForCausalLM(LMHeadAccess, CogViewPreTrainedModel, GenerationMixin):
+class CogViewForCausalLM(OwnMemory, CausalLMHead, CogViewPreTrainedModel, GenerationMixin):
     """CogView with its tied output projection: next-token ``logits [B, L, vocab]`` over text and image codes."""
 
     _tied_weights_keys = _TIED_HEAD
@@ -230,45 +210,6 @@ class CogViewForCausalLM(LMHeadAccess, CogViewPreTrainedModel, GenerationMixin):
         self.cogview = CogViewModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
-
-    @classmethod
-    def _supports_default_dynamic_cache(cls) -> bool:
-        """``generate`` must not make a KV cache: :class:`CogViewMemory` is made by the first forward."""
-        return False
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        cache: CogViewMemory | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        use_cache: bool | None = None,
-        logits_to_keep: int | torch.Tensor = 0,
-        **kwargs: Any,
-    ) -> CogViewCausalLMOutput:
-        base = self.cogview(
-            input_ids,
-            attention_mask=attention_mask,
-            cache=cache,
-            inputs_embeds=inputs_embeds,
-            position_ids=position_ids,
-            use_cache=use_cache,
-        )
-        hidden = base.last_hidden_state
-        assert hidden is not None
-        if isinstance(logits_to_keep, int):
-            hidden = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
-        else:
-            hidden = hidden[:, logits_to_keep]
-        logits: torch.Tensor = self.lm_head(hidden)
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs
-            )
-        return CogViewCausalLMOutput(loss=loss, logits=logits, cache=base.cache)
 
 
 __all__ = [

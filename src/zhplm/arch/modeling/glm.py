@@ -33,10 +33,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
-from transformers.cache_utils import Cache, DynamicCache
-from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from transformers.cache_utils import Cache
+from transformers.modeling_outputs import BaseModelOutputWithPast
 
-from zhplm.arch.modeling._layers import LMHeadAccess, causal_lm_output, check_ids_or_embeds
+from zhplm.arch.modeling._causal_lm import (
+    CausalLMHead,
+    MegatronMLP,
+    PreLNLayer,
+    TokenTableAccess,
+    head_size,
+    run_layers,
+    split_heads,
+    stack_output,
+    start_decoder,
+    wants_hidden,
+)
 from zhplm.arch.modeling.configuration_glm import GLMConfig
 
 _TIED_HEAD = {"lm_head.weight": "glm.word_embeddings.weight"}
@@ -101,21 +112,18 @@ def glm_mask(
 class GLMAttention(nn.Module):
     def __init__(self, config: GLMConfig, layer_idx: int) -> None:
         super().__init__()
-        hidden, heads = config.hidden_size, config.num_attention_heads
-        if hidden % heads:
-            raise ValueError(f"hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
+        hidden = config.hidden_size
+        self.head_dim = head_size(hidden, config.num_attention_heads)
         if config.attention_scale != 1.0:
             raise ValueError("attention_scale != 1 (GLM-10B English's setting) is not implemented")
         self.config = config
         self.layer_idx = layer_idx
-        self.head_dim = hidden // heads
         self.query_key_value = nn.Linear(hidden, 3 * hidden)
         self.dense = nn.Linear(hidden, hidden)
         self.dropout = nn.Dropout(config.hidden_dropout)
 
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor, cache: Cache | None) -> torch.Tensor:
-        shape = (*hidden.shape[:-1], -1, self.head_dim)
-        q, k, v = (t.view(shape).transpose(1, 2) for t in self.query_key_value(hidden).chunk(3, dim=-1))
+        q, k, v = (split_heads(t, self.head_dim) for t in self.query_key_value(hidden).chunk(3, dim=-1))
         if cache is not None:
             k, v = cache.update(k, v, self.layer_idx)
         p = self.config.attention_dropout if self.training else 0.0
@@ -124,32 +132,19 @@ class GLMAttention(nn.Module):
         return out
 
 
-class GLMMLP(nn.Module):
+def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+class GLMMLP(MegatronMLP):
     def __init__(self, config: GLMConfig) -> None:
-        super().__init__()
-        self.dense_h_to_4h = nn.Linear(config.hidden_size, 4 * config.hidden_size)
-        self.dense_4h_to_h = nn.Linear(4 * config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.dropout(
-            self.dense_4h_to_h(F.gelu(self.dense_h_to_4h(x), approximate="tanh"))
-        )
-        return out
+        super().__init__(config.hidden_size, 4 * config.hidden_size, _gelu_tanh, config.hidden_dropout)
 
 
-class GLMLayer(nn.Module):
+class GLMLayer(PreLNLayer):
     def __init__(self, config: GLMConfig, layer_idx: int) -> None:
-        super().__init__()
-        self.input_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attention = GLMAttention(config, layer_idx)
-        self.post_attention_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = GLMMLP(config)
-
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, cache: Cache | None) -> torch.Tensor:
-        x = hidden + self.attention(self.input_layernorm(hidden), bias, cache)
-        out: torch.Tensor = x + self.mlp(self.post_attention_layernorm(x))
-        return out
+        attention = GLMAttention(config, layer_idx)
+        super().__init__(config.hidden_size, config.layer_norm_eps, attention, GLMMLP(config))
 
 
 class GLMPreTrainedModel(PreTrainedModel):  # type: ignore[misc]
@@ -161,7 +156,7 @@ class GLMPreTrainedModel(PreTrainedModel):  # type: ignore[misc]
     _supports_sdpa = True
 
 
-class GLMModel(GLMPreTrainedModel):
+class GLMModel(TokenTableAccess, GLMPreTrainedModel):
     """The GLM stack up to the final LayerNorm (``last_hidden_state``) and the KV cache.
 
     ``position_ids`` are ``[B, 2, L]`` (position, block position) and ``sep`` ``[B]`` (or an int) the end of
@@ -179,14 +174,6 @@ class GLMModel(GLMPreTrainedModel):
         self.final_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Embedding):
-            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
-        self.word_embeddings = value
-
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -199,14 +186,10 @@ class GLMModel(GLMPreTrainedModel):
         output_hidden_states: bool | None = None,
         **kwargs: Any,
     ) -> BaseModelOutputWithPast:
-        check_ids_or_embeds(input_ids, inputs_embeds)
-        if inputs_embeds is None:
-            assert input_ids is not None
-            inputs_embeds = self.word_embeddings(input_ids)
+        inputs_embeds, cache, use_cache = start_decoder(
+            self, self.word_embeddings, input_ids, inputs_embeds, cache, use_cache
+        )
         batch, length = inputs_embeds.shape[:2]
-        use_cache = bool(self.config.use_cache if use_cache is None else use_cache)
-        if use_cache and cache is None:
-            cache = DynamicCache(config=self.config)
         past = cache.get_seq_length() if cache is not None else 0
         if position_ids is None or sep is None:
             if past or input_ids is None:
@@ -228,24 +211,17 @@ class GLMModel(GLMPreTrainedModel):
         bias = glm_mask(sep_t, past, length, attention_mask, inputs_embeds.dtype)
         hidden = inputs_embeds + self.position_embeddings(position_ids[:, 0])
         hidden = self.dropout(hidden + self.block_position_embeddings(position_ids[:, 1]))
-        want_hidden = bool(
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        )
-        all_hidden = [hidden]
-        for layer in self.layers:
-            hidden = layer(hidden, bias, cache)
-            all_hidden.append(hidden)
+        hidden, all_hidden = run_layers(self.layers, hidden, bias, cache)
         hidden = self.final_layernorm(hidden)
-        return BaseModelOutputWithPast(
-            last_hidden_state=hidden,
-            cache=cache if use_cache else None,
-            hidden_states=tuple(all_hidden) if want_hidden else None,
+        return stack_output(
+            hidden, all_hidden, cache, use_cache, wants_hidden(self.config, output_hidden_states)
         )
 
 
-class GLMForCausalLM(LMHeadAccess, GLMPreTrainedModel, GenerationMixin):
+class GLMForCausalLM(CausalLMHead, GLMPreTrainedModel, GenerationMixin):
     """GLM with its tied output projection: ``logits [B, L, vocab]``; ``generate`` fills the blank after
-    ``<|startofpiece|>`` (positions and mask derived from the full ids at every step)."""
+    ``<|startofpiece|>`` (positions and mask derived from the full ids at every step). ``forward`` takes
+    :class:`GLMModel`'s ``position_ids [B, 2, L]`` and ``sep`` (a keyword, passed on to it)."""
 
     _tied_weights_keys = _TIED_HEAD
 
@@ -263,32 +239,6 @@ class GLMForCausalLM(LMHeadAccess, GLMPreTrainedModel, GenerationMixin):
         inputs["position_ids"] = positions[..., -step:].contiguous()
         inputs["sep"] = sep
         return inputs
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        sep: torch.Tensor | int | None = None,
-        cache: Cache | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        use_cache: bool | None = None,
-        output_hidden_states: bool | None = None,
-        logits_to_keep: int | torch.Tensor = 0,
-        **kwargs: Any,
-    ) -> CausalLMOutputWithPast:
-        base = self.glm(
-            input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            sep=sep,
-            cache=cache,
-            inputs_embeds=inputs_embeds,
-            use_cache=use_cache,
-            output_hidden_states=output_hidden_states,
-        )
-        return causal_lm_output(self, base, labels, logits_to_keep, **kwargs)
 
 
 __all__ = ["GLMConfig", "GLMForCausalLM", "GLMModel", "GLMPreTrainedModel", "glm_positions"]

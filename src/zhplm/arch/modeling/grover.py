@@ -24,7 +24,6 @@ Parameter names (``P = "grover."`` inside :class:`GroverForCausalLM`, ``""`` in 
     P layer.N.mlp.ln1.{weight,bias}
 """
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -32,11 +31,16 @@ from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
-from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.models.gpt2.modeling_gpt2 import eager_attention_forward
 
-from zhplm.arch.modeling._layers import LMHeadAccess, causal_lm_output, decoder_inputs
+from zhplm.arch.modeling._causal_lm import (
+    CausalLMHead,
+    KernelAttention,
+    KernelDecoder,
+    KernelFlags,
+    run_layers,
+    split_heads,
+)
+from zhplm.arch.modeling._layers import DecoderInputs, WordEmbeddingAccess
 from zhplm.arch.modeling.configuration_grover import GroverConfig
 
 # the output projection is the word embedding (transformers 5 ties what this names)
@@ -58,21 +62,11 @@ class GroverEmbeddings(nn.Module):
         return out
 
 
-class GroverAttention(nn.Module):
+class GroverAttention(KernelAttention):
     """Multi-head self-attention over the un-normalised layer input; keys and values go to the cache."""
 
     def __init__(self, config: GroverConfig, layer_idx: int) -> None:
-        super().__init__()
-        if config.hidden_size % config.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
-                f"{config.num_attention_heads}"
-            )
-        self.config = config
-        self.layer_idx = layer_idx
-        self.head_dim = config.hidden_size // config.num_attention_heads
-        self.scaling = self.head_dim**-0.5
-        self.is_causal = True
+        super().__init__(config, layer_idx, config.hidden_size, config.num_attention_heads)
         self.dropout_p = config.attention_probs_dropout_prob
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
@@ -83,26 +77,9 @@ class GroverAttention(nn.Module):
     def forward(
         self, hidden: torch.Tensor, mask: torch.Tensor | None, cache: Cache | None, **kwargs: Any
     ) -> torch.Tensor:
-        shape = (*hidden.shape[:-1], -1, self.head_dim)
-        q = self.query(hidden).view(shape).transpose(1, 2)
-        k = self.key(hidden).view(shape).transpose(1, 2)
-        v = self.value(hidden).view(shape).transpose(1, 2)
-        if cache is not None:
-            k, v = cache.update(k, v, self.layer_idx)
-        attend: Callable[..., tuple[torch.Tensor, Any]] = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
-        )
-        context, _ = attend(
-            self,
-            q,
-            k,
-            v,
-            mask,
-            dropout=self.dropout_p if self.training else 0.0,
-            scaling=self.scaling,
-            **kwargs,
-        )
-        out: torch.Tensor = self.dropout(self.dense(context.reshape(*hidden.shape[:-1], -1)))
+        q, k, v = (split_heads(proj(hidden), self.head_dim) for proj in (self.query, self.key, self.value))
+        context = self.attend(q, k, v, mask, cache, self.dropout_p, **kwargs)
+        out: torch.Tensor = self.dropout(self.dense(context))
         return out
 
 
@@ -138,18 +115,15 @@ class GroverLayer(nn.Module):
         return out
 
 
-class GroverPreTrainedModel(PreTrainedModel):  # type: ignore[misc]
+class GroverPreTrainedModel(KernelFlags, PreTrainedModel):  # type: ignore[misc]
     config_class = GroverConfig
     config: GroverConfig
     base_model_prefix = "grover"
     supports_gradient_checkpointing = False
     _no_split_modules = ["GroverLayer"]  # noqa: RUF012 (transformers declares it so)
-    _supports_sdpa = True
-    _supports_flash_attn = True
-    _supports_flex_attn = True
 
 
-class GroverModel(GroverPreTrainedModel):
+class GroverModel(WordEmbeddingAccess, KernelDecoder, GroverPreTrainedModel):
     """The Grover stack: ``last_hidden_state`` (no final LayerNorm) and the KV cache."""
 
     def __init__(self, config: GroverConfig) -> None:
@@ -158,57 +132,12 @@ class GroverModel(GroverPreTrainedModel):
         self.layer = nn.ModuleList(GroverLayer(config, i) for i in range(config.num_hidden_layers))
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Embedding):
-            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
-        self.embeddings.word_embeddings = value
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        cache: Cache | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        use_cache: bool | None = None,
-        output_hidden_states: bool | None = None,
-        **kwargs: Any,
-    ) -> BaseModelOutputWithPast:
-        inputs = decoder_inputs(
-            self,
-            self.embeddings.word_embeddings,
-            input_ids,
-            inputs_embeds,
-            attention_mask,
-            position_ids,
-            cache,
-            use_cache,
-            output_hidden_states,
-        )
-        inputs_embeds, cache, position_ids, mask = (
-            inputs.embeds,
-            inputs.cache,
-            inputs.position_ids,
-            inputs.mask,
-        )
-        use_cache, want_hidden = inputs.use_cache, inputs.want_hidden
-        kwargs.pop("output_attentions", None)
-        hidden = self.embeddings(inputs_embeds, position_ids)
-        all_hidden = [hidden]
-        for layer in self.layer:
-            hidden = layer(hidden, mask, cache, **kwargs)
-            all_hidden.append(hidden)
-        return BaseModelOutputWithPast(
-            last_hidden_state=hidden,
-            cache=cache if use_cache else None,
-            hidden_states=tuple(all_hidden) if want_hidden else None,
-        )
+    def run_stack(self, inputs: DecoderInputs, **kwargs: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        hidden = self.embeddings(inputs.embeds, inputs.position_ids)
+        return run_layers(self.layer, hidden, inputs.mask, inputs.cache, **kwargs)
 
 
-class GroverForCausalLM(LMHeadAccess, GroverPreTrainedModel, GenerationMixin):
+class GroverForCausalLM(CausalLMHead, GroverPreTrainedModel, GenerationMixin):
     """Grover with its tied output projection (no bias): next-token ``logits [B, L, vocab]``."""
 
     _tied_weights_keys = _TIED_HEAD
@@ -218,31 +147,6 @@ class GroverForCausalLM(LMHeadAccess, GroverPreTrainedModel, GenerationMixin):
         self.grover = GroverModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        cache: Cache | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        use_cache: bool | None = None,
-        output_hidden_states: bool | None = None,
-        logits_to_keep: int | torch.Tensor = 0,
-        **kwargs: Any,
-    ) -> CausalLMOutputWithPast:
-        base = self.grover(
-            input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            cache=cache,
-            inputs_embeds=inputs_embeds,
-            use_cache=use_cache,
-            output_hidden_states=output_hidden_states,
-            **kwargs,
-        )
-        return causal_lm_output(self, base, labels, logits_to_keep, **kwargs)
 
 
 __all__ = ["GroverConfig", "GroverForCausalLM", "GroverModel", "GroverPreTrainedModel"]

@@ -36,7 +36,6 @@ Parameter names (``P = "rwkv."`` inside :class:`Rwkv1ForCausalLM`) keep the orig
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -44,8 +43,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
-from transformers.utils.generic import ModelOutput
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
+from zhplm.arch.modeling._causal_lm import TokenTableAccess, logits_output, stack_output
 from zhplm.arch.modeling.configuration_rwkv1 import Rwkv1Config
 
 
@@ -199,17 +199,28 @@ def _check_mask(attention_mask: torch.Tensor | None) -> None:
         )
 
 
-@dataclass
-class Rwkv1Output(ModelOutput):
-    last_hidden_state: torch.Tensor | None = None
-    cache: Rwkv1Cache | None = None
+def _start(
+    config: Rwkv1Config,
+    input_ids: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    cache: Rwkv1Cache | None,
+    use_cache: bool | None,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, Rwkv1Cache | None]:
+    """The ids and the cache to run with: a new one when caching without one, ``None`` when not caching."""
+    if input_ids is None:
+        raise ValueError("RWKV-1 takes input_ids (it has no inputs_embeds path)")
+    _check_mask(attention_mask)
+    if not (config.use_cache if use_cache is None else use_cache):
+        return input_ids, None
+    if cache is None:
+        cache = Rwkv1Cache(config, input_ids.shape[0], input_ids.device, dtype)
+    return input_ids, cache
 
 
-@dataclass
-class Rwkv1CausalLMOutput(ModelOutput):
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    cache: Rwkv1Cache | None = None
+# the outputs are transformers' own (the names stay importable)
+Rwkv1Output = BaseModelOutputWithPast
+Rwkv1CausalLMOutput = CausalLMOutputWithPast
 
 
 class Rwkv1PreTrainedModel(PreTrainedModel):
@@ -233,8 +244,10 @@ WindowReader = Callable[[torch.Tensor, torch.Tensor, int, Rwkv1Cache | None], to
 StepReader = Callable[[torch.Tensor, Rwkv1Cache], torch.Tensor]
 
 
-class Rwkv1Model(Rwkv1PreTrainedModel):
+class Rwkv1Model(TokenTableAccess, Rwkv1PreTrainedModel):
     """The RWKV-1 stack: ``last_hidden_state`` (after ``ln_f``) and the recurrent cache."""
+
+    _token_table = "tok_emb"
 
     def __init__(self, config: Rwkv1Config) -> None:
         super().__init__(config)
@@ -242,14 +255,6 @@ class Rwkv1Model(Rwkv1PreTrainedModel):
         self.blocks = nn.ModuleList(Rwkv1Block(config) for _ in range(config.num_hidden_layers))
         self.ln_f = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.tok_emb
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Embedding):
-            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
-        self.tok_emb = value
 
     def window(self, ids: torch.Tensor, cache: Rwkv1Cache | None = None) -> torch.Tensor:
         """The parallel form over one window (at most ``context_length`` ids, position 0 first); with a
@@ -326,19 +331,11 @@ class Rwkv1Model(Rwkv1PreTrainedModel):
         use_cache: bool | None = None,
         **kwargs: Any,
     ) -> Rwkv1Output:
-        if input_ids is None:
-            raise ValueError("RWKV-1 takes input_ids (it has no inputs_embeds path)")
-        _check_mask(attention_mask)
-        use_cache = self.config.use_cache if use_cache is None else use_cache
-        if use_cache and cache is None:
-            cache = Rwkv1Cache(self.config, input_ids.shape[0], input_ids.device, self.tok_emb.weight.dtype)
-        hidden = self.drive(
-            input_ids,
-            cache if use_cache else None,
-            lambda h, ids, start, c: h[:, start:],
-            lambda h, c: h,
+        ids, cache = _start(
+            self.config, input_ids, attention_mask, cache, use_cache, self.tok_emb.weight.dtype
         )
-        return Rwkv1Output(last_hidden_state=hidden, cache=cache if use_cache else None)
+        hidden = self.drive(ids, cache, lambda h, ids, start, c: h[:, start:], lambda h, c: h)
+        return stack_output(hidden, None, cache, cache is not None, False)
 
 
 class Rwkv1ForCausalLM(Rwkv1PreTrainedModel, GenerationMixin):
@@ -400,24 +397,10 @@ class Rwkv1ForCausalLM(Rwkv1PreTrainedModel, GenerationMixin):
         logits_to_keep: int | torch.Tensor = 0,
         **kwargs: Any,
     ) -> Rwkv1CausalLMOutput:
-        if input_ids is None:
-            raise ValueError("RWKV-1 takes input_ids (it has no inputs_embeds path)")
-        _check_mask(attention_mask)
-        use_cache = self.config.use_cache if use_cache is None else use_cache
-        if use_cache and cache is None:
-            weight = self.rwkv.tok_emb.weight
-            cache = Rwkv1Cache(self.config, input_ids.shape[0], input_ids.device, weight.dtype)
-        logits = self.rwkv.drive(input_ids, cache if use_cache else None, self._read_window, self._read_step)
-        if isinstance(logits_to_keep, int):
-            logits = logits[:, -logits_to_keep:] if logits_to_keep else logits
-        else:
-            logits = logits[:, logits_to_keep]
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs
-            )
-        return Rwkv1CausalLMOutput(loss=loss, logits=logits, cache=cache if use_cache else None)
+        weight = self.rwkv.tok_emb.weight
+        ids, cache = _start(self.config, input_ids, attention_mask, cache, use_cache, weight.dtype)
+        logits = self.rwkv.drive(ids, cache, self._read_window, self._read_step)
+        return logits_output(self, logits, labels, logits_to_keep, cache, **kwargs)
 
 
 __all__ = ["Rwkv1Cache", "Rwkv1Config", "Rwkv1ForCausalLM", "Rwkv1Model", "Rwkv1PreTrainedModel"]

@@ -32,7 +32,6 @@ Parameter names (``P = "txl."`` inside :class:`TransfoXLMegatronForCausalLM`) ke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -40,9 +39,22 @@ from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
-from transformers.utils.generic import ModelOutput
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
-from zhplm.arch.modeling._layers import LMHeadAccess
+from zhplm.arch.modeling._causal_lm import (
+    CausalLMHead,
+    MegatronMLP,
+    OwnMemory,
+    PreLNLayer,
+    TokenTableAccess,
+    head_size,
+    masked_softmax,
+    memory_mask,
+    reorder_rows,
+    split_heads,
+    stack_output,
+    start_decoder,
+)
 from zhplm.arch.modeling.configuration_transfo_xl_megatron import TransfoXLMegatronConfig
 
 _TIED_HEAD = {"lm_head.weight": "txl.word_embeddings.weight"}
@@ -64,7 +76,7 @@ class TransfoXLMemory:
 
     def reorder_cache(self, beam_idx: torch.Tensor) -> None:
         """Beam search: keep the rows of the beams chosen."""
-        self.mems = [None if m is None else m.index_select(0, beam_idx.to(m.device)) for m in self.mems]
+        self.mems = reorder_rows(self.mems, beam_idx)
 
 
 def _rel_shift(x: torch.Tensor) -> torch.Tensor:
@@ -77,18 +89,13 @@ def _rel_shift(x: torch.Tensor) -> torch.Tensor:
 class TransfoXLMegatronAttention(nn.Module):
     def __init__(self, config: TransfoXLMegatronConfig) -> None:
         super().__init__()
-        hidden, heads = config.hidden_size, config.num_attention_heads
-        if hidden % heads:
-            raise ValueError(f"hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
-        self.heads, self.head_dim = heads, hidden // heads
+        hidden = config.hidden_size
+        self.head_dim = head_size(hidden, config.num_attention_heads)
         self.query_key_value = nn.Linear(hidden, 3 * hidden)
         self.relative = nn.Linear(hidden, hidden)
         self.dense = nn.Linear(hidden, hidden)
         self.attention_dropout = nn.Dropout(config.attention_dropout)
         self.dropout = nn.Dropout(config.hidden_dropout)
-
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        return x.view(*x.shape[:-1], self.heads, self.head_dim).transpose(1, 2)
 
     def forward(
         self,
@@ -102,40 +109,29 @@ class TransfoXLMegatronAttention(nn.Module):
         n = x.shape[1]
         both = x if mem is None else torch.cat([mem, x], dim=1)
         q, k, v = self.query_key_value(both).chunk(3, dim=-1)
-        q, k, v = self._heads(q[:, -n:]), self._heads(k), self._heads(v)
-        r = self._heads(self.relative(pos))  # [1, heads, klen, d]
+        q, k, v = (split_heads(t, self.head_dim) for t in (q[:, -n:], k, v))
+        r = split_heads(self.relative(pos), self.head_dim)  # [1, heads, klen, d]
         content = (q + r_w_bias[:, None]) @ k.transpose(-1, -2)
         position = _rel_shift((q + r_r_bias[:, None]) @ r.transpose(-1, -2))
         scores = (content + position) / self.head_dim**0.5
-        scores = scores * mask - 10000.0 * (1.0 - mask)
-        probs = self.attention_dropout(torch.softmax(scores, dim=-1))
+        probs = masked_softmax(scores, mask, self.attention_dropout)
         context = (probs @ v).transpose(1, 2).reshape(*x.shape[:-1], -1)
         out: torch.Tensor = self.dropout(self.dense(context))
         return out
 
 
-class TransfoXLMegatronMLP(nn.Module):
+class TransfoXLMegatronMLP(MegatronMLP):
     def __init__(self, config: TransfoXLMegatronConfig) -> None:
-        super().__init__()
-        self.dense_h_to_4h = nn.Linear(config.hidden_size, 4 * config.hidden_size)
-        self.act = ACT2FN["gelu_new"]
-        self.dense_4h_to_h = nn.Linear(4 * config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.dropout(self.dense_4h_to_h(self.act(self.dense_h_to_4h(x))))
-        return out
+        hidden = config.hidden_size
+        super().__init__(hidden, 4 * hidden, ACT2FN["gelu_new"], config.hidden_dropout)
 
 
-class TransfoXLMegatronLayer(nn.Module):
+class TransfoXLMegatronLayer(PreLNLayer):
     def __init__(self, config: TransfoXLMegatronConfig) -> None:
-        super().__init__()
-        self.input_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attention = TransfoXLMegatronAttention(config)
-        self.post_attention_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = TransfoXLMegatronMLP(config)
+        attention = TransfoXLMegatronAttention(config)
+        super().__init__(config.hidden_size, config.layer_norm_eps, attention, TransfoXLMegatronMLP(config))
 
-    def forward(
+    def forward(  # type: ignore[override]
         self,
         h: torch.Tensor,
         mem: torch.Tensor | None,
@@ -144,37 +140,14 @@ class TransfoXLMegatronLayer(nn.Module):
         r_w_bias: torch.Tensor,
         r_r_bias: torch.Tensor,
     ) -> torch.Tensor:
+        """The memory (this layer's earlier inputs) is normalised by the same ``input_layernorm``."""
         normed_mem = None if mem is None else self.input_layernorm(mem)
-        x = h + self.attention(self.input_layernorm(h), normed_mem, mask, pos, r_w_bias, r_r_bias)
-        out: torch.Tensor = x + self.mlp(self.post_attention_layernorm(x))
-        return out
+        return super().forward(h, normed_mem, mask, pos, r_w_bias, r_r_bias)
 
 
-@dataclass
-class TransfoXLMegatronOutput(ModelOutput):
-    last_hidden_state: torch.Tensor | None = None
-    cache: TransfoXLMemory | None = None
-
-
-@dataclass
-class TransfoXLMegatronCausalLMOutput(ModelOutput):
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    cache: TransfoXLMemory | None = None
-
-
-def _key_mask(attention_mask: torch.Tensor | None, batch: int, keys: int, like: torch.Tensor) -> torch.Tensor:
-    """Which of the ``keys`` (memory + current) positions hold text, ``[B, 1, 1, keys]``.
-
-    The memory is always the last positions of the text so far, so the last ``keys`` columns of ``generate``'s
-    2-D mask describe it. Positions are relative: a left-padded row, its pads masked, gives its text exactly
-    what it gives alone (the original had no padding; this is what makes batches of unequal prompts work)."""
-    ones = torch.ones(batch, keys, device=like.device, dtype=like.dtype)
-    if attention_mask is None or attention_mask.dim() != 2:
-        return ones[:, None, None, :]
-    given = attention_mask[:, -keys:].to(device=like.device, dtype=like.dtype)
-    ones[:, keys - given.shape[1] :] = given
-    return ones[:, None, None, :]
+# the outputs are transformers' own (the names stay importable)
+TransfoXLMegatronOutput = BaseModelOutputWithPast
+TransfoXLMegatronCausalLMOutput = CausalLMOutputWithPast
 
 
 class TransfoXLMegatronPreTrainedModel(PreTrainedModel):
@@ -191,7 +164,7 @@ class TransfoXLMegatronPreTrainedModel(PreTrainedModel):
             init.zeros_(module.r_r_bias)
 
 
-class TransfoXLMegatronModel(TransfoXLMegatronPreTrainedModel):
+class TransfoXLMegatronModel(TokenTableAccess, TransfoXLMegatronPreTrainedModel):
     """The stack up to the final LayerNorm (``last_hidden_state``) and the memory (``cache``)."""
 
     def __init__(self, config: TransfoXLMegatronConfig) -> None:
@@ -204,14 +177,6 @@ class TransfoXLMegatronModel(TransfoXLMegatronPreTrainedModel):
         self.layers = nn.ModuleList(TransfoXLMegatronLayer(config) for _ in range(config.num_layers))
         self.final_layernorm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        if not isinstance(value, nn.Embedding):
-            raise TypeError(f"input embeddings must be an nn.Embedding, got {type(value).__name__}")
-        self.word_embeddings = value
 
     def _positions(self, klen: int, like: torch.Tensor) -> torch.Tensor:
         """Sinusoids of the distances ``klen-1 … 0`` (``[1, klen, H]``)."""
@@ -230,18 +195,20 @@ class TransfoXLMegatronModel(TransfoXLMegatronPreTrainedModel):
         use_cache: bool | None = None,
         **kwargs: Any,
     ) -> TransfoXLMegatronOutput:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("give exactly one of input_ids and inputs_embeds")
-        h = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
-        use_cache = self.config.use_cache if use_cache is None else use_cache
-        if use_cache and cache is None:
-            cache = TransfoXLMemory(self.config.num_layers)
+        h, cache, use_cache = start_decoder(
+            self,
+            self.word_embeddings,
+            input_ids,
+            inputs_embeds,
+            cache,
+            use_cache,
+            lambda: TransfoXLMemory(self.config.num_layers),
+        )
         mems = cache.mems if cache is not None else [None] * len(self.layers)
         n = h.shape[1]
         m = cache.memory_length() if cache is not None else 0
         # each position sees the whole memory and the positions up to itself (as the original), not padding
-        mask = torch.tril(torch.ones(n, m + n, device=h.device, dtype=h.dtype), m)
-        mask = mask * _key_mask(attention_mask, h.shape[0], m + n, h)
+        mask, _ = memory_mask(attention_mask, h.shape[0], n, m, h)
         pos = self.dropout(self._positions(m + n, h))
         h = self.dropout(h)
         inputs = [h]
@@ -255,12 +222,12 @@ class TransfoXLMegatronModel(TransfoXLMegatronPreTrainedModel):
                 for x, mem in zip(inputs[:-1], mems, strict=True)
             ]
             cache.total += n
-        return TransfoXLMegatronOutput(
-            last_hidden_state=self.final_layernorm(h), cache=cache if use_cache else None
-        )
+        return stack_output(self.final_layernorm(h), None, cache, use_cache, False)
 
 
-class TransfoXLMegatronForCausalLM(LMHeadAccess, TransfoXLMegatronPreTrainedModel, GenerationMixin):
+class TransfoXLMegatronForCausalLM(
+    OwnMemory, CausalLMHead, TransfoXLMegatronPreTrainedModel, GenerationMixin
+):
     """Chinese-Transformer-XL with its tied output projection: next-token ``logits [B, L, vocab]``."""
 
     _tied_weights_keys = _TIED_HEAD
@@ -270,43 +237,6 @@ class TransfoXLMegatronForCausalLM(LMHeadAccess, TransfoXLMegatronPreTrainedMode
         self.txl = TransfoXLMegatronModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
-
-    @classmethod
-    def _supports_default_dynamic_cache(cls) -> bool:
-        """``generate`` must not make a KV cache: :class:`TransfoXLMemory` is made by the first forward."""
-        return False
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        cache: TransfoXLMemory | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        use_cache: bool | None = None,
-        logits_to_keep: int | torch.Tensor = 0,
-        **kwargs: Any,
-    ) -> TransfoXLMegatronCausalLMOutput:
-        base = self.txl(
-            input_ids,
-            attention_mask=attention_mask,
-            cache=cache,
-            inputs_embeds=inputs_embeds,
-            use_cache=use_cache,
-        )
-        hidden = base.last_hidden_state
-        assert hidden is not None
-        if isinstance(logits_to_keep, int):
-            hidden = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
-        else:
-            hidden = hidden[:, logits_to_keep]
-        logits: torch.Tensor = self.lm_head(hidden)
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs
-            )
-        return TransfoXLMegatronCausalLMOutput(loss=loss, logits=logits, cache=base.cache)
 
 
 __all__ = [

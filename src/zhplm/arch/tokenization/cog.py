@@ -10,19 +10,19 @@ pre-processing) and decodes with ``DecodeIds``; its one command token, ``<|endof
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizer
+from transformers import PreTrainedTokenizer
 
+from zhplm.arch.tokenization._vocab import CopiedVocabFile, SentencePieceVocab, register_tokenizer
 from zhplm.errors import MissingDependencyError
 
 MODEL_FILE = "cog-pretrain.model"
 END = "<|endoftext|>"
 
 
-class CogSentencePieceTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
+class CogSentencePieceTokenizer(CopiedVocabFile, SentencePieceVocab, PreTrainedTokenizer):  # type: ignore[misc]
     """``cog-pretrain.model`` as ``ChineseSPTokenizer`` uses it; ``<|endoftext|>`` is pad and end of text."""
 
     vocab_files_names = {"vocab_file": MODEL_FILE}  # noqa: RUF012 (transformers declares it so)
@@ -44,22 +44,8 @@ class CogSentencePieceTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
         kwargs.setdefault("unk_token", str(self.sp.id_to_piece(self.sp.unk_id())))
         super().__init__(eos_token=eos_token, pad_token=pad_token, **kwargs)  # type: ignore[no-untyped-call]
 
-    @property
-    def vocab_size(self) -> int:
-        return int(self.sp.get_piece_size())
-
-    def get_vocab(self) -> dict[str, int]:
-        vocab = {self.sp.id_to_piece(i): i for i in range(self.vocab_size)}
-        return {**vocab, **self.added_tokens_encoder}
-
     def _tokenize(self, text: str, **kwargs: Any) -> list[str]:
         return [str(p) for p in self.sp.encode(text, out_type=str)]
-
-    def _convert_token_to_id(self, token: str) -> int:
-        return int(self.sp.piece_to_id(token))
-
-    def _convert_id_to_token(self, index: int) -> str:
-        return str(self.sp.id_to_piece(int(index)))
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
         return str(self.sp.decode_pieces(list(tokens)))
@@ -85,25 +71,10 @@ class CogSentencePieceTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
         out.append(str(self.sp.decode(run)))
         return "".join(out)
 
-    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
-        prefix = f"{filename_prefix}-" if filename_prefix else ""
-        path = Path(save_directory) / (prefix + MODEL_FILE)
-        if Path(self.vocab_file).resolve() != path.resolve():
-            shutil.copyfile(self.vocab_file, path)
-        return (str(path),)
-
-
-class _CogAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
-    """Not a model: the config class AutoTokenizer.register files the tokenizer under."""
-
-    model_type = "zhplm-cog-sentencepiece"
-
 
 def register() -> None:
     """Make ``AutoTokenizer`` resolve ``tokenizer_class: CogSentencePieceTokenizer`` (idempotent)."""
-    from transformers import AutoTokenizer
-
-    AutoTokenizer.register(_CogAnchor, tokenizer_class=CogSentencePieceTokenizer, exist_ok=True)  # type: ignore[no-untyped-call]
+    register_tokenizer("zhplm-cog-sentencepiece", CogSentencePieceTokenizer)
 
 
 def write_cog_tokenizer(model_file: Path, out: Path) -> list[str]:

@@ -22,9 +22,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizer
+from transformers import PreTrainedTokenizer
 
-from zhplm.arch.tokenization.cog import CogSentencePieceTokenizer
+from zhplm.arch.tokenization._vocab import CopiedVocabFile, register_tokenizer
 from zhplm.errors import MissingDependencyError
 
 TOKENIZER_CLASS = "CogViewTokenizer"
@@ -39,7 +39,7 @@ COMMANDS = (
 _IMAGE = re.compile(r"<image_(\d+)>")
 
 
-class CogViewTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
+class CogViewTokenizer(CopiedVocabFile, PreTrainedTokenizer):  # type: ignore[misc]
     """``UnifiedTokenizer`` ids: image codes, then cog-pretrain pieces, then CogView's command tokens."""
 
     vocab_files_names = {"vocab_file": MODEL_FILE}  # noqa: RUF012 (transformers declares it so)
@@ -160,21 +160,10 @@ class CogViewTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
             out.append(str(self.sp.decode(run)))
         return "".join(out)
 
-    # the same file under the same name as Chinese-Transformer-XL's tokenizer: copied beside the model
-    save_vocabulary = CogSentencePieceTokenizer.save_vocabulary
-
-
-class _CogViewAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
-    """Not a model: the config class AutoTokenizer.register files the tokenizer under."""
-
-    model_type = "zhplm-cogview-unified"
-
 
 def register() -> None:
     """Make ``AutoTokenizer`` resolve ``tokenizer_class: CogViewTokenizer`` (idempotent)."""
-    from transformers import AutoTokenizer
-
-    AutoTokenizer.register(_CogViewAnchor, tokenizer_class=CogViewTokenizer, exist_ok=True)  # type: ignore[no-untyped-call]
+    register_tokenizer("zhplm-cogview-unified", CogViewTokenizer)
 
 
 def write_cogview_tokenizer(model_file: Path, out: Path, image_tokens: int = IMAGE_TOKENS) -> list[str]:

@@ -19,12 +19,12 @@ PanGu-α's ``tokenization_jieba.py`` (``JIEBATokenizer``) is the same procedure 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizer
+from transformers import PreTrainedTokenizer
 
+from zhplm.arch.tokenization._vocab import CopiedVocabFile, SentencePieceVocab, kept_ids, register_tokenizer
 from zhplm.arch.tokenization.segment import cut
 from zhplm.errors import MissingDependencyError
 
@@ -53,7 +53,7 @@ def restore(decoded: str) -> str:
     return decoded.replace(" ", "").replace("\u2582", " ").replace("\u2583", "\n")
 
 
-class CpmJiebaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
+class CpmJiebaTokenizer(CopiedVocabFile, SentencePieceVocab, PreTrainedTokenizer):  # type: ignore[misc]
     """jieba + sentencepiece with the U+2582/U+2583 space/newline mapping, as CPM-1 was trained."""
 
     release = "CPM-1"
@@ -81,22 +81,8 @@ class CpmJiebaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
             eos_token=eos_token, pad_token=pad_token, unk_token=unk_token, **kwargs
         )
 
-    @property
-    def vocab_size(self) -> int:
-        return int(self.sp.get_piece_size())
-
-    def get_vocab(self) -> dict[str, int]:
-        vocab = {self.sp.id_to_piece(i): i for i in range(self.vocab_size)}
-        return {**vocab, **self.added_tokens_encoder}
-
     def _tokenize(self, text: str, **kwargs: Any) -> list[str]:
         return [str(p) for p in self.sp.encode(segment(text), out_type=str)]
-
-    def _convert_token_to_id(self, token: str) -> int:
-        return int(self.sp.piece_to_id(token))
-
-    def _convert_id_to_token(self, index: int) -> str:
-        return str(self.sp.id_to_piece(int(index)))
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
         return restore(str(self.sp.decode_pieces(list(tokens))))
@@ -108,18 +94,8 @@ class CpmJiebaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
         clean_up_tokenization_spaces: bool | None = None,
         **kwargs: Any,
     ) -> str:
-        ids = [token_ids] if isinstance(token_ids, int) else list(token_ids)
-        if skip_special_tokens:
-            special = set(self.all_special_ids)
-            ids = [i for i in ids if i not in special]
-        return restore(str(self.sp.decode([int(i) for i in ids])))  # as the original: from the ids
-
-    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
-        prefix = f"{filename_prefix}-" if filename_prefix else ""
-        path = Path(save_directory) / (prefix + self.vocab_files_names["vocab_file"])
-        if Path(self.vocab_file).resolve() != path.resolve():
-            shutil.copyfile(self.vocab_file, path)
-        return (str(path),)
+        ids = kept_ids(self, token_ids, skip_special_tokens)
+        return restore(str(self.sp.decode(ids)))  # as the original: from the ids
 
 
 class PanguJiebaTokenizer(CpmJiebaTokenizer):
@@ -139,25 +115,11 @@ class PanguJiebaTokenizer(CpmJiebaTokenizer):
         super().__init__(vocab_file, eos_token=eos_token, pad_token=pad_token, unk_token=unk_token, **kwargs)
 
 
-class _CpmJiebaAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
-    """Not a model: the config class AutoTokenizer.register needs to file the tokenizer under."""
-
-    model_type = "zhplm-cpm-jieba"
-
-
-class _PanguJiebaAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
-    """Not a model: the config class AutoTokenizer.register files PanGu-α's tokenizer under."""
-
-    model_type = "zhplm-pangu-jieba"
-
-
 def register() -> None:
     """Make ``AutoTokenizer`` resolve ``tokenizer_class: CpmJiebaTokenizer`` / ``PanguJiebaTokenizer``
     (idempotent)."""
-    from transformers import AutoTokenizer
-
-    for anchor, cls in ((_CpmJiebaAnchor, CpmJiebaTokenizer), (_PanguJiebaAnchor, PanguJiebaTokenizer)):
-        AutoTokenizer.register(anchor, tokenizer_class=cls, exist_ok=True)  # type: ignore[no-untyped-call]
+    register_tokenizer("zhplm-cpm-jieba", CpmJiebaTokenizer)
+    register_tokenizer("zhplm-pangu-jieba", PanguJiebaTokenizer)
 
 
 def write_cpm_tokenizer(

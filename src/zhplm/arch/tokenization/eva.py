@@ -26,8 +26,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizer
+from transformers import PreTrainedTokenizer
 
+from zhplm.arch.tokenization._vocab import kept_ids, register_tokenizer, write_vocab_lines
 from zhplm.arch.tokenization.segment import cut
 
 VOCAB_FILE = "vocab.txt"
@@ -148,11 +149,8 @@ class EvaTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
         return token_ids_0 + (token_ids_1 or [])
 
     def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
-        prefix = f"{filename_prefix}-" if filename_prefix else ""
-        path = Path(save_directory) / (prefix + VOCAB_FILE)
         lines = [self.ids_to_tokens.get(i, "") for i in range(max(self.ids_to_tokens) + 1)]
-        path.write_text("".join(t + "\n" for t in lines), encoding="utf-8")
-        return (str(path),)
+        return (write_vocab_lines(save_directory, filename_prefix, VOCAB_FILE, lines),)
 
 
 class Cpm2Tokenizer(EvaTokenizer):
@@ -168,11 +166,6 @@ class Cpm2Tokenizer(EvaTokenizer):
 
     def normalize(self, text: str) -> str:
         return "".join(_q2b(ch) for ch in text)
-
-    def _kept_ids(self, token_ids: int | list[int], skip_special_tokens: bool) -> list[int]:
-        ids = [int(i) for i in ([token_ids] if isinstance(token_ids, int) else token_ids)]
-        special = set(self.all_special_ids) if skip_special_tokens else set()
-        return [i for i in ids if i not in special]
 
     def _tokenize(self, text: str, **kwargs: Any) -> list[str]:
         tokens = super()._tokenize(text, **kwargs)
@@ -194,7 +187,7 @@ class Cpm2Tokenizer(EvaTokenizer):
         clean_up_tokenization_spaces: bool | None = None,
         **kwargs: Any,
     ) -> str:
-        ids = self._kept_ids(token_ids, skip_special_tokens)
+        ids = kept_ids(self, token_ids, skip_special_tokens)
         spaced: list[int] = []
         for i, tid in enumerate(ids):
             spaced.append(tid)
@@ -223,7 +216,7 @@ class Cpm2EnCnTokenizer(Cpm2Tokenizer):
         clean_up_tokenization_spaces: bool | None = None,
         **kwargs: Any,
     ) -> str:
-        ids = self._kept_ids(token_ids, skip_special_tokens)
+        ids = kept_ids(self, token_ids, skip_special_tokens)
         words: list[str] = []
         for token in (self._convert_id_to_token(i) for i in ids):
             if words and token.startswith("##"):
@@ -238,20 +231,6 @@ class Cpm2EnCnTokenizer(Cpm2Tokenizer):
         return self.convert_tokens_to_string(spaced)
 
 
-class _EvaAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
-    """Not a model: the config class AutoTokenizer.register files the tokenizers under."""
-
-    model_type = "zhplm-eva-tokenizer"
-
-
-class _Cpm2Anchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
-    model_type = "zhplm-cpm2-tokenizer"
-
-
-class _Cpm2EnCnAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
-    model_type = "zhplm-cpm2-encn-tokenizer"
-
-
 CLASSES: dict[str, type[EvaTokenizer]] = {
     "EvaTokenizer": EvaTokenizer,
     "Cpm2Tokenizer": Cpm2Tokenizer,
@@ -261,11 +240,9 @@ CLASSES: dict[str, type[EvaTokenizer]] = {
 
 def register() -> None:
     """Make ``AutoTokenizer`` resolve ``tokenizer_class: EvaTokenizer`` / ``Cpm2Tokenizer`` (idempotent)."""
-    from transformers import AutoTokenizer
-
-    AutoTokenizer.register(_EvaAnchor, tokenizer_class=EvaTokenizer, exist_ok=True)  # type: ignore[no-untyped-call]
-    AutoTokenizer.register(_Cpm2Anchor, tokenizer_class=Cpm2Tokenizer, exist_ok=True)  # type: ignore[no-untyped-call]
-    AutoTokenizer.register(_Cpm2EnCnAnchor, tokenizer_class=Cpm2EnCnTokenizer, exist_ok=True)  # type: ignore[no-untyped-call]
+    register_tokenizer("zhplm-eva-tokenizer", EvaTokenizer)
+    register_tokenizer("zhplm-cpm2-tokenizer", Cpm2Tokenizer)
+    register_tokenizer("zhplm-cpm2-encn-tokenizer", Cpm2EnCnTokenizer)
 
 
 def cpm2_class_for(vocab: Path) -> str:

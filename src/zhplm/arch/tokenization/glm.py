@@ -18,12 +18,12 @@ command id as its token text and the spans between them with sentencepiece. A pr
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizer
+from transformers import PreTrainedTokenizer
 
+from zhplm.arch.tokenization._vocab import CopiedVocabFile, register_tokenizer
 from zhplm.errors import MissingDependencyError
 
 TOKENIZER_CLASS = "GLMChineseTokenizer"
@@ -49,7 +49,7 @@ def _sentencepiece(model_file: str) -> Any:
     return spm.SentencePieceProcessor(model_file=model_file)
 
 
-class GLMChineseTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
+class GLMChineseTokenizer(CopiedVocabFile, PreTrainedTokenizer):  # type: ignore[misc]
     """cog-pretrain sentencepiece + GLM's command tokens at the original ids."""
 
     vocab_files_names = {"vocab_file": MODEL_FILE}  # noqa: RUF012 (transformers declares it so)
@@ -168,25 +168,10 @@ class GLMChineseTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
             text += str(self.sp.decode(span))
         return text
 
-    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
-        prefix = f"{filename_prefix}-" if filename_prefix else ""
-        path = Path(save_directory) / (prefix + MODEL_FILE)
-        if Path(self.vocab_file).resolve() != path.resolve():
-            shutil.copyfile(self.vocab_file, path)
-        return (str(path),)
-
-
-class _GLMTokenizerAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
-    """Not a model: the config class AutoTokenizer.register files GLM's tokenizer under."""
-
-    model_type = "zhplm-glm-chinese-sp"
-
 
 def register() -> None:
     """Make ``AutoTokenizer`` resolve ``tokenizer_class: GLMChineseTokenizer`` (idempotent)."""
-    from transformers import AutoTokenizer
-
-    AutoTokenizer.register(_GLMTokenizerAnchor, tokenizer_class=GLMChineseTokenizer, exist_ok=True)  # type: ignore[no-untyped-call]
+    register_tokenizer("zhplm-glm-chinese-sp", GLMChineseTokenizer)
 
 
 def write_glm_tokenizer(model_file: Path, out: Path, fix_command_token: bool = True) -> list[str]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizer
+from transformers import PreTrainedTokenizer
+
+from zhplm.arch.tokenization._vocab import CopiedVocabFile, kept_ids, register_tokenizer
 
 TOKENIZER_CLASS = "Rwkv1CharTokenizer"
 TABLE_FILE = "char_table.json"
@@ -43,7 +44,7 @@ def is_char_table(path: Path) -> bool:
     return bool(table) and all(len(c) == 1 for c in table.values())
 
 
-class Rwkv1CharTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
+class Rwkv1CharTokenizer(CopiedVocabFile, PreTrainedTokenizer):  # type: ignore[misc]
     """One id per character from AI-Writer's table; unknown characters become U+E083's id."""
 
     vocab_files_names = {"vocab_file": TABLE_FILE}  # noqa: RUF012 (transformers declares it so)
@@ -86,33 +87,12 @@ class Rwkv1CharTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
         clean_up_tokenization_spaces: bool | None = None,
         **kwargs: Any,
     ) -> str:
-        ids = [token_ids] if isinstance(token_ids, int) else list(token_ids)
-        if skip_special_tokens:
-            special = set(self.all_special_ids)
-            ids = [i for i in ids if i not in special]
-        return "".join(self._convert_id_to_token(i) for i in ids)
-
-    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
-        prefix = f"{filename_prefix}-" if filename_prefix else ""
-        path = Path(save_directory) / (prefix + TABLE_FILE)
-        if Path(self.vocab_file).resolve() != path.resolve():
-            shutil.copyfile(self.vocab_file, path)
-        return (str(path),)
-
-
-class _Rwkv1CharAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
-    """Not a model: the config class AutoTokenizer.register needs to file the tokenizer under."""
-
-    model_type = "zhplm-rwkv1-char"
+        return "".join(self._convert_id_to_token(i) for i in kept_ids(self, token_ids, skip_special_tokens))
 
 
 def register() -> None:
     """Make ``AutoTokenizer`` resolve ``tokenizer_class: Rwkv1CharTokenizer`` (idempotent)."""
-    from transformers import AutoTokenizer
-
-    AutoTokenizer.register(  # type: ignore[no-untyped-call]
-        _Rwkv1CharAnchor, tokenizer_class=Rwkv1CharTokenizer, exist_ok=True
-    )
+    register_tokenizer("zhplm-rwkv1-char", Rwkv1CharTokenizer)
 
 
 def write_rwkv1_tokenizer(table: Path, out: Path) -> list[str]:

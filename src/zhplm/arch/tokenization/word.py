@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizer
+from transformers import PreTrainedTokenizer
+
+from zhplm.arch.tokenization._vocab import register_tokenizer, write_vocab_lines
 
 TOKENIZER_CLASS = "JiebaWordPieceTokenizer"
 VOCAB_FILE = "vocab.txt"
@@ -200,26 +202,13 @@ class JiebaWordPieceTokenizer(PreTrainedTokenizer):  # type: ignore[misc]
         return text
 
     def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
-        prefix = f"{filename_prefix}-" if filename_prefix else ""
-        path = Path(save_directory) / (prefix + VOCAB_FILE)
         ordered = sorted(self.vocab.items(), key=lambda kv: kv[1])
-        path.write_text("".join(t + "\n" for t, _ in ordered), encoding="utf-8")
-        return (str(path),)
-
-
-class _JiebaWordPieceAnchor(PretrainedConfig):  # type: ignore[misc,no-untyped-call]
-    """Not a model: the config class AutoTokenizer.register needs to file the tokenizer under."""
-
-    model_type = "zhplm-jieba-wordpiece"
+        return (write_vocab_lines(save_directory, filename_prefix, VOCAB_FILE, (t for t, _ in ordered)),)
 
 
 def register() -> None:
     """Make ``AutoTokenizer`` resolve ``tokenizer_class: JiebaWordPieceTokenizer`` (idempotent)."""
-    from transformers import AutoTokenizer
-
-    AutoTokenizer.register(  # type: ignore[no-untyped-call]
-        _JiebaWordPieceAnchor, tokenizer_class=JiebaWordPieceTokenizer, exist_ok=True
-    )
+    register_tokenizer("zhplm-jieba-wordpiece", JiebaWordPieceTokenizer)
 
 
 def write_word_tokenizer(vocab: Path, out: Path, *, do_lower_case: bool = True) -> list[str]:
