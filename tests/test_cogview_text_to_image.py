@@ -115,7 +115,7 @@ def t2i_converted(t2i_release: Path, tmp_path_factory: pytest.TempPathFactory) -
     out = tmp_path_factory.mktemp("cogview-t2i-out") / "model"
     result = zhplm.convert(t2i_release, out)
     assert result.arch == "cogview"
-    assert any("VQ-VAE decoder (8192 codes)" in n for n in result.notes), result.notes
+    assert any("VQ-VAE encoder + decoder (8192 codes)" in n for n in result.notes), result.notes
     assert (out / "vqvae.safetensors").is_file() and (out / "cog-pretrain.model").is_file()
     return out
 
@@ -196,7 +196,7 @@ def test_full_size_on_cpu_refuses_up_front_with_the_expected_time(tmp_path: Path
     with pytest.raises(TooSlowError, match=r"about \d+ minutes.*allow_slow=True"):
         TextToImage.from_model(tmp_path)
     # with the opt-in it goes on to the files, whose absence is the next clear error
-    with pytest.raises(zhplm.errors.ConversionError, match="no VQ-VAE decoder"):
+    with pytest.raises(zhplm.errors.ConversionError, match="no VQ-VAE at"):
         TextToImage.from_model(tmp_path, allow_slow=True)
 
 
@@ -231,11 +231,11 @@ def test_a_bad_vqvae_beside_the_weights_is_a_note_not_a_lost_conversion(
 
 def test_the_pipeline_names_a_missing_or_damaged_vqvae(tmp_path: Path) -> None:
     from zhplm.errors import ConversionError
-    from zhplm.tasks.text_to_image import _load_decoder
+    from zhplm.tasks.image_codes import load_vqvae
 
-    with pytest.raises(ConversionError, match="no VQ-VAE decoder at"):
-        _load_decoder(tmp_path / "vqvae.safetensors")
+    with pytest.raises(ConversionError, match="no VQ-VAE at"):
+        load_vqvae(tmp_path / "vqvae.safetensors")
     bad = tmp_path / "vqvae.safetensors"
     bad.write_bytes(b"\x00" * 16)
     with pytest.raises(ConversionError, match="not a readable VQ-VAE"):
-        _load_decoder(bad)
+        load_vqvae(bad)

@@ -6,6 +6,9 @@ dense attention, sandwich PB-relax LayerNorm) writes the shard and computes logi
     cogview_original.py vqvae    --out DIR [--seed N] [--res-blocks N] [--n-embed N]
     cogview_original.py tokenize --inputs TEXTS.json --out IDS.json
     cogview_original.py sample   --ckpt DIR --vqvae VQVAE.pt --inputs IN.json --out REF.npz
+    cogview_original.py img2code --vqvae VQVAE.pt --inputs IMAGES.json --out CODES.json
+    cogview_original.py caption  --ckpt DIR --vqvae VQVAE.pt --inputs IN.json --out REF.npz
+    cogview_original.py select   --ckpt DIR --vqvae VQVAE.pt --inputs IN.json --out REF.npz
 
 The code is read from the git snapshot of https://github.com/THUDM/CogView pinned in
 tests/oracles/SNAPSHOTS.txt, extracted with ``git archive`` into a temporary folder and imported from there.
@@ -37,6 +40,13 @@ imports ``get_masks_and_position_ids`` from ``pretrain_gpt2`` (whose own imports
 data pipeline): that one function is compiled from the snapshot's ``pretrain_gpt2.py`` source alone.
 ``VQVAETokenizer``'s ``__init__`` builds the release-size model from a path, so the tiny model is set on an
 instance made without it (its ``DecodeIds`` is the original's).
+
+``img2code``: the original ``VQVAETokenizer.read_img`` (torchvision's ``Resize``/``CenterCrop``/``ToTensor``/
+``Normalize`` from ``_torchvision_stub``) and ``EncodeAsIds`` (``api.img2code``) of image files, as ``parse_query``
+reads ``[Image]path``; an image the original cannot read is reported with its exception. ``caption``: the
+``image2text`` path of ``generate_samples.py`` (query, beam marks for ``num`` rows, ``filling_sequence``, seeded).
+``select``: the ``post-selection`` path (``get_context``'s per-image queries, ``inverse_prompt_score`` in
+batches of 12).
 
 Stubs, each for something imported and never needed on one CPU (named in the summary's ``stubs``):
 ``deepspeed`` (only ``deepspeed.checkpointing.is_configured() -> False`` is called); ``torch._six`` (removed
@@ -239,7 +249,9 @@ VQVAE_SIZES = {"channel": 16, "embed_dim": 8, "n_embed": 64, "n_res_channel": 4}
 
 def vqvae(workdir: Path, out: Path, seed: int, res_blocks: int, n_embed: int | None = None) -> dict[str, Any]:
     """The original ``vqvae.vqvae_zc.VQVAE`` (stride 6, simple: the release's ``api.new_model()`` at tiny
-    sizes) with seeded weights saved as ``module.``-prefixed ``vqvae.pt`` (``VQVAETokenizer`` strips it), and
+    sizes) with seeded weights (N(0, 0.3); the encoder's convolutions He-scaled, so that its outputs land among
+    the codes instead of far outside them, where a few codes would win every position) saved as
+    ``module.``-prefixed ``vqvae.pt`` (``VQVAETokenizer`` strips it), and
     ``api.code2img`` of a seeded 2×4×4 code grid (plus the grid) in ``out/ref.npz``."""
     import torch
 
@@ -251,8 +263,13 @@ def vqvae(workdir: Path, out: Path, seed: int, res_blocks: int, n_embed: int | N
     model = VQVAE(n_res_block=res_blocks, stride=6, **sizes).eval()
     r = C.rng(seed)
     with torch.no_grad():
-        for t in model.state_dict().values():
-            t.copy_(torch.from_numpy(r.normal(0.0, 0.3, tuple(t.shape)).astype(np.float32)))
+        for name, t in model.state_dict().items():
+            value = r.normal(0.0, 0.3, tuple(t.shape)).astype(np.float32)
+            if (
+                name.startswith("enc_b.") and t.dim() == 4
+            ):  # He scale: encoder outputs near the codebook's scale
+                value *= np.float32(math.sqrt(2.0 / (t.shape[1] * t.shape[2] * t.shape[3])) / 0.3)
+            t.copy_(torch.from_numpy(value))
     out.mkdir(parents=True, exist_ok=True)
     torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, out / "vqvae.pt")
     codes = torch.from_numpy(r.integers(0, sizes["n_embed"], (2, 4, 4)))
@@ -306,36 +323,44 @@ def _pretrain_gpt2_masks(workdir: Path) -> types.ModuleType:
     return mod
 
 
-def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
-    import importlib.util
-
+def _image_tokenizer(workdir: Path, tok: Any, vqvae_path: Path, n_embed_release: bool = True) -> None:
+    """The original ``VQVAETokenizer`` over the tiny VQ-VAE (its ``__init__`` builds the release-size model from a
+    path, so the tiny model is set on an instance made without it; ``read_img``/``EncodeAsIds``/``DecodeIds`` are
+    the original's)."""
     import torch
-
-    feeds = json.loads(inputs.read_text(encoding="utf-8"))
-    import_original(workdir)
-    tok = _unified_tokenizer(workdir)
-    _pretrain_gpt2_masks(workdir)
-    spec = importlib.util.spec_from_file_location("sampling", workdir / "generation" / "sampling.py")
-    assert spec is not None and spec.loader is not None
-    sampling = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sampling)
     from data_utils import vqvae_tokenizer as V
     from vqvae.vqvae_zc import VQVAE
 
     state = torch.load(vqvae_path, weights_only=True)
     state = {k.removeprefix("module."): v for k, v in state.items()}
     n_embed = int(state["quantize_t.embed"].shape[1])
-    assert n_embed == IMAGE_TOKENS, n_embed
-    vq = VQVAE(n_res_block=0, stride=6, **{**VQVAE_SIZES, "n_embed": n_embed}).eval()
+    if n_embed_release:
+        assert n_embed == IMAGE_TOKENS, n_embed
+    res = {k.split(".")[2] for k in state if k.startswith("dec.blocks.") and ".conv." in k}
+    vq = VQVAE(n_res_block=len(res), stride=6, **{**VQVAE_SIZES, "n_embed": n_embed}).eval()
     vq.load_state_dict(state)
     img = V.VQVAETokenizer.__new__(V.VQVAETokenizer)
     img.model, img.device, img.image_tokens, img.num_tokens = vq, "cpu", n_embed, n_embed
     tok.img_tokenizer = img
 
+
+def _sampling(workdir: Path) -> Any:
+    import importlib.util
+
+    _pretrain_gpt2_masks(workdir)
+    spec = importlib.util.spec_from_file_location("sampling", workdir / "generation" / "sampling.py")
+    assert spec is not None and spec.loader is not None
+    sampling = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sampling)
+    return sampling
+
+
+def _load_model(ckpt: Path) -> Any:
+    """The original GPT2Model at the shard's sizes (one rank), strict load."""
+    import torch
+
     with C.stdout_to_stderr():
         C.init_model_parallel(0, 1, C.rendezvous())
-    if feeds.get("threads"):
-        torch.set_num_threads(int(feeds["threads"]))
     sd = torch.load(ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", weights_only=False)["module"]
     vocab, hidden = sd["word_embeddings.weight"].shape
     sizes = {
@@ -347,6 +372,110 @@ def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path)
     }
     model = _gpt2_model({**CONFIG, **sizes}).eval()
     model.load_state_dict(sd, strict=True)
+    return model
+
+
+def img2code(workdir: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    """``VQVAETokenizer.read_img(path)`` → ``EncodeAsIds`` (``api.img2code``) of each image, as ``parse_query``'s
+    ``[Image]path`` does; an image the original cannot read gets its exception's text instead."""
+    feeds = json.loads(inputs.read_text(encoding="utf-8"))
+    import_original(workdir)
+    tok = _unified_tokenizer(workdir)
+    _image_tokenizer(workdir, tok, vqvae_path, n_embed_release=False)
+    result: list[dict[str, Any]] = []
+    for path in feeds["images"]:
+        try:
+            pixels = tok.img_tokenizer.read_img(path, img_size=int(feeds.get("size", 256)))
+            codes = tok.img_tokenizer.EncodeAsIds(pixels)
+            result.append({"codes": codes[0].tolist(), "pixels_sum": float(pixels.double().sum())})
+        except Exception as exc:  # the original's own failure, reported as such
+            result.append({"error": f"{type(exc).__name__}: {exc}"})
+    out.write_text(json.dumps(result), encoding="utf-8")
+    return {"images": len(result), "errors": sum("error" in r for r in result)}
+
+
+def caption(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    """``generate_images_once`` for ``image2text``: the query ``'[BASE] [BOI1] [Image]{} [EOI1] [ROI1] [MASK]*20'``
+    parsed by ``parse_query``, ``add_interlacing_beam_marks(seq, nb=min(num, mbz))``, ``filling_sequence`` once
+    per ``mbz`` (12), after ``torch.manual_seed(seed)``; the rows' 20 tokens and ``DecodeIds``' text."""
+    import torch
+
+    feeds = json.loads(inputs.read_text(encoding="utf-8"))
+    import_original(workdir)
+    tok = _unified_tokenizer(workdir)
+    sampling = _sampling(workdir)
+    _image_tokenizer(workdir, tok, vqvae_path)
+    model = _load_model(ckpt)
+    num, mbz = int(feeds.get("num", 1)), 12
+    query = "[BASE] [BOI1] [Image]{} [EOI1] [ROI1] [MASK]*{}".format(
+        feeds["image"], int(feeds.get("tokens", 20))
+    )
+    seq = torch.tensor(tok.parse_query(query, img_size=256))
+    prompt = int((seq >= 0).sum())
+    sampling.add_interlacing_beam_marks(seq, nb=min(num, mbz))
+    assert num < mbz or num % mbz == 0
+    args = types.SimpleNamespace(
+        temperature=float(feeds["temperature"]), top_k=int(feeds["top_k"]), top_p=0.0, is_sparse=0
+    )
+    torch.manual_seed(int(feeds["seed"]))
+    with torch.no_grad():
+        rows = torch.cat(
+            [sampling.filling_sequence(model, seq.clone(), args) for _ in range(max(num // mbz, 1))]
+        )
+    texts = ["".join(tok.DecodeIds(r.tolist())[0]) for r in rows[:, prompt:]]
+    np.savez(
+        out,
+        prompt=rows[0, :prompt].numpy().astype(np.int64),
+        tokens=rows[:, prompt:].numpy().astype(np.int64),
+    )
+    Path(str(out) + ".json").write_text(json.dumps({"texts": texts}, ensure_ascii=False), encoding="utf-8")
+    return {"prompt": prompt, "rows": int(rows.shape[0])}
+
+
+def select(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    """``post_selection``: for a line ``text\\timage1\\timage2…``, ``get_context`` parses
+    ``'[BASE] [BOI1] [Image]{} [EOI1] [ROI1] {}'.format(image, text)`` per image (``_parse_and_to_tensor`` without
+    its ``torch.cuda.LongTensor``), stacks them, and ``inverse_prompt_score`` scores them ``mbz`` (12) at a time."""
+    import torch
+
+    feeds = json.loads(inputs.read_text(encoding="utf-8"))
+    import_original(workdir)
+    tok = _unified_tokenizer(workdir)
+    sampling = _sampling(workdir)
+    _image_tokenizer(workdir, tok, vqvae_path)
+    model = _load_model(ckpt)
+    template = "[BASE] [BOI1] [Image]{} [EOI1] [ROI1] {}"
+    seq = torch.stack(
+        [
+            torch.tensor(tok.parse_query(template.format(*"\t".join([p, feeds["text"]]).split("\t"))))
+            for p in feeds["images"]
+        ]
+    )
+    num, mbz = seq.shape[0], 12
+    assert num < mbz or num % mbz == 0
+    args = types.SimpleNamespace(is_sparse=0)
+    with torch.no_grad():
+        scores = torch.cat(
+            [
+                sampling.inverse_prompt_score(model, seq[t * mbz : (t + 1) * mbz], args)
+                for t in range(max(num // mbz, 1))
+            ]
+        )
+    np.savez(out, scores=scores.numpy().astype(np.float64), ids=seq.numpy().astype(np.int64))
+    return {"images": num}
+
+
+def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    import torch
+
+    feeds = json.loads(inputs.read_text(encoding="utf-8"))
+    import_original(workdir)
+    tok = _unified_tokenizer(workdir)
+    sampling = _sampling(workdir)
+    _image_tokenizer(workdir, tok, vqvae_path)
+    if feeds.get("threads"):
+        torch.set_num_threads(int(feeds["threads"]))
+    model = _load_model(ckpt)
     grid = int(feeds["grid"])
     query = "[ROI1] {} [BASE] [BOI1] [MASK]*{}".format(feeds["text"], grid * grid)
     seq = torch.tensor(tok.parse_query(query))
@@ -395,11 +524,13 @@ def main() -> None:
     t = sub.add_parser("tokenize")
     t.add_argument("--inputs", type=Path, required=True)
     t.add_argument("--out", type=Path, required=True)
-    s = sub.add_parser("sample")
-    s.add_argument("--ckpt", type=Path, required=True)
-    s.add_argument("--vqvae", type=Path, required=True)
-    s.add_argument("--inputs", type=Path, required=True)
-    s.add_argument("--out", type=Path, required=True)
+    for name in ("sample", "caption", "select", "img2code"):
+        s = sub.add_parser(name)
+        if name != "img2code":
+            s.add_argument("--ckpt", type=Path, required=True)
+        s.add_argument("--vqvae", type=Path, required=True)
+        s.add_argument("--inputs", type=Path, required=True)
+        s.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     for k in ("out", "ckpt", "inputs", "vqvae"):
         if getattr(args, k, None) is not None:
@@ -416,8 +547,11 @@ def main() -> None:
             summary = write(workdir, args.out, args.seed, args.mp, sizes)
         elif args.cmd == "tokenize":
             summary = tokenize(workdir, args.inputs, args.out)
-        elif args.cmd == "sample":
-            summary = sample(workdir, args.ckpt, args.vqvae, args.inputs, args.out)
+        elif args.cmd in ("sample", "caption", "select"):
+            run = {"sample": sample, "caption": caption, "select": select}[args.cmd]
+            summary = run(workdir, args.ckpt, args.vqvae, args.inputs, args.out)
+        elif args.cmd == "img2code":
+            summary = img2code(workdir, args.vqvae, args.inputs, args.out)
         else:
             summary = forward(workdir, args.ckpt, args.inputs, args.out)
         summary.update({"impl": f"CogView {commit[:10]}", "cmd": args.cmd, "stubs": STUBS})

@@ -14,8 +14,8 @@ catalog row's measurement). :meth:`TextToImage.from_model` says the expected tim
 and refuses models that would take longer than :data:`SLOW_SECONDS` unless ``allow_slow=True``.
 
 Dense attention throughout, as every released inference script runs (``--is-sparse 0``; sparse attention is a
-pretraining option). CogView's other generation tasks (super-resolution with its ``[ROI2]`` position restart and
-9-window ``magnify`` loop, image2text, post-selection) are not implemented.
+pretraining option). CogView's super-resolution (its ``[ROI2]`` position restart and
+9-window ``magnify`` loop) is not implemented; image2text and post-selection are :mod:`zhplm.tasks.image_to_text`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.errors import ConversionError, TooSlowError
+from zhplm.tasks.image_codes import load_vqvae
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class TextToImage:
         if seconds > SLOW_SECONDS:
             log.warning("text-to-image: expect about %s per image on %s", _minutes(seconds), device)
         path = Path(vqvae) if vqvae is not None else folder / "vqvae.safetensors"
-        decoder = _load_decoder(path)
+        decoder = load_vqvae(path)
         loaded = load(folder, task="text-generation", **load_options)
         if loaded.tokenizer is None:
             raise ConversionError(
@@ -218,30 +219,6 @@ def to_pil(pixels: Any) -> Any:
     x = x.clamp(low, high).sub(low).div(max(high - low, 1e-5))
     arr = x.mul(255).add(0.5).clamp(0, 255).permute(1, 2, 0).to("cpu").byte().numpy()
     return Image.fromarray(arr, mode="RGB")
-
-
-def _load_decoder(path: Path) -> Any:
-    from zhplm.arch.modeling.cogview_vqvae import CogViewVQVAEDecoder
-
-    if not path.is_file():
-        raise ConversionError(
-            f"no VQ-VAE decoder at {path}: copy the authors' vqvae_hard_biggerset_011.pt beside the weights and "
-            "convert again, or pass vqvae=PATH (--vqvae) to the .pt file"
-        )
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            import torch
-
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # damaged or hostile files
-        raise ConversionError(f"{path} is not a readable VQ-VAE checkpoint ({exc})") from exc
-    if not isinstance(state, dict):
-        raise ConversionError(f"{path} holds a {type(state).__name__}, not a VQ-VAE state dict")
-    return CogViewVQVAEDecoder.from_state_dict(state)
 
 
 __all__ = ["GeneratedImage", "ImageCodesOnly", "TextToImage", "expected_seconds", "to_pil"]
