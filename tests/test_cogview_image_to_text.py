@@ -262,6 +262,21 @@ def test_captions_equal_the_original_image2text(
 
 
 @pytest.mark.oracle
+def test_several_captions_equal_the_original_batch_draw(
+    release: Path, converted: Path, images: dict[str, Path], tmp_path: Path
+) -> None:
+    """``image2text.sh`` samples 8 captions a call: the first token of all 8 is one multinomial draw of 8 (with
+    replacement), then one draw per row; seeded, every row must be equal."""
+    image = images["rgba.png"]
+    feeds = {"image": str(image), "seed": 2, "top_k": 200, "temperature": 1.0, "num": 8}
+    ref = _oracle("caption", release, tmp_path, feeds)
+    texts = json.loads((tmp_path / "caption.npz.json").read_text(encoding="utf-8"))["texts"]
+    captions = zhplm.pipeline("image-to-text", converted)(image, seed=2, num_captions=8)
+    assert [c.ids for c in captions] == ref["tokens"].tolist()
+    assert [c.text for c in captions] == texts and len(set(texts)) > 1
+
+
+@pytest.mark.oracle
 def test_post_selection_scores_equal_the_original(
     release: Path, converted: Path, images: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -120,8 +120,10 @@ def t2i_converted(t2i_release: Path, tmp_path_factory: pytest.TempPathFactory) -
     return out
 
 
-def _original_sample(release: Path, tmp: Path, text: str, seed: int, top_k: int) -> dict[str, np.ndarray]:
-    feeds = {"text": text, "grid": GRID, "seed": seed, "top_k": top_k, "temperature": 1.0}
+def _original_sample(
+    release: Path, tmp: Path, text: str, seed: int, top_k: int, num: int = 1
+) -> dict[str, np.ndarray]:
+    feeds = {"text": text, "grid": GRID, "seed": seed, "top_k": top_k, "temperature": 1.0, "num": num}
     (tmp / "in.json").write_text(json.dumps(feeds, ensure_ascii=False), encoding="utf-8")
     run_oracle(
         "cogview_original.py",
@@ -156,6 +158,21 @@ def test_sampled_codes_and_pixels_equal_the_original_loop(
     assert out.image.size == (GRID * 8, GRID * 8) and out.image.mode == "RGB"
     px = np.asarray(out.image)
     assert px.min() == 0 and px.max() == 255  # normalize=True: min–max per image
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("num", [3, 24], ids=["one-batch", "two-batches-of-12"])
+def test_several_images_equal_the_original_batch_draw(
+    t2i_release: Path, t2i_converted: Path, tmp_path: Path, num: int
+) -> None:
+    """The original draws the first code of a batch as one multinomial of ``nb`` samples (with replacement) and
+    the rest row by row, ``num // 12`` batches in turn: seeded, every row's codes must be equal."""
+    ref = _original_sample(t2i_release, tmp_path, "山水画", 8, 200, num=num)
+    draw = zhplm.pipeline("text-to-image", t2i_converted, grid=GRID)
+    codes = draw.sample_codes("山水画", seed=8, num_images=num)
+    assert ref["codes_all"].shape == (num, GRID * GRID)
+    assert codes.tolist() == ref["codes_all"].tolist()
+    assert len({tuple(r) for r in codes.tolist()}) > 1
 
 
 @pytest.mark.oracle

@@ -31,7 +31,8 @@ release's 8192 codes, as the original builds it when only the code count is know
 every text, ``parse_query`` of every query and its command-token table.
 
 ``sample``: the original text-to-image loop, ``generation/sampling.py`` ``filling_sequence`` (``is_sparse=0``,
-``nb=1`` as ``generate_images_once`` marks one image), over the original model loading the shard, after
+``nb = min(num, 12)`` as ``generate_images_once`` marks ``num`` images, ``num // 12`` calls; ``codes_all`` holds
+every row), over the original model loading the shard, after
 ``torch.manual_seed(seed)`` (``warmup`` untimed runs first; ``threads`` sets torch's threads; the seeded run's
 seconds are saved); the sizes come from the shard and its ``config.json``; the prompt is ``parse_query`` of ``generate_samples.py``'s
 ``'[ROI1] {} [BASE] [BOI1] [MASK]*N'``; the sampled codes go through the original ``DecodeIds`` →
@@ -479,7 +480,9 @@ def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path)
     grid = int(feeds["grid"])
     query = "[ROI1] {} [BASE] [BOI1] [MASK]*{}".format(feeds["text"], grid * grid)
     seq = torch.tensor(tok.parse_query(query))
-    sampling.add_interlacing_beam_marks(seq, nb=1)  # generate_images_once: nb = min(num, mbz) = 1
+    num, mbz = int(feeds.get("num", 1)), 12
+    assert num < mbz or num % mbz == 0  # generate_images_once's own assertion
+    sampling.add_interlacing_beam_marks(seq, nb=min(num, mbz))  # generate_images_once: nb = min(num, mbz)
     args = types.SimpleNamespace(
         temperature=float(feeds["temperature"]), top_k=int(feeds["top_k"]), top_p=0.0, is_sparse=0
     )
@@ -488,14 +491,18 @@ def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path)
             sampling.filling_sequence(model, seq.clone(), args)
         torch.manual_seed(int(feeds["seed"]))
         start = time.perf_counter()
-        tokens = sampling.filling_sequence(model, seq.clone(), args)[0]
+        rows = torch.cat(
+            [sampling.filling_sequence(model, seq.clone(), args) for _ in range(max(num // mbz, 1))]
+        )
         seconds = time.perf_counter() - start
+        tokens = rows[0]
         _, images = tok.DecodeIds(tokens.tolist())
     prompt = int((seq >= 0).sum())
     np.savez(
         out,
         prompt=tokens[:prompt].numpy().astype(np.int64),
         codes=tokens[prompt:].numpy().astype(np.int64),
+        codes_all=rows[:, prompt:].numpy().astype(np.int64),
         image=images[-1].numpy().astype(np.float32),
         seconds=np.float64(seconds),
     )

@@ -8,7 +8,8 @@ and put it where ``generate_samples.py`` puts it:
   (``[MASK]*20``). ``filling_sequence`` forbids image codes and command tokens after ``[EOI1]`` (its
   ``invalid_slices``), so only text pieces are drawn; defaults of ``scripts/image2text.sh``: temperature 1, top-k
   200, no top-p. The draw is transformers' ``generate`` under :class:`TextTokensOnly`, as text-to-image draws, so a
-  seed gives the original's tokens for one caption; ``greedy=True`` is argmax (the original's ``--top_k 1``).
+  seed gives the original's tokens (several captions: the original's batch draw, :mod:`zhplm.tasks._cogview_sampling`);
+  ``greedy=True`` is argmax (the original's ``--top_k 1``).
   The 20 tokens are decoded as the original's ``DecodeIds`` decodes text (no stop token: CogView has none).
 * post-selection (``post_selection`` / ``inverse_prompt_score``): ``[BASE] [BOI1] <codes> [EOI1] [ROI1] text``;
   the score of an image is the sum of the log-probabilities of the text's tokens after ``[ROI1]`` under the
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.errors import ConversionError, ImageError
+from zhplm.tasks import _cogview_sampling
 from zhplm.tasks.image_codes import SIZE, CogViewImageTokenizer, load_vqvae
 from zhplm.tasks.images import ImageInput
 
@@ -167,22 +169,23 @@ class ImageToText:
             )
         if seed is not None:
             torch.manual_seed(seed)  # generate draws from torch's global generator, as the original's loop
-        sampling: dict[str, Any] = (
-            {"do_sample": False}
-            if greedy
-            else {"do_sample": True, "top_k": top_k or None, "top_p": None, "temperature": temperature}
-        )
+        only_text = TextTokensOnly(self.image_tokens, self.text_end)
         with torch.inference_mode():
+            if not greedy:  # several captions: the original's batch draw (zhplm.tasks._cogview_sampling)
+                return _cogview_sampling.sample(
+                    self.model, ids, only_text, max_new_tokens, num_captions,
+                    top_k=top_k, temperature=temperature, pad_token_id=self.tokenizer.pad_token_id,
+                )  # fmt: skip
             out = self.model.generate(
                 ids,
                 attention_mask=torch.ones_like(ids),
+                do_sample=False,
                 max_new_tokens=max_new_tokens,
                 min_new_tokens=max_new_tokens,
                 num_return_sequences=num_captions,
-                logits_processor=LogitsProcessorList([TextTokensOnly(self.image_tokens, self.text_end)]),
+                logits_processor=LogitsProcessorList([only_text]),
                 eos_token_id=None,
                 pad_token_id=self.tokenizer.pad_token_id,
-                **sampling,
             )
         return out[:, ids.shape[1] :]
 

@@ -5,8 +5,8 @@ followed by the ``[MASK]*1024`` image to fill). The image codes are sampled by t
 with the original ``filling_sequence`` defaults and order (``scripts/text2image.sh``: temperature 1, top-k
 200, no top-p): logits / temperature, every non-image id forbidden while the image is written (the original's
 ``invalid_slices``: ids from the VQ-VAE's codebook size up), top-k, softmax, one multinomial draw per step.
-For one image this draws the same random numbers as the original's loop, so a seed gives the original's
-tokens. The codes go through the VQ-VAE decoder (``vqvae.safetensors`` written at conversion) to pixels, and
+This draws the same random numbers as the original's loop, so a seed gives the original's tokens (several
+images: the original's batch draw, :mod:`zhplm.tasks._cogview_sampling`). The codes go through the VQ-VAE decoder (``vqvae.safetensors`` written at conversion) to pixels, and
 to a PIL image as the original's ``save_image(…, normalize=True)`` scales each image: min–max to 0–255.
 
 At full size this is 1024 sequential steps of a 4B model: about 70 minutes per image on a 2-core CPU (the
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.errors import ConversionError, TooSlowError
+from zhplm.tasks import _cogview_sampling
 from zhplm.tasks.image_codes import load_vqvae
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,6 @@ class TextToImage:
     ) -> Any:
         """Image codes ``[num_images, grid·grid]`` sampled by ``generate`` under the image-only constraint."""
         import torch
-        from transformers import LogitsProcessorList
 
         if temperature <= 0 or top_k < 0 or num_images < 1:
             raise ConversionError("give temperature > 0, top_k ≥ 0 (0: no top-k) and num_images ≥ 1")
@@ -151,22 +151,13 @@ class TextToImage:
             torch.manual_seed(seed)  # generate draws from torch's global generator, as the original's loop
         start = time.perf_counter()
         with torch.inference_mode():
-            out = self.model.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                do_sample=True,
-                top_k=top_k or None,
-                top_p=None,
-                temperature=temperature,
-                max_new_tokens=steps,
-                min_new_tokens=steps,
-                num_return_sequences=num_images,
-                logits_processor=LogitsProcessorList([ImageCodesOnly(self.image_tokens), _Progress(steps)]),
-                eos_token_id=None,
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
+            out = _cogview_sampling.sample(
+                self.model, ids, ImageCodesOnly(self.image_tokens), steps, num_images,
+                top_k=top_k, temperature=temperature, pad_token_id=self.tokenizer.pad_token_id,
+                extra=[_Progress(steps)],
+            )  # fmt: skip
         log.info("text-to-image: %d codes in %.1f s", steps * num_images, time.perf_counter() - start)
-        return out[:, ids.shape[1] :]
+        return out
 
     def __call__(self, text: str, **options: Any) -> list[GeneratedImage]:
         """Sample ``num_images`` images for ``text`` (options as :meth:`sample_codes`)."""
