@@ -376,6 +376,15 @@ def _load_model(ckpt: Path) -> Any:
     return model
 
 
+def _original(workdir: Path, ckpt: Path, vqvae_path: Path) -> tuple[Any, Any, Any]:
+    """The original unified tokenizer (with the tiny VQ-VAE), ``generation/sampling.py`` and the GPT."""
+    import_original(workdir)
+    tok = _unified_tokenizer(workdir)
+    sampling = _sampling(workdir)
+    _image_tokenizer(workdir, tok, vqvae_path)
+    return tok, sampling, _load_model(ckpt)
+
+
 def img2code(workdir: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
     """``VQVAETokenizer.read_img(path)`` → ``EncodeAsIds`` (``api.img2code``) of each image, as ``parse_query``'s
     ``[Image]path`` does; an image the original cannot read gets its exception's text instead."""
@@ -402,11 +411,7 @@ def caption(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path
     import torch
 
     feeds = json.loads(inputs.read_text(encoding="utf-8"))
-    import_original(workdir)
-    tok = _unified_tokenizer(workdir)
-    sampling = _sampling(workdir)
-    _image_tokenizer(workdir, tok, vqvae_path)
-    model = _load_model(ckpt)
+    tok, sampling, model = _original(workdir, ckpt, vqvae_path)
     num, mbz = int(feeds.get("num", 1)), 12
     query = "[BASE] [BOI1] [Image]{} [EOI1] [ROI1] [MASK]*{}".format(
         feeds["image"], int(feeds.get("tokens", 20))
@@ -440,11 +445,7 @@ def select(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path)
     import torch
 
     feeds = json.loads(inputs.read_text(encoding="utf-8"))
-    import_original(workdir)
-    tok = _unified_tokenizer(workdir)
-    sampling = _sampling(workdir)
-    _image_tokenizer(workdir, tok, vqvae_path)
-    model = _load_model(ckpt)
+    tok, sampling, model = _original(workdir, ckpt, vqvae_path)
     template = "[BASE] [BOI1] [Image]{} [EOI1] [ROI1] {}"
     seq = torch.stack(
         [
@@ -470,13 +471,9 @@ def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path)
     import torch
 
     feeds = json.loads(inputs.read_text(encoding="utf-8"))
-    import_original(workdir)
-    tok = _unified_tokenizer(workdir)
-    sampling = _sampling(workdir)
-    _image_tokenizer(workdir, tok, vqvae_path)
     if feeds.get("threads"):
         torch.set_num_threads(int(feeds["threads"]))
-    model = _load_model(ckpt)
+    tok, sampling, model = _original(workdir, ckpt, vqvae_path)
     grid = int(feeds["grid"])
     query = "[ROI1] {} [BASE] [BOI1] [MASK]*{}".format(feeds["text"], grid * grid)
     seq = torch.tensor(tok.parse_query(query))

@@ -8,7 +8,7 @@ and put it where ``generate_samples.py`` puts it:
   (``[MASK]*20``). ``filling_sequence`` forbids image codes and command tokens after ``[EOI1]`` (its
   ``invalid_slices``), so only text pieces are drawn; defaults of ``scripts/image2text.sh``: temperature 1, top-k
   200, no top-p. The draw is transformers' ``generate`` under :class:`TextTokensOnly`, as text-to-image draws, so a
-  seed gives the original's tokens (several captions: the original's batch draw, :mod:`zhplm.tasks._cogview_sampling`);
+  seed gives the original's tokens (several captions: the original's batch draw, :mod:`zhplm.tasks._cogview`);
   ``greedy=True`` is argmax (the original's ``--top_k 1``).
   The 20 tokens are decoded as the original's ``DecodeIds`` decodes text (no stop token: CogView has none).
 * post-selection (``post_selection`` / ``inverse_prompt_score``): ``[BASE] [BOI1] <codes> [EOI1] [ROI1] text``;
@@ -24,7 +24,6 @@ size a caption is one 1048-token pass of the 4B model plus 20 cached steps (abou
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.errors import ConversionError, ImageError
-from zhplm.tasks import _cogview_sampling
+from zhplm.tasks import _cogview
 from zhplm.tasks.image_codes import SIZE, CogViewImageTokenizer, load_vqvae
 from zhplm.tasks.images import ImageInput
 
@@ -100,15 +99,7 @@ class ImageToText:
         cls, model: str | Path, *, vqvae: str | Path | None = None, size: int = SIZE, **load_options: Any
     ) -> ImageToText:
         """Check the folder and its VQ-VAE encoder first (small), then load the model."""
-        from zhplm.loader import load, read_provenance, resolve_model_dir
-
-        folder = resolve_model_dir(model)
-        provenance = read_provenance(folder)
-        if provenance.get("arch") not in (None, "cogview"):
-            raise ConversionError(
-                f"image-to-text needs a CogView model; {folder} holds {provenance.get('arch')!r}"
-            )
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        folder, config = _cogview.open_folder(model, "image-to-text")
         need = (size // 8) ** 2 + 4 + 1
         if need > int(config.get("max_position_embeddings", 0)):
             raise ConversionError(
@@ -117,13 +108,9 @@ class ImageToText:
             )
         path = Path(vqvae) if vqvae is not None else folder / "vqvae.safetensors"
         images = CogViewImageTokenizer(load_vqvae(path, encoder=True), size=size)
-        loaded = load(folder, task="text-generation", **load_options)
-        if loaded.tokenizer is None:
-            raise ConversionError(
-                f"{folder} has no tokenizer: copy cog-pretrain.model beside the weights and convert again"
-            )
+        loaded = _cogview.load_model(folder, **load_options)
         images.vqvae.to(loaded.model.device)
-        return cls(loaded.model.eval(), loaded.tokenizer, images)
+        return cls(loaded.model, loaded.tokenizer, images)
 
     # -- queries -----------------------------------------------------------------------------
     def _command(self, name: str) -> int:
@@ -171,8 +158,8 @@ class ImageToText:
             torch.manual_seed(seed)  # generate draws from torch's global generator, as the original's loop
         only_text = TextTokensOnly(self.image_tokens, self.text_end)
         with torch.inference_mode():
-            if not greedy:  # several captions: the original's batch draw (zhplm.tasks._cogview_sampling)
-                return _cogview_sampling.sample(
+            if not greedy:  # several captions: the original's batch draw (zhplm.tasks._cogview)
+                return _cogview.sample(
                     self.model, ids, only_text, max_new_tokens, num_captions,
                     top_k=top_k, temperature=temperature, pad_token_id=self.tokenizer.pad_token_id,
                 )  # fmt: skip

@@ -6,7 +6,7 @@ with the original ``filling_sequence`` defaults and order (``scripts/text2image.
 200, no top-p): logits / temperature, every non-image id forbidden while the image is written (the original's
 ``invalid_slices``: ids from the VQ-VAE's codebook size up), top-k, softmax, one multinomial draw per step.
 This draws the same random numbers as the original's loop, so a seed gives the original's tokens (several
-images: the original's batch draw, :mod:`zhplm.tasks._cogview_sampling`). The codes go through the VQ-VAE decoder (``vqvae.safetensors`` written at conversion) to pixels, and
+images: the original's batch draw, :mod:`zhplm.tasks._cogview`). The codes go through the VQ-VAE decoder (``vqvae.safetensors`` written at conversion) to pixels, and
 to a PIL image as the original's ``save_image(…, normalize=True)`` scales each image: min–max to 0–255.
 
 At full size this is 1024 sequential steps of a 4B model: about 70 minutes per image on a 2-core CPU (the
@@ -20,7 +20,6 @@ pretraining option). CogView's super-resolution (its ``[ROI2]`` position restart
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.errors import ConversionError, TooSlowError
-from zhplm.tasks import _cogview_sampling
+from zhplm.tasks import _cogview
 from zhplm.tasks.image_codes import load_vqvae
 
 log = logging.getLogger(__name__)
@@ -89,15 +88,7 @@ class TextToImage:
         **load_options: Any,
     ) -> TextToImage:
         """Check the folder and the expected time first (no weights read), then load model and VQ-VAE."""
-        from zhplm.loader import load, read_provenance, resolve_model_dir
-
-        folder = resolve_model_dir(model)
-        provenance = read_provenance(folder)
-        if provenance.get("arch") not in (None, "cogview"):
-            raise ConversionError(
-                f"text-to-image needs a CogView model; {folder} holds {provenance.get('arch')!r}"
-            )
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        folder, config = _cogview.open_folder(model, "text-to-image")
         if grid <= 0 or grid * grid + 8 > int(config.get("max_position_embeddings", 0)):
             raise ConversionError(
                 f"a {grid}×{grid} image does not fit CogView's {config.get('max_position_embeddings')} "
@@ -117,13 +108,9 @@ class TextToImage:
             log.warning("text-to-image: expect about %s per image on %s", _minutes(seconds), device)
         path = Path(vqvae) if vqvae is not None else folder / "vqvae.safetensors"
         decoder = load_vqvae(path)
-        loaded = load(folder, task="text-generation", **load_options)
-        if loaded.tokenizer is None:
-            raise ConversionError(
-                f"{folder} has no tokenizer: copy cog-pretrain.model beside the weights and convert again"
-            )
+        loaded = _cogview.load_model(folder, **load_options)
         decoder = decoder.to(loaded.model.device)
-        return cls(loaded.model.eval(), loaded.tokenizer, decoder, grid=grid)
+        return cls(loaded.model, loaded.tokenizer, decoder, grid=grid)
 
     def prompt_ids(self, text: str) -> list[int]:
         """``[ROI1] text [BASE] [BOI1]`` as the original's ``parse_query`` encodes it."""
@@ -151,7 +138,7 @@ class TextToImage:
             torch.manual_seed(seed)  # generate draws from torch's global generator, as the original's loop
         start = time.perf_counter()
         with torch.inference_mode():
-            out = _cogview_sampling.sample(
+            out = _cogview.sample(
                 self.model, ids, ImageCodesOnly(self.image_tokens), steps, num_images,
                 top_k=top_k, temperature=temperature, pad_token_id=self.tokenizer.pad_token_id,
                 extra=[_Progress(steps)],

@@ -1,4 +1,5 @@
-"""Several CogView samples per call, drawn as the original draws them (``generation/sampling.py``).
+"""What CogView's tasks share: opening a converted folder, loading it, and several samples per call drawn as
+the original draws them (``generation/sampling.py``).
 
 ``generate_images_once`` marks the positions to fill with ``-nb`` (``nb = min(num, 12)``,
 ``--max-inference-batch-size``) and calls ``filling_sequence`` ``max(num // 12, 1)`` times. There the first
@@ -12,10 +13,39 @@ would apply (temperature, the task's id mask, top-k — the original's order), a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from zhplm.errors import ConversionError
+
 MAX_BATCH = 12  # arguments.py --max-inference-batch-size
+
+
+def open_folder(model: str | Path, task: str) -> tuple[Path, dict[str, Any]]:
+    """The converted folder and its ``config.json``, refusing another architecture before any weight is read."""
+    from zhplm.loader import read_provenance, resolve_model_dir
+
+    folder = resolve_model_dir(model)
+    arch = read_provenance(folder).get("arch")
+    if arch not in (None, "cogview"):
+        raise ConversionError(f"{task} needs a CogView model; {folder} holds {arch!r}")
+    config: dict[str, Any] = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return folder, config
+
+
+def load_model(folder: Path, **load_options: Any) -> Any:
+    """``zhplm.load`` of the folder (model in eval mode + its ``CogViewTokenizer``)."""
+    from zhplm.loader import load
+
+    loaded = load(folder, task="text-generation", **load_options)
+    if loaded.tokenizer is None:
+        raise ConversionError(
+            f"{folder} has no tokenizer: copy cog-pretrain.model beside the weights and convert again"
+        )
+    loaded.model.eval()
+    return loaded
 
 
 def sample(
@@ -83,4 +113,4 @@ def sample(
     return torch.cat(out)
 
 
-__all__ = ["MAX_BATCH", "sample"]
+__all__ = ["MAX_BATCH", "load_model", "open_folder", "sample"]
