@@ -52,7 +52,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     t.add_argument(
         "-o", "--output", required=True, help="image file to write (.png, .jpg); -N added per image"
     )
-    t.add_argument("-n", "--num-images", type=int, default=1)
+    t.add_argument(
+        "-n", "--num-images", type=int, default=1, help="images per call (drawn as the original's batch)"
+    )
     t.add_argument("--seed", type=int, default=None, help="seed of the sampling (same seed, same image)")
     t.add_argument(
         "--top-k", type=int, default=200, help="top-k of the sampling (the original's 200; 0: off)"

@@ -18,8 +18,9 @@ and put it where ``generate_samples.py`` puts it:
   PB-relax LayerNorm normalises by a maximum over the whole batch.
 
 The released ``cogview-caption`` checkpoint is the one trained for this (any CogView checkpoint runs it). At full
-size a caption is one 1048-token pass of the 4B model plus 20 cached steps (about 80 s of them at the measured
-4.1 s per token on 2 CPU cores): a matter of minutes on a CPU, so it is not refused.
+size a caption is one 1048-token pass of the 4B model (about 8 TFLOP: estimated, not measured, at one to a few
+minutes on 2 CPU cores) plus 20 cached steps (about 80 s at the measured 4.1 s per token): minutes, not the
+hour of text-to-image, so it is not refused.
 """
 
 from __future__ import annotations
