@@ -177,6 +177,16 @@ def test_unreadable_images_name_the_file(vq: Path, tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="aspect ratio") as info:
         tok([strip])
     assert "strip.png" in str(info.value)
+    from PIL import Image
+
+    odd = Image.new("RGBA", (32, 32)).convert("RGBa").convert("La")  # a mode with no RGB conversion
+    with pytest.raises(ImageError, match="no RGB conversion"):
+        tok([odd])
+    modes = ["1", "P", "LA", "I", "F", "YCbCr", "RGBX"]  # every other mode Pillow decodes: upright RGB first
+    rgb = Image.fromarray(np.random.default_rng(3).integers(0, 256, (40, 60, 3)).astype(np.uint8))
+    for mode in modes:
+        converted = rgb.convert(mode)
+        assert tok(converted) == tok(converted.convert("RGB")), mode
 
 
 def test_a_decoder_only_vqvae_says_to_convert_again(vq: Path, tmp_path: Path) -> None:

@@ -33,12 +33,15 @@ def cogview_pixels(image: ImageInput, size: int = SIZE) -> Pixels:
     """One image as the VQ-VAE reads it: float32 ``[3, size, size]``, normalised (see the module)."""
     Image = _pil()
     img = open_image(image)
+    name = str(image) if isinstance(image, (str, Path)) else "the image"
     if img.mode not in ("RGB", "RGBA"):
-        img = img.convert("RGB")
+        try:
+            img = img.convert("RGB")
+        except ValueError as exc:  # modes Pillow has no RGB conversion for (e.g. "La")
+            raise ImageError(name, f"its {img.mode} pixels have no RGB conversion ({exc})") from None
     w, h = img.size
     # torchvision Resize(int) on a PIL image: the shorter side to ``size``, the longer one truncated
     ow, oh = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
-    name = str(image) if isinstance(image, (str, Path)) else "the image"
     if ow * oh > MAX_RESIZED_PIXELS:
         raise ImageError(
             name, f"its {w}×{h} aspect ratio would be resized to {ow}×{oh} pixels: crop it first"
