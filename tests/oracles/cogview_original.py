@@ -3,7 +3,7 @@ dense attention, sandwich PB-relax LayerNorm) writes the shard and computes logi
 
     cogview_original.py write    --out DIR [--seed N] [--mp N] [--vocab N --hidden N --heads N --layers N --positions N]
     cogview_original.py forward  --ckpt DIR --inputs IN.json --out REF.npz
-    cogview_original.py vqvae    --out DIR [--seed N] [--res-blocks N] [--n-embed N]
+    cogview_original.py vqvae    --out DIR [--seed N] [--res-blocks N] [--n-embed N] [--channel N] [--embed-dim N]
     cogview_original.py tokenize --inputs TEXTS.json --out IDS.json
     cogview_original.py sample   --ckpt DIR --vqvae VQVAE.pt --inputs IN.json --out REF.npz
     cogview_original.py img2code --vqvae VQVAE.pt --inputs IMAGES.json --out CODES.json
@@ -248,7 +248,9 @@ def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any
 VQVAE_SIZES = {"channel": 16, "embed_dim": 8, "n_embed": 64, "n_res_channel": 4}
 
 
-def vqvae(workdir: Path, out: Path, seed: int, res_blocks: int, n_embed: int | None = None) -> dict[str, Any]:
+def vqvae(
+    workdir: Path, out: Path, seed: int, res_blocks: int, n_embed: int | None = None, **wider: int | None
+) -> dict[str, Any]:
     """The original ``vqvae.vqvae_zc.VQVAE`` (stride 6, simple: the release's ``api.new_model()`` at tiny
     sizes) with seeded weights (N(0, 0.3); the encoder's convolutions He-scaled, so that its outputs land among
     the codes instead of far outside them, where a few codes would win every position) saved as
@@ -260,7 +262,11 @@ def vqvae(workdir: Path, out: Path, seed: int, res_blocks: int, n_embed: int | N
     from vqvae import api
     from vqvae.vqvae_zc import VQVAE
 
-    sizes = {**VQVAE_SIZES, **({"n_embed": n_embed} if n_embed else {})}
+    sizes = {
+        **VQVAE_SIZES,
+        **({"n_embed": n_embed} if n_embed else {}),
+        **{k: v for k, v in wider.items() if v},
+    }
     model = VQVAE(n_res_block=res_blocks, stride=6, **sizes).eval()
     r = C.rng(seed)
     with torch.no_grad():
@@ -338,7 +344,15 @@ def _image_tokenizer(workdir: Path, tok: Any, vqvae_path: Path, n_embed_release:
     if n_embed_release:
         assert n_embed == IMAGE_TOKENS, n_embed
     res = {k.split(".")[2] for k in state if k.startswith("dec.blocks.") and ".conv." in k}
-    vq = VQVAE(n_res_block=len(res), stride=6, **{**VQVAE_SIZES, "n_embed": n_embed}).eval()
+    sizes = {
+        "n_embed": n_embed,
+        "embed_dim": int(state["quantize_t.embed"].shape[0]),
+        "channel": int(state["dec.blocks.0.weight"].shape[1]),
+        "n_res_channel": int(state["dec.blocks.1.conv.1.weight"].shape[0])
+        if res
+        else VQVAE_SIZES["n_res_channel"],
+    }
+    vq = VQVAE(n_res_block=len(res), stride=6, **sizes).eval()
     vq.load_state_dict(state)
     img = V.VQVAETokenizer.__new__(V.VQVAETokenizer)
     img.model, img.device, img.image_tokens, img.num_tokens = vq, "cpu", n_embed, n_embed
@@ -387,12 +401,20 @@ def _original(workdir: Path, ckpt: Path, vqvae_path: Path) -> tuple[Any, Any, An
 
 def img2code(workdir: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
     """``VQVAETokenizer.read_img(path)`` → ``EncodeAsIds`` (``api.img2code``) of each image, as ``parse_query``'s
-    ``[Image]path`` does; an image the original cannot read gets its exception's text instead."""
+    ``[Image]path`` does; an image the original cannot read gets its exception's text instead (``warmup`` untimed
+    passes first; the loop's seconds in the summary)."""
+    import torch
+
     feeds = json.loads(inputs.read_text(encoding="utf-8"))
     import_original(workdir)
     tok = _unified_tokenizer(workdir)
     _image_tokenizer(workdir, tok, vqvae_path, n_embed_release=False)
+    if feeds.get("threads"):
+        torch.set_num_threads(int(feeds["threads"]))
+    for _ in range(int(feeds.get("warmup", 0))):  # untimed passes (the bench)
+        tok.img_tokenizer.EncodeAsIds(tok.img_tokenizer.read_img(feeds["images"][0]))
     result: list[dict[str, Any]] = []
+    start = time.perf_counter()
     for path in feeds["images"]:
         try:
             pixels = tok.img_tokenizer.read_img(path, img_size=int(feeds.get("size", 256)))
@@ -400,8 +422,9 @@ def img2code(workdir: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[s
             result.append({"codes": codes[0].tolist(), "pixels_sum": float(pixels.double().sum())})
         except Exception as exc:  # the original's own failure, reported as such
             result.append({"error": f"{type(exc).__name__}: {exc}"})
+    seconds = time.perf_counter() - start
     out.write_text(json.dumps(result), encoding="utf-8")
-    return {"images": len(result), "errors": sum("error" in r for r in result)}
+    return {"images": len(result), "errors": sum("error" in r for r in result), "seconds": seconds}
 
 
 def caption(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
@@ -525,6 +548,12 @@ def main() -> None:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--res-blocks", type=int, default=0)
     v.add_argument("--n-embed", type=int, default=None, help="codebook size (default: VQVAE_SIZES')")
+    v.add_argument(
+        "--channel", type=int, default=None, help="conv width (default: VQVAE_SIZES'; release 512)"
+    )
+    v.add_argument(
+        "--embed-dim", type=int, default=None, help="code width (default: VQVAE_SIZES'; release 256)"
+    )
     t = sub.add_parser("tokenize")
     t.add_argument("--inputs", type=Path, required=True)
     t.add_argument("--out", type=Path, required=True)
@@ -544,7 +573,10 @@ def main() -> None:
         commit = C.extract_original(REPO, PATHS, workdir)
         os.chdir(workdir)
         if args.cmd == "vqvae":
-            summary = vqvae(workdir, args.out, args.seed, args.res_blocks, args.n_embed)
+            summary = vqvae(
+                workdir, args.out, args.seed, args.res_blocks, args.n_embed,
+                channel=args.channel, embed_dim=args.embed_dim,
+            )  # fmt: skip
         elif args.cmd == "write":
             sizes = {"vocab_size": args.vocab, "hidden_size": args.hidden, "num_attention_heads": args.heads,
                      "num_layers": args.layers, "max_position_embeddings": args.positions}  # fmt: skip
