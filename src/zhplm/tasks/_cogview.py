@@ -93,7 +93,7 @@ def sample(
         if rows == 1:
             out.append(generate(ids, steps))
             continue
-        first = model(ids, attention_mask=torch.ones_like(ids), use_cache=True)
+        first = model(ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
         scores = first.logits[:, -1, :].to(dtype=torch.float32) / temperature
         scores = mask(ids, scores)
         if top_k:
