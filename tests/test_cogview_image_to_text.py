@@ -209,6 +209,14 @@ def test_a_decoder_only_vqvae_says_to_convert_again(vq: Path, tmp_path: Path) ->
         decoder.encode(torch.zeros(1, 3, 16, 16))
     full = CogViewVQVAE.from_state_dict(state)
     assert full.has_encoder and full.encode(torch.zeros(1, 3, 16, 16)).shape == (1, 2, 2)
+    # a decoder-only .pt beside the weights still converts, for drawing, and says what it lacks
+    from zhplm.arch.cogview import write_vqvae
+
+    (tmp_path / "src").mkdir()
+    torch.save(old, tmp_path / "src" / "vqvae_decoder_only.pt")
+    (tmp_path / "out").mkdir()
+    (note,) = write_vqvae(tmp_path / "src", tmp_path / "out")
+    assert "no encoder" in note and (tmp_path / "out" / "vqvae.safetensors").is_file()
 
 
 # -- captions and post-selection ------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def write_vqvae(folder: Path, out: Path) -> list[str]:
         state = torch.load(found[0], map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
             raise ConversionError(f"it holds a {type(state).__name__}, not a state dict")
-        vqvae = CogViewVQVAE.from_state_dict(state, encoder=True)
+        vqvae = CogViewVQVAE.from_state_dict(state)  # the encoder too when the file has it (the release does)
         if vqvae.n_embed != IMAGE_TOKENS:
             raise ConversionError(
                 f"it has {vqvae.n_embed} image codes, CogView's vocabulary {IMAGE_TOKENS}: is it this model's "
@@ -73,6 +73,11 @@ def write_vqvae(folder: Path, out: Path) -> list[str]:
             "convert again)"
         ]
     save_file({k: v.contiguous() for k, v in vqvae.state_dict().items()}, str(out / VQVAE_FILE))
+    if not vqvae.has_encoder:
+        return [
+            f"VQ-VAE decoder ({vqvae.n_embed} codes) from {found[0].name} written as {VQVAE_FILE}; the file has no "
+            "encoder (enc_b.*), so image-to-text cannot read images: use the authors' vqvae_hard_biggerset_011.pt"
+        ]
     return [f"VQ-VAE encoder + decoder ({vqvae.n_embed} codes) from {found[0].name} written as {VQVAE_FILE}"]
 
 
