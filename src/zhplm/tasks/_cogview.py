@@ -64,7 +64,7 @@ def sample(
     import torch
     from transformers import LogitsProcessorList
 
-    def generate(inputs: Any, new: int, cache: Any = None, rows: int = 1) -> Any:
+    def generate(inputs: Any, new: int, cache: Any = None) -> Any:
         processors = LogitsProcessorList([mask, *(extra or [])])
         options: dict[str, Any] = {} if cache is None else {"cache": cache}
         out = model.generate(
@@ -76,7 +76,6 @@ def sample(
             temperature=temperature,
             max_new_tokens=new,
             min_new_tokens=new,
-            num_return_sequences=rows,
             logits_processor=processors,
             eos_token_id=None,
             pad_token_id=pad_token_id,
@@ -87,7 +86,8 @@ def sample(
     if num == 1:
         return generate(ids, steps)
     nb = min(num, MAX_BATCH)
-    chunks = [nb] * (num // nb) + ([num % nb] if num % nb else [])  # the original refuses the remainder
+    # a remainder (num > 12, not a multiple: the original refuses it) is one more, smaller batch
+    chunks = [nb] * (num // nb) + ([num % nb] if num % nb else [])
     out = []
     for rows in chunks:
         if rows == 1:
