@@ -340,3 +340,5 @@ def test_empty_text_and_wrong_model_are_clear_errors(tmp_path: Path) -> None:
     captioner = ImageToText.__new__(ImageToText)
     with pytest.raises(ConversionError, match="text is empty"):
         captioner.text_ids("  ")
+    with pytest.raises(ConversionError, match="one image per call"):
+        captioner.caption_ids(["a.jpg", "b.jpg"])

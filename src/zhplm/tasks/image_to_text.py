@@ -144,6 +144,8 @@ class ImageToText:
         import torch
         from transformers import LogitsProcessorList
 
+        if isinstance(image, (list, tuple)):
+            raise ConversionError("give one image per call (a path or a PIL image); loop over several")
         if temperature <= 0 or top_k < 0 or num_captions < 1 or max_new_tokens < 1:
             raise ConversionError(
                 "give temperature > 0, top_k ≥ 0 (0: no top-k), num_captions ≥ 1, max_new_tokens ≥ 1"
