@@ -115,13 +115,15 @@ def t2i_converted(t2i_release: Path, tmp_path_factory: pytest.TempPathFactory) -
     out = tmp_path_factory.mktemp("cogview-t2i-out") / "model"
     result = zhplm.convert(t2i_release, out)
     assert result.arch == "cogview"
-    assert any("VQ-VAE decoder (8192 codes)" in n for n in result.notes), result.notes
+    assert any("VQ-VAE encoder + decoder (8192 codes)" in n for n in result.notes), result.notes
     assert (out / "vqvae.safetensors").is_file() and (out / "cog-pretrain.model").is_file()
     return out
 
 
-def _original_sample(release: Path, tmp: Path, text: str, seed: int, top_k: int) -> dict[str, np.ndarray]:
-    feeds = {"text": text, "grid": GRID, "seed": seed, "top_k": top_k, "temperature": 1.0}
+def _original_sample(
+    release: Path, tmp: Path, text: str, seed: int, top_k: int, num: int = 1
+) -> dict[str, np.ndarray]:
+    feeds = {"text": text, "grid": GRID, "seed": seed, "top_k": top_k, "temperature": 1.0, "num": num}
     (tmp / "in.json").write_text(json.dumps(feeds, ensure_ascii=False), encoding="utf-8")
     run_oracle(
         "cogview_original.py",
@@ -156,6 +158,21 @@ def test_sampled_codes_and_pixels_equal_the_original_loop(
     assert out.image.size == (GRID * 8, GRID * 8) and out.image.mode == "RGB"
     px = np.asarray(out.image)
     assert px.min() == 0 and px.max() == 255  # normalize=True: min–max per image
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("num", [3, 24], ids=["one-batch", "two-batches-of-12"])
+def test_several_images_equal_the_original_batch_draw(
+    t2i_release: Path, t2i_converted: Path, tmp_path: Path, num: int
+) -> None:
+    """The original draws the first code of a batch as one multinomial of ``nb`` samples (with replacement) and
+    the rest row by row, ``num // 12`` batches in turn: seeded, every row's codes must be equal."""
+    ref = _original_sample(t2i_release, tmp_path, "山水画", 8, 200, num=num)
+    draw = zhplm.pipeline("text-to-image", t2i_converted, grid=GRID)
+    codes = draw.sample_codes("山水画", seed=8, num_images=num)
+    assert ref["codes_all"].shape == (num, GRID * GRID)
+    assert codes.tolist() == ref["codes_all"].tolist()
+    assert len({tuple(r) for r in codes.tolist()}) > 1
 
 
 @pytest.mark.oracle
@@ -196,7 +213,7 @@ def test_full_size_on_cpu_refuses_up_front_with_the_expected_time(tmp_path: Path
     with pytest.raises(TooSlowError, match=r"about \d+ minutes.*allow_slow=True"):
         TextToImage.from_model(tmp_path)
     # with the opt-in it goes on to the files, whose absence is the next clear error
-    with pytest.raises(zhplm.errors.ConversionError, match="no VQ-VAE decoder"):
+    with pytest.raises(zhplm.errors.ConversionError, match="no VQ-VAE at"):
         TextToImage.from_model(tmp_path, allow_slow=True)
 
 
@@ -231,11 +248,11 @@ def test_a_bad_vqvae_beside_the_weights_is_a_note_not_a_lost_conversion(
 
 def test_the_pipeline_names_a_missing_or_damaged_vqvae(tmp_path: Path) -> None:
     from zhplm.errors import ConversionError
-    from zhplm.tasks.text_to_image import _load_decoder
+    from zhplm.tasks.image_codes import load_vqvae
 
-    with pytest.raises(ConversionError, match="no VQ-VAE decoder at"):
-        _load_decoder(tmp_path / "vqvae.safetensors")
+    with pytest.raises(ConversionError, match="no VQ-VAE at"):
+        load_vqvae(tmp_path / "vqvae.safetensors")
     bad = tmp_path / "vqvae.safetensors"
     bad.write_bytes(b"\x00" * 16)
     with pytest.raises(ConversionError, match="not a readable VQ-VAE"):
-        _load_decoder(bad)
+        load_vqvae(bad)

@@ -159,9 +159,9 @@ def vqvae_release(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 @pytest.mark.oracle
 def test_vqvae_decoder_matches_the_original_code2img(vqvae_release: Path) -> None:
-    from zhplm.arch.modeling.cogview_vqvae import CogViewVQVAEDecoder
+    from zhplm.arch.modeling.cogview_vqvae import CogViewVQVAE
 
-    decoder = CogViewVQVAEDecoder.from_state_dict(torch.load(vqvae_release / "vqvae.pt", weights_only=True))
+    decoder = CogViewVQVAE.from_state_dict(torch.load(vqvae_release / "vqvae.pt", weights_only=True))
     with np.load(vqvae_release / "ref.npz") as ref:
         codes, images = torch.from_numpy(ref["codes"]), ref["images"]
     with torch.inference_mode():
@@ -174,20 +174,20 @@ def test_vqvae_decoder_matches_the_original_code2img(vqvae_release: Path) -> Non
 
 @pytest.mark.oracle
 def test_vqvae_bad_input_is_a_clear_error(vqvae_release: Path) -> None:
-    from zhplm.arch.modeling.cogview_vqvae import CogViewVQVAEDecoder
+    from zhplm.arch.modeling.cogview_vqvae import CogViewVQVAE
     from zhplm.errors import ConversionError
 
     state = torch.load(vqvae_release / "vqvae.pt", weights_only=True)
-    decoder = CogViewVQVAEDecoder.from_state_dict(state)
+    decoder = CogViewVQVAE.from_state_dict(state)
     with pytest.raises(ValueError, match="0…63"):
         decoder(torch.full((1, 4, 4), 64))
     with pytest.raises(ValueError, match="not a square"):
         decoder(torch.zeros(1, 15, dtype=torch.long))
     with pytest.raises(ConversionError, match="not a CogView VQ-VAE"):
-        CogViewVQVAEDecoder.from_state_dict({"word_embeddings.weight": torch.zeros(2, 2)})
+        CogViewVQVAE.from_state_dict({"word_embeddings.weight": torch.zeros(2, 2)})
     state.pop("module.dec.blocks.0.bias")
     with pytest.raises(ConversionError, match="lacks"):
-        CogViewVQVAEDecoder.from_state_dict(state)
+        CogViewVQVAE.from_state_dict(state)
 
 
 def test_a_left_padded_row_gets_what_it_gets_alone() -> None:

@@ -3,9 +3,12 @@ dense attention, sandwich PB-relax LayerNorm) writes the shard and computes logi
 
     cogview_original.py write    --out DIR [--seed N] [--mp N] [--vocab N --hidden N --heads N --layers N --positions N]
     cogview_original.py forward  --ckpt DIR --inputs IN.json --out REF.npz
-    cogview_original.py vqvae    --out DIR [--seed N] [--res-blocks N] [--n-embed N]
+    cogview_original.py vqvae    --out DIR [--seed N] [--res-blocks N] [--n-embed N] [--channel N] [--embed-dim N]
     cogview_original.py tokenize --inputs TEXTS.json --out IDS.json
     cogview_original.py sample   --ckpt DIR --vqvae VQVAE.pt --inputs IN.json --out REF.npz
+    cogview_original.py img2code --vqvae VQVAE.pt --inputs IMAGES.json --out CODES.json
+    cogview_original.py caption  --ckpt DIR --vqvae VQVAE.pt --inputs IN.json --out REF.npz
+    cogview_original.py select   --ckpt DIR --vqvae VQVAE.pt --inputs IN.json --out REF.npz
 
 The code is read from the git snapshot of https://github.com/THUDM/CogView pinned in
 tests/oracles/SNAPSHOTS.txt, extracted with ``git archive`` into a temporary folder and imported from there.
@@ -28,7 +31,8 @@ release's 8192 codes, as the original builds it when only the code count is know
 every text, ``parse_query`` of every query and its command-token table.
 
 ``sample``: the original text-to-image loop, ``generation/sampling.py`` ``filling_sequence`` (``is_sparse=0``,
-``nb=1`` as ``generate_images_once`` marks one image), over the original model loading the shard, after
+``nb = min(num, 12)`` as ``generate_images_once`` marks ``num`` images, ``num // 12`` calls; ``codes_all`` holds
+every row), over the original model loading the shard, after
 ``torch.manual_seed(seed)`` (``warmup`` untimed runs first; ``threads`` sets torch's threads; the seeded run's
 seconds are saved); the sizes come from the shard and its ``config.json``; the prompt is ``parse_query`` of ``generate_samples.py``'s
 ``'[ROI1] {} [BASE] [BOI1] [MASK]*N'``; the sampled codes go through the original ``DecodeIds`` →
@@ -37,6 +41,13 @@ imports ``get_masks_and_position_ids`` from ``pretrain_gpt2`` (whose own imports
 data pipeline): that one function is compiled from the snapshot's ``pretrain_gpt2.py`` source alone.
 ``VQVAETokenizer``'s ``__init__`` builds the release-size model from a path, so the tiny model is set on an
 instance made without it (its ``DecodeIds`` is the original's).
+
+``img2code``: the original ``VQVAETokenizer.read_img`` (torchvision's ``Resize``/``CenterCrop``/``ToTensor``/
+``Normalize`` from ``_torchvision_stub``) and ``EncodeAsIds`` (``api.img2code``) of image files, as ``parse_query``
+reads ``[Image]path``; an image the original cannot read is reported with its exception. ``caption``: the
+``image2text`` path of ``generate_samples.py`` (query, beam marks for ``num`` rows, ``filling_sequence``, seeded).
+``select``: the ``post-selection`` path (``get_context``'s per-image queries, ``inverse_prompt_score`` in
+batches of 12).
 
 Stubs, each for something imported and never needed on one CPU (named in the summary's ``stubs``):
 ``deepspeed`` (only ``deepspeed.checkpointing.is_configured() -> False`` is called); ``torch._six`` (removed
@@ -50,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import sys
@@ -175,9 +187,13 @@ def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path) -> dict[str, Any
 VQVAE_SIZES = {"channel": 16, "embed_dim": 8, "n_embed": 64, "n_res_channel": 4}
 
 
-def vqvae(workdir: Path, out: Path, seed: int, res_blocks: int, n_embed: int | None = None) -> dict[str, Any]:
+def vqvae(
+    workdir: Path, out: Path, seed: int, res_blocks: int, n_embed: int | None = None, **wider: int | None
+) -> dict[str, Any]:
     """The original ``vqvae.vqvae_zc.VQVAE`` (stride 6, simple: the release's ``api.new_model()`` at tiny
-    sizes) with seeded weights saved as ``module.``-prefixed ``vqvae.pt`` (``VQVAETokenizer`` strips it), and
+    sizes) with seeded weights (N(0, 0.3); the encoder's convolutions He-scaled, so that its outputs land among
+    the codes instead of far outside them, where a few codes would win every position) saved as
+    ``module.``-prefixed ``vqvae.pt`` (``VQVAETokenizer`` strips it), and
     ``api.code2img`` of a seeded 2×4×4 code grid (plus the grid) in ``out/ref.npz``."""
     import torch
 
@@ -185,12 +201,21 @@ def vqvae(workdir: Path, out: Path, seed: int, res_blocks: int, n_embed: int | N
     from vqvae import api
     from vqvae.vqvae_zc import VQVAE
 
-    sizes = {**VQVAE_SIZES, **({"n_embed": n_embed} if n_embed else {})}
+    sizes = {
+        **VQVAE_SIZES,
+        **({"n_embed": n_embed} if n_embed else {}),
+        **{k: v for k, v in wider.items() if v},
+    }
     model = VQVAE(n_res_block=res_blocks, stride=6, **sizes).eval()
     r = C.rng(seed)
     with torch.no_grad():
-        for t in model.state_dict().values():
-            t.copy_(torch.from_numpy(r.normal(0.0, 0.3, tuple(t.shape)).astype(np.float32)))
+        for name, t in model.state_dict().items():
+            value = r.normal(0.0, 0.3, tuple(t.shape)).astype(np.float32)
+            if (
+                name.startswith("enc_b.") and t.dim() == 4
+            ):  # He scale: encoder outputs near the codebook's scale
+                value *= np.float32(math.sqrt(2.0 / (t.shape[1] * t.shape[2] * t.shape[3])) / 0.3)
+            t.copy_(torch.from_numpy(value))
     out.mkdir(parents=True, exist_ok=True)
     torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, out / "vqvae.pt")
     codes = torch.from_numpy(r.integers(0, sizes["n_embed"], (2, 4, 4)))
@@ -244,32 +269,46 @@ def _pretrain_gpt2_masks(workdir: Path) -> types.ModuleType:
     return mod
 
 
-def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
-
+def _image_tokenizer(workdir: Path, tok: Any, vqvae_path: Path, n_embed_release: bool = True) -> None:
+    """The original ``VQVAETokenizer`` over the tiny VQ-VAE (its ``__init__`` builds the release-size model from a
+    path, so the tiny model is set on an instance made without it; ``read_img``/``EncodeAsIds``/``DecodeIds`` are
+    the original's)."""
     import torch
-
-    feeds = json.loads(inputs.read_text(encoding="utf-8"))
-    import_original(workdir)
-    tok = _unified_tokenizer(workdir)
-    _pretrain_gpt2_masks(workdir)
-    sampling = C.load_file_module("sampling", workdir / "generation" / "sampling.py")
     from data_utils import vqvae_tokenizer as V
     from vqvae.vqvae_zc import VQVAE
 
     state = torch.load(vqvae_path, weights_only=True)
     state = {k.removeprefix("module."): v for k, v in state.items()}
     n_embed = int(state["quantize_t.embed"].shape[1])
-    assert n_embed == IMAGE_TOKENS, n_embed
-    vq = VQVAE(n_res_block=0, stride=6, **{**VQVAE_SIZES, "n_embed": n_embed}).eval()
+    if n_embed_release:
+        assert n_embed == IMAGE_TOKENS, n_embed
+    res = {k.split(".")[2] for k in state if k.startswith("dec.blocks.") and ".conv." in k}
+    sizes = {
+        "n_embed": n_embed,
+        "embed_dim": int(state["quantize_t.embed"].shape[0]),
+        "channel": int(state["dec.blocks.0.weight"].shape[1]),
+        "n_res_channel": int(state["dec.blocks.1.conv.1.weight"].shape[0])
+        if res
+        else VQVAE_SIZES["n_res_channel"],
+    }
+    vq = VQVAE(n_res_block=len(res), stride=6, **sizes).eval()
     vq.load_state_dict(state)
     img = V.VQVAETokenizer.__new__(V.VQVAETokenizer)
     img.model, img.device, img.image_tokens, img.num_tokens = vq, "cpu", n_embed, n_embed
     tok.img_tokenizer = img
 
+
+def _sampling(workdir: Path) -> Any:
+    _pretrain_gpt2_masks(workdir)
+    return C.load_file_module("sampling", workdir / "generation" / "sampling.py")
+
+
+def _load_model(ckpt: Path) -> Any:
+    """The original GPT2Model at the shard's sizes (one rank), strict load."""
+    import torch
+
     with C.stdout_to_stderr():
         C.init_model_parallel(0, 1, C.rendezvous())
-    if feeds.get("threads"):
-        torch.set_num_threads(int(feeds["threads"]))
     sd = torch.load(ckpt / str(ITERATION) / "mp_rank_00_model_states.pt", weights_only=False)["module"]
     vocab, hidden = sd["word_embeddings.weight"].shape
     sizes = {
@@ -281,10 +320,65 @@ def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path)
     }
     model = _gpt2_model({**CONFIG, **sizes}).eval()
     model.load_state_dict(sd, strict=True)
-    grid = int(feeds["grid"])
-    query = "[ROI1] {} [BASE] [BOI1] [MASK]*{}".format(feeds["text"], grid * grid)
-    seq = torch.tensor(tok.parse_query(query))
-    sampling.add_interlacing_beam_marks(seq, nb=1)  # generate_images_once: nb = min(num, mbz) = 1
+    return model
+
+
+def _original(workdir: Path, ckpt: Path, vqvae_path: Path) -> tuple[Any, Any, Any]:
+    """The original unified tokenizer (with the tiny VQ-VAE), ``generation/sampling.py`` and the GPT."""
+    import_original(workdir)
+    tok = _unified_tokenizer(workdir)
+    sampling = _sampling(workdir)
+    _image_tokenizer(workdir, tok, vqvae_path)
+    return tok, sampling, _load_model(ckpt)
+
+
+def img2code(workdir: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    """``VQVAETokenizer.read_img(path)`` → ``EncodeAsIds`` (``api.img2code``) of each image, as ``parse_query``'s
+    ``[Image]path`` does; an image the original cannot read gets its exception's text instead (``warmup`` untimed
+    passes first; the loop's seconds in the summary)."""
+    import torch
+
+    feeds = json.loads(inputs.read_text(encoding="utf-8"))
+    import_original(workdir)
+    tok = _unified_tokenizer(workdir)
+    _image_tokenizer(workdir, tok, vqvae_path, n_embed_release=False)
+    if feeds.get("threads"):
+        torch.set_num_threads(int(feeds["threads"]))
+    for _ in range(int(feeds.get("warmup", 0))):  # untimed passes (the bench)
+        tok.img_tokenizer.EncodeAsIds(tok.img_tokenizer.read_img(feeds["images"][0]))
+    result: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    for path in feeds["images"]:
+        try:
+            pixels = tok.img_tokenizer.read_img(path, img_size=int(feeds.get("size", 256)))
+            codes = tok.img_tokenizer.EncodeAsIds(pixels)
+            result.append({"codes": codes[0].tolist(), "pixels_sum": float(pixels.double().sum())})
+        except Exception as exc:  # the original's own failure, reported as such
+            result.append({"error": f"{type(exc).__name__}: {exc}"})
+    seconds = time.perf_counter() - start
+    out.write_text(json.dumps(result), encoding="utf-8")
+    return {"images": len(result), "errors": sum("error" in r for r in result), "seconds": seconds}
+
+
+def caption(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    """``generate_images_once`` for ``image2text``: the query ``'[BASE] [BOI1] [Image]{} [EOI1] [ROI1] [MASK]*20'``
+    parsed by ``parse_query``, ``add_interlacing_beam_marks(seq, nb=min(num, mbz))``, ``filling_sequence`` once
+    per ``mbz`` (12), after ``torch.manual_seed(seed)``; the rows' 20 tokens and ``DecodeIds``' text (``warmup``
+    untimed runs first, ``threads``; the seeded run's seconds are saved)."""
+    import torch
+
+    feeds = json.loads(inputs.read_text(encoding="utf-8"))
+    if feeds.get("threads"):
+        torch.set_num_threads(int(feeds["threads"]))
+    tok, sampling, model = _original(workdir, ckpt, vqvae_path)
+    num, mbz = int(feeds.get("num", 1)), 12
+    query = "[BASE] [BOI1] [Image]{} [EOI1] [ROI1] [MASK]*{}".format(
+        feeds["image"], int(feeds.get("tokens", 20))
+    )
+    seq = torch.tensor(tok.parse_query(query, img_size=256))
+    prompt = int((seq >= 0).sum())
+    sampling.add_interlacing_beam_marks(seq, nb=min(num, mbz))
+    assert num < mbz or num % mbz == 0
     args = types.SimpleNamespace(
         temperature=float(feeds["temperature"]), top_k=int(feeds["top_k"]), top_p=0.0, is_sparse=0
     )
@@ -293,14 +387,83 @@ def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path)
             sampling.filling_sequence(model, seq.clone(), args)
         torch.manual_seed(int(feeds["seed"]))
         start = time.perf_counter()
-        tokens = sampling.filling_sequence(model, seq.clone(), args)[0]
+        rows = torch.cat(
+            [sampling.filling_sequence(model, seq.clone(), args) for _ in range(max(num // mbz, 1))]
+        )
         seconds = time.perf_counter() - start
+    texts = ["".join(tok.DecodeIds(r.tolist())[0]) for r in rows[:, prompt:]]
+    np.savez(
+        out,
+        prompt=rows[0, :prompt].numpy().astype(np.int64),
+        tokens=rows[:, prompt:].numpy().astype(np.int64),
+        seconds=np.float64(seconds),
+    )
+    Path(str(out) + ".json").write_text(json.dumps({"texts": texts}, ensure_ascii=False), encoding="utf-8")
+    return {"prompt": prompt, "rows": int(rows.shape[0])}
+
+
+def select(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    """``post_selection``: for a line ``text\\timage1\\timage2…``, ``get_context`` parses
+    ``'[BASE] [BOI1] [Image]{} [EOI1] [ROI1] {}'.format(image, text)`` per image (``_parse_and_to_tensor`` without
+    its ``torch.cuda.LongTensor``), stacks them, and ``inverse_prompt_score`` scores them ``mbz`` (12) at a time."""
+    import torch
+
+    feeds = json.loads(inputs.read_text(encoding="utf-8"))
+    tok, sampling, model = _original(workdir, ckpt, vqvae_path)
+    template = "[BASE] [BOI1] [Image]{} [EOI1] [ROI1] {}"
+    seq = torch.stack(
+        [
+            torch.tensor(tok.parse_query(template.format(*"\t".join([p, feeds["text"]]).split("\t"))))
+            for p in feeds["images"]
+        ]
+    )
+    num, mbz = seq.shape[0], 12
+    assert num < mbz or num % mbz == 0
+    args = types.SimpleNamespace(is_sparse=0)
+    with torch.no_grad():
+        scores = torch.cat(
+            [
+                sampling.inverse_prompt_score(model, seq[t * mbz : (t + 1) * mbz], args)
+                for t in range(max(num // mbz, 1))
+            ]
+        )
+    np.savez(out, scores=scores.numpy().astype(np.float64), ids=seq.numpy().astype(np.int64))
+    return {"images": num}
+
+
+def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
+    import torch
+
+    feeds = json.loads(inputs.read_text(encoding="utf-8"))
+    if feeds.get("threads"):
+        torch.set_num_threads(int(feeds["threads"]))
+    tok, sampling, model = _original(workdir, ckpt, vqvae_path)
+    grid = int(feeds["grid"])
+    query = "[ROI1] {} [BASE] [BOI1] [MASK]*{}".format(feeds["text"], grid * grid)
+    seq = torch.tensor(tok.parse_query(query))
+    num, mbz = int(feeds.get("num", 1)), 12
+    assert num < mbz or num % mbz == 0  # generate_images_once's own assertion
+    sampling.add_interlacing_beam_marks(seq, nb=min(num, mbz))  # generate_images_once: nb = min(num, mbz)
+    args = types.SimpleNamespace(
+        temperature=float(feeds["temperature"]), top_k=int(feeds["top_k"]), top_p=0.0, is_sparse=0
+    )
+    with torch.no_grad():
+        for _ in range(int(feeds.get("warmup", 0))):  # untimed runs (the bench), then the seeded one
+            sampling.filling_sequence(model, seq.clone(), args)
+        torch.manual_seed(int(feeds["seed"]))
+        start = time.perf_counter()
+        rows = torch.cat(
+            [sampling.filling_sequence(model, seq.clone(), args) for _ in range(max(num // mbz, 1))]
+        )
+        seconds = time.perf_counter() - start
+        tokens = rows[0]
         _, images = tok.DecodeIds(tokens.tolist())
     prompt = int((seq >= 0).sum())
     np.savez(
         out,
         prompt=tokens[:prompt].numpy().astype(np.int64),
         codes=tokens[prompt:].numpy().astype(np.int64),
+        codes_all=rows[:, prompt:].numpy().astype(np.int64),
         image=images[-1].numpy().astype(np.float32),
         seconds=np.float64(seconds),
     )
@@ -326,14 +489,22 @@ def main() -> None:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--res-blocks", type=int, default=0)
     v.add_argument("--n-embed", type=int, default=None, help="codebook size (default: VQVAE_SIZES')")
+    v.add_argument(
+        "--channel", type=int, default=None, help="conv width (default: VQVAE_SIZES'; release 512)"
+    )
+    v.add_argument(
+        "--embed-dim", type=int, default=None, help="code width (default: VQVAE_SIZES'; release 256)"
+    )
     t = sub.add_parser("tokenize")
     t.add_argument("--inputs", type=Path, required=True)
     t.add_argument("--out", type=Path, required=True)
-    s = sub.add_parser("sample")
-    s.add_argument("--ckpt", type=Path, required=True)
-    s.add_argument("--vqvae", type=Path, required=True)
-    s.add_argument("--inputs", type=Path, required=True)
-    s.add_argument("--out", type=Path, required=True)
+    for name in ("sample", "caption", "select", "img2code"):
+        s = sub.add_parser(name)
+        if name != "img2code":
+            s.add_argument("--ckpt", type=Path, required=True)
+        s.add_argument("--vqvae", type=Path, required=True)
+        s.add_argument("--inputs", type=Path, required=True)
+        s.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     for k in ("out", "ckpt", "inputs", "vqvae"):
         if getattr(args, k, None) is not None:
@@ -343,15 +514,21 @@ def main() -> None:
         commit = C.extract_original(REPO, PATHS, workdir)
         os.chdir(workdir)
         if args.cmd == "vqvae":
-            summary = vqvae(workdir, args.out, args.seed, args.res_blocks, args.n_embed)
+            summary = vqvae(
+                workdir, args.out, args.seed, args.res_blocks, args.n_embed,
+                channel=args.channel, embed_dim=args.embed_dim,
+            )  # fmt: skip
         elif args.cmd == "write":
             sizes = {"vocab_size": args.vocab, "hidden_size": args.hidden, "num_attention_heads": args.heads,
                      "num_layers": args.layers, "max_position_embeddings": args.positions}  # fmt: skip
             summary = write(workdir, args.out, args.seed, args.mp, sizes)
         elif args.cmd == "tokenize":
             summary = tokenize(workdir, args.inputs, args.out)
-        elif args.cmd == "sample":
-            summary = sample(workdir, args.ckpt, args.vqvae, args.inputs, args.out)
+        elif args.cmd in ("sample", "caption", "select"):
+            run = {"sample": sample, "caption": caption, "select": select}[args.cmd]
+            summary = run(workdir, args.ckpt, args.vqvae, args.inputs, args.out)
+        elif args.cmd == "img2code":
+            summary = img2code(workdir, args.vqvae, args.inputs, args.out)
         else:
             summary = forward(workdir, args.ckpt, args.inputs, args.out)
         summary.update({"impl": f"CogView {commit[:10]}", "cmd": args.cmd, "stubs": STUBS})

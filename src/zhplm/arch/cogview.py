@@ -8,7 +8,7 @@ model's own names below ``transformer.`` (:mod:`zhplm.arch.modeling.cogview` des
 
 The head count is not in the weights: it comes from a ``config.json`` beside them, else it is the release's
 40 (``scripts/text2image.sh``) when the width is 2560, else the width / 64. Images are 32×32 codes of the
-authors' VQ-VAE (:mod:`zhplm.arch.modeling.cogview_vqvae` decodes them to pixels).
+authors' VQ-VAE (:mod:`zhplm.arch.modeling.cogview_vqvae` turns images into codes and codes into pixels).
 """
 
 from __future__ import annotations
@@ -37,41 +37,48 @@ MEGATRON = Rules(
 
 RELEASE_HEADS = {2560: 40}  # scripts/text2image.sh: --hidden-size 2560 --num-attention-heads 40
 IMAGE_TOKENS = 8192  # the release VQ-VAE's codebook: image codes are the first ids of the vocabulary
-VQVAE_FILE = "vqvae.safetensors"  # the decoder half, written beside the converted model
+VQVAE_FILE = "vqvae.safetensors"  # encoder, codebook and decoder, written beside the converted model
 
 
 def write_vqvae(folder: Path, out: Path) -> list[str]:
-    """Copy the decoder half of the authors' VQ-VAE (``*vqvae*.pt`` under ``folder``) as ``vqvae.safetensors``,
-    so ``zhplm.pipeline("text-to-image", …)`` finds everything in the converted folder."""
+    """Copy the authors' VQ-VAE (``*vqvae*.pt`` under ``folder``: encoder, codebook, decoder; not the training
+    buffers) as ``vqvae.safetensors``, so the text-to-image and image-to-text pipelines find everything in the
+    converted folder."""
     found = sorted(p for p in folder.rglob("*.pt") if "vqvae" in p.name.lower())
     if not found:
         return [
-            "no VQ-VAE (*vqvae*.pt) beside the weights: text-to-image needs the authors' "
+            "no VQ-VAE (*vqvae*.pt) beside the weights: text-to-image and image-to-text need the authors' "
             "pretrained/vqvae/vqvae_hard_biggerset_011.pt (copy it beside the weights and convert again, or "
             "pass vqvae=PATH to the pipeline)"
         ]
     import torch
     from safetensors.torch import save_file
 
-    from zhplm.arch.modeling.cogview_vqvae import CogViewVQVAEDecoder
+    from zhplm.arch.modeling.cogview_vqvae import CogViewVQVAE
 
     try:
         state = torch.load(found[0], map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
             raise ConversionError(f"it holds a {type(state).__name__}, not a state dict")
-        decoder = CogViewVQVAEDecoder.from_state_dict(state)
-        if decoder.n_embed != IMAGE_TOKENS:
+        vqvae = CogViewVQVAE.from_state_dict(state)  # the encoder too when the file has it (the release does)
+        if vqvae.n_embed != IMAGE_TOKENS:
             raise ConversionError(
-                f"it has {decoder.n_embed} image codes, CogView's vocabulary {IMAGE_TOKENS}: is it this model's "
+                f"it has {vqvae.n_embed} image codes, CogView's vocabulary {IMAGE_TOKENS}: is it this model's "
                 "VQ-VAE (vqvae_hard_biggerset_011.pt)?"
             )
     except Exception as exc:  # a damaged or foreign file must not lose the model's conversion
         return [
-            f"VQ-VAE not written: {found[0].name} is not a usable CogView VQ-VAE ({exc}); text-to-image needs "
-            "the authors' vqvae_hard_biggerset_011.pt (pass vqvae=PATH to the pipeline, or convert again)"
+            f"VQ-VAE not written: {found[0].name} is not a usable CogView VQ-VAE ({exc}); text-to-image and "
+            "image-to-text need the authors' vqvae_hard_biggerset_011.pt (pass vqvae=PATH to the pipeline, or "
+            "convert again)"
         ]
-    save_file({k: v.contiguous() for k, v in decoder.state_dict().items()}, str(out / VQVAE_FILE))
-    return [f"VQ-VAE decoder ({decoder.n_embed} codes) from {found[0].name} written as {VQVAE_FILE}"]
+    save_file({k: v.contiguous() for k, v in vqvae.state_dict().items()}, str(out / VQVAE_FILE))
+    if not vqvae.has_encoder:
+        return [
+            f"VQ-VAE decoder ({vqvae.n_embed} codes) from {found[0].name} written as {VQVAE_FILE}; the file has no "
+            "encoder (enc_b.*), so image-to-text cannot read images: use the authors' vqvae_hard_biggerset_011.pt"
+        ]
+    return [f"VQ-VAE encoder + decoder ({vqvae.n_embed} codes) from {found[0].name} written as {VQVAE_FILE}"]
 
 
 class CogViewSpec(ArchSpec):
@@ -104,7 +111,7 @@ class CogViewSpec(ArchSpec):
         }
 
     def write_tokenizer(self, vocab: Path | None, out: Path, config: Mapping[str, Any]) -> list[str]:
-        """The unified tokenizer over ``cog-pretrain.model``, and the VQ-VAE decoder when one is beside it."""
+        """The unified tokenizer over ``cog-pretrain.model``, and the VQ-VAE when one is beside it."""
         if vocab is None:
             return [
                 "no cog-pretrain.model found: the tokenizer was not written (copy the authors' "

@@ -119,7 +119,21 @@ TASKS: dict[str, tuple[str, ...]] = {
     ),
     "classification": ("分类", "文本分类", "理解", "自然语言理解", "classification", "understanding", "nlu"),
     "fill-mask": ("填空", "完形填空", "掩码", "fill-mask", "mlm"),
-    "image-text": ("图文", "多模态", "跨模态", "图像", "image-text", "multimodal", "multi-modal", "vision"),
+    "image-text": (
+        "图文",
+        "多模态",
+        "跨模态",
+        "图像",
+        "图像描述",
+        "看图说话",
+        "image-text",
+        "multimodal",
+        "multi-modal",
+        "vision",
+        "caption",
+        "captioning",
+        "image-to-text",
+    ),
     "text-to-image": ("文生图", "图像生成", "text-to-image", "text2image"),
 }
 

@@ -1,4 +1,5 @@
-"""``zhplm image-classify`` and ``zhplm image-search``: image–text models (Chinese-CLIP) from the command line.
+"""``zhplm image-classify``, ``image-search``, ``text-to-image``, ``image-caption`` and ``post-select``: image–text
+models (Chinese-CLIP, R2D2, CogView) from the command line.
 
 An unreadable file in a batch is reported on its own line (or as ``error`` under ``--json``) and the rest
 goes on; the command then exits with the image-error code so scripts notice. ``--input/--output`` runs a
@@ -51,7 +52,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     t.add_argument(
         "-o", "--output", required=True, help="image file to write (.png, .jpg); -N added per image"
     )
-    t.add_argument("-n", "--num-images", type=int, default=1)
+    t.add_argument(
+        "-n", "--num-images", type=int, default=1, help="images per call (drawn as the original's batch)"
+    )
     t.add_argument("--seed", type=int, default=None, help="seed of the sampling (same seed, same image)")
     t.add_argument(
         "--top-k", type=int, default=200, help="top-k of the sampling (the original's 200; 0: off)"
@@ -66,6 +69,92 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="start even when the CPU would take very long (full size: ~70 min)",
     )
     t.set_defaults(handler=_text_to_image)
+
+    cap = sub.add_parser(
+        "image-caption", help="describe images in Chinese (CogView image2text; cogview-caption)"
+    )
+    cap.add_argument("model", help="catalog id (converted in the store) or a converted CogView folder")
+    cap.add_argument("images", nargs="+", help="image files (JPEG, PNG, WebP, BMP, GIF, TIFF …)")
+    cap.add_argument("-n", "--num-captions", type=int, default=1, help="captions per image")
+    cap.add_argument("--seed", type=int, default=None, help="seed of the sampling (same seed, same caption)")
+    cap.add_argument(
+        "--top-k", type=int, default=200, help="top-k of the sampling (the original's 200; 0: off)"
+    )
+    cap.add_argument("--temperature", type=float, default=1.0)
+    cap.add_argument("--greedy", action="store_true", help="argmax instead of sampling")
+    cap.add_argument(
+        "--max-new-tokens", type=int, default=20, help="caption length in tokens (the original's 20)"
+    )
+    _vqvae_device(cap)
+    cap.set_defaults(handler=_caption)
+
+    sel = sub.add_parser(
+        "post-select",
+        help="rank images by how well they fit a text (CogView post-selection: caption likelihood)",
+    )
+    sel.add_argument("model", help="catalog id (converted in the store) or a converted CogView folder")
+    sel.add_argument("text", help='the text the images should show, e.g. "一只可爱的猫"')
+    sel.add_argument("images", nargs="+", help="candidate image files")
+    _vqvae_device(sel)
+    sel.set_defaults(handler=_post_select)
+
+
+def _vqvae_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vqvae", default=None, help="the VQ-VAE .pt when the converted folder has none")
+    p.add_argument("--device", default=None, help="cuda, cuda:1, cpu … (default: cpu)")
+
+
+def _image_to_text(args: argparse.Namespace) -> Any:
+    from zhplm.tasks import pipeline
+
+    options: dict[str, Any] = {"vqvae": args.vqvae}
+    if args.device:
+        options["device"] = args.device
+    return pipeline("image-to-text", args.model, **options)
+
+
+def _caption(args: argparse.Namespace) -> int:
+    from zhplm.errors import ImageError
+
+    captioner = _image_to_text(args)
+    options = {
+        "num_captions": args.num_captions,
+        "seed": args.seed,
+        "top_k": args.top_k,
+        "temperature": args.temperature,
+        "greedy": args.greedy,
+        "max_new_tokens": args.max_new_tokens,
+    }
+    results: list[dict[str, Any]] = []
+    for image in args.images:
+        try:
+            results.append({"image": image, "captions": [c.text for c in captioner(image, **options)]})
+        except ImageError as exc:  # the batch goes on; the exit code says one failed
+            results.append({"image": image, "captions": [], "error": str(exc)})
+
+    def human() -> None:
+        for r in results:
+            if "error" in r:
+                sys.stderr.write(f"error: {r['error']}\n")
+                continue
+            sys.stdout.write("".join(f"{r['image']}\t{c}\n" for c in r["captions"]))
+
+    emit(args, results, human)
+    return _status(any("error" in r for r in results))
+
+
+def _post_select(args: argparse.Namespace) -> int:
+    ranked = _image_to_text(args).post_selection(args.text, args.images)
+
+    def human() -> None:
+        for s in ranked:
+            if s.error is not None:
+                sys.stderr.write(f"error: {s.error}\n")
+            else:
+                sys.stdout.write(f"{s.score:10.4f}  {s.image}\n")
+
+    emit(args, {"text": args.text, "ranking": ranked}, human)
+    return _status(any(s.error for s in ranked))
 
 
 def _text_to_image(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ TASKS = (
     "image-text-similarity",
     "image-text-features",
     "text-to-image",
+    "image-to-text",
 )
 
 
@@ -71,6 +72,12 @@ def pipeline(task: str, model: str | Path, **options: Any) -> Any:
         from zhplm.tasks.text_to_image import TextToImage
 
         return TextToImage.from_model(model, **options)
+    if (
+        task == "image-to-text"
+    ):  # CogView: captions sampled by generate; .post_selection ranks images for a text
+        from zhplm.tasks.image_to_text import ImageToText
+
+        return ImageToText.from_model(model, **options)
     raise ConversionError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
 
 

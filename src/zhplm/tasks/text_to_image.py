@@ -5,8 +5,8 @@ followed by the ``[MASK]*1024`` image to fill). The image codes are sampled by t
 with the original ``filling_sequence`` defaults and order (``scripts/text2image.sh``: temperature 1, top-k
 200, no top-p): logits / temperature, every non-image id forbidden while the image is written (the original's
 ``invalid_slices``: ids from the VQ-VAE's codebook size up), top-k, softmax, one multinomial draw per step.
-For one image this draws the same random numbers as the original's loop, so a seed gives the original's
-tokens. The codes go through the VQ-VAE decoder (``vqvae.safetensors`` written at conversion) to pixels, and
+This draws the same random numbers as the original's loop, so a seed gives the original's tokens (several
+images: the original's batch draw, :mod:`zhplm.tasks._cogview`). The codes go through the VQ-VAE decoder (``vqvae.safetensors`` written at conversion) to pixels, and
 to a PIL image as the original's ``save_image(…, normalize=True)`` scales each image: min–max to 0–255.
 
 At full size this is 1024 sequential steps of a 4B model: about 70 minutes per image on a 2-core CPU (the
@@ -14,13 +14,12 @@ catalog row's measurement). :meth:`TextToImage.from_model` says the expected tim
 and refuses models that would take longer than :data:`SLOW_SECONDS` unless ``allow_slow=True``.
 
 Dense attention throughout, as every released inference script runs (``--is-sparse 0``; sparse attention is a
-pretraining option). CogView's other generation tasks (super-resolution with its ``[ROI2]`` position restart and
-9-window ``magnify`` loop, image2text, post-selection) are not implemented.
+pretraining option). CogView's super-resolution (its ``[ROI2]`` position restart and
+9-window ``magnify`` loop) is not implemented; image2text and post-selection are :mod:`zhplm.tasks.image_to_text`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.errors import ConversionError, TooSlowError
+from zhplm.tasks import _cogview
+from zhplm.tasks.image_codes import load_vqvae
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +88,7 @@ class TextToImage:
         **load_options: Any,
     ) -> TextToImage:
         """Check the folder and the expected time first (no weights read), then load model and VQ-VAE."""
-        from zhplm.loader import load, read_provenance, resolve_model_dir
-
-        folder = resolve_model_dir(model)
-        provenance = read_provenance(folder)
-        if provenance.get("arch") not in (None, "cogview"):
-            raise ConversionError(
-                f"text-to-image needs a CogView model; {folder} holds {provenance.get('arch')!r}"
-            )
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        folder, config = _cogview.open_folder(model, "text-to-image")
         if grid <= 0 or grid * grid + 8 > int(config.get("max_position_embeddings", 0)):
             raise ConversionError(
                 f"a {grid}×{grid} image does not fit CogView's {config.get('max_position_embeddings')} "
@@ -114,14 +107,10 @@ class TextToImage:
         if seconds > SLOW_SECONDS:
             log.warning("text-to-image: expect about %s per image on %s", _minutes(seconds), device)
         path = Path(vqvae) if vqvae is not None else folder / "vqvae.safetensors"
-        decoder = _load_decoder(path)
-        loaded = load(folder, task="text-generation", **load_options)
-        if loaded.tokenizer is None:
-            raise ConversionError(
-                f"{folder} has no tokenizer: copy cog-pretrain.model beside the weights and convert again"
-            )
+        decoder = load_vqvae(path)
+        loaded = _cogview.load_model(folder, **load_options)
         decoder = decoder.to(loaded.model.device)
-        return cls(loaded.model.eval(), loaded.tokenizer, decoder, grid=grid)
+        return cls(loaded.model, loaded.tokenizer, decoder, grid=grid)
 
     def prompt_ids(self, text: str) -> list[int]:
         """``[ROI1] text [BASE] [BOI1]`` as the original's ``parse_query`` encodes it."""
@@ -140,7 +129,6 @@ class TextToImage:
     ) -> Any:
         """Image codes ``[num_images, grid·grid]`` sampled by ``generate`` under the image-only constraint."""
         import torch
-        from transformers import LogitsProcessorList
 
         if temperature <= 0 or top_k < 0 or num_images < 1:
             raise ConversionError("give temperature > 0, top_k ≥ 0 (0: no top-k) and num_images ≥ 1")
@@ -150,22 +138,13 @@ class TextToImage:
             torch.manual_seed(seed)  # generate draws from torch's global generator, as the original's loop
         start = time.perf_counter()
         with torch.inference_mode():
-            out = self.model.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                do_sample=True,
-                top_k=top_k or None,
-                top_p=None,
-                temperature=temperature,
-                max_new_tokens=steps,
-                min_new_tokens=steps,
-                num_return_sequences=num_images,
-                logits_processor=LogitsProcessorList([ImageCodesOnly(self.image_tokens), _Progress(steps)]),
-                eos_token_id=None,
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
+            out = _cogview.sample(
+                self.model, ids, ImageCodesOnly(self.image_tokens), steps, num_images,
+                top_k=top_k, temperature=temperature, pad_token_id=self.tokenizer.pad_token_id,
+                extra=[_Progress(steps)],
+            )  # fmt: skip
         log.info("text-to-image: %d codes in %.1f s", steps * num_images, time.perf_counter() - start)
-        return out[:, ids.shape[1] :]
+        return out
 
     def __call__(self, text: str, **options: Any) -> list[GeneratedImage]:
         """Sample ``num_images`` images for ``text`` (options as :meth:`sample_codes`)."""
@@ -218,30 +197,6 @@ def to_pil(pixels: Any) -> Any:
     x = x.clamp(low, high).sub(low).div(max(high - low, 1e-5))
     arr = x.mul(255).add(0.5).clamp(0, 255).permute(1, 2, 0).to("cpu").byte().numpy()
     return Image.fromarray(arr, mode="RGB")
-
-
-def _load_decoder(path: Path) -> Any:
-    from zhplm.arch.modeling.cogview_vqvae import CogViewVQVAEDecoder
-
-    if not path.is_file():
-        raise ConversionError(
-            f"no VQ-VAE decoder at {path}: copy the authors' vqvae_hard_biggerset_011.pt beside the weights and "
-            "convert again, or pass vqvae=PATH (--vqvae) to the .pt file"
-        )
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            import torch
-
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # damaged or hostile files
-        raise ConversionError(f"{path} is not a readable VQ-VAE checkpoint ({exc})") from exc
-    if not isinstance(state, dict):
-        raise ConversionError(f"{path} holds a {type(state).__name__}, not a VQ-VAE state dict")
-    return CogViewVQVAEDecoder.from_state_dict(state)
 
 
 __all__ = ["GeneratedImage", "ImageCodesOnly", "TextToImage", "expected_seconds", "to_pil"]

@@ -60,6 +60,8 @@ _TIED_HEAD = {"lm_head.weight": "cogview.word_embeddings.weight"}
 class CogViewMemory:
     """The KV cache of a batch: each layer's keys and values at every position so far (``[B, heads, m, d]``)."""
 
+    is_compileable = False  # what generate asks of a cache handed in (the several-samples draw prefills one)
+
     def __init__(self, num_layers: int) -> None:
         self.keys: list[torch.Tensor | None] = [None] * num_layers
         self.values: list[torch.Tensor | None] = [None] * num_layers
