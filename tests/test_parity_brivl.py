@@ -167,6 +167,48 @@ def test_pipeline_similarity_and_retrieval(
     np.testing.assert_allclose(sim(pairs, TEXTS[:1]), cosine[:2, :1], atol=TOL, rtol=0)
 
 
+def test_reduced_precision_stays_near_the_original(
+    converted: Path, reference: tuple[list[BoxedImage], dict[str, np.ndarray]]
+) -> None:
+    """bf16 / int8 (zhplm.precision) on BriVL: finite features near BriVL's fp32 ones (int8 once broke on
+    nn.MultiheadAttention's out_proj; bf16's RoI sampling is kept in fp32, see the next test)."""
+    items, ref = reference
+    cosine = ref["image_embeds"] @ ref["text_embeds"].T
+    for dtype in ("bf16", "int8"):
+        sim = zhplm.pipeline("image-text-similarity", converted, dtype=dtype)
+        got = sim(items, _texts(len(items)))
+        assert np.isfinite(got).all(), dtype
+        np.testing.assert_allclose(got, cosine, atol=0.03, rtol=0, err_msg=dtype)
+
+
+def test_roi_pooling_of_a_bf16_channels_last_map_is_sampled_in_fp32() -> None:
+    """BriVL's real map (2048 channels, 12 × 12 at 380 px) in bf16 and channels-last — the layout the CPU path
+    uses: torch's bf16 ``grid_sample`` returns NaN there, and bf16 coordinates are ~0.05 px off. The pooled
+    features must equal the fp32 pooling within bf16 rounding of the result."""
+    import types
+
+    import torch
+
+    from zhplm.arch.modeling.brivl import BriVLModel
+
+    torch.manual_seed(0)
+    pool = torch.nn.Conv2d(2048, 2048, kernel_size=1)
+    config = types.SimpleNamespace(image_size=380, grid_size=4)
+    boxes = torch.tensor(
+        [[[0.0, 0.0, 380.0, 380.0], [37.5, 80.25, 200.0, 301.0], [5.0, 5.0, 60.0, 33.0]]] * 2
+    )
+    feature_map = torch.randn(2, 2048, 12, 12)
+    want = BriVLModel.region_features(
+        types.SimpleNamespace(config=config, image_pool=pool), feature_map, boxes
+    )
+    low = types.SimpleNamespace(config=config, image_pool=pool.to(torch.bfloat16))
+    got = BriVLModel.region_features(
+        low, feature_map.to(torch.bfloat16).contiguous(memory_format=torch.channels_last), boxes
+    )
+    assert got.dtype == torch.bfloat16 and torch.isfinite(got).all()
+    torch.testing.assert_close(got.float(), want, atol=0.05, rtol=0.02)
+
+
 def test_images_without_boxes_are_refused(
     converted: Path, reference: tuple[list[BoxedImage], dict[str, np.ndarray]]
 ) -> None:

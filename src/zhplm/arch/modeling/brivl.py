@@ -137,9 +137,13 @@ class BriVLModel(BriVLPreTrainedModel):
         g = self.config.grid_size
         regions = boxes.shape[1]
         grid = F.affine_grid(theta, [theta.shape[0], 1, g, g], align_corners=False)
-        grid = grid.view(batch, regions * g, g, 2).to(feature_map.dtype)
-        sampled = F.grid_sample(feature_map, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        pooled = sampled.view(batch, -1, regions, g * g).mean(dim=-1).transpose(1, 2)
+        grid = grid.view(batch, regions * g, g, 2)
+        # sampled in fp32 and the standard layout whatever the model's dtype: bf16 sampling coordinates are off
+        # by up to ~0.05 px on a 12-px map, and torch's bf16 grid_sample returns NaN on a channels-last map of
+        # 2048 channels (BriVL's); the map is small (B × 2048 × 12²), the copy costs nothing that shows
+        fp32_map = feature_map.float().contiguous()
+        sampled = F.grid_sample(fp32_map, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        pooled = sampled.view(batch, -1, regions, g * g).mean(dim=-1).transpose(1, 2).to(feature_map.dtype)
         weight = self.image_pool.weight.view(self.image_pool.out_channels, -1)
         out: torch.Tensor = F.linear(pooled, weight, self.image_pool.bias)
         return out
