@@ -36,12 +36,11 @@ import torch
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.activations import ACT2FN
-from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
-from transformers.utils.generic import can_return_tuple
+from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils.output_capturing import capture_outputs
 
+from zhplm.arch.modeling._encoder_heads import MaskedLMHeads, tied_decoder
 from zhplm.arch.modeling._layers import (
-    DecoderAccess,
     ScaleFreeRMSNorm,
     WordEmbeddingAccess,
     add_token_types,
@@ -50,13 +49,10 @@ from zhplm.arch.modeling._layers import (
     default_scale,
     dot_product_attention,
     key_padding_bias,
-    masked_lm_output,
     rotary_cos_sin,
     wants,
 )
 from zhplm.arch.modeling.configuration_roformer_v2 import RoFormerV2Config
-
-_TIED_DECODER = {"cls.predictions.decoder.weight": "roformer.embeddings.word_embeddings.weight"}
 
 
 class RoFormerV2Embeddings(nn.Module):
@@ -98,9 +94,13 @@ class TiedDecoder(nn.Module):
 class DecoderOnlyMLMHead(nn.Module):
     """``cls.predictions.decoder``: the naming junnyu's RoFormerV2 (and BERT) use for the MLM decoder."""
 
-    def __init__(self, hidden_size: int, vocab_size: int) -> None:
+    def __init__(self, config: PreTrainedConfig) -> None:
         super().__init__()
-        self.predictions = TiedDecoder(hidden_size, vocab_size)
+        self.predictions = TiedDecoder(config.hidden_size, config.vocab_size)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.predictions(hidden)
+        return out
 
 
 class RoFormerV2SelfAttention(nn.Module):
@@ -256,37 +256,13 @@ class RoFormerV2Model(WordEmbeddingAccess, RoFormerV2PreTrainedModel):
         return BaseModelOutput(last_hidden_state=hidden)
 
 
-class RoFormerV2ForMaskedLM(DecoderAccess, RoFormerV2PreTrainedModel):
+class RoFormerV2ForMaskedLM(MaskedLMHeads, RoFormerV2PreTrainedModel):
     """RoFormerV2 with its MLM head: the tied token embedding transposed, no transform, no bias."""
 
-    _tied_weights_keys = _TIED_DECODER
+    _tied_weights_keys = tied_decoder("roformer", bias=False)
     model_class: type[RoFormerV2Model] = RoFormerV2Model
-
-    def __init__(self, config: PreTrainedConfig) -> None:
-        super().__init__(config)
-        setattr(self, self.base_model_prefix, self.model_class(config))
-        self.cls = DecoderOnlyMLMHead(config.hidden_size, config.vocab_size)
-        self.post_init()
-
-    @can_return_tuple
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> MaskedLMOutput:
-        base = self.base_model(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
-        return masked_lm_output(self.cls.predictions(base.last_hidden_state), labels, base)
+    head_class = DecoderOnlyMLMHead
+    drop_pooler = False  # RoFormerV2 has none
 
 
 __all__ = ["RoFormerV2Config", "RoFormerV2ForMaskedLM", "RoFormerV2Model", "RoFormerV2PreTrainedModel"]
