@@ -39,7 +39,11 @@ from transformers.models.bert.modeling_bert import (
 from transformers.utils.output_capturing import capture_outputs
 
 from zhplm.arch.modeling._encoder_heads import MaskedLMHeads, tied_decoder
-from zhplm.arch.modeling._layers import WordEmbeddingAccess, add_token_types
+from zhplm.arch.modeling._layers import (
+    WordEmbeddingAccess,
+    add_token_types,
+    pooled_output,
+)
 from zhplm.arch.modeling.configuration_chinesebert import ChineseBertConfig
 
 PINYIN_LOCS = 8  # pinyin letters (+ tone digit) per character, zero-padded
@@ -173,8 +177,7 @@ class ChineseBertModel(WordEmbeddingAccess, ChineseBertPreTrainedModel):
         )
         encoded = self.encoder(hidden, attention_mask=mask, **kwargs)
         last = encoded.last_hidden_state
-        pooled = self.pooler(last) if self.pooler is not None else None
-        return BaseModelOutputWithPooling(last_hidden_state=last, pooler_output=pooled)
+        return pooled_output(last, self.pooler)
 
 
 class ChineseBertForMaskedLM(MaskedLMHeads, ChineseBertPreTrainedModel):

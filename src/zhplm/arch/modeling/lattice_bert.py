@@ -72,8 +72,10 @@ from zhplm.arch.modeling._encoder_heads import MaskedLMHeads, PreTrainingHeads, 
 from zhplm.arch.modeling._layers import (
     WordEmbeddingAccess,
     add_token_types,
+    attention_head_size,
     check_eager_for_attentions,
     check_ids_or_embeds,
+    pooled_output,
     wants,
 )
 from zhplm.arch.modeling.configuration_lattice_bert import LatticeBertConfig
@@ -201,15 +203,10 @@ class LatticeBertEncoder(nn.Module):
 
     def __init__(self, config: LatticeBertConfig) -> None:
         super().__init__()
-        if config.hidden_size % config.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
-                f"{config.num_attention_heads}"
-            )
         heads = config.num_attention_heads
         width = 2 * config.embedding_size
         self.num_heads = heads
-        self.head_size = config.hidden_size // heads
+        self.head_size = attention_head_size(config)
         self.max_relative_position = config.max_relative_position
         self.start_position_embeddings = nn.Embedding(config.max_position_embeddings, config.embedding_size)
         self.end_position_embeddings = nn.Embedding(config.max_position_embeddings, config.embedding_size)
@@ -376,8 +373,7 @@ class LatticeBertModel(WordEmbeddingAccess, LatticeBertPreTrainedModel):
             if record:
                 grid = self.encoder.grid(grid, x, packing)
         hidden = x if packing is None else packing.unpack(x)
-        pooled = self.pooler(hidden) if self.pooler is not None else None
-        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
+        return pooled_output(hidden, self.pooler)
 
 
 class LatticeBertPredictionHeadTransform(nn.Module):

@@ -58,10 +58,11 @@ from zhplm.arch.modeling._encoder_heads import MaskedLMHeads, PreTrainingHeads, 
 from zhplm.arch.modeling._layers import (
     TokenTypeEmbeddings,
     WordEmbeddingAccess,
-    check_ids_or_embeds,
     key_padding_bias,
+    pooled_output,
     relative_position_index,
     relative_position_table,
+    token_embeddings,
 )
 from zhplm.arch.modeling.configuration_nezha import NezhaConfig
 
@@ -156,10 +157,7 @@ class NezhaModel(WordEmbeddingAccess, NezhaPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> BaseModelOutputWithPooling:
-        check_ids_or_embeds(input_ids, inputs_embeds)
-        if inputs_embeds is None:
-            assert input_ids is not None
-            inputs_embeds = self.embeddings.word_embeddings(input_ids)
+        inputs_embeds = token_embeddings(self.embeddings.word_embeddings, input_ids, inputs_embeds)
         batch, length, _ = inputs_embeds.shape
 
         hidden = self.embeddings(inputs_embeds, token_type_ids)
@@ -170,8 +168,7 @@ class NezhaModel(WordEmbeddingAccess, NezhaPreTrainedModel):
         )
         relative = table[relative_position_index(length, self.config.max_relative_position, hidden.device)]
         last = self.encoder(hidden, bias, relative=relative, **kwargs).last_hidden_state
-        pooled = self.pooler(last) if self.pooler is not None else None
-        return BaseModelOutputWithPooling(last_hidden_state=last, pooler_output=pooled)
+        return pooled_output(last, self.pooler)
 
 
 class NezhaForMaskedLM(MaskedLMHeads, NezhaPreTrainedModel):

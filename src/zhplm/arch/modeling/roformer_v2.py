@@ -30,7 +30,7 @@ and ``…/attention/output/dense/kernel``, ``Transformer-N-FeedForward`` =
 RoFormerV2 checkpoints with ``embedding_size != hidden_size`` (an extra projection) are not supported.
 """
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -45,11 +45,12 @@ from zhplm.arch.modeling._layers import (
     WordEmbeddingAccess,
     add_token_types,
     apply_rotary,
-    check_ids_or_embeds,
+    attention_head_size,
     default_scale,
     dot_product_attention,
     key_padding_bias,
     rotary_cos_sin,
+    token_embeddings,
     wants,
 )
 from zhplm.arch.modeling.configuration_roformer_v2 import RoFormerV2Config
@@ -99,20 +100,14 @@ class DecoderOnlyMLMHead(nn.Module):
         self.predictions = TiedDecoder(config.hidden_size, config.vocab_size)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.predictions(hidden)
-        return out
+        return cast(torch.Tensor, self.predictions(hidden))
 
 
 class RoFormerV2SelfAttention(nn.Module):
     def __init__(self, config: RoFormerV2Config) -> None:
         super().__init__()
-        if config.hidden_size % config.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
-                f"{config.num_attention_heads}"
-            )
         self.num_heads = config.num_attention_heads
-        self.head_size = config.hidden_size // config.num_attention_heads
+        self.head_size = attention_head_size(config)
         self.dropout_p = config.attention_probs_dropout_prob
         self.query = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
         self.key = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
@@ -244,10 +239,7 @@ class RoFormerV2Model(WordEmbeddingAccess, RoFormerV2PreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> BaseModelOutput:
-        check_ids_or_embeds(input_ids, inputs_embeds)
-        if inputs_embeds is None:
-            assert input_ids is not None
-            inputs_embeds = self.embeddings.word_embeddings(input_ids)
+        inputs_embeds = token_embeddings(self.embeddings.word_embeddings, input_ids, inputs_embeds)
         hidden = self.embeddings(inputs_embeds, token_type_ids)
         shared = self.layer_inputs(hidden, attention_mask)
         need_weights = wants(self.config, kwargs, "attentions")  # else the fused kernel, no probabilities

@@ -56,6 +56,7 @@ from zhplm.arch.modeling._layers import (
     check_eager_for_attentions,
     check_ids_or_embeds,
     key_padding_bias,
+    pooled_output,
 )
 from zhplm.arch.modeling.configuration_zen import ZenConfig
 
@@ -220,8 +221,7 @@ class ZenModel(WordEmbeddingAccess, ZenPreTrainedModel):
             if ngram_hidden is not None and i < len(self.encoder.word_layers):
                 ngram_hidden = self.encoder.word_layers[i](ngram_hidden, ngram_bias)
             hidden = layer(hidden, bias, ngram_hidden, fuse)
-        pooled = self.pooler(hidden) if self.pooler is not None else None
-        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
+        return pooled_output(hidden, self.pooler)
 
 
 class ZenForMaskedLM(MaskedLMHeads, ZenPreTrainedModel):
