@@ -8,26 +8,29 @@ import torch
 
 from zhplm.arch.modeling import chinesebert, gau_alpha, lattice_bert, nezha, oscar, roformer_v2, zen
 
-HEADS = {
-    nezha.NezhaForMaskedLM: ("labels",),
-    nezha.NezhaForPreTraining: ("labels", "next_sentence_label"),
-    zen.ZenForMaskedLM: ("labels",),
-    zen.ZenForPreTraining: ("labels", "next_sentence_label"),
-    lattice_bert.LatticeBertForMaskedLM: ("labels",),
-    lattice_bert.LatticeBertForPreTraining: ("labels", "next_sentence_label"),
-    chinesebert.ChineseBertForMaskedLM: ("labels",),
-    roformer_v2.RoFormerV2ForMaskedLM: ("labels",),
-    gau_alpha.GAUAlphaForMaskedLM: ("labels",),
-    oscar.OscarForPreTraining: (),
-    oscar.OscarForSequenceClassification: (),
+HEADS = {  # head model: (its base model, its label arguments)
+    nezha.NezhaForMaskedLM: (nezha.NezhaModel, ("labels",)),
+    nezha.NezhaForPreTraining: (nezha.NezhaModel, ("labels", "next_sentence_label")),
+    zen.ZenForMaskedLM: (zen.ZenModel, ("labels",)),
+    zen.ZenForPreTraining: (zen.ZenModel, ("labels", "next_sentence_label")),
+    lattice_bert.LatticeBertForMaskedLM: (lattice_bert.LatticeBertModel, ("labels",)),
+    lattice_bert.LatticeBertForPreTraining: (
+        lattice_bert.LatticeBertModel,
+        ("labels", "next_sentence_label"),
+    ),
+    chinesebert.ChineseBertForMaskedLM: (chinesebert.ChineseBertModel, ("labels",)),
+    roformer_v2.RoFormerV2ForMaskedLM: (roformer_v2.RoFormerV2Model, ("labels",)),
+    gau_alpha.GAUAlphaForMaskedLM: (gau_alpha.GAUAlphaModel, ("labels",)),
+    oscar.OscarForPreTraining: (oscar.OscarModel, ()),
+    oscar.OscarForSequenceClassification: (oscar.OscarModel, ()),
 }
 
 
 @pytest.mark.parametrize("head", list(HEADS), ids=lambda c: c.__name__)
 def test_forward_shows_the_base_inputs_then_the_labels(head: type) -> None:
-    base = [p for p in inspect.signature(head.model_class.forward).parameters if p != "kwargs"]
-    shown = list(inspect.signature(head.forward).parameters)
-    assert shown == [*base, *HEADS[head], "kwargs"]
+    base, labels = HEADS[head]
+    inputs = [p for p in inspect.signature(base.forward).parameters if p != "kwargs"]
+    assert list(inspect.signature(head.forward).parameters) == [*inputs, *labels, "kwargs"]
 
 
 def tiny_nezha(head: type) -> torch.nn.Module:
@@ -62,5 +65,29 @@ def test_positional_and_keyword_calls_agree_and_labels_give_the_loss() -> None:
 def test_more_positional_inputs_than_the_signature_are_refused() -> None:
     model = tiny_nezha(nezha.NezhaForMaskedLM)
     ids = torch.randint(5, 40, (1, 4))
-    with pytest.raises(TypeError, match="too many positional"):
+    with pytest.raises(TypeError):
         model(ids, None, None, None, None, None)
+
+
+def test_oscar_heads_return_their_output_object_as_before() -> None:
+    """Oscar's head models never honoured ``return_dict=False`` (their forward had no tuple path): still so."""
+    config = oscar.OscarConfig(
+        vocab_size=40,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=24,
+        img_feature_dim=6,
+        max_position_embeddings=16,
+    )
+    torch.manual_seed(0)
+    model = oscar.OscarForPreTraining(config).eval()
+    ids = torch.randint(5, 40, (2, 5))
+    regions = torch.randn(2, 3, 6)
+    with torch.no_grad():
+        by_place = model(ids, regions, return_dict=False)
+        by_name = model(input_ids=ids, img_feats=regions)
+    assert isinstance(by_place, oscar.OscarHeadsOutput)
+    assert by_name.logits is not None and by_name.logits.shape == (2, 8, 40)
+    torch.testing.assert_close(by_place.logits, by_name.logits)
+    assert by_name.itm_logits is not None and by_name.cls_logits is not None
