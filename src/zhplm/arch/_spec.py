@@ -98,6 +98,16 @@ def fill_encoder_sizes(cfg: dict[str, Any], shapes: Mapping[str, Shape], prefix:
     cfg.setdefault("num_attention_heads", max(1, int(cfg["hidden_size"]) // 64))
 
 
+def file_beside(vocab: Path, name: str) -> Path | None:
+    """The file ``name`` beside the vocabulary, else the first below the vocabulary's folder (the lexicon
+    or n-gram list a tokenizer needs next to ``vocab.txt``)."""
+    beside = vocab.with_name(name)
+    if beside.is_file():
+        return beside
+    found = sorted(vocab.parent.rglob(name))
+    return found[0] if found else None
+
+
 def dense(src: str, dst: str) -> tuple[Rule, Rule]:
     """A TF dense layer ``src/{kernel,bias}`` → torch Linear ``dst.{weight,bias}`` (kernel transposed)."""
     return (Rule(f"{src}/kernel", f"{dst}.weight", T), Rule(f"{src}/bias", f"{dst}.bias"))

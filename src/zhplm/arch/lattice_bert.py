@@ -37,6 +37,7 @@ from zhplm.arch._spec import (
     copy_config,
     count_layers,
     dense,
+    file_beside,
     layer_norm,
     own_model,
 )
@@ -179,7 +180,7 @@ class LatticeBertSpec(ArchSpec):
             return ["no vocab.txt found: the Lattice-BERT tokenizer was not written"]
         from zhplm.arch.tokenization.lattice import LatticeTokenizer, write_lattice_tokenizer
 
-        lexicon = find_lexicon(vocab)
+        lexicon = file_beside(vocab, LEXICON_FILE)
         if lexicon is not None:
             tok = LatticeTokenizer(vocab_file=str(vocab), lexicon_file=str(lexicon))
             rows = int(config["vocab_size"])
@@ -206,15 +207,6 @@ class LatticeBertSpec(ArchSpec):
                 "the rest are never produced"
             )
         return notes
-
-
-def find_lexicon(vocab: Path) -> Path | None:
-    """``lexicon.txt`` beside the vocabulary (or below its folder)."""
-    beside = vocab.with_name(LEXICON_FILE)
-    if beside.is_file():
-        return beside
-    found = sorted(vocab.parent.rglob(LEXICON_FILE))
-    return found[0] if found else None
 
 
 SPEC = LatticeBertSpec(

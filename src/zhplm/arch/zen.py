@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.arch._rules import Rule, Rules, Shape
-from zhplm.arch._spec import Evidence, count_layers, own_model
+from zhplm.arch._spec import Evidence, count_layers, file_beside, own_model
 from zhplm.arch.bert import HEADS, BertSpec
 from zhplm.errors import ConversionError
 
@@ -72,7 +72,7 @@ class ZenSpec(BertSpec):
             return super().write_tokenizer(vocab, out, config)
         from zhplm.arch.tokenization.zen import ZenTokenizer, read_ngram_lines, write_zen_tokenizer
 
-        ngram = find_ngram_file(vocab)
+        ngram = file_beside(vocab, NGRAM_FILE)
         if ngram is not None:
             rows = len(read_ngram_lines(ngram)) + 1
             if rows > int(config["word_size"]):
@@ -91,15 +91,6 @@ class ZenSpec(BertSpec):
                     "embedding rows: the rest are never matched"
                 )
         return notes
-
-
-def find_ngram_file(vocab: Path) -> Path | None:
-    """``ngram.txt`` beside the vocabulary (or below its folder)."""
-    beside = vocab.with_name(NGRAM_FILE)
-    if beside.is_file():
-        return beside
-    found = sorted(vocab.parent.rglob(NGRAM_FILE))
-    return found[0] if found else None
 
 
 SPEC = ZenSpec(

@@ -10,7 +10,8 @@ lists them. Registration is in two steps so that each costs only what it needs:
   instance is built, so ``AutoModel*.from_pretrained(folder)`` works after :func:`register_configs` alone.
 
 :mod:`zhplm._transformers_hook` calls :func:`register_configs` as soon as transformers' ``AutoConfig`` module
-is imported, so a plain ``import zhplm`` is enough. Shared layers live in ``_layers``.
+is imported, so a plain ``import zhplm`` is enough. Shared layers live in ``_layers``; the head models over
+our own encoders share ``_encoder_heads``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.modeling_outputs import CausalLMOutputWithPast, MaskedLMOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling, CausalLMOutputWithPast, MaskedLMOutput
 from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 
 
@@ -134,6 +134,17 @@ def dot_product_attention(
     probs = scores.softmax(dim=-1)
     dropped = F.dropout(probs, p=dropout_p) if dropout_p > 0 else probs
     return torch.matmul(dropped, v), probs
+
+
+def attention_head_size(config: Any) -> int:
+    """``hidden_size // num_attention_heads``, refusing sizes that do not divide (a clear error at build time,
+    not a reshape error in the first forward pass)."""
+    if config.hidden_size % config.num_attention_heads:
+        raise ValueError(
+            f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
+            f"{config.num_attention_heads}"
+        )
+    return int(config.hidden_size // config.num_attention_heads)
 
 
 def default_scale(head_size: int) -> float:
@@ -283,7 +294,25 @@ def check_eager_for_attentions(config: Any, kwargs: dict[str, Any]) -> None:
         )
 
 
+def token_embeddings(
+    table: nn.Embedding, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None
+) -> torch.Tensor:
+    """``inputs_embeds`` as given, else the rows of ``table`` for ``input_ids`` (exactly one of the two)."""
+    check_ids_or_embeds(input_ids, inputs_embeds)
+    if inputs_embeds is not None:
+        return inputs_embeds
+    assert input_ids is not None
+    rows: torch.Tensor = table(input_ids)
+    return rows
+
+
 # --- outputs (the forward methods are wrapped by transformers' capture_outputs / can_return_tuple) ------
+
+
+def pooled_output(last: torch.Tensor, pooler: nn.Module | None) -> BaseModelOutputWithPooling:
+    """An encoder's output: its last hidden states and, where the model has a pooler, the pooled ones."""
+    pooled = pooler(last) if pooler is not None else None
+    return BaseModelOutputWithPooling(last_hidden_state=last, pooler_output=pooled)
 
 
 def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -29,21 +29,20 @@ Inputs: ``pinyin_ids`` ``[B, L, 8]`` (or flat ``[B, L·8]`` as the original toke
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.bert.modeling_bert import (
     BertEncoder,
     BertOnlyMLMHead,
     BertPooler,
     BertPreTrainedModel,
 )
-from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
 
+from zhplm.arch.modeling._encoder_heads import MaskedLMHeads, tied_decoder
 from zhplm.arch.modeling._layers import (
-    DecoderAccess,
     WordEmbeddingAccess,
     add_token_types,
-    masked_lm_output,
+    pooled_output,
 )
 from zhplm.arch.modeling.configuration_chinesebert import ChineseBertConfig
 
@@ -178,50 +177,19 @@ class ChineseBertModel(WordEmbeddingAccess, ChineseBertPreTrainedModel):
         )
         encoded = self.encoder(hidden, attention_mask=mask, **kwargs)
         last = encoded.last_hidden_state
-        pooled = self.pooler(last) if self.pooler is not None else None
-        return BaseModelOutputWithPooling(last_hidden_state=last, pooler_output=pooled)
+        return pooled_output(last, self.pooler)
 
 
-class ChineseBertForMaskedLM(DecoderAccess, ChineseBertPreTrainedModel):
+class ChineseBertForMaskedLM(MaskedLMHeads, ChineseBertPreTrainedModel):
     """ChineseBERT with BERT's MLM head (transform + tied decoder + bias): ``logits [B, L, vocab]``.
 
     Like the original ``GlyceBertForMaskedLM``, the base model keeps its pooler (the released checkpoints
     carry it; MLM logits do not use it)."""
 
-    _tied_weights_keys = {  # noqa: RUF012 (transformers declares it so)
-        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
-        "cls.predictions.decoder.bias": "cls.predictions.bias",
-    }
-
-    def __init__(self, config: ChineseBertConfig) -> None:
-        super().__init__(config)
-        self.bert = ChineseBertModel(config)
-        self.cls = BertOnlyMLMHead(config)
-        self.post_init()
-
-    @can_return_tuple
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        pinyin_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        **kwargs: object,
-    ) -> MaskedLMOutput:
-        base = self.bert(
-            input_ids,
-            pinyin_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
-        return masked_lm_output(self.cls(base.last_hidden_state), labels, base)
+    _tied_weights_keys = tied_decoder("bert")
+    model_class = ChineseBertModel
+    head_class = BertOnlyMLMHead
+    drop_pooler = False
 
 
 __all__ = [

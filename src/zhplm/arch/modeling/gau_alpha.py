@@ -43,6 +43,7 @@ from torch import nn
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 
+from zhplm.arch.modeling._encoder_heads import tied_decoder
 from zhplm.arch.modeling._layers import (
     ScaleFreeRMSNorm,
     apply_rotary,
@@ -57,8 +58,6 @@ from zhplm.arch.modeling.roformer_v2 import (
     RoFormerV2Model,
     RoFormerV2PreTrainedModel,
 )
-
-_TIED_DECODER = {"cls.predictions.decoder.weight": "gau_alpha.embeddings.word_embeddings.weight"}
 
 
 class ScaleOffset(nn.Module):
@@ -190,7 +189,7 @@ class GAUAlphaModel(GAUAlphaPreTrainedModel, RoFormerV2Model):
 class GAUAlphaForMaskedLM(GAUAlphaPreTrainedModel, RoFormerV2ForMaskedLM):
     """GAU-α with its MLM head: the tied token embedding transposed, no transform, no bias."""
 
-    _tied_weights_keys = _TIED_DECODER
+    _tied_weights_keys = tied_decoder("gau_alpha", bias=False)
     model_class = GAUAlphaModel
 
 

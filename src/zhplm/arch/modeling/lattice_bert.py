@@ -58,26 +58,24 @@ from torch import nn
 from transformers import BertConfig
 from transformers import initialization as init
 from transformers.activations import ACT2FN
-from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import (
-    BertForPreTrainingOutput,
     BertLayer,
     BertPooler,
     BertPreTrainedModel,
     eager_attention_forward,
 )
-from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
+from zhplm.arch.modeling._encoder_heads import MaskedLMHeads, PreTrainingHeads, tied_decoder
 from zhplm.arch.modeling._layers import (
-    DecoderAccess,
     WordEmbeddingAccess,
     add_token_types,
+    attention_head_size,
     check_eager_for_attentions,
     check_ids_or_embeds,
-    masked_lm_output,
-    pretraining_output,
+    pooled_output,
     wants,
 )
 from zhplm.arch.modeling.configuration_lattice_bert import LatticeBertConfig
@@ -88,11 +86,6 @@ log = logging.getLogger(__name__)
 NUM_RELATION_TYPES = 32
 # which position sequence is "from" (read at the key j) and which is "to" (read at the query i), per table
 _DISTANCE_PAIRS = ((0, 0), (0, 1), (1, 0), (1, 1))  # 0 = start, 1 = end
-
-_TIED_DECODER = {
-    "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
-    "cls.predictions.decoder.bias": "cls.predictions.bias",
-}
 
 
 def _activation(name: str) -> nn.Module:
@@ -210,15 +203,10 @@ class LatticeBertEncoder(nn.Module):
 
     def __init__(self, config: LatticeBertConfig) -> None:
         super().__init__()
-        if config.hidden_size % config.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
-                f"{config.num_attention_heads}"
-            )
         heads = config.num_attention_heads
         width = 2 * config.embedding_size
         self.num_heads = heads
-        self.head_size = config.hidden_size // heads
+        self.head_size = attention_head_size(config)
         self.max_relative_position = config.max_relative_position
         self.start_position_embeddings = nn.Embedding(config.max_position_embeddings, config.embedding_size)
         self.end_position_embeddings = nn.Embedding(config.max_position_embeddings, config.embedding_size)
@@ -385,8 +373,7 @@ class LatticeBertModel(WordEmbeddingAccess, LatticeBertPreTrainedModel):
             if record:
                 grid = self.encoder.grid(grid, x, packing)
         hidden = x if packing is None else packing.unpack(x)
-        pooled = self.pooler(hidden) if self.pooler is not None else None
-        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
+        return pooled_output(hidden, self.pooler)
 
 
 class LatticeBertPredictionHeadTransform(nn.Module):
@@ -438,82 +425,21 @@ class LatticeBertPreTrainingHeads(nn.Module):
         return self.predictions(hidden), self.seq_relationship(pooled)
 
 
-class _LatticeBertWithHeads(DecoderAccess, LatticeBertPreTrainedModel):
-    _tied_weights_keys = _TIED_DECODER
-
-    bert: LatticeBertModel
-    cls: Any  # LatticeBertOnlyMLMHead or LatticeBertPreTrainingHeads
-
-
-class LatticeBertForMaskedLM(_LatticeBertWithHeads):
+class LatticeBertForMaskedLM(MaskedLMHeads, LatticeBertPreTrainedModel):
     """Lattice-BERT with its MLM head: ``logits [B, L, vocab]`` (characters and lexicon words)."""
 
-    def __init__(self, config: LatticeBertConfig) -> None:
-        super().__init__(config)
-        self.bert = LatticeBertModel(config, add_pooling_layer=False)
-        self.cls = LatticeBertOnlyMLMHead(config)
-        self.post_init()
-
-    @can_return_tuple
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        start_position_ids: torch.Tensor | None = None,
-        end_position_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> MaskedLMOutput:
-        base = self.bert(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            start_position_ids=start_position_ids,
-            end_position_ids=end_position_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
-        return masked_lm_output(self.cls(base.last_hidden_state), labels, base)
+    _tied_weights_keys = tied_decoder("bert")
+    model_class = LatticeBertModel
+    head_class = LatticeBertOnlyMLMHead
 
 
-class LatticeBertForPreTraining(_LatticeBertWithHeads):
+class LatticeBertForPreTraining(PreTrainingHeads, LatticeBertPreTrainedModel):
     """Lattice-BERT with both pre-training heads (the released checkpoints' graph): MLM and the 3-way
     next-sentence logits."""
 
-    def __init__(self, config: LatticeBertConfig) -> None:
-        super().__init__(config)
-        self.bert = LatticeBertModel(config)
-        self.cls = LatticeBertPreTrainingHeads(config)
-        self.post_init()
-
-    @can_return_tuple
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        start_position_ids: torch.Tensor | None = None,
-        end_position_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        next_sentence_label: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> BertForPreTrainingOutput:
-        base = self.bert(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            start_position_ids=start_position_ids,
-            end_position_ids=end_position_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
-        logits, nsp_logits = self.cls(base.last_hidden_state, base.pooler_output)
-        return pretraining_output(logits, nsp_logits, labels, next_sentence_label, base)
+    _tied_weights_keys = tied_decoder("bert")
+    model_class = LatticeBertModel
+    head_class = LatticeBertPreTrainingHeads
 
 
 __all__ = [

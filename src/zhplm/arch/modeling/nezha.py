@@ -43,37 +43,28 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.bert.modeling_bert import (
     BertEncoder,
-    BertForPreTrainingOutput,
     BertOnlyMLMHead,
     BertPooler,
     BertPreTrainedModel,
     BertPreTrainingHeads,
     BertSelfAttention,
 )
-from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
 
+from zhplm.arch.modeling._encoder_heads import MaskedLMHeads, PreTrainingHeads, tied_decoder
 from zhplm.arch.modeling._layers import (
-    DecoderAccess,
     TokenTypeEmbeddings,
     WordEmbeddingAccess,
-    check_ids_or_embeds,
     key_padding_bias,
-    masked_lm_output,
-    pretraining_output,
+    pooled_output,
     relative_position_index,
     relative_position_table,
+    token_embeddings,
 )
 from zhplm.arch.modeling.configuration_nezha import NezhaConfig
-
-# the decoder is the word embedding transposed, its bias the head's bias (as transformers' BERT heads)
-_TIED_DECODER = {
-    "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
-    "cls.predictions.decoder.bias": "cls.predictions.bias",
-}
 
 
 class NezhaSelfAttention(BertSelfAttention):  # type: ignore[misc]
@@ -166,10 +157,7 @@ class NezhaModel(WordEmbeddingAccess, NezhaPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> BaseModelOutputWithPooling:
-        check_ids_or_embeds(input_ids, inputs_embeds)
-        if inputs_embeds is None:
-            assert input_ids is not None
-            inputs_embeds = self.embeddings.word_embeddings(input_ids)
+        inputs_embeds = token_embeddings(self.embeddings.word_embeddings, input_ids, inputs_embeds)
         batch, length, _ = inputs_embeds.shape
 
         hidden = self.embeddings(inputs_embeds, token_type_ids)
@@ -180,74 +168,23 @@ class NezhaModel(WordEmbeddingAccess, NezhaPreTrainedModel):
         )
         relative = table[relative_position_index(length, self.config.max_relative_position, hidden.device)]
         last = self.encoder(hidden, bias, relative=relative, **kwargs).last_hidden_state
-        pooled = self.pooler(last) if self.pooler is not None else None
-        return BaseModelOutputWithPooling(last_hidden_state=last, pooler_output=pooled)
+        return pooled_output(last, self.pooler)
 
 
-class NezhaForMaskedLM(DecoderAccess, NezhaPreTrainedModel):
+class NezhaForMaskedLM(MaskedLMHeads, NezhaPreTrainedModel):
     """NEZHA with BERT's MLM head (transform + tied decoder + bias): ``logits [B, L, vocab]``."""
 
-    _tied_weights_keys = _TIED_DECODER
-
-    def __init__(self, config: NezhaConfig) -> None:
-        super().__init__(config)
-        self.bert = NezhaModel(config, add_pooling_layer=False)
-        self.cls = BertOnlyMLMHead(config)
-        self.post_init()
-
-    @can_return_tuple
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> MaskedLMOutput:
-        base = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
-        return masked_lm_output(self.cls(base.last_hidden_state), labels, base)
+    _tied_weights_keys = tied_decoder("bert")
+    model_class = NezhaModel
+    head_class = BertOnlyMLMHead
 
 
-class NezhaForPreTraining(DecoderAccess, NezhaPreTrainedModel):
+class NezhaForPreTraining(PreTrainingHeads, NezhaPreTrainedModel):
     """NEZHA with both pre-training heads: MLM logits and next-sentence (NSP) logits."""
 
-    _tied_weights_keys = _TIED_DECODER
-
-    def __init__(self, config: NezhaConfig) -> None:
-        super().__init__(config)
-        self.bert = NezhaModel(config)
-        self.cls = BertPreTrainingHeads(config)
-        self.post_init()
-
-    @can_return_tuple
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        next_sentence_label: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> BertForPreTrainingOutput:
-        base = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
-        logits, nsp_logits = self.cls(base.last_hidden_state, base.pooler_output)
-        return pretraining_output(logits, nsp_logits, labels, next_sentence_label, base)
+    _tied_weights_keys = tied_decoder("bert")
+    model_class = NezhaModel
+    head_class = BertPreTrainingHeads
 
 
 __all__ = ["NezhaConfig", "NezhaForMaskedLM", "NezhaForPreTraining", "NezhaModel", "NezhaPreTrainedModel"]

@@ -41,6 +41,7 @@ from transformers.models.bert.modeling_bert import (
 )
 from transformers.utils.generic import ModelOutput
 
+from zhplm.arch.modeling._encoder_heads import EncoderWithHeads, tied_decoder
 from zhplm.arch.modeling._layers import DecoderAccess, WordEmbeddingAccess, key_padding_bias
 from zhplm.arch.modeling.configuration_oscar import OscarConfig
 
@@ -126,24 +127,16 @@ class OscarPreTrainingHeads(nn.Module):
         )
 
 
-class _OscarWithHeads(OscarPreTrainedModel):
+class _OscarWithHeads(EncoderWithHeads, OscarPreTrainedModel):
+    """:class:`OscarModel`'s inputs (no labels) → the heads' logits and the encoder's outputs."""
+
+    model_class = OscarModel
+    label_names = ()
+    tuple_outputs = False  # Oscar's heads return their output object whatever ``return_dict`` says
     bert: OscarModel
 
-    def _heads(self, base: BaseModelOutputWithPooling) -> OscarHeadsOutput:
+    def heads(self, base: BaseModelOutputWithPooling) -> OscarHeadsOutput:  # type: ignore[override]
         raise NotImplementedError
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        img_feats: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        **kwargs: object,
-    ) -> OscarHeadsOutput:
-        """As :meth:`OscarModel.forward`, plus the heads' logits."""
-        base = self.bert(input_ids, img_feats, attention_mask, token_type_ids, position_ids)
-        return self._heads(base)
 
 
 class OscarForPreTraining(DecoderAccess, _OscarWithHeads):
@@ -151,21 +144,16 @@ class OscarForPreTraining(DecoderAccess, _OscarWithHeads):
     ``num_contrast_classes``, the contrastive image-text matching head. It is also the class with every head
     a release may carry (``classifier_head``: a fine-tuned classifier), which conversion plans against."""
 
-    _tied_weights_keys = {  # noqa: RUF012
-        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
-        "cls.predictions.decoder.bias": "cls.predictions.bias",
-    }
+    _tied_weights_keys = tied_decoder("bert")
+    head_class = OscarPreTrainingHeads
 
-    def __init__(self, config: OscarConfig) -> None:
-        super().__init__(config)
-        self.bert = OscarModel(config)
-        self.cls = OscarPreTrainingHeads(config)
+    def add_heads(self, config: OscarConfig) -> None:
+        super().add_heads(config)
         self.classifier = (
             nn.Linear(config.hidden_size, int(config.num_labels or 2)) if config.classifier_head else None
         )
-        self.post_init()
 
-    def _heads(self, base: BaseModelOutputWithPooling) -> OscarHeadsOutput:
+    def heads(self, base: BaseModelOutputWithPooling) -> OscarHeadsOutput:  # type: ignore[override]
         pooled = base.pooler_output
         relationship = self.cls.seq_relationship
         return OscarHeadsOutput(
@@ -181,13 +169,10 @@ class OscarForSequenceClassification(_OscarWithHeads):
     """Oscar's ``ImageBertForSequenceClassification`` with a linear ``classifier`` over the pooled output
     (Mengzi-oscar-base-retrieval: 2 labels, label 1 = the text matches the regions)."""
 
-    def __init__(self, config: OscarConfig) -> None:
-        super().__init__(config)
-        self.bert = OscarModel(config)
+    def add_heads(self, config: OscarConfig) -> None:
         self.classifier = nn.Linear(config.hidden_size, int(config.num_labels or 2))
-        self.post_init()
 
-    def _heads(self, base: BaseModelOutputWithPooling) -> OscarHeadsOutput:
+    def heads(self, base: BaseModelOutputWithPooling) -> OscarHeadsOutput:  # type: ignore[override]
         return OscarHeadsOutput(
             cls_logits=self.classifier(base.pooler_output),
             last_hidden_state=base.last_hidden_state,

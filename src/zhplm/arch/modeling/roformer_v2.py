@@ -30,33 +30,30 @@ and ``…/attention/output/dense/kernel``, ``Transformer-N-FeedForward`` =
 RoFormerV2 checkpoints with ``embedding_size != hidden_size`` (an extra projection) are not supported.
 """
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.activations import ACT2FN
-from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
-from transformers.utils.generic import can_return_tuple
+from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils.output_capturing import capture_outputs
 
+from zhplm.arch.modeling._encoder_heads import MaskedLMHeads, tied_decoder
 from zhplm.arch.modeling._layers import (
-    DecoderAccess,
     ScaleFreeRMSNorm,
     WordEmbeddingAccess,
     add_token_types,
     apply_rotary,
-    check_ids_or_embeds,
+    attention_head_size,
     default_scale,
     dot_product_attention,
     key_padding_bias,
-    masked_lm_output,
     rotary_cos_sin,
+    token_embeddings,
     wants,
 )
 from zhplm.arch.modeling.configuration_roformer_v2 import RoFormerV2Config
-
-_TIED_DECODER = {"cls.predictions.decoder.weight": "roformer.embeddings.word_embeddings.weight"}
 
 
 class RoFormerV2Embeddings(nn.Module):
@@ -98,21 +95,19 @@ class TiedDecoder(nn.Module):
 class DecoderOnlyMLMHead(nn.Module):
     """``cls.predictions.decoder``: the naming junnyu's RoFormerV2 (and BERT) use for the MLM decoder."""
 
-    def __init__(self, hidden_size: int, vocab_size: int) -> None:
+    def __init__(self, config: PreTrainedConfig) -> None:
         super().__init__()
-        self.predictions = TiedDecoder(hidden_size, vocab_size)
+        self.predictions = TiedDecoder(config.hidden_size, config.vocab_size)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return cast(torch.Tensor, self.predictions(hidden))
 
 
 class RoFormerV2SelfAttention(nn.Module):
     def __init__(self, config: RoFormerV2Config) -> None:
         super().__init__()
-        if config.hidden_size % config.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
-                f"{config.num_attention_heads}"
-            )
         self.num_heads = config.num_attention_heads
-        self.head_size = config.hidden_size // config.num_attention_heads
+        self.head_size = attention_head_size(config)
         self.dropout_p = config.attention_probs_dropout_prob
         self.query = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
         self.key = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
@@ -244,10 +239,7 @@ class RoFormerV2Model(WordEmbeddingAccess, RoFormerV2PreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> BaseModelOutput:
-        check_ids_or_embeds(input_ids, inputs_embeds)
-        if inputs_embeds is None:
-            assert input_ids is not None
-            inputs_embeds = self.embeddings.word_embeddings(input_ids)
+        inputs_embeds = token_embeddings(self.embeddings.word_embeddings, input_ids, inputs_embeds)
         hidden = self.embeddings(inputs_embeds, token_type_ids)
         shared = self.layer_inputs(hidden, attention_mask)
         need_weights = wants(self.config, kwargs, "attentions")  # else the fused kernel, no probabilities
@@ -256,37 +248,13 @@ class RoFormerV2Model(WordEmbeddingAccess, RoFormerV2PreTrainedModel):
         return BaseModelOutput(last_hidden_state=hidden)
 
 
-class RoFormerV2ForMaskedLM(DecoderAccess, RoFormerV2PreTrainedModel):
+class RoFormerV2ForMaskedLM(MaskedLMHeads, RoFormerV2PreTrainedModel):
     """RoFormerV2 with its MLM head: the tied token embedding transposed, no transform, no bias."""
 
-    _tied_weights_keys = _TIED_DECODER
+    _tied_weights_keys = tied_decoder("roformer", bias=False)
     model_class: type[RoFormerV2Model] = RoFormerV2Model
-
-    def __init__(self, config: PreTrainedConfig) -> None:
-        super().__init__(config)
-        setattr(self, self.base_model_prefix, self.model_class(config))
-        self.cls = DecoderOnlyMLMHead(config.hidden_size, config.vocab_size)
-        self.post_init()
-
-    @can_return_tuple
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> MaskedLMOutput:
-        base = self.base_model(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
-        return masked_lm_output(self.cls.predictions(base.last_hidden_state), labels, base)
+    head_class = DecoderOnlyMLMHead
+    drop_pooler = False  # RoFormerV2 has none
 
 
 __all__ = ["RoFormerV2Config", "RoFormerV2ForMaskedLM", "RoFormerV2Model", "RoFormerV2PreTrainedModel"]

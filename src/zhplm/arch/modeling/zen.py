@@ -37,10 +37,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.bert.modeling_bert import (
     BertEmbeddings,
-    BertForPreTrainingOutput,
     BertLayer,
     BertOnlyMLMHead,
     BertPooler,
@@ -48,28 +47,20 @@ from transformers.models.bert.modeling_bert import (
     BertPreTrainingHeads,
     BertSelfAttention,
 )
-from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
+from zhplm.arch.modeling._encoder_heads import MaskedLMHeads, PreTrainingHeads, tied_decoder
 from zhplm.arch.modeling._layers import (
-    DecoderAccess,
     TokenTypeEmbeddings,
     WordEmbeddingAccess,
     check_eager_for_attentions,
     check_ids_or_embeds,
     key_padding_bias,
-    masked_lm_output,
-    pretraining_output,
+    pooled_output,
 )
 from zhplm.arch.modeling.configuration_zen import ZenConfig
 
 log = logging.getLogger(__name__)
-
-# the decoder is the word embedding transposed, its bias the head's bias (as transformers' BERT heads)
-_TIED_DECODER = {
-    "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
-    "cls.predictions.decoder.bias": "cls.predictions.bias",
-}
 
 
 class ZenLayer(BertLayer):  # type: ignore[misc]
@@ -230,94 +221,27 @@ class ZenModel(WordEmbeddingAccess, ZenPreTrainedModel):
             if ngram_hidden is not None and i < len(self.encoder.word_layers):
                 ngram_hidden = self.encoder.word_layers[i](ngram_hidden, ngram_bias)
             hidden = layer(hidden, bias, ngram_hidden, fuse)
-        pooled = self.pooler(hidden) if self.pooler is not None else None
-        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
+        return pooled_output(hidden, self.pooler)
 
 
-class ZenForMaskedLM(DecoderAccess, ZenPreTrainedModel):
+class ZenForMaskedLM(MaskedLMHeads, ZenPreTrainedModel):
     """ZEN with BERT's MLM head (transform + tied decoder + bias): ``logits [B, T, vocab]``.
 
     The original ``ZenForMaskedLM`` passes ``attention_mask`` positionally into the n-gram token-type slot;
     this class wires the inputs as the original ``ZenForPreTraining`` (which trained the released weights).
     """
 
-    _tied_weights_keys = _TIED_DECODER
-
-    def __init__(self, config: ZenConfig) -> None:
-        super().__init__(config)
-        self.bert = ZenModel(config, add_pooling_layer=False)
-        self.cls = BertOnlyMLMHead(config)
-        self.post_init()
-
-    @can_return_tuple
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        input_ngram_ids: torch.Tensor | None = None,
-        ngram_position_matrix: torch.Tensor | None = None,
-        ngram_token_type_ids: torch.Tensor | None = None,
-        ngram_attention_mask: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> MaskedLMOutput:
-        base = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            input_ngram_ids=input_ngram_ids,
-            ngram_position_matrix=ngram_position_matrix,
-            ngram_token_type_ids=ngram_token_type_ids,
-            ngram_attention_mask=ngram_attention_mask,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
-        return masked_lm_output(self.cls(base.last_hidden_state), labels, base)
+    _tied_weights_keys = tied_decoder("bert")
+    model_class = ZenModel
+    head_class = BertOnlyMLMHead
 
 
-class ZenForPreTraining(DecoderAccess, ZenPreTrainedModel):
+class ZenForPreTraining(PreTrainingHeads, ZenPreTrainedModel):
     """ZEN with both pre-training heads (the released checkpoint's class): MLM and next-sentence logits."""
 
-    _tied_weights_keys = _TIED_DECODER
-
-    def __init__(self, config: ZenConfig) -> None:
-        super().__init__(config)
-        self.bert = ZenModel(config)
-        self.cls = BertPreTrainingHeads(config)
-        self.post_init()
-
-    @can_return_tuple
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        input_ngram_ids: torch.Tensor | None = None,
-        ngram_position_matrix: torch.Tensor | None = None,
-        ngram_token_type_ids: torch.Tensor | None = None,
-        ngram_attention_mask: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        next_sentence_label: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> BertForPreTrainingOutput:
-        base = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            input_ngram_ids=input_ngram_ids,
-            ngram_position_matrix=ngram_position_matrix,
-            ngram_token_type_ids=ngram_token_type_ids,
-            ngram_attention_mask=ngram_attention_mask,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
-        logits, nsp_logits = self.cls(base.last_hidden_state, base.pooler_output)
-        return pretraining_output(logits, nsp_logits, labels, next_sentence_label, base)
+    _tied_weights_keys = tied_decoder("bert")
+    model_class = ZenModel
+    head_class = BertPreTrainingHeads
 
 
 __all__ = ["ZenConfig", "ZenForMaskedLM", "ZenForPreTraining", "ZenModel", "ZenPreTrainedModel"]
