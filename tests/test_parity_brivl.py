@@ -181,6 +181,32 @@ def test_reduced_precision_stays_near_the_original(
         np.testing.assert_allclose(got, cosine, atol=0.03, rtol=0, err_msg=dtype)
 
 
+def test_transformers_run_torchs_fused_encoder_kernel(
+    converted: Path,
+    reference: tuple[list[BoxedImage], dict[str, np.ndarray]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """zhplm runs BriVL's region and text transformers batch-first, so torch's fused inference kernel computes
+    them (the features above are checked against BriVL's sequence-first layers)."""
+    import torch
+
+    calls: list[int] = []
+    fused = torch._transformer_encoder_layer_fwd
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return fused(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "_transformer_encoder_layer_fwd", counted)
+    items, ref = reference
+    sim = zhplm.pipeline("image-text-similarity", converted)
+    model = sim.encoder.model
+    layers = len(model.image_transformer.layers) + len(model.text_transformer.layers)
+    got = sim(items[:2], _texts(2))
+    assert len(calls) == layers
+    np.testing.assert_allclose(got, ref["image_embeds"][:2] @ ref["text_embeds"][:2].T, atol=TOL, rtol=0)
+
+
 def test_roi_pooling_of_a_bf16_channels_last_map_is_sampled_in_fp32() -> None:
     """BriVL's real map (2048 channels, 12 × 12 at 380 px) in bf16 and channels-last — the layout the CPU path
     uses: torch's bf16 ``grid_sample`` returns NaN there, and bf16 coordinates are ~0.05 px off. The pooled

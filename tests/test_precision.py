@@ -243,6 +243,38 @@ def test_int8_leaves_multihead_attention_out_proj_alone(backend: str) -> None:
     assert cosine.item() > 0.99
 
 
+@pytest.mark.parametrize("backend", ["fbgemm", "torchao"])
+def test_int8_keeps_a_batch_first_encoder_layer_running(backend: str) -> None:
+    """A batch-first nn.TransformerEncoderLayer in eval runs torch's fused kernel, which reads linear1/linear2's
+    weight tensors: fbgemm's int8 modules have none, so those two stay float (the attention's in/out
+    projections are parameters the kernel reads too); torchao's int8 tensors send torch down the module path."""
+    from zhplm.precision import quantize_int8
+
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(64, 4, dim_feedforward=128, batch_first=True)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(32, 64), torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+    )
+    model.eval()
+    x = torch.randn(3, 9, 32)
+    mask = torch.zeros(3, 9, dtype=torch.bool)
+    mask[1, 6:] = True
+    with torch.inference_mode():
+        want = model[1](model[0](x), src_key_padding_mask=mask)
+    quantize_int8(model, backend)
+    with torch.inference_mode():
+        got = model[1](model[0](x), src_key_padding_mask=mask)
+    encoder_layer = model[1].layers[0]
+    if backend == "fbgemm":
+        assert isinstance(model[0], torch.ao.nn.quantized.dynamic.Linear)
+        assert (
+            type(encoder_layer.linear1) is torch.nn.Linear and type(encoder_layer.linear2) is torch.nn.Linear
+        )
+    keep = ~mask
+    cosine = torch.nn.functional.cosine_similarity(want[keep].flatten(), got[keep].flatten(), dim=0)
+    assert torch.isfinite(got[keep]).all() and cosine.item() > 0.99
+
+
 def test_int8_backend_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ZHPLM_INT8_BACKEND", raising=False)
     monkeypatch.setattr(precision, "int8_available", lambda name: True)

@@ -195,9 +195,19 @@ def quantize_int8(
     # nn.MultiheadAttention's out_proj is a Linear the attention never calls (it passes out_proj.weight to
     # the functional attention, which a quantised module no longer has): torch marks it with this subclass
     skip = torch.nn.modules.linear.NonDynamicallyQuantizableLinear
+    # an nn.TransformerEncoderLayer's fused inference path reads linear1/linear2's weight tensors directly:
+    # fbgemm's modules have none (torchao's int8 tensors make torch take the module path by itself)
+    fused = {
+        id(child)
+        for layer in model.modules()
+        if isinstance(layer, torch.nn.TransformerEncoderLayer)
+        for child in (layer.linear1, layer.linear2)
+    }
 
     def wanted(module: Any, _fqn: str) -> bool:
-        return isinstance(module, torch.nn.Linear) and not isinstance(module, skip) and module is not head
+        if not isinstance(module, torch.nn.Linear) or isinstance(module, skip) or module is head:
+            return False
+        return chosen.name != "fbgemm" or id(module) not in fused
 
     if chosen.name == "fbgemm":
         _quantize_with_torch_ao(model, wanted)
