@@ -27,7 +27,8 @@ Rows (the goal is fp32/cn_clip ≥ 1.0 on every row):
 * ``texts``: tokenize (zhplm: the converted tokenizer, padded to the longest; cn_clip: ``clip.tokenize``,
   52 ids) + encode the 32 texts in one batch.
 Accuracy, from each side's last round: the largest |cosine image–text score| difference (fp32 vs cn_clip;
-bf16 and int8 vs zhplm fp32), and for how many images the order of the texts by score stays the same.
+bf16 and int8 vs zhplm fp32); per image, whether the order of the texts by score stays the same, whether its
+top-1 text does, and the share of (image, text pair) orders kept.
 """
 
 from __future__ import annotations
@@ -130,10 +131,15 @@ def accuracy(name: str, other: dict[str, np.ndarray], base: dict[str, np.ndarray
     ref = base["image_embeds"] @ base["text_embeds"].T
     same = sum(np.array_equal(a, b) for a, b in zip(np.argsort(-scores, 1), np.argsort(-ref, 1), strict=True))
     top1 = int((scores.argmax(1) == ref.argmax(1)).sum())
-    n = len(scores)
+    n, m = scores.shape
+    upper = np.triu(np.ones((m, m), bool), 1)  # each pair of texts once
+    kept = (np.sign(scores[:, :, None] - scores[:, None, :]) == np.sign(ref[:, :, None] - ref[:, None, :]))[
+        :, upper
+    ]
     return (
         f"{name}: max |cosine score| diff {np.abs(scores - ref).max():.2e}; text ranking identical for "
-        f"{same}/{n} images{'' if same == n else ' (DIFFERS)'}, same top-1 text for {top1}/{n}"
+        f"{same}/{n} images{'' if same == n else ' (DIFFERS)'}, same top-1 text for {top1}/{n}, "
+        f"{100 * kept.mean():.1f}% of text pairs in the same order"
     )
 
 
