@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +39,20 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_clip import cpu_name, make_images  # noqa: E402
+from bench_clip import make_images  # noqa: E402
+from worker_protocol import (  # noqa: E402
+    OURS_PYTHON,
+    REF_PYTHON,
+    Results,
+    Worker,
+    add_options,
+    alternate,
+    ratio,
+    serve,
+    timed,
+    worker_env,
+)
 
-REF_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
-OURS_PYTHON = ROOT / ".venv" / "bin" / "python"
 ORACLES = ROOT / "tests" / "oracles"
 THREADS = 2
 TEXTS = [
@@ -53,42 +61,6 @@ TEXTS = [
 K_TEXTS, K_IMAGES = 8, 4
 OSCAR_PAIRS, OSCAR_REGIONS, OSCAR_MAX_LENGTH = 16, 50, 35
 PRECISIONS = ("fp32", "bf16", "int8")
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update({"PYTHONPATH": str(ROOT / "src"), "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
-    return env
-
-
-class Worker:
-    """A long-lived worker process: ``round()`` → seconds per measurement, ``save(path)`` → its outputs."""
-
-    def __init__(self, name: str, argv: list[str]) -> None:
-        self.name = name
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env(), cwd=str(ROOT)
-        )
-        self._wait("READY")
-
-    def _wait(self, tag: str) -> str:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith(tag):
-                return line[len(tag) :].strip()
-        raise RuntimeError(f"worker {self.name} ended (exit {self.proc.wait()}); see its stderr above")
-
-    def ask(self, command: str) -> dict[str, float]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        result: dict[str, float] = json.loads(self._wait("RESULT "))
-        return result
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=120)
 
 
 # --------------------------------------------------------------------------- zhplm's side (a worker)
@@ -103,10 +75,10 @@ def _ours_r2d2(folder: Path, spec: dict[str, Any], dtype: str) -> Any:
     texts = spec["texts"]
 
     def one_round() -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        t_img, img = _timed(lambda: enc.image_features(spec["images"]).vectors)
-        t_txt, txt = _timed(lambda: enc.text_features(texts))
-        t_i2t, by_text = _timed(lambda: i2t.image_to_text(spec["query_image"], texts, k=spec["k_texts"]))
-        t_t2i, by_image = _timed(
+        t_img, img = timed(lambda: enc.image_features(spec["images"]).vectors)
+        t_txt, txt = timed(lambda: enc.text_features(texts))
+        t_i2t, by_text = timed(lambda: i2t.image_to_text(spec["query_image"], texts, k=spec["k_texts"]))
+        t_t2i, by_image = timed(
             lambda: t2i.text_to_image(spec["query_text"], spec["images"], k=spec["k_images"])
         )
         times = {"images": t_img, "texts": t_txt, "i2t": t_i2t, "t2i": t_t2i}
@@ -138,18 +110,12 @@ def _ours_oscar(folder: Path, spec: dict[str, Any], dtype: str) -> Any:
             return feats.model.base_model(**enc[0], img_feats=enc[1])
 
     def one_round() -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        t_e2e, out = _timed(lambda: feats.batch(spec["texts"], pairs))
-        t_model, _ = _timed(model_only)
+        t_e2e, out = timed(lambda: feats.batch(spec["texts"], pairs))
+        t_model, _ = timed(model_only)
         pooled = np.stack([o.pooled for o in out])
         return {"e2e": t_e2e, "model": t_model}, {"pooled": pooled}
 
     return one_round
-
-
-def _timed(fn: Any) -> tuple[float, Any]:
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
 
 
 def ours_worker(kind: str, folder: Path, spec_file: Path, dtype: str) -> None:
@@ -157,8 +123,6 @@ def ours_worker(kind: str, folder: Path, spec_file: Path, dtype: str) -> None:
 
     torch.set_num_threads(THREADS)
     spec = json.loads(spec_file.read_text(encoding="utf-8"))
-    from mm_original_worker import serve  # the same protocol as the original side
-
     serve({"r2d2": _ours_r2d2, "oscar": _ours_oscar}[kind](folder, spec, dtype))
 
 
@@ -168,7 +132,7 @@ def ours_worker(kind: str, folder: Path, spec_file: Path, dtype: str) -> None:
 def prepare(tmp: Path, quick: bool, sections: list[str]) -> dict[str, Any]:
     import zhplm
 
-    run = {"check": True, "capture_output": True, "env": _env()}
+    run = {"check": True, "capture_output": True, "env": worker_env()}
     r2d2_release, oscar_release = tmp / "r2d2-release", tmp / "oscar-release"
     for kind, release in (("r2d2", r2d2_release), ("oscar", oscar_release)):
         if kind in sections:
@@ -206,56 +170,21 @@ def measure(
     sides = {"original": Worker("original", [str(REF_PYTHON), str(ROOT / "bench" / "mm_original_worker.py"), kind, str(release), str(spec), str(THREADS)])}  # fmt: skip
     for dtype in precisions:
         sides[dtype] = Worker(dtype, [str(OURS_PYTHON), __file__, "--worker", kind, str(tmp / kind), str(spec), dtype])  # fmt: skip
-    times: dict[str, dict[str, list[float]]] = {name: {} for name in sides}
-    names = list(sides)
-    for r in range(rounds):
-        print(f"{kind}: round {r + 1} of {rounds}", file=sys.stderr, flush=True)
-        for name in names if r % 2 == 0 else names[::-1]:
-            for key, seconds in sides[name].ask("round").items():
-                times[name].setdefault(key, []).append(seconds)
-    outputs = {}
-    for name, worker in sides.items():
-        worker.ask(f"save {tmp / f'{kind}-{name}.npz'}")
-        worker.close()
-        with np.load(tmp / f"{kind}-{name}.npz") as npz:
-            outputs[name] = {k: npz[k] for k in npz.files}
-    return times, outputs
-
-
-def ratio(ref: list[float], ours: list[float]) -> str:
-    per_round = [a / b for a, b in zip(ref, ours, strict=True)]
-    return f"{statistics.median(per_round):5.2f}x [{min(per_round):.2f}–{max(per_round):.2f}]"
+    return alternate(sides, rounds, tmp, kind)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=None, help="rounds per section (default 3; --quick: 1)")
-    p.add_argument("--quick", action="store_true", help="fewer images/texts/pairs and 1 round (a smoke run)")
+    add_options(p, PRECISIONS, ROOT / "bench" / "results" / "multimodal.txt", "fewer images/texts/pairs")
     p.add_argument("--sections", nargs="+", choices=("oscar", "r2d2"), default=["oscar", "r2d2"])
-    p.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "multimodal.txt")
     p.add_argument("--worker", nargs=4, metavar=("KIND", "FOLDER", "SPEC", "DTYPE"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         kind, folder, spec, dtype = args.worker
         ours_worker(kind, Path(folder), Path(spec), dtype)
         return
-    rounds = args.rounds or (1 if args.quick else 3)
-    precisions = [d for d in PRECISIONS if d in args.precisions or d == "fp32"]
-    lines: list[str] = []
-
-    def say(line: str = "") -> None:
-        print(line, flush=True)
-        lines.append(line)
-
-    say(
-        "# PYTHONPATH=src .venv/bin/python bench/bench_multimodal.py"
-        + (" --quick" if args.quick else "")
-        + f" --rounds {rounds} --sections {' '.join(args.sections)} --precisions {' '.join(precisions)}"
-    )
-    say(
-        f"# CPU: {cpu_name()}; {THREADS} threads per side; load average at start {os.getloadavg()[0]:.1f} (shared machine)"
-    )
+    res = Results("bench_multimodal.py", args, THREADS, f" --sections {' '.join(args.sections)}")
+    rounds, precisions, say = res.rounds, res.precisions, res.say
     say("# zhplm vs the original code on the same random real-shaped weights (see this script's docstring);")
     say("# columns: items/s per side (median over rounds); goal: fp32/original >= 1.0 on every row")
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -265,14 +194,8 @@ def main() -> None:
         for kind in args.sections:
             times, outputs = measure(kind, tmp, data[f"{kind}_release"], rounds, precisions)
             report(kind, times, outputs, r2d2 if kind == "r2d2" else oscar, rounds, say, precisions)
-            write(args.out, lines)  # section by section: a slow machine still leaves what it measured
-    say(f"# load average at end {os.getloadavg()[0]:.1f}")
-    write(args.out, lines)
-
-
-def write(out: Path, lines: list[str]) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            res.write()  # section by section: a slow machine still leaves what it measured
+    res.write(end=True)
 
 
 def report(kind: str, times: dict[str, dict[str, list[float]]], outputs: dict[str, Any], spec: dict[str, Any], rounds: int, say: Any, precisions: list[str]) -> None:  # fmt: skip

@@ -1,8 +1,9 @@
-"""The ORIGINAL side of bench/bench_multimodal.py: runs in ``.venv-ref``, one process per model, kept alive
-between rounds so that the parent can alternate it with zhplm's process.
+"""The ORIGINAL side of bench/bench_multimodal.py and bench/bench_clip.py: runs in ``.venv-ref``, one process
+per model, kept alive between rounds so that the parent can alternate it with zhplm's process.
 
-    .venv-ref/bin/python bench/mm_original_worker.py r2d2  RELEASE_DIR SPEC.json THREADS
-    .venv-ref/bin/python bench/mm_original_worker.py oscar RELEASE_DIR SPEC.json THREADS
+    .venv-ref/bin/python bench/mm_original_worker.py r2d2   RELEASE_DIR SPEC.json THREADS
+    .venv-ref/bin/python bench/mm_original_worker.py oscar  RELEASE_DIR SPEC.json THREADS
+    .venv-ref/bin/python bench/mm_original_worker.py cnclip RELEASE_DIR SPEC.json THREADS
 
 * ``r2d2``: R2D2's own ``models/r2d2.py::R2D2`` (ViT-B/16 config files of the snapshot, built and loaded by
   its ``r2d2(pretrained=...)``, as tests/oracles/r2d2_original.py does), the demo's ``preprocess`` and
@@ -14,9 +15,12 @@ between rounds so that the parent can alternate it with zhplm's process.
   oscar_original.py with its named shims), transformers 4.46's ``BertTokenizer`` on the release vocabulary
   (Oscar's own tokenizer is that class of its pytorch-transformers fork), inputs laid out as Oscar's
   ``tensorize_example`` (``[CLS] text [SEP]``, regions after the text, masks).
+* ``cnclip``: cn_clip's own ``CLIP`` loaded from the release ``.pt`` as its ``create_model`` does
+  (tests/oracles/cnclip_original.py), its ``image_transform`` (torchvision primitives stubbed with the same
+  Pillow calls, tests/oracles/_torchvision_stub.py), ``clip.tokenize`` (52 ids), ``encode_image`` /
+  ``encode_text``, features L2-normalised (as zhplm returns them).
 
-Protocol: after loading and one warm-up round it prints ``READY``; each stdin line ``round`` runs one timed
-round and prints ``RESULT {json of seconds}``; ``save PATH`` writes the last round's outputs (npz).
+Protocol: bench/worker_protocol.py (``READY``, then ``round`` / ``save PATH`` lines), shared with zhplm's side.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +37,7 @@ sys.path.insert(0, str(ROOT / "tests" / "oracles"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-
-def _timed(fn: Any) -> tuple[float, Any]:
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
+from worker_protocol import serve, timed  # noqa: E402  (the protocol both sides speak)
 
 
 def r2d2_worker(release: Path, spec: dict[str, Any], work: Path) -> Any:
@@ -107,10 +106,10 @@ def r2d2_worker(release: Path, spec: dict[str, Any], work: Path) -> Any:
 
     def one_round() -> tuple[dict[str, float], dict[str, np.ndarray]]:
         with torch.no_grad():
-            t_img, (_, img) = _timed(lambda: model.encode_image(pixels(spec["images"])))
-            t_txt, (_, txt) = _timed(lambda: model.encode_text(model.tokenize_text(spec["texts"])))
-            t_i2t, i2t = _timed(image_to_text)
-            t_t2i, t2i = _timed(text_to_image)
+            t_img, (_, img) = timed(lambda: model.encode_image(pixels(spec["images"])))
+            t_txt, (_, txt) = timed(lambda: model.encode_text(model.tokenize_text(spec["texts"])))
+            t_i2t, i2t = timed(image_to_text)
+            t_t2i, t2i = timed(text_to_image)
         times = {"images": t_img, "texts": t_txt, "i2t": t_i2t, "t2i": t_t2i}
         outputs = {
             "image_embeds": img.numpy(),
@@ -157,25 +156,37 @@ def oscar_worker(release: Path, spec: dict[str, Any], work: Path) -> Any:
 
     def one_round() -> tuple[dict[str, float], dict[str, np.ndarray]]:
         with torch.no_grad():
-            t_e2e, out = _timed(lambda: model.bert(**encode())[:2])
-            t_model, _ = _timed(lambda: model.bert(**fixed)[:2])
+            t_e2e, out = timed(lambda: model.bert(**encode())[:2])
+            t_model, _ = timed(lambda: model.bert(**fixed)[:2])
         return {"e2e": t_e2e, "model": t_model}, {"pooled": out[1].numpy(), "states": out[0].numpy()}
 
     return one_round
 
 
-def serve(one_round: Any) -> None:
-    """The worker protocol (both sides): warm up, ``READY``, then ``round`` / ``save PATH`` from stdin."""
-    _, outputs = one_round()
-    print("READY", flush=True)
-    for line in sys.stdin:
-        command = line.split()
-        if command[0] == "round":
-            times, outputs = one_round()
-            print("RESULT " + json.dumps(times), flush=True)
-        elif command[0] == "save":
-            np.savez(command[1], **outputs)
-            print("RESULT {}", flush=True)
+def cnclip_worker(release: Path, spec: dict[str, Any], work: Path) -> Any:
+    import cnclip_original as C  # installs the torchvision stub before cn_clip is imported
+    from PIL import Image
+
+    clip, model = C._load(release)  # cn_clip's CLIP, loaded strictly as its create_model does
+    transform = clip.image_transform(model.visual.input_resolution)
+
+    def pixels() -> torch.Tensor:
+        return torch.stack([transform(Image.open(p)) for p in spec["images"]])
+
+    def normalized(x: torch.Tensor) -> torch.Tensor:
+        return x / x.norm(dim=-1, keepdim=True)
+
+    fixed = pixels()
+
+    def one_round() -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        with torch.inference_mode():
+            t_img, img = timed(lambda: normalized(model.encode_image(pixels())))
+            t_model, _ = timed(lambda: normalized(model.encode_image(fixed)))
+            t_txt, txt = timed(lambda: normalized(model.encode_text(clip.tokenize(spec["texts"]))))
+        times = {"images": t_img, "images_model": t_model, "texts": t_txt}
+        return times, {"image_embeds": img.numpy(), "text_embeds": txt.numpy()}
+
+    return one_round
 
 
 def main() -> None:
@@ -183,7 +194,11 @@ def main() -> None:
     torch.set_num_threads(threads)
     spec = json.loads(spec_file.read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory() as tmp:
-        serve({"r2d2": r2d2_worker, "oscar": oscar_worker}[kind](release, spec, Path(tmp)))
+        serve(
+            {"r2d2": r2d2_worker, "oscar": oscar_worker, "cnclip": cnclip_worker}[kind](
+                release, spec, Path(tmp)
+            )
+        )
 
 
 if __name__ == "__main__":
