@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import threading
@@ -41,8 +42,11 @@ _lock = threading.Lock()
 _state: dict[str, bool] = {}
 
 
+@functools.cache
 def libc_function(name: str) -> Callable[..., Any] | None:
-    """glibc's ``name`` (``mallopt``, ``malloc_trim``), or None where the C library has no such function."""
+    """glibc's ``name`` (``mallopt``, ``malloc_trim``), or None where the C library has no such function.
+
+    Looked up once per name: ``find_library`` runs ``ldconfig``, and every model load trims."""
     path = ctypes.util.find_library("c")
     if not path:
         return None
@@ -53,6 +57,11 @@ def libc_function(name: str) -> Callable[..., Any] | None:
     return function
 
 
+def _switched_off() -> bool:
+    """``ZHPLM_KEEP_FREED_MEMORY=0`` (or false/no/off): glibc's defaults stay."""
+    return os.environ.get(ENV, "1").strip().lower() in ("0", "false", "no", "off")
+
+
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds for this process (once); whether they are raised.
 
@@ -61,7 +70,7 @@ def keep_freed_memory() -> bool:
         if "kept" in _state:
             return _state["kept"]
         kept = False
-        if os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off"):
+        if not _switched_off():
             mallopt = libc_function("mallopt")
             if mallopt is not None:
                 # both set: setting either also stops glibc from moving the thresholds itself
@@ -86,7 +95,7 @@ def freed_memory_state() -> str:
     """A line for ``zhplm info --system``."""
     if libc_function("mallopt") is None:
         return "C library's defaults (not glibc)"
-    if os.environ.get(ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+    if _switched_off():
         return f"glibc defaults ({ENV}=0)"
     return (
         f"glibc, freed forward memory kept for the next forward (mmap threshold {MMAP_THRESHOLD // MIB} MiB, "
