@@ -71,10 +71,10 @@ def fold_quick_gelu(model: Any) -> int:
         ):
             continue
         with torch.no_grad():
-            fc1.weight.mul_(QUICK_GELU_SCALE)
-            if fc1.bias is not None:
-                fc1.bias.mul_(QUICK_GELU_SCALE)
-            fc2.weight.div_(QUICK_GELU_SCALE)
+            own = dict(module.named_parameters())
+            _scale(own, "", QUICK_GELU_SCALE)
+            for name, param in module.named_parameters():
+                param.copy_(own[name])
         module.activation_fn = torch.nn.SiLU()
         module._register_state_dict_hook(_unfold_saved)
         module._register_load_state_dict_pre_hook(_fold_loaded)
