@@ -360,6 +360,30 @@ def img2code(workdir: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[s
     return {"images": len(result), "errors": sum("error" in r for r in result), "seconds": seconds}
 
 
+def _seeded_draw(
+    sampling: Any, model: Any, seq: Any, feeds: dict[str, Any], num: int, mbz: int
+) -> tuple[Any, float]:
+    """``generate_images_once``'s draw: ``add_interlacing_beam_marks(seq, nb=min(num, mbz))`` (with its own
+    assertion on ``num``), ``feeds["warmup"]`` untimed ``filling_sequence`` runs (the benches), then
+    ``torch.manual_seed(feeds["seed"])`` and one ``filling_sequence`` per ``mbz``; the rows and their seconds."""
+    import torch
+
+    assert num < mbz or num % mbz == 0
+    sampling.add_interlacing_beam_marks(seq, nb=min(num, mbz))
+    args = types.SimpleNamespace(
+        temperature=float(feeds["temperature"]), top_k=int(feeds["top_k"]), top_p=0.0, is_sparse=0
+    )
+    with torch.no_grad():
+        for _ in range(int(feeds.get("warmup", 0))):
+            sampling.filling_sequence(model, seq.clone(), args)
+        torch.manual_seed(int(feeds["seed"]))
+        start = time.perf_counter()
+        rows = torch.cat(
+            [sampling.filling_sequence(model, seq.clone(), args) for _ in range(max(num // mbz, 1))]
+        )
+        return rows, time.perf_counter() - start
+
+
 def caption(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path) -> dict[str, Any]:
     """``generate_images_once`` for ``image2text``: the query ``'[BASE] [BOI1] [Image]{} [EOI1] [ROI1] [MASK]*20'``
     parsed by ``parse_query``, ``add_interlacing_beam_marks(seq, nb=min(num, mbz))``, ``filling_sequence`` once
@@ -377,20 +401,7 @@ def caption(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path
     )
     seq = torch.tensor(tok.parse_query(query, img_size=256))
     prompt = int((seq >= 0).sum())
-    sampling.add_interlacing_beam_marks(seq, nb=min(num, mbz))
-    assert num < mbz or num % mbz == 0
-    args = types.SimpleNamespace(
-        temperature=float(feeds["temperature"]), top_k=int(feeds["top_k"]), top_p=0.0, is_sparse=0
-    )
-    with torch.no_grad():
-        for _ in range(int(feeds.get("warmup", 0))):  # untimed runs (the bench), then the seeded one
-            sampling.filling_sequence(model, seq.clone(), args)
-        torch.manual_seed(int(feeds["seed"]))
-        start = time.perf_counter()
-        rows = torch.cat(
-            [sampling.filling_sequence(model, seq.clone(), args) for _ in range(max(num // mbz, 1))]
-        )
-        seconds = time.perf_counter() - start
+    rows, seconds = _seeded_draw(sampling, model, seq, feeds, num, mbz)
     texts = ["".join(tok.DecodeIds(r.tolist())[0]) for r in rows[:, prompt:]]
     np.savez(
         out,
@@ -441,22 +452,9 @@ def sample(workdir: Path, ckpt: Path, vqvae_path: Path, inputs: Path, out: Path)
     grid = int(feeds["grid"])
     query = "[ROI1] {} [BASE] [BOI1] [MASK]*{}".format(feeds["text"], grid * grid)
     seq = torch.tensor(tok.parse_query(query))
-    num, mbz = int(feeds.get("num", 1)), 12
-    assert num < mbz or num % mbz == 0  # generate_images_once's own assertion
-    sampling.add_interlacing_beam_marks(seq, nb=min(num, mbz))  # generate_images_once: nb = min(num, mbz)
-    args = types.SimpleNamespace(
-        temperature=float(feeds["temperature"]), top_k=int(feeds["top_k"]), top_p=0.0, is_sparse=0
-    )
+    rows, seconds = _seeded_draw(sampling, model, seq, feeds, int(feeds.get("num", 1)), 12)
+    tokens = rows[0]
     with torch.no_grad():
-        for _ in range(int(feeds.get("warmup", 0))):  # untimed runs (the bench), then the seeded one
-            sampling.filling_sequence(model, seq.clone(), args)
-        torch.manual_seed(int(feeds["seed"]))
-        start = time.perf_counter()
-        rows = torch.cat(
-            [sampling.filling_sequence(model, seq.clone(), args) for _ in range(max(num // mbz, 1))]
-        )
-        seconds = time.perf_counter() - start
-        tokens = rows[0]
         _, images = tok.DecodeIds(tokens.tolist())
     prompt = int((seq >= 0).sum())
     np.savez(
