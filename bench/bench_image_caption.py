@@ -23,11 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import statistics
-import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,23 +32,11 @@ import torch
 
 import zhplm
 
-ROOT = Path(__file__).resolve().parents[1]
-WIDTH, HEADS, VOCAB, POSITIONS, SEED = 1024, 16, 58240, 1089, 3
-SP_MODEL = ROOT / ".." / "shared" / "assets" / "THUDM+CogView" / "pretrained" / "chinese_sentencepiece"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_text_to_image import HEADS, VOCAB, WIDTH, alternate, cogview_release, oracle, sampling_table
+from worker_protocol import cpu_name
 
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
-def oracle(*args: str | int | Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    python = ROOT / ".venv-ref" / "bin" / "python"
-    script = ROOT / "tests" / "oracles" / "cogview_original.py"
-    subprocess.run([str(python), str(script), *map(str, args)], check=True, env=env, capture_output=True)
+POSITIONS, SEED = 1089, 3
 
 
 def main() -> None:
@@ -64,54 +49,35 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
     load = os.getloadavg()[0]
-    ref_s: list[float] = []
-    our_s: list[float] = []
-    same = True
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        release = tmp / "release"
-        oracle("write", "--out", release, "--seed", "0", "--vocab", VOCAB, "--hidden", WIDTH, "--heads", HEADS,
-               "--layers", args.layers, "--positions", POSITIONS)  # fmt: skip
-        oracle("vqvae", "--out", tmp / "vq", "--seed", "1", "--n-embed", "8192")
-        shutil.copy(SP_MODEL / "cog-pretrain.model", release / "cog-pretrain.model")
-        shutil.copy(tmp / "vq" / "vqvae.pt", release / "vqvae.pt")
-        zhplm.convert(release, tmp / "out")
+        release, converted = cogview_release(tmp, args.layers, POSITIONS)
         base = np.random.default_rng(0).integers(0, 256, (32, 42, 3)).astype(np.uint8)
         image = tmp / "photo.jpg"
         Image.fromarray(base).resize((640, 480), Image.BICUBIC).save(image, quality=90)
         feeds = {"image": str(image), "seed": SEED, "top_k": 200, "temperature": 1.0, "num": 1, "warmup": 1,
                  "threads": 2}  # fmt: skip
         (tmp / "in.json").write_text(json.dumps(feeds), encoding="utf-8")
-        caption = zhplm.pipeline("image-to-text", tmp / "out")
+        caption = zhplm.pipeline("image-to-text", converted)
         caption(image, seed=0)  # warm-up
-        for r in range(args.rounds):
-            for side in ("ref", "ours") if r % 2 == 0 else ("ours", "ref"):
-                if side == "ref":
-                    oracle("caption", "--ckpt", release, "--vqvae", release / "vqvae.pt", "--inputs", tmp / "in.json",
-                           "--out", tmp / "ref.npz")  # fmt: skip
-                    with np.load(tmp / "ref.npz") as ref:
-                        ref_ids, seconds = ref["tokens"][0].tolist(), float(ref["seconds"])
-                    ref_s.append(seconds)
-                else:
-                    t0 = time.perf_counter()
-                    ids = caption(image, seed=SEED)[0].ids
-                    our_s.append(time.perf_counter() - t0)
-            same = same and ids == ref_ids
-            print(r, ref_s[-1], our_s[-1], flush=True)
-    ratios = [a / b for a, b in zip(ref_s, our_s, strict=True)]
-    med = statistics.median
+
+        def original() -> tuple[list[int], float]:
+            oracle("caption", "--ckpt", release, "--vqvae", release / "vqvae.pt", "--inputs", tmp / "in.json",
+                   "--out", tmp / "ref.npz")  # fmt: skip
+            with np.load(tmp / "ref.npz") as ref:
+                return ref["tokens"][0].tolist(), float(ref["seconds"])
+
+        rounds = alternate(args.rounds, original, lambda: caption(image, seed=SEED)[0].ids)
     lines = [
         f"CogView image2text captioning, width {WIDTH}, {args.layers} layers, {HEADS} heads, vocab {VOCAB}, "
         f"1048-token query + 20 sampled tokens (top-k 200, seed {SEED}), batch 1, float32, 2 threads",
         f"CPU: {cpu_name()}; torch {torch.__version__}; load average at start {load:.1f}; {args.rounds} rounds "
         "alternating the two sides",
-        f"{'implementation':<38}{'s per caption':>14}   per round s",
-        f"{'original filling_sequence (mems)':<38}{med(ref_s):>14.2f}   "
-        + ", ".join(f"{x:.2f}" for x in ref_s),
-        f"{'zhplm image-to-text (generate, cache)':<38}{med(our_s):>14.2f}   "
-        + ", ".join(f"{x:.2f}" for x in our_s),
-        f"GOAL ROW original / zhplm: median of per-round ratios {med(ratios):.2f}x [{min(ratios):.2f}-{max(ratios):.2f}] "
-        f"(>= 1.0: zhplm as fast or faster); same 20 sampled tokens in every round: {same}",
+        *sampling_table(
+            rounds, "caption", ("original filling_sequence (mems)", "zhplm image-to-text (generate, cache)")
+        ),
+        f"GOAL ROW original / zhplm: median of per-round ratios {rounds.ratio()} "
+        f"(>= 1.0: zhplm as fast or faster); same 20 sampled tokens in every round: {rounds.same}",
         "(zhplm's time is the whole call: reading and encoding the image with the tiny VQ-VAE, generate, decoding "
         "the text; the original's is filling_sequence alone)",
     ]

@@ -22,32 +22,16 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
-def oracle(*args: str | int | Path) -> dict[str, object]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    python = ROOT / ".venv-ref" / "bin" / "python"
-    script = ROOT / "tests" / "oracles" / "cogview_original.py"
-    proc = subprocess.run(
-        [str(python), str(script), *map(str, args)], check=True, env=env, capture_output=True, text=True
-    )
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_text_to_image import alternate, oracle
+from worker_protocol import cpu_name
 
 
 def write_images(folder: Path, n: int) -> list[Path]:
@@ -84,26 +68,17 @@ def main() -> None:
         feeds = {"images": [str(p) for p in paths], "threads": 2, "warmup": 1}
         (tmp / "in.json").write_text(json.dumps(feeds), encoding="utf-8")
         tok = CogViewImageTokenizer(load_vqvae(vq, encoder=True))
-        rows = []
-        for r in range(args.rounds):
-            sides = ["original", "zhplm"] if r % 2 == 0 else ["zhplm", "original"]
-            times: dict[str, float] = {}
-            for side in sides:
-                if side == "original":
-                    summary = oracle(
-                        "img2code", "--vqvae", vq, "--inputs", tmp / "in.json", "--out", tmp / "ref.json"
-                    )
-                    times[side] = float(summary["seconds"])  # type: ignore[arg-type]
-                else:
-                    tok([paths[0]])  # warm-up
-                    start = time.perf_counter()
-                    ours = tok(paths)
-                    times[side] = time.perf_counter() - start
+        tok([paths[0]])  # warm-up
+
+        def original() -> tuple[list[list[int]], float]:
+            summary = oracle(
+                "img2code", "--vqvae", vq, "--inputs", tmp / "in.json", "--out", tmp / "ref.json"
+            )
             ref = json.loads((tmp / "ref.json").read_text(encoding="utf-8"))
-            assert ours == [x["codes"] for x in ref], "codes differ from the original's"
-            rows.append(times)
-            print(f"round {r}: original {times['original']:.2f} s, zhplm {times['zhplm']:.2f} s", flush=True)
-    ratios = [t["original"] / t["zhplm"] for t in rows]
+            return [x["codes"] for x in ref], float(summary["seconds"])  # type: ignore[arg-type]
+
+        rounds = alternate(args.rounds, original, lambda: tok(paths))
+    assert rounds.same, "codes differ from the original's"
     n = args.images
     lines = [
         "# CogView image -> codes (read_img + img2code), images/s; zhplm vs THUDM/CogView's own code, same VQ-VAE",
@@ -111,10 +86,9 @@ def main() -> None:
         f"--images {n}{' --quick' if args.quick else ''}",
         f"# CPU: {cpu_name()}; torch threads 2; load average {os.getloadavg()[0]:.2f} at the end",
         f"# VQ-VAE: {channel} channels, {embed_dim}-wide codes, 8192 codes; {n} JPEG images 640x480 / 480x640, batch 1",
-        f"original images/s (median of rounds): {n / statistics.median(t['original'] for t in rows):.2f}",
-        f"zhplm images/s (median of rounds):    {n / statistics.median(t['zhplm'] for t in rows):.2f}",
-        f"GOAL ratio original s / zhplm s (median of per-round ratios, >= 1.0): {statistics.median(ratios):.2f} "
-        f"[{min(ratios):.2f}-{max(ratios):.2f}]",
+        f"original images/s (median of rounds): {n / statistics.median(rounds.original):.2f}",
+        f"zhplm images/s (median of rounds):    {n / statistics.median(rounds.ours):.2f}",
+        f"GOAL ratio original s / zhplm s (median of per-round ratios, >= 1.0): {rounds.ratio()}",
         "codes identical every round: yes",
     ]
     text = "\n".join(lines) + "\n"

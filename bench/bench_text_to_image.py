@@ -24,14 +24,21 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 import zhplm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from worker_protocol import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, HEADS, LAYERS, VOCAB = 1024, 16, 4, 58240
@@ -39,18 +46,73 @@ TEXT, SEED = "一只可爱的猫", 3
 SP_MODEL = ROOT / ".." / "shared" / "assets" / "THUDM+CogView" / "pretrained" / "chinese_sentencepiece"
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
-def oracle(*args: str | int | Path) -> None:
+def oracle(*args: str | int | Path) -> dict[str, object]:
+    """``tests/oracles/cogview_original.py ARGS`` in ``.venv-ref``; its summary (the last stdout line, JSON)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     python = ROOT / ".venv-ref" / "bin" / "python"
     script = ROOT / "tests" / "oracles" / "cogview_original.py"
-    subprocess.run([str(python), str(script), *map(str, args)], check=True, env=env, capture_output=True)
+    proc = subprocess.run(
+        [str(python), str(script), *map(str, args)], check=True, env=env, capture_output=True, text=True
+    )
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def cogview_release(tmp: Path, layers: int, positions: int) -> tuple[Path, Path]:
+    """A release-shaped CogView (the oracle's random Megatron shard at width 1024 / 16 heads / the release
+    vocabulary, a random VQ-VAE with the release's 8192 codes, the release sentencepiece model) and its zhplm
+    conversion: ``(release, converted)``."""
+    release = tmp / "release"
+    oracle("write", "--out", release, "--seed", "0", "--vocab", VOCAB, "--hidden", WIDTH, "--heads", HEADS,
+           "--layers", layers, "--positions", positions)  # fmt: skip
+    oracle("vqvae", "--out", tmp / "vq", "--seed", "1", "--n-embed", "8192")
+    shutil.copy(SP_MODEL / "cog-pretrain.model", release / "cog-pretrain.model")
+    shutil.copy(tmp / "vq" / "vqvae.pt", release / "vqvae.pt")
+    zhplm.convert(release, tmp / "out")
+    return release, tmp / "out"
+
+
+@dataclass
+class Rounds:
+    """Seconds per round of each side, and whether both gave the same output in every round."""
+
+    original: list[float] = field(default_factory=list)
+    ours: list[float] = field(default_factory=list)
+    same: bool = True
+
+    def ratio(self) -> str:
+        """Median of the per-round ratios original seconds / zhplm seconds, with [min-max]."""
+        ratios = [a / b for a, b in zip(self.original, self.ours, strict=True)]
+        return f"{statistics.median(ratios):.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]"
+
+
+def alternate(rounds: int, original: Callable[[], tuple[Any, float]], ours: Callable[[], Any]) -> Rounds:
+    """``rounds`` rounds, the first side swapped every round: ``original()`` gives its output and its own timed
+    seconds, ``ours()`` its output (timed here, whole call)."""
+    result = Rounds()
+    for r in range(rounds):
+        for side in ("original", "ours") if r % 2 == 0 else ("ours", "original"):
+            if side == "original":
+                ref, seconds = original()
+                result.original.append(seconds)
+            else:
+                t0 = time.perf_counter()
+                mine = ours()
+                result.ours.append(time.perf_counter() - t0)
+        result.same = result.same and mine == ref
+        print(f"round {r}: original {result.original[-1]:.2f} s, zhplm {result.ours[-1]:.2f} s", flush=True)
+    return result
+
+
+def sampling_table(rounds: Rounds, unit: str, labels: tuple[str, str], steps: int | None = None) -> list[str]:
+    """One row per side: median seconds per ``unit``, (with ``steps``) ms per step, and every round's seconds."""
+    width = max(len(label) for label in labels) + 2
+    step = f"{'ms per code':>13}" if steps else ""
+    lines = [f"{'implementation':<{width}}{'s per ' + unit:>14}{step}   per round s"]
+    for label, times in zip(labels, (rounds.original, rounds.ours), strict=True):
+        median = statistics.median(times)
+        per_step = f"{median / steps * 1000:>13.1f}" if steps else ""
+        lines.append(f"{label:<{width}}{median:>14.2f}{per_step}   " + ", ".join(f"{x:.2f}" for x in times))
+    return lines
 
 
 def main() -> None:
@@ -62,51 +124,35 @@ def main() -> None:
     torch.set_num_threads(2)
     steps = args.grid * args.grid
     load = os.getloadavg()[0]
-    ref_s: list[float] = []
-    our_s: list[float] = []
-    same = True
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        release = tmp / "release"
-        oracle("write", "--out", release, "--seed", "0", "--vocab", VOCAB, "--hidden", WIDTH, "--heads", HEADS,
-               "--layers", LAYERS, "--positions", steps + 32)  # fmt: skip
-        oracle("vqvae", "--out", tmp / "vq", "--seed", "1", "--n-embed", "8192")
-        shutil.copy(SP_MODEL / "cog-pretrain.model", release / "cog-pretrain.model")
-        shutil.copy(tmp / "vq" / "vqvae.pt", release / "vqvae.pt")
-        zhplm.convert(release, tmp / "out")
+        release, converted = cogview_release(tmp, LAYERS, steps + 32)
         feeds = {"text": TEXT, "grid": args.grid, "seed": SEED, "top_k": 200, "temperature": 1.0, "warmup": 1,
                  "threads": 2}  # fmt: skip
         (tmp / "in.json").write_text(json.dumps(feeds, ensure_ascii=False), encoding="utf-8")
-        draw = zhplm.pipeline("text-to-image", tmp / "out", grid=args.grid)
+        draw = zhplm.pipeline("text-to-image", converted, grid=args.grid)
         draw.sample_codes(TEXT, seed=0)  # warm-up
-        for r in range(args.rounds):
-            for side in ("ref", "ours") if r % 2 == 0 else ("ours", "ref"):
-                if side == "ref":
-                    oracle("sample", "--ckpt", release, "--vqvae", release / "vqvae.pt", "--inputs", tmp / "in.json",
-                           "--out", tmp / "ref.npz")  # fmt: skip
-                    with np.load(tmp / "ref.npz") as ref:
-                        ref_codes, seconds = ref["codes"].tolist(), float(ref["seconds"])
-                    ref_s.append(seconds)
-                else:
-                    t0 = time.perf_counter()
-                    codes = draw.sample_codes(TEXT, seed=SEED)[0].tolist()
-                    our_s.append(time.perf_counter() - t0)
-            same = same and codes == ref_codes
-            print(r, ref_s[-1], our_s[-1], flush=True)
-    ratios = [a / b for a, b in zip(ref_s, our_s, strict=True)]
-    med = statistics.median
+
+        def original() -> tuple[list[int], float]:
+            oracle("sample", "--ckpt", release, "--vqvae", release / "vqvae.pt", "--inputs", tmp / "in.json",
+                   "--out", tmp / "ref.npz")  # fmt: skip
+            with np.load(tmp / "ref.npz") as ref:
+                return ref["codes"].tolist(), float(ref["seconds"])
+
+        rounds = alternate(args.rounds, original, lambda: draw.sample_codes(TEXT, seed=SEED)[0].tolist())
     lines = [
         f"CogView text-to-image sampling, width {WIDTH}, {LAYERS} layers, {HEADS} heads, vocab {VOCAB}, "
         f"{args.grid}×{args.grid} = {steps} codes (top-k 200, seed {SEED}), batch 1, float32, 2 threads",
         f"CPU: {cpu_name()}; torch {torch.__version__}; load average at start {load:.1f}; {args.rounds} rounds "
         "alternating the two sides",
-        f"{'implementation':<36}{'s per image':>12}{'ms per code':>13}   per round s",
-        f"{'original filling_sequence (mems)':<36}{med(ref_s):>12.2f}{med(ref_s) / steps * 1000:>13.1f}   "
-        + ", ".join(f"{x:.2f}" for x in ref_s),
-        f"{'zhplm pipeline (generate, KV cache)':<36}{med(our_s):>12.2f}{med(our_s) / steps * 1000:>13.1f}   "
-        + ", ".join(f"{x:.2f}" for x in our_s),
-        f"GOAL ROW original / zhplm: median of per-round ratios {med(ratios):.2f}x [{min(ratios):.2f}-{max(ratios):.2f}] "
-        f"(>= 1.0: zhplm as fast or faster); same {steps} sampled codes in every round: {same}",
+        *sampling_table(
+            rounds,
+            "image",
+            ("original filling_sequence (mems)", "zhplm pipeline (generate, KV cache)"),
+            steps,
+        ),
+        f"GOAL ROW original / zhplm: median of per-round ratios {rounds.ratio()} "
+        f"(>= 1.0: zhplm as fast or faster); same {steps} sampled codes in every round: {rounds.same}",
         "(both include the prompt's pass; zhplm's time is the whole sample_codes call: tokenizing, generate with "
         "the image-only constraint and top-k; the original's is filling_sequence alone)",
     ]
