@@ -494,9 +494,27 @@ def run_megatron_ranks(
     import torch.multiprocessing as mp
 
     world = len(list((Path(ckpt) / str(iteration)).glob("mp_rank_*_model_states.pt")))
-    args = (str(workdir), str(ckpt), str(inputs), str(out), world, rendezvous())
-    mp.spawn(forward_rank, args=args, nprocs=world, join=True)
+    args = (forward_rank, str(workdir), str(ckpt), str(inputs), str(out), world, rendezvous())
+    mp.spawn(_rank_with_teardown, args=args, nprocs=world, join=True)
     return world, json.loads(Path(str(out) + ".json").read_text())
+
+
+def _rank_with_teardown(rank: int, forward_rank: Callable[..., None], *args: Any) -> None:
+    """``forward_rank`` then the gloo group's orderly end: a rank that exits with its group alive can die in
+    gloo's thread at exit ("terminate called without an active exception", SIGABRT — seen once in CI on a
+    2-rank CogView run). After a successful rank the ranks meet at a barrier first, so none tears down while
+    another still talks to it."""
+    import torch.distributed as dist
+
+    ok = False
+    try:
+        forward_rank(rank, *args)
+        ok = True
+    finally:
+        if dist.is_initialized():
+            if ok:
+                dist.barrier()
+            dist.destroy_process_group()
 
 
 def load_file_module(name: str, path: Path, *, expand_tabs: bool = False) -> types.ModuleType:
