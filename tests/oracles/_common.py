@@ -11,6 +11,7 @@ unknown names silently, so a wrong name would otherwise go unnoticed and the "re
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import hashlib
 import json
@@ -362,6 +363,8 @@ def init_model_parallel(rank: int, world: int, init_method: str) -> None:
 
     with stdout_to_stderr():
         dist.init_process_group("gloo", init_method=init_method, world_size=world, rank=rank)
+        if world == 1:  # a spawned rank's group ends in _rank_with_teardown; this process's before exit
+            atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
         import mpu
 
         mpu.initialize_model_parallel(world)
@@ -491,30 +494,34 @@ def run_megatron_ranks(
     """Every rank of the checkpoint ``ckpt`` runs ``forward_rank(rank, workdir, ckpt, inputs, out, world,
     init_method)`` (gloo, one process per rank; rank 0 writes ``out`` and ``out.json``); the world size and
     that JSON."""
-    import torch.multiprocessing as mp
-
     world = len(list((Path(ckpt) / str(iteration)).glob("mp_rank_*_model_states.pt")))
-    args = (forward_rank, str(workdir), str(ckpt), str(inputs), str(out), world, rendezvous())
-    mp.spawn(_rank_with_teardown, args=args, nprocs=world, join=True)
+    spawn_ranks(forward_rank, (str(workdir), str(ckpt), str(inputs), str(out), world, rendezvous()), world)
     return world, json.loads(Path(str(out) + ".json").read_text())
 
 
-def _rank_with_teardown(rank: int, forward_rank: Callable[..., None], *args: Any) -> None:
-    """``forward_rank`` then the gloo group's orderly end: a rank that exits with its group alive can die in
-    gloo's thread at exit ("terminate called without an active exception", SIGABRT — seen once in CI on a
-    2-rank CogView run). After a successful rank the ranks meet at a barrier first, so none tears down while
-    another still talks to it."""
+def spawn_ranks(rank_fn: Callable[..., None], args: tuple[Any, ...], world: int) -> None:
+    """``rank_fn(rank, *args)`` in ``world`` spawned processes, each ending its gloo group in order.
+
+    Every multi-rank oracle goes through here: a rank that leaves its process with the gloo group alive dies
+    in a C++ destructor at interpreter exit now and then ("terminate called without an active exception",
+    SIGABRT) -- 10 of 60 bare 2-rank spawns on this machine, 0 of 60 with the teardown below."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_rank_with_teardown, args=(rank_fn, *args), nprocs=world, join=True)
+
+
+def _rank_with_teardown(rank: int, rank_fn: Callable[..., None], *args: Any) -> None:
+    """``rank_fn`` then, after success, a barrier (no rank tears down while another still talks to it), the
+    group's end, and an exit that runs no further C++ destructors; a failure propagates to ``mp.spawn``."""
     import torch.distributed as dist
 
-    ok = False
-    try:
-        forward_rank(rank, *args)
-        ok = True
-    finally:
-        if dist.is_initialized():
-            if ok:
-                dist.barrier()
-            dist.destroy_process_group()
+    rank_fn(rank, *args)
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def load_file_module(name: str, path: Path, *, expand_tabs: bool = False) -> types.ModuleType:

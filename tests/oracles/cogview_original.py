@@ -134,13 +134,12 @@ def write(
 ) -> dict[str, Any]:
     """``sizes``: other sizes than :data:`CONFIG`'s (the text-to-image test needs the release's vocabulary:
     image codes + text pieces + command tokens, padded as ``prepare_tokenizer`` pads; the bench a wider model)."""
-    import torch.multiprocessing as mp
 
     config = {**CONFIG, **{k: v for k, v in (sizes or {}).items() if v}}
     out.mkdir(parents=True, exist_ok=True)
     C.dump_json(out / "config.json", {"num_attention_heads": config["num_attention_heads"]})
     args = (str(workdir), str(out), seed, world, C.rendezvous(), config)
-    mp.spawn(_write_rank, args=args, nprocs=world, join=True)
+    C.spawn_ranks(_write_rank, args, world)
     return {"arch": "cogview", "shards": world, "vocab_size": config["vocab_size"]}
 
 

@@ -126,11 +126,10 @@ def _write_rank(rank: int, workdir: str, out: str, seed: int, port: str) -> None
 
 
 def write(workdir: Path, out: Path, seed: int) -> dict[str, Any]:
-    import torch.multiprocessing as mp
 
     out.mkdir(parents=True, exist_ok=True)
     C.dump_json(out / "cpm_config.json", CONFIG)
-    mp.spawn(_write_rank, args=(str(workdir), str(out), seed, C.rendezvous()), nprocs=2, join=True)
+    C.spawn_ranks(_write_rank, (str(workdir), str(out), seed, C.rendezvous()), 2)
     return {"arch": "cpm1", "shards": 2}
 
 
@@ -175,7 +174,6 @@ def _merge(workdir: Path, ckpt: Path, tmp: Path) -> Path:
 
 def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path, max_new_tokens: int) -> dict[str, Any]:
     import torch
-    import torch.multiprocessing as mp
     import torch.nn.functional as F
 
     feeds = json.loads(inputs.read_text())
@@ -186,12 +184,7 @@ def forward(workdir: Path, ckpt: Path, inputs: Path, out: Path, max_new_tokens: 
         tmp = Path(tmp_name)
         merged = _merge(workdir, ckpt, tmp)
         mp2 = tmp / "mp2.npy"
-        mp.spawn(
-            _forward_mp2_rank,
-            args=(str(workdir), str(ckpt), ids, str(mp2), C.rendezvous()),
-            nprocs=2,
-            join=True,
-        )
+        C.spawn_ranks(_forward_mp2_rank, (str(workdir), str(ckpt), ids, str(mp2), C.rendezvous()), 2)
         logits_mp2 = np.load(mp2)
         sd = torch.load(merged, map_location="cpu", weights_only=False)
     C.init_model_parallel(0, 1, C.rendezvous())

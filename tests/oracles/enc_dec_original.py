@@ -222,11 +222,10 @@ def _write_cpm2_rank(
 def write_cpm2(
     src: Path, out: Path, seed: int, feeds: dict[str, Any] | None, ref: Path | None
 ) -> dict[str, Any]:
-    import torch.multiprocessing as mp
 
     _write_files(out, src, "cpm2")
     args = (str(src), str(out), seed, C.rendezvous(), feeds, str(ref) if ref else None)
-    mp.spawn(_write_cpm2_rank, args=args, nprocs=2, join=True)
+    C.spawn_ranks(_write_cpm2_rank, args, 2)
     return {"arch": "cpm2", "shards": 2, "forward": ref is not None}
 
 
@@ -382,11 +381,8 @@ def _cpm2_compute(rank: int, model: Any, ckpt: str, feeds: dict[str, Any], out: 
 
 
 def forward_cpm2(src: Path, ckpt: Path, feeds: dict[str, Any], out: Path) -> dict[str, Any]:
-    import torch.multiprocessing as mp
 
-    mp.spawn(
-        _forward_cpm2_rank, args=(str(src), str(ckpt), feeds, str(out), C.rendezvous()), nprocs=2, join=True
-    )
+    C.spawn_ranks(_forward_cpm2_rank, (str(src), str(ckpt), feeds, str(out), C.rendezvous()), 2)
     return {
         "outputs": ["enc_hidden", "logits", "greedy"],
         "shards": 2,

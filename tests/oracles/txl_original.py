@@ -110,12 +110,11 @@ def _write_rank(
 
 
 def write(workdir: Path, out: Path, seed: int, world: int) -> dict[str, Any]:
-    import torch.multiprocessing as mp
 
     out.mkdir(parents=True, exist_ok=True)
     C.dump_json(out / "config.json", {k: CONFIG[k] for k in ("num_attention_heads", "mem_length")})
     args = (str(workdir), str(out), seed, world, C.rendezvous(), dict(CONFIG))
-    mp.spawn(_write_rank, args=args, nprocs=world, join=True)
+    C.spawn_ranks(_write_rank, args, world)
     return {"arch": "transfo_xl_megatron", "shards": world}
 
 
