@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from worker_protocol import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 REF_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
@@ -202,14 +203,7 @@ def main() -> None:
         worker.stdin.close()
         worker.wait(timeout=60)
         diff = float(np.abs(outputs["fp32"][1] - np.load(spec["scores"])).max())
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_name()
     lines = [
         "command: .venv/bin/python bench/bench_brivl.py"
         + (" --quick" if args.quick else "")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -29,18 +28,13 @@ from typing import Any
 
 import torch
 
+from worker_protocol import cpu_name
+
 ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
 VOCAB = ASSETS / "Morizeyao+GPT2-Chinese" / "cache" / "vocab_small.txt"
 SHAPE = {"n_embd": 768, "n_layer": 10, "n_head": 12, "n_positions": 1024, "n_ctx": 1024}
 PROMPT = "萧炎站在山崖之上，望着远处连绵不绝的群山，心中涌起一股说不出的豪情，他知道自己终于"
 NEW = 64
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def write_release(folder: Path) -> None:

@@ -20,7 +20,6 @@ tokens, batch 1, ``torch.set_num_threads(2)``, best of ``--reps``.
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -29,16 +28,10 @@ from typing import Any
 import torch
 
 import zhplm
+from worker_protocol import cpu_name
 
 WIDTH, HEADS, VOCAB, POSITIONS, LAYERS = 2560, 32, 30000, 1024, 32
 PROMPT, NEW = 32, 32
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def write_shard(folder: Path, layers: int) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import tempfile
 import time
@@ -29,18 +28,12 @@ from typing import Any
 import torch
 
 import zhplm
+from worker_protocol import cpu_name
 from zhplm.arch.glm import special_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, HEADS, LAYERS, POSITIONS = 1024, 16, 4, 1024
 CONTEXT, NEW = 48, 32
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def oracle(*args: str | Path) -> None:

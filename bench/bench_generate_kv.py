@@ -21,7 +21,8 @@ from typing import Any
 
 import torch
 
-from bench_generate import Clock, cpu_name
+from bench_generate import Clock
+from worker_protocol import cpu_name
 
 SHAPE = {"n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 513, "vocab_size": 13088}
 

@@ -22,7 +22,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 import tempfile
 import time
@@ -32,17 +31,11 @@ from typing import Any
 import torch
 
 import zhplm
+from worker_protocol import cpu_name
 
 WIDTH, HEADS, BLOCKS, VOCAB, POSITIONS = 1024, 16, 3, 40000, 1024
 PROMPT, NEW = 32, 32
 REPO, MODEL_FILE = "THUDM/CodeGeeX", "codegeex/torch/codegeex_model.py"
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def original_module(tmp: Path) -> Any:

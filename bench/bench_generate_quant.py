@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from bench_generate import Clock, cpu_name, write_release
+from bench_generate import Clock, write_release
+from worker_protocol import cpu_name
 
 PROMPTS = [
     "萧炎站在山崖之上，望着远处连绵不绝的群山",

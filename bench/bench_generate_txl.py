@@ -30,18 +30,12 @@ from typing import Any
 import torch
 
 import zhplm
+from worker_protocol import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, HEADS, LAYERS, MEM = 1024, 16, 4, 64
 PROMPT, NEW = 48, 32
 SIZES = ["--hidden", WIDTH, "--heads", HEADS, "--layers", LAYERS, "--mem", MEM]
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def oracle(*args: str | int | Path) -> None:

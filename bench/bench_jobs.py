@@ -30,11 +30,9 @@ import argparse
 import builtins
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,20 +44,11 @@ import torch
 import transformers
 
 import zhplm
+from worker_protocol import cpu_name
 from zhplm import jobs
 
 SMALL_VOCAB = Path(__file__).resolve().parents[2] / "shared" / "assets" / "Morizeyao+GPT2-Chinese" / "cache" / "vocab_small.txt"  # fmt: skip
 CHARS = "我们是中国人他在上海大国天气很好今天的北京学生老师工作时间问题，。abc123"
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(
-            line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")
-        )
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def shape(text: str) -> tuple[int, int]:
@@ -198,7 +187,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
     say: Callable[[str], None] = lambda line: builtins.print(line, flush=True)  # noqa: E731
     say(f"bench_jobs: zhplm.jobs local engine vs Ray {_ray_version()} on one machine")
-    say(f"CPU: {cpu_model()}, {cpus} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    say(f"CPU: {cpu_name()}, {cpus} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)")
     say(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (a shared machine)")
     say(
         f"rounds: {args.rounds}{' (quick)' if args.quick else ''}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"

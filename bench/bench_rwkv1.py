@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -32,18 +31,12 @@ from typing import Any
 import torch
 
 import zhplm
+from worker_protocol import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT.parent / "shared" / "assets" / "BlinkDL+AI-Writer" / "model" / "wangwen-2022-02-15.json"
 ORACLE = ROOT / "tests" / "oracles" / "rwkv1_original.py"
 PROMPT = "这是一颗"
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def oracle(*args: Any) -> dict[str, Any]:

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from bench_serve import CHARS, batch_metrics, cpu_name, cpu_seconds, free_port, make_model, rss_mib, wait_up
+from bench_serve import CHARS, batch_metrics, cpu_seconds, free_port, make_model, rss_mib, wait_up
+from worker_protocol import cpu_name
 
 NAIVE = """
 import sys, torch

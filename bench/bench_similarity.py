@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,18 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from worker_protocol import cpu_name
+
 VOCAB = 13685  # chinese_simbert_L-12_H-768_A-12/vocab.txt
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def write_model(root: Path) -> Path:

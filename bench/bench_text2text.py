@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from bench_generate import cpu_name
+from worker_protocol import cpu_name
 
 VOCAB = Path(__file__).resolve().parents[2] / "shared" / "assets" / "imcaspar+gpt2-ml" / "tokenization"
 VOCAB = VOCAB / "bert-base-chinese-vocab.txt"
