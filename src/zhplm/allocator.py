@@ -22,10 +22,11 @@ import ctypes
 import ctypes.util
 import functools
 import logging
-import os
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from zhplm.config import env_flag
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def libc_function(name: str) -> Callable[..., Any] | None:
 
 def _switched_off() -> bool:
     """``ZHPLM_KEEP_FREED_MEMORY=0`` (or false/no/off): glibc's defaults stay."""
-    return os.environ.get(ENV, "1").strip().lower() in ("0", "false", "no", "off")
+    return not env_flag(ENV, default=True)
 
 
 def keep_freed_memory() -> bool:

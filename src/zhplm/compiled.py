@@ -16,12 +16,12 @@ compiling again; Inductor caches what it built (``TORCHINDUCTOR_CACHE_DIR``), so
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
+
+from zhplm.config import env_flag
 
 log = logging.getLogger(__name__)
 
-ON = ("1", "true", "yes", "on")
 BACKEND = "inductor"  # torch.compile's code generator (tests trace with "eager": same graph, no C++ build)
 
 
@@ -29,7 +29,7 @@ def compile_wanted(flag: bool | None) -> bool:
     """``flag`` when given, else ``ZHPLM_COMPILE`` (``1``/``true``/``yes``/``on``)."""
     if flag is not None:
         return flag
-    return os.environ.get("ZHPLM_COMPILE", "").strip().lower() in ON
+    return env_flag("ZHPLM_COMPILE")
 
 
 def compile_model(model: Any) -> Any:

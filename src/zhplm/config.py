@@ -16,6 +16,18 @@ from pathlib import Path
 from zhplm.errors import ConfigError
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """A yes/no environment switch: ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off`` (any case);
+    unset, empty or anything else is ``default`` — every ``ZHPLM_*`` switch reads the same words."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    return default
 
 
 def home() -> Path:
@@ -29,7 +41,7 @@ def home() -> Path:
 
 
 def offline() -> bool:
-    return os.environ.get("ZHPLM_OFFLINE", "").strip().lower() in _TRUE
+    return env_flag("ZHPLM_OFFLINE")
 
 
 def user_catalog_path() -> Path:

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from zhplm._quiet import quietly
 from zhplm.allocator import keep_freed_memory, release_freed_memory
 from zhplm.compiled import compile_model, compile_wanted
+from zhplm.config import env_flag
 from zhplm.errors import ConversionError, InsufficientMemoryError, MissingDependencyError
 from zhplm.precision import quantize_int8
 from zhplm.precision import resolve as resolve_precision
@@ -194,9 +195,7 @@ def check_memory(folder: Path, dtype: Any = None) -> None:
     """Refuse, before reading any weight, a model whose weights in the requested dtype (default float32) would
     not fit in the memory available — an 11B CPM-2 needs ~44 GB in fp32, PanGu-α 13B ~52 GB — with the sizes;
     ``ZHPLM_SKIP_MEMORY_CHECK=1`` skips the check."""
-    import os
-
-    if os.environ.get("ZHPLM_SKIP_MEMORY_CHECK") == "1":
+    if env_flag("ZHPLM_SKIP_MEMORY_CHECK"):
         return
     avail = available_memory()
     params, stored = weight_elements(folder)
