@@ -15,6 +15,7 @@ import logging
 import shutil
 import tarfile
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -135,7 +136,10 @@ def target_parameters(spec: ArchSpec, config: Mapping[str, Any]) -> tuple[dict[s
     register_architectures(model_type)  # only our own types need it; others are a no-op
     cfg = transformers.AutoConfig.for_model(model_type, **kwargs)
     cls = _model_class(spec.full_class)
-    with torch.device("meta"):
+    with torch.device("meta"), warnings.catch_warnings():
+        # a candidate that does not fit can ask for a zero-sized layer; initialising it on meta is moot,
+        # and torch's "zero-element tensors" warning would reach `zhplm inspect`'s output
+        warnings.filterwarnings("ignore", message="Initializing zero-element tensors", category=UserWarning)
         model = cls(cfg)
     # BatchNorm's running statistics are buffers but learnt state: a checkpoint carries them (EfficientNet)
     stats = {
