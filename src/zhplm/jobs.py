@@ -446,8 +446,8 @@ def _run_ray(
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=pool),
             num_cpus=1,
-            max_restarts=-1,  # an actor that dies is started again …
-            max_task_retries=-1,  # … and its block retried
+            # Ray Data's own defaults for an actor pool restart an actor that dies and retry its block
+            # (max_restarts / max_task_retries = -1); passing them again is a deprecated "ray_remote_args"
         )
         try:
             for row in mapped.iter_rows():
