@@ -15,7 +15,6 @@ import logging
 import shutil
 import tarfile
 import tempfile
-import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from zhplm import __version__
+from zhplm._quiet import quiet_libraries
 from zhplm.arch import ArchSpec, get_arch, rank_archs, reader_options
 from zhplm.arch._rules import Plan, Shape
 from zhplm.arch.tokenization.wordpiece import is_word_vocab
@@ -136,10 +136,9 @@ def target_parameters(spec: ArchSpec, config: Mapping[str, Any]) -> tuple[dict[s
     register_architectures(model_type)  # only our own types need it; others are a no-op
     cfg = transformers.AutoConfig.for_model(model_type, **kwargs)
     cls = _model_class(spec.full_class)
-    with torch.device("meta"), warnings.catch_warnings():
-        # a candidate that does not fit can ask for a zero-sized layer; initialising it on meta is moot,
-        # and torch's "zero-element tensors" warning would reach `zhplm inspect`'s output
-        warnings.filterwarnings("ignore", message="Initializing zero-element tensors", category=UserWarning)
+    # a candidate that does not fit can ask for a zero-sized layer: torch's "zero-element tensors" warning
+    # (moot on meta) reached `zhplm inspect`'s output; --verbose still shows it
+    with torch.device("meta"), quiet_libraries():
         model = cls(cfg)
     # BatchNorm's running statistics are buffers but learnt state: a checkpoint carries them (EfficientNet)
     stats = {
