@@ -200,3 +200,15 @@ def test_fill_mask_verbose_shows_transformers_load_report(folder_with_extra_key:
     assert "LOAD REPORT" in proc.stderr and "zz_extra_unexpected.weight" in proc.stderr
     assert "UNEXPECTED" in proc.stderr
     assert len(proc.stdout.splitlines()) == 3  # the report never lands among the answers
+
+
+@pytest.mark.oracle
+def test_load_in_a_python_program_writes_nothing_to_stderr(folder_with_extra_key: Path) -> None:
+    """``zhplm.load`` outside the CLI: transformers' first model import pulls in torchao, whose import logs its
+    missing GPU kernels and torch's pytree notes; none of it, nor the load report, reaches the program's stderr."""
+    probe = f"import zhplm\nloaded = zhplm.load({str(folder_with_extra_key)!r})\nprint(type(loaded.model).__name__)\n"
+    env = _env()
+    env.pop("TRANSFORMERS_VERBOSITY", None)
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().startswith("Bert") and proc.stderr == ""

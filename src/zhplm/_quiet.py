@@ -20,6 +20,10 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 log = logging.getLogger("zhplm")
 
+# loggers that speak on import, with nothing a CPU user can act on: torchao's missing GPU kernels ("Failed to
+# load …_C_cutlass_90a.abi3.so") and torch's pytree deprecation notes for torchao's enums
+NOISY_LOGGERS = ("torchao", "torch.utils._pytree")
+
 
 def verbose() -> bool:
     """True when the user asked zhplm for debug output (``--verbose``, or a DEBUG logging config)."""
@@ -28,8 +32,8 @@ def verbose() -> bool:
 
 @contextmanager
 def quiet_libraries(enabled: bool | None = None) -> Iterator[None]:
-    """Silence transformers/huggingface_hub logging below ERROR, their progress bars and Python
-    warnings for the duration of the block (unless :func:`verbose`), restoring every setting after."""
+    """Silence transformers/huggingface_hub logging below ERROR, their progress bars, Python warnings and
+    :data:`NOISY_LOGGERS` for the duration of the block (unless :func:`verbose`), restoring every setting after."""
     if enabled is None:
         enabled = not verbose()
     if not enabled:
@@ -38,11 +42,24 @@ def quiet_libraries(enabled: bool | None = None) -> Iterator[None]:
     with ExitStack() as stack:
         stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")
+        stack.enter_context(
+            quiet_loggers(*NOISY_LOGGERS)
+        )  # transformers imports torchao on first model build
         if "huggingface_hub" in sys.modules:  # restored last: transformers' restore touches it
             _quiet_hub(stack)
         if "transformers" in sys.modules:
             _quiet_transformers(stack)
         yield
+
+
+def import_model_machinery() -> None:
+    """Import transformers' model machinery once, quietly: ``transformers.modeling_utils`` imports its quantizers
+    and with them torchao, whose import logs its missing GPU kernels ("Failed to load …_C_cutlass_90a.abi3.so")
+    and torch's pytree notes — four stray lines on the stderr of a plain ``zhplm.load`` or ``zhplm.convert``
+    in a Python program (the CLI quiets them for its whole run). Later imports find the modules loaded."""
+    if "transformers.modeling_utils" not in sys.modules:
+        with quiet_libraries():
+            importlib.import_module("transformers.modeling_utils")
 
 
 def quietly(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from zhplm._quiet import quietly
+from zhplm._quiet import import_model_machinery, quietly
 from zhplm.allocator import keep_freed_memory, release_freed_memory
 from zhplm.compiled import compile_model, compile_wanted
 from zhplm.config import env_flag
@@ -37,6 +37,7 @@ def register_architectures(*model_types: str) -> None:
     ``import zhplm`` already arranges this lazily (:mod:`zhplm._transformers_hook`); calling it is harmless."""
     from zhplm.arch import modeling
 
+    import_model_machinery()  # the first model import of a program: transformers' imports say nothing
     modeling.register(*model_types)
 
 

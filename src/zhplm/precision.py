@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from zhplm._quiet import quiet_libraries, quiet_loggers
+from zhplm._quiet import quiet_libraries
 from zhplm.errors import ConversionError
 from zhplm.hardware import Cpu, cpu
 
@@ -212,7 +212,7 @@ def quantize_int8(
     if chosen.name == "fbgemm":
         _quantize_with_torch_ao(model, wanted)
     else:
-        with quiet_libraries(), quiet_loggers("torchao", "torch.utils._pytree"):
+        with quiet_libraries():  # torchao's import-time logs included
             from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
 
             quantize_(model, Int8DynamicActivationInt8WeightConfig(), filter_fn=wanted)

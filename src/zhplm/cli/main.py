@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from zhplm import __version__
-from zhplm._quiet import quiet_loggers
+from zhplm._quiet import NOISY_LOGGERS, quiet_loggers
 from zhplm.cli.errors import report
 
 # One module per command group (see DESIGN.md: catalog / formats / sources / convert / tasks).
@@ -84,9 +84,6 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
 
 # libraries that log about themselves while being imported, with nothing for the user to act on: torchao
 # (imported by transformers whenever it is installed) on missing GPU kernels, torch on its pytree registry
-NOISY_LOGGERS = ("torchao", "torch.utils._pytree")
-
-
 class _StderrHandler(logging.Handler):
     """Writes ``zhplm: message`` to whatever ``sys.stderr`` is when a record arrives (so a redirected
     or captured stderr gets it)."""
