@@ -363,23 +363,12 @@ class ZeroShotImageClassification:
         *,
         template: str | None = None,
     ) -> list[ImageLabels]:
-        labels = [str(label).strip() for label in labels]
-        if not labels or not all(labels):
-            raise ConversionError("give at least one non-empty label, e.g. labels=['猫', '狗']")
-        if len(set(labels)) != len(labels):
-            raise ConversionError(f"the labels repeat: {labels}")
         batch = (
             [images] if isinstance(images, (str, os.PathLike)) or not isinstance(images, Sequence) else images
         )
-        text = self.encoder.text_features(_texts(labels, template or self.template))
+        labels = _labels(labels)
         feats = self.encoder.image_features(list(batch))
-        logits = self.encoder.logit_scale * feats.vectors @ text.T
-        logits = logits - logits.max(axis=1, keepdims=True) if len(logits) else logits
-        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True) if len(logits) else logits
-        ranked = {
-            i: [LabelScore(labels[j], float(row[j])) for j in np.argsort(-row, kind="stable")]
-            for i, row in zip(feats.indices, probs, strict=True)
-        }
+        ranked = dict(zip(feats.indices, self._rank(feats.vectors, labels, template), strict=True))
         failures = iter(feats.failures)  # in input order, one per input without a vector
         return [
             ImageLabels(_name(image), ranked[i])
@@ -387,6 +376,37 @@ class ZeroShotImageClassification:
             else ImageLabels(_name(image), [], next(failures).error)
             for i, image in enumerate(batch)
         ]
+
+    def scores(
+        self, pixels: Vectors, labels: Sequence[str], *, template: str | None = None
+    ) -> list[list[LabelScore]]:
+        """The labels of already preprocessed pixels ``[N, 3, H, W]``, best first per image (the server's path:
+        it reads and checks each image itself)."""
+        labels = _labels(labels)
+        return self._rank(self.encoder.pixel_features(pixels), labels, template)
+
+    def _rank(
+        self, image_vectors: Vectors, labels: list[str], template: str | None
+    ) -> list[list[LabelScore]]:
+        """Softmax over ``logit_scale · cos`` of each image to every label prompt; labels best first."""
+        if not len(image_vectors):
+            return []
+        text = self.encoder.text_features(_texts(labels, template or self.template))
+        logits = self.encoder.logit_scale * image_vectors @ text.T
+        logits = logits - logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        return [
+            [LabelScore(labels[j], float(row[j])) for j in np.argsort(-row, kind="stable")] for row in probs
+        ]
+
+
+def _labels(labels: Sequence[str]) -> list[str]:
+    found = [str(label).strip() for label in labels]
+    if not found or not all(found):
+        raise ConversionError("give at least one non-empty label, e.g. labels=['猫', '狗']")
+    if len(set(found)) != len(found):
+        raise ConversionError(f"the labels repeat: {found}")
+    return found
 
 
 class ImageTextSimilarity:

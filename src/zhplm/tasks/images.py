@@ -11,6 +11,7 @@ normalise. There is no crop: cn_clip squashes the image to a square, and so do w
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import warnings
@@ -24,7 +25,7 @@ import numpy as np
 from zhplm.errors import ConversionError, ImageError, MissingDependencyError
 
 Pixels = np.ndarray[Any, np.dtype[np.float32]]
-ImageInput = str | os.PathLike[str] | Any  # a path, or a PIL.Image.Image
+ImageInput = str | os.PathLike[str] | Any  # a path, the bytes of an image file, or a PIL.Image.Image
 
 
 def _pil() -> Any:
@@ -35,31 +36,46 @@ def _pil() -> Any:
     return Image
 
 
-def open_image(source: ImageInput) -> Any:
-    """A decoded, upright ``PIL.Image`` from a path (or an image as is). Missing, truncated, corrupt and
-    non-image files raise :class:`ImageError` naming the file."""
+def open_image(source: ImageInput, *, max_pixels: int | None = None) -> Any:
+    """A decoded, upright ``PIL.Image`` from a path, the bytes of an image file, or an image (as is). Missing,
+    truncated, corrupt and non-image inputs raise :class:`ImageError` naming the file; so does one over
+    ``max_pixels`` (checked from the header, before decoding) or over Pillow's decompression-bomb limit."""
     Image = _pil()
     from PIL import ImageOps
 
     if isinstance(source, Image.Image):
         return ImageOps.exif_transpose(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _decode(io.BytesIO(source), "<image bytes>", max_pixels)
     path = Path(source)
     if not path.is_file():
         raise ImageError(str(path), "no such file" if not path.exists() else "not a file")
+    return _decode(path, str(path), max_pixels)
+
+
+def _decode(source: Path | io.BytesIO, name: str, max_pixels: int | None) -> Any:
+    Image = _pil()
+    from PIL import ImageOps
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source) as img:
+                width, height = img.size
+                if max_pixels is not None and width * height > max_pixels:
+                    raise ImageError(name, f"{width}x{height} is over the limit of {max_pixels:,} pixels")
                 img.load()
                 upright = ImageOps.exif_transpose(img)
                 # exif_transpose returns a copy only when it turned the image; keep one that outlives the file
                 return upright if upright is not img else img.copy()
     except Image.UnidentifiedImageError:
-        raise ImageError(str(path), "not an image Pillow can identify") from None
+        raise ImageError(name, "not an image Pillow can identify") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(str(path), f"too many pixels ({exc})") from None
+        raise ImageError(name, f"too many pixels ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated or corrupt data
-        raise ImageError(str(path), f"corrupt or truncated image data ({exc})") from None
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(name, f"corrupt or truncated image data ({exc})") from None
 
 
 @dataclass(frozen=True)
