@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--max-body-bytes", type=int, default=1 << 20)
     p.add_argument("--max-inputs", type=int, default=256, help="texts per request")
     p.add_argument("--max-tokens", type=int, default=512, help="upper bound of a request's max_tokens")
+    p.add_argument(
+        "--max-images", type=int, default=32, help="images per request (image-text models; data URLs)"
+    )
+    p.add_argument(
+        "--max-image-pixels", type=int, default=25_000_000, help="pixels per image, checked before decoding"
+    )
     p.set_defaults(handler=_serve)
 
 
@@ -67,5 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         max_inputs=args.max_inputs,
         max_tokens=args.max_tokens,
+        max_images=args.max_images,
+        max_image_pixels=args.max_image_pixels,
     )
     return 0

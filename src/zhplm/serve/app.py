@@ -32,7 +32,8 @@ from starlette.background import BackgroundTask
 from zhplm.errors import RequestError, UnknownModelError, ZhplmError
 from zhplm.serve.batching import Batcher, MemoryTrim
 from zhplm.serve.generation import GenerateFn, GenerationRequest, Generator, pipeline_stream
-from zhplm.serve.pool import ModelPool
+from zhplm.serve.images import ImageTextModel, is_image
+from zhplm.serve.pool import ModelPool, is_image_text
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class ServeConfig:
     max_header_bytes: int = 16 * 1024  # all request headers together (431 beyond)
     max_inputs: int = 256  # texts per request
     max_input_chars: int = 4096  # characters per text (and per prompt/chat)
+    max_images: int = 32  # images per request (image-text models; each a data URL within max_body_bytes)
+    max_image_pixels: int = 25_000_000  # per image, read from its header before decoding
     max_tokens: int = 512  # upper bound of max_tokens
     batch_size: int = 64  # dynamic batching: inputs per forward
     batch_wait_ms: float = 5.0  # dynamic batching: how long the first input waits for company
@@ -89,6 +92,13 @@ class FillMaskBody(_Body):
     model: str
     input: str | list[str]
     top_k: int = Field(5, ge=1, le=50)
+
+
+class ZeroShotImageBody(_Body):
+    model: str
+    image: str
+    labels: list[str] = Field(min_length=1)
+    template: str | None = None
 
 
 class SimilarityBody(_Body):
@@ -190,16 +200,26 @@ async def parse(request: Request, cfg: ServeConfig, model: type[B]) -> B:
         raise RequestError(422, f"invalid request: {problems}") from None
 
 
-def texts_of(value: str | list[str], cfg: ServeConfig) -> list[str]:
+def texts_of(value: str | list[str], cfg: ServeConfig, *, images: bool = False) -> list[str]:
+    """The inputs of a request, within the count and length limits; ``images``: the model also takes image
+    strings (data URLs, bounded by the body size instead of the character limit)."""
     texts = [value] if isinstance(value, str) else value
     if not texts:
         raise RequestError(422, "input is empty; send at least one text")
     if len(texts) > cfg.max_inputs:
         raise RequestError(422, f"{len(texts)} inputs; the limit is {cfg.max_inputs} per request")
     for i, t in enumerate(texts):
-        if len(t) > cfg.max_input_chars:
+        if len(t) > cfg.max_input_chars and not (images and is_image(t)):
             raise RequestError(422, f"input {i} has {len(t)} characters; the limit is {cfg.max_input_chars}")
     return texts
+
+
+async def _embed(value: Any, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Rows of the embeddings resident: a text model's batcher, or an image-text model (texts and images,
+    one forward per request, in a worker thread)."""
+    if isinstance(value, ImageTextModel):
+        return await asyncio.to_thread(value.embed, texts)
+    return np.asarray(await value.submit(texts), dtype=np.float32)
 
 
 def max_tokens_of(body: _GenerationBody, cfg: ServeConfig) -> int:
@@ -296,6 +316,15 @@ class ServerState:
         from zhplm import pipeline
 
         options: dict[str, Any] = {"dtype": self.cfg.dtype}
+        if task == "embeddings" and is_image_text(
+            folder
+        ):  # one resident serves texts, images, classification
+            from zhplm.tasks.image_text import ClipEncoder
+
+            encoder = ClipEncoder.from_model(folder, batch_size=self.cfg.batch_size, **options)
+            return ImageTextModel(
+                encoder, max_pixels=self.cfg.max_image_pixels, max_images=self.cfg.max_images
+            )
         if task in ("embeddings", "rerank"):
             # rerank: the model's own similarity vectors (its authors' pooling), cosine
             embed = (
@@ -322,6 +351,13 @@ class ServerState:
         if task == "fill-mask":
             return pipeline("fill-mask", folder, **options)
         return Generator.load(folder, **options)
+
+    def resident_task(self, name: str, task: str) -> str:
+        """The resident that answers ``task`` for ``name``: reranking may share the embeddings batcher
+        (:meth:`rerank_task`); an image-text model's classification is its embeddings resident."""
+        if task == "rerank":
+            return self.rerank_task(name)
+        return "embeddings" if task == "zero-shot-image-classification" else task
 
     def rerank_task(self, name: str) -> str:
         """The resident that reranks for ``name``: its embeddings batcher when the model's similarity
@@ -380,6 +416,7 @@ ROUTES = (
     "/v1/embeddings",
     "/v1/fill-mask",
     "/v1/similarity",
+    "/v1/zero-shot-image-classification",
     "/v1/rerank",
     "/v1/completions",
     "/v1/chat/completions",
@@ -513,7 +550,7 @@ def create_app(
         if cfg.preload:
             for name in state.pool.explicit:
                 tasks = state.pool.tasks_of(name)
-                for task in dict.fromkeys(state.rerank_task(name) if t == "rerank" else t for t in tasks):
+                for task in dict.fromkeys(state.resident_task(name, t) for t in tasks):
                     await state.pool.get(name, task)
         yield
         log.info("stopped")
@@ -565,9 +602,9 @@ def create_app(
     @app.post("/v1/embeddings")
     async def embeddings(request: Request) -> Response:
         body = await parse(request, cfg, EmbeddingsBody)
-        texts = texts_of(body.input, cfg)
         resident = await state.pool.get(body.model, "embeddings")
-        rows = np.asarray(await resident.value.submit(texts), dtype=np.float32)
+        texts = texts_of(body.input, cfg, images=isinstance(resident.value, ImageTextModel))
+        rows = await _embed(resident.value, texts)
         if body.dimensions is not None and body.dimensions != rows.shape[1]:
             raise RequestError(
                 422, f"this model's embeddings have {rows.shape[1]} dimensions, not {body.dimensions}"
@@ -596,15 +633,35 @@ def create_app(
     async def similarity(request: Request) -> dict[str, Any]:
         """Cosine similarity of ``source`` to each target, from the same batched embeddings."""
         body = await parse(request, cfg, SimilarityBody)
-        texts = texts_of([body.source, *body.targets], cfg)
         resident = await state.pool.get(body.model, "embeddings")
-        rows = np.asarray(await resident.value.submit(texts), dtype=np.float32)
+        texts = texts_of([body.source, *body.targets], cfg, images=isinstance(resident.value, ImageTextModel))
+        rows = await _embed(resident.value, texts)
         rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
         scores = (rows[1:] @ rows[0]).tolist()
         data = [
-            {"index": i, "text": t, "score": s}
+            {"index": i, **({"image": True} if is_image(t) else {"text": t}), "score": s}  # no image echoed
             for i, (t, s) in enumerate(zip(body.targets, scores, strict=True))
         ]
+        return {"object": "list", "model": body.model, "data": data}
+
+    @app.post("/v1/zero-shot-image-classification")
+    async def zero_shot_image_classification(request: Request) -> dict[str, Any]:
+        """An image (a data URL) against ``labels``, each put in the prompt ``template`` (default
+        "一张{}的照片"): probabilities, best first."""
+        body = await parse(request, cfg, ZeroShotImageBody)
+        tasks = state.pool.tasks_of(body.model)
+        if "zero-shot-image-classification" not in tasks:
+            raise RequestError(
+                400,
+                f"model {body.model!r} does not do zero-shot-image-classification; its tasks: {', '.join(tasks)}",
+                kind="wrong_task",
+            )
+        texts_of(body.labels, cfg)
+        if body.template is not None and len(body.template) > cfg.max_input_chars:
+            raise RequestError(422, f"the template is over the limit of {cfg.max_input_chars} characters")
+        resident = await state.pool.get(body.model, "embeddings")
+        ranked = await asyncio.to_thread(resident.value.classify, body.image, body.labels, body.template)
+        data = [{"label": label, "score": score} for label, score in ranked]
         return {"object": "list", "model": body.model, "data": data}
 
     @app.post("/v1/rerank")

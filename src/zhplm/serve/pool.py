@@ -13,15 +13,29 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.errors import RequestError, ZhplmError
+from zhplm.tasks.image_text import IMAGE_TEXT_TYPES
 
 log = logging.getLogger(__name__)
 
 CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+# BriVL's images need detector boxes, which a data URL does not carry: the server embeds only its texts
+BOXED_TYPES = ("brivl",)
+IMAGE_TEXT_TASKS = ("embeddings", "zero-shot-image-classification")
+
+
+def is_image_text(folder: Path) -> bool:
+    """Whether a converted folder holds an image-text dual encoder (its ``config.json``'s model type)."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("model_type") in IMAGE_TEXT_TYPES
 
 
 def model_tasks(folder: Path) -> tuple[str, ...]:
     """What a converted folder can serve, read from ``config.json`` and ``zhplm.json`` (no weights read):
-    decoders generate; encoders embed and rerank, and fill masks when their MLM head is there and trained."""
+    decoders generate; encoders embed and rerank, and fill masks when their MLM head is there and trained;
+    image-text models embed texts and images and classify images zero-shot."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -31,6 +45,8 @@ def model_tasks(folder: Path) -> tuple[str, ...]:
     except (OSError, ValueError):
         provenance = {}
     archs = [a for a in config.get("architectures") or [] if isinstance(a, str)]
+    if config.get("model_type") in IMAGE_TEXT_TYPES:  # texts and images in one space (zhplm.serve.images)
+        return ("embeddings",) if config.get("model_type") in BOXED_TYPES else IMAGE_TEXT_TASKS
     if config.get("is_decoder") or any(a.endswith(CAUSAL_SUFFIXES) for a in archs):
         return ("text-generation",)
     tasks = ["embeddings", "rerank"]  # rerank: the cosine of its sentence-similarity vectors

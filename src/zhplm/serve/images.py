@@ -1,0 +1,101 @@
+"""Image-text models over HTTP: texts and images embedded into one space, and zero-shot classification.
+
+An image travels as a ``data:image/<type>;base64,<data>`` string wherever the routes take strings (OpenAI's
+embeddings API has no image field), so one ``/v1/embeddings`` request can hold texts and images and
+``/v1/similarity`` can rank images for a text. Images are never fetched from URLs (the server makes no
+outbound requests). Each image is decoded, checked against the pixel limit from its header before decoding,
+and reduced to the model's input size at once, so a request holds at most one full-size image at a time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from zhplm.errors import ImageError, RequestError, ZhplmError
+
+DATA_URL = re.compile(r"data:image/[A-Za-z0-9.+-]{1,32};base64,", re.ASCII)
+IMAGE_PREFIX = "data:image/"
+
+
+def is_image(item: str) -> bool:
+    """Whether an input string is an image (a ``data:image/…`` URL) rather than a text."""
+    return item[: len(IMAGE_PREFIX)].lower() == IMAGE_PREFIX
+
+
+def image_bytes(item: str, where: str) -> bytes:
+    """The file bytes of a ``data:image/<type>;base64,<data>`` string; 422 naming ``where`` otherwise."""
+    match = DATA_URL.match(item)
+    if match is None:
+        raise RequestError(422, f"{where}: an image is sent as 'data:image/<type>;base64,<data>'")
+    try:
+        return base64.b64decode(item[match.end() :], validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(422, f"{where}: the image's base64 data is not valid base64") from None
+
+
+@dataclass
+class ImageTextModel:
+    """The resident of an image-text model (``zhplm.tasks.image_text.ClipEncoder``): every vector it returns
+    is L2-normalised, texts and images alike, so a dot product is their cosine."""
+
+    encoder: Any
+    max_pixels: int
+    max_images: int
+
+    @property
+    def takes_images(self) -> bool:
+        """BriVL reads images as detector boxes, which a data URL does not carry: texts only."""
+        return not self.encoder.needs_boxes
+
+    def pixels(self, item: str, where: str) -> Any:
+        """One image string → the model's input pixels (422 naming ``where`` when it cannot be read)."""
+        from zhplm.tasks.images import open_image
+
+        if not self.takes_images:
+            raise RequestError(
+                422,
+                f"{where}: this model reads images as detector boxes (BriVL): the server embeds its texts only; "
+                "use zhplm.pipeline('image-text-similarity', …) with BoxedImage inputs",
+            )
+        data = image_bytes(item, where)
+        try:
+            return self.encoder.transform(open_image(data, max_pixels=self.max_pixels))
+        except ImageError as exc:
+            raise RequestError(422, f"{where}: {exc.reason}") from None
+
+    def embed(self, items: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Texts and image strings → one normalised row each, in input order."""
+        images = [i for i, item in enumerate(items) if is_image(item)]
+        if len(images) > self.max_images:
+            raise RequestError(422, f"{len(images)} images; the limit is {self.max_images} per request")
+        pixels = [self.pixels(items[i], f"input {i}") for i in images]  # every image checked before a forward
+        texts = [i for i in range(len(items)) if i not in set(images)]
+        try:
+            text_rows = self.encoder.text_features([items[i] for i in texts])
+            image_rows = self.encoder.pixel_features(np.stack(pixels)) if pixels else None
+        except ZhplmError as exc:
+            raise RequestError(422, str(exc)) from None
+        rows = np.zeros((len(items), text_rows.shape[1]), np.float32)
+        rows[texts] = text_rows
+        if image_rows is not None:
+            rows[images] = image_rows
+        return rows
+
+    def classify(self, image: str, labels: Sequence[str], template: str | None) -> list[tuple[str, float]]:
+        """``(label, probability)`` best first: softmax over ``logit_scale · cos`` of the label prompts."""
+        from zhplm.tasks.image_text import ZeroShotImageClassification
+
+        pixels = self.pixels(image, "image")
+        try:
+            clf = ZeroShotImageClassification(self.encoder, **({"template": template} if template else {}))
+            result = clf.scores(pixels[None], labels)
+        except ZhplmError as exc:
+            raise RequestError(422, str(exc)) from None
+        return [(s.label, s.score) for s in result[0]]
