@@ -112,3 +112,8 @@ def cn_clip_forward(ckpt: Path, pixels: np.ndarray, texts: list[str], tmp: Path)
     )
     with np.load(tmp / "ref.npz") as data:
         return {k: np.asarray(data[k]) for k in data.files}
+
+
+def cn_clip_reference(release: Path, files: list[Path], texts: list[str], tmp: Path) -> dict[str, np.ndarray]:
+    """cn_clip end to end: its transform of ``files`` (32 px, the tiny release's size), then its forward."""
+    return cn_clip_forward(release, cn_clip_pixels(files, 32, tmp / "pix.npz"), texts, tmp)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import zhplm
-from helpers_clip import clip_model, clip_release, cn_clip_forward, cn_clip_pixels, make_images, write_broken
+from helpers_clip import clip_model, clip_release, cn_clip_reference, make_images, write_broken
 from zhplm.cli.main import main
 from zhplm.errors import ConversionError, ImageError
 
@@ -34,10 +34,8 @@ def reference(
     clip_release: Path, images: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, np.ndarray]:
     """cn_clip's logits for the images and the prompts: the default template, then "{}的图片"."""
-    tmp = tmp_path_factory.mktemp("ref")
-    pixels = cn_clip_pixels(list(images.values()), 32, tmp / "pix.npz")
     texts = [f"一张{x}的照片" for x in LABELS] + [f"{x}的图片" for x in LABELS]
-    return cn_clip_forward(clip_release, pixels, texts, tmp)
+    return cn_clip_reference(clip_release, list(images.values()), texts, tmp_path_factory.mktemp("ref"))
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="zhplm[serve] is not installed")
 
-from helpers_clip import clip_model, clip_release, cn_clip_forward, cn_clip_pixels, make_images
+from helpers_clip import clip_model, clip_release, cn_clip_reference, make_images
 from helpers_converted import converted_bert
 from helpers_serve import running
 
@@ -60,9 +60,8 @@ def reference(
     clip_release: Path, images: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, np.ndarray]:
     """cn_clip's own transform and forward on the same files, and on the texts and label prompts."""
-    tmp = tmp_path_factory.mktemp("serve-images-ref")
-    pixels = cn_clip_pixels(list(images.values()), 32, tmp / "pix.npz")
-    return cn_clip_forward(clip_release, pixels, TEXTS + [f"一张{x}的照片" for x in LABELS], tmp)
+    texts = TEXTS + [f"一张{x}的照片" for x in LABELS]
+    return cn_clip_reference(clip_release, list(images.values()), texts, tmp_path_factory.mktemp("serve-ref"))
 
 
 @pytest.fixture(scope="module")
