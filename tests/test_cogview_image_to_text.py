@@ -25,12 +25,9 @@ import pytest
 import torch
 
 import zhplm
+from helpers_cogview import REPO, VOCAB, sp_model
 from oracle import require_original, run_oracle
 
-REPO = "THUDM/CogView"
-SP_MODEL = Path(__file__).resolve().parents[1] / ".." / "shared" / "assets" / "THUDM+CogView" / "pretrained"
-SP_MODEL = SP_MODEL / "chinese_sentencepiece" / "cog-pretrain.model"
-VOCAB = 58240  # 58219 ids, padded to a multiple of 128 as prepare_tokenizer pads
 POSITIONS = 1089  # the release's table: [BASE] [BOI1] 1024 codes [EOI1] [ROI1] + 20 caption tokens fit
 TEXT = "一只可爱的猫"
 
@@ -81,12 +78,6 @@ def _upright_rgb(path: Path, out: Path) -> Path:
             up = up.convert("RGB")
         up.save(out)
     return out
-
-
-def _sp_model() -> Path:
-    if not SP_MODEL.is_file():
-        pytest.skip(f"the release's cog-pretrain.model is not at {SP_MODEL}")
-    return SP_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +218,7 @@ def release(vq: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("cogview-i2t")
     args = ["--out", tmp / "ckpt", "--seed", "9", "--vocab", str(VOCAB), "--positions", str(POSITIONS)]
     run_oracle("cogview_original.py", "write", *args)
-    shutil.copy(_sp_model(), tmp / "ckpt" / "cog-pretrain.model")
+    shutil.copy(sp_model(), tmp / "ckpt" / "cog-pretrain.model")
     shutil.copy(vq, tmp / "ckpt" / "vqvae_hard_biggerset_011.pt")
     return tmp / "ckpt"
 

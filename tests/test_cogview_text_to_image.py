@@ -13,7 +13,6 @@ same 4×4 code grid, and the original ``DecodeIds``/``code2img`` pixels must equ
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +20,11 @@ import pytest
 import torch
 
 import zhplm
+from helpers_cogview import REPO, sp_model, t2i_converted, t2i_release
 from oracle import require_original, run_oracle
 
-REPO = "THUDM/CogView"
-SP_MODEL = Path(__file__).resolve().parents[1] / ".." / "shared" / "assets" / "THUDM+CogView" / "pretrained"
-SP_MODEL = SP_MODEL / "chinese_sentencepiece" / "cog-pretrain.model"
+__all__ = ["t2i_converted", "t2i_release"]
+
 TEXTS = [
     "一只可爱的猫",
     "a cat  on the mat",
@@ -41,14 +40,7 @@ QUERIES = [
     "[ROI1] a  b [SEP] c [BASE] [BOI1] [EOI1]",
     "[ROI2] [POS0] 山水画 [BIG] [BOI2] [EOI2] [PAD] [CLS] [ENC] [TINY] [SMALL] [POS8]",
 ]
-VOCAB = 58240  # 58219 ids, padded to a multiple of 128 as prepare_tokenizer pads
 GRID = 4
-
-
-def _sp_model() -> Path:
-    if not SP_MODEL.is_file():
-        pytest.skip(f"the release's cog-pretrain.model is not at {SP_MODEL}")
-    return SP_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +58,7 @@ def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from zhplm.arch.tokenization.cogview import write_cogview_tokenizer
 
     out = tmp_path_factory.mktemp("cogview-tokenizer")
-    write_cogview_tokenizer(_sp_model(), out)
+    write_cogview_tokenizer(sp_model(), out)
     return out
 
 
@@ -96,28 +88,6 @@ def test_tokenizer_without_its_sentencepiece_model_is_a_clear_error(tmp_path: Pa
 
     with pytest.raises(ValueError, match=r"cog-pretrain\.model"):
         CogViewTokenizer(vocab_file=str(tmp_path / "missing.model"))
-
-
-@pytest.fixture(scope="module")
-def t2i_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny GPT shard (release vocabulary), a tiny 8192-code VQ-VAE and cog-pretrain.model in one folder."""
-    require_original(REPO)
-    tmp = tmp_path_factory.mktemp("cogview-t2i")
-    run_oracle("cogview_original.py", "write", "--out", tmp / "ckpt", "--seed", "7", "--vocab", str(VOCAB))
-    run_oracle("cogview_original.py", "vqvae", "--out", tmp / "vq", "--seed", "11", "--n-embed", "8192")
-    shutil.copy(_sp_model(), tmp / "ckpt" / "cog-pretrain.model")
-    shutil.copy(tmp / "vq" / "vqvae.pt", tmp / "ckpt" / "vqvae_hard_biggerset_011.pt")
-    return tmp / "ckpt"
-
-
-@pytest.fixture(scope="module")
-def t2i_converted(t2i_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cogview-t2i-out") / "model"
-    result = zhplm.convert(t2i_release, out)
-    assert result.arch == "cogview"
-    assert any("VQ-VAE encoder + decoder (8192 codes)" in n for n in result.notes), result.notes
-    assert (out / "vqvae.safetensors").is_file() and (out / "cog-pretrain.model").is_file()
-    return out
 
 
 def _original_sample(

@@ -53,6 +53,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--max-image-pixels", type=int, default=25_000_000, help="pixels per image, checked before decoding"
     )
+    p.add_argument(
+        "--allow-slow",
+        action="store_true",
+        help="serve text-to-image even where one image takes minutes (CogView on a CPU: about 70 per image)",
+    )
     p.set_defaults(handler=_serve)
 
 
@@ -75,5 +80,6 @@ def _serve(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         max_images=args.max_images,
         max_image_pixels=args.max_image_pixels,
+        allow_slow=args.allow_slow,
     )
     return 0

@@ -32,7 +32,7 @@ from starlette.background import BackgroundTask
 from zhplm.errors import RequestError, UnknownModelError, ZhplmError
 from zhplm.serve.batching import Batcher, MemoryTrim
 from zhplm.serve.generation import GenerateFn, GenerationRequest, Generator, pipeline_stream
-from zhplm.serve.images import ImageTextModel, is_image
+from zhplm.serve.images import ImageGenerator, ImageTextModel, is_image
 from zhplm.serve.pool import ModelPool, is_image_text
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,10 @@ class ServeConfig:
     max_input_chars: int = 4096  # characters per text (and per prompt/chat)
     max_images: int = 32  # images per request (image-text models; each a data URL within max_body_bytes)
     max_image_pixels: int = 25_000_000  # per image, read from its header before decoding
+    max_generated_images: int = 4  # images per /v1/images/generations request (n)
+    allow_slow: bool = (
+        False  # load a text-to-image model even where one image takes minutes (CogView on a CPU)
+    )
     max_tokens: int = 512  # upper bound of max_tokens
     batch_size: int = 64  # dynamic batching: inputs per forward
     batch_wait_ms: float = 5.0  # dynamic batching: how long the first input waits for company
@@ -99,6 +103,15 @@ class ZeroShotImageBody(_Body):
     image: str
     labels: list[str] = Field(min_length=1)
     template: str | None = None
+
+
+class ImageGenerationBody(_Body):
+    model: str
+    prompt: str
+    n: int = Field(1, ge=1)
+    size: str | None = None
+    response_format: str | None = None
+    seed: int | None = None  # zhplm's: the original's draw for this seed
 
 
 class SimilarityBody(_Body):
@@ -350,6 +363,8 @@ class ServerState:
             )
         if task == "fill-mask":
             return pipeline("fill-mask", folder, **options)
+        if task == "text-to-image":
+            return ImageGenerator.load(folder, allow_slow=self.cfg.allow_slow, **options)
         return Generator.load(folder, **options)
 
     def resident_task(self, name: str, task: str) -> str:
@@ -417,6 +432,7 @@ ROUTES = (
     "/v1/fill-mask",
     "/v1/similarity",
     "/v1/zero-shot-image-classification",
+    "/v1/images/generations",
     "/v1/rerank",
     "/v1/completions",
     "/v1/chat/completions",
@@ -663,6 +679,26 @@ def create_app(
         ranked = await asyncio.to_thread(resident.value.classify, body.image, body.labels, body.template)
         data = [{"label": label, "score": score} for label, score in ranked]
         return {"object": "list", "model": body.model, "data": data}
+
+    @app.post("/v1/images/generations")
+    async def image_generations(request: Request) -> dict[str, Any]:
+        """OpenAI's image generation for a CogView model: ``n`` images for ``prompt``, base64 PNG inline."""
+        body = await parse(request, cfg, ImageGenerationBody)
+        texts_of(body.prompt, cfg)
+        if body.response_format not in (None, "b64_json"):
+            raise RequestError(422, 'this server returns images inline: response_format must be "b64_json"')
+        if body.n > cfg.max_generated_images:
+            raise RequestError(
+                422, f"n is {body.n}; the limit is {cfg.max_generated_images} images per request"
+            )
+        resident = await state.pool.get(body.model, "text-to-image")
+        grid = resident.value.grid_for(body.size)
+        await state.generation_slot()
+        try:
+            images = await asyncio.to_thread(resident.value.generate, body.prompt, body.n, grid, body.seed)
+        finally:
+            state.release_generation()
+        return {"created": int(time.time()), "data": [{"b64_json": b64} for b64 in images]}
 
     @app.post("/v1/rerank")
     async def rerank(request: Request) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Image-text models over HTTP: texts and images embedded into one space, and zero-shot classification.
+"""Images over HTTP: image-text models (texts and images embedded into one space, zero-shot classification)
+and CogView's text-to-image (OpenAI's ``/v1/images/generations``, images returned inline as base64 PNG).
 
 An image travels as a ``data:image/<type>;base64,<data>`` string wherever the routes take strings (OpenAI's
 embeddings API has no image field), so one ``/v1/embeddings`` request can hold texts and images and
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -99,3 +103,59 @@ class ImageTextModel:
         except ZhplmError as exc:
             raise RequestError(422, str(exc)) from None
         return [(s.label, s.score) for s in result[0]]
+
+
+SIZE = re.compile(r"(\d{1,5})x(\d{1,5})", re.ASCII)
+CODE_PIXELS = 8  # CogView's VQ-VAE: one code per 8×8 pixels
+
+
+@dataclass
+class ImageGenerator:
+    """The resident of a CogView model (``zhplm.tasks.text_to_image.TextToImage``, loaded at the largest image
+    its positions hold, up to the release's 256×256); ``size`` may ask for a smaller square."""
+
+    pipeline: Any
+    config: dict[str, Any]
+
+    @classmethod
+    def load(cls, folder: Path, *, allow_slow: bool, **load_options: Any) -> ImageGenerator:
+        from zhplm.tasks.text_to_image import TextToImage, largest_grid
+
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        grid = largest_grid(config)
+        if grid == 0:
+            raise RequestError(
+                422, f"{folder.name}'s {config.get('max_position_embeddings')} positions hold no image"
+            )
+        pipeline = TextToImage.from_model(folder, grid=grid, allow_slow=allow_slow, **load_options)
+        return cls(pipeline, config)
+
+    def grid_for(self, size: str | None) -> int:
+        """``"WxH"`` → codes per side: square, a multiple of 8 pixels, at most the loaded size; 422 otherwise."""
+        from zhplm.tasks.text_to_image import fits
+
+        largest = self.pipeline.grid * CODE_PIXELS
+        if size is None:
+            return int(self.pipeline.grid)
+        match = SIZE.fullmatch(size)
+        side = int(match.group(1)) if match and match.group(1) == match.group(2) else 0
+        grid = side // CODE_PIXELS
+        if side % CODE_PIXELS or not fits(self.config, grid) or side > largest:
+            raise RequestError(
+                422,
+                f"size {size[:20]!r}: this model draws squares of a multiple of 8 pixels up to {largest}x{largest}",
+            )
+        return grid
+
+    def generate(self, prompt: str, n: int, grid: int, seed: int | None) -> list[str]:
+        """``n`` images for ``prompt`` as base64 PNG (seeded: the original's draw for that seed)."""
+        try:
+            images = self.pipeline.with_grid(grid)(prompt, num_images=n, seed=seed)
+        except ZhplmError as exc:
+            raise RequestError(422, str(exc)) from None
+        encoded = []
+        for item in images:
+            buf = io.BytesIO()
+            item.image.save(buf, format="PNG")
+            encoded.append(base64.b64encode(buf.getvalue()).decode())
+        return encoded

@@ -45,6 +45,8 @@ def model_tasks(folder: Path) -> tuple[str, ...]:
     except (OSError, ValueError):
         provenance = {}
     archs = [a for a in config.get("architectures") or [] if isinstance(a, str)]
+    if config.get("model_type") == "cogview" and (folder / "vqvae.safetensors").is_file():
+        return ("text-to-image",)  # CogView's text is a prompt for its image codes (zhplm.serve.images)
     if config.get("model_type") in IMAGE_TEXT_TYPES:  # texts and images in one space (zhplm.serve.images)
         return ("embeddings",) if config.get("model_type") in BOXED_TYPES else IMAGE_TEXT_TASKS
     if config.get("is_decoder") or any(a.endswith(CAUSAL_SUFFIXES) for a in archs):

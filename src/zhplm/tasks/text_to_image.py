@@ -49,6 +49,16 @@ def expected_seconds(config: dict[str, Any], tokens: int) -> float:
     return params * tokens * SECONDS_PER_PARAMETER_TOKEN
 
 
+def fits(config: dict[str, Any], grid: int) -> bool:
+    """Whether a ``grid``×``grid`` image (and its prompt's command tokens) fits the model's positions."""
+    return grid > 0 and grid * grid + 8 <= int(config.get("max_position_embeddings", 0))
+
+
+def largest_grid(config: dict[str, Any], most: int = GRID) -> int:
+    """The largest grid up to ``most`` (the release's 32) that fits the model; 0 if none does."""
+    return next((g for g in range(most, 0, -1) if fits(config, g)), 0)
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} seconds"
 
@@ -89,7 +99,7 @@ class TextToImage:
     ) -> TextToImage:
         """Check the folder and the expected time first (no weights read), then load model and VQ-VAE."""
         folder, config = _cogview.open_folder(model, "text-to-image")
-        if grid <= 0 or grid * grid + 8 > int(config.get("max_position_embeddings", 0)):
+        if not fits(config, grid):
             raise ConversionError(
                 f"a {grid}×{grid} image does not fit CogView's {config.get('max_position_embeddings')} "
                 "positions: give a smaller grid"
@@ -111,6 +121,10 @@ class TextToImage:
         loaded = _cogview.load_model(folder, **load_options)
         decoder = decoder.to(loaded.model.device)
         return cls(loaded.model, loaded.tokenizer, decoder, grid=grid)
+
+    def with_grid(self, grid: int) -> TextToImage:
+        """The same loaded model and VQ-VAE drawing ``grid``×``grid`` codes (the caller checked it fits)."""
+        return self if grid == self.grid else TextToImage(self.model, self.tokenizer, self.decoder, grid=grid)
 
     def prompt_ids(self, text: str) -> list[int]:
         """``[ROI1] text [BASE] [BOI1]`` as the original's ``parse_query`` encodes it."""
