@@ -80,7 +80,7 @@ class ImageTextModel:
         if len(images) > self.max_images:
             raise RequestError(422, f"{len(images)} images; the limit is {self.max_images} per request")
         pixels = [self.pixels(items[i], f"input {i}") for i in images]  # every image checked before a forward
-        texts = [i for i in range(len(items)) if i not in set(images)]
+        texts = sorted(set(range(len(items))) - set(images))
         try:
             text_rows = self.encoder.text_features([items[i] for i in texts])
             image_rows = self.encoder.pixel_features(np.stack(pixels)) if pixels else None
