@@ -187,3 +187,35 @@ def test_tasks_follow_the_model_type(tmp_path: Path) -> None:
         )
         assert model_tasks(folder) == tasks, model_type
         assert is_image_text(folder) is (model_type != "bert")
+
+
+def test_image_slots_queue_then_refuse_with_429() -> None:
+    """Image requests run one forward each: ``running`` at once, ``waiting`` queued, then 429 + Retry-After."""
+    import asyncio
+
+    from zhplm.errors import RequestError
+    from zhplm.serve.batching import Slots
+
+    async def scenario() -> None:
+        slots = Slots(1, 1, "image requests")
+        gate = asyncio.Event()
+
+        async def hold() -> None:
+            async with slots.hold():
+                await gate.wait()
+
+        first = asyncio.create_task(hold())
+        await asyncio.sleep(0)
+        second = asyncio.create_task(hold())
+        await asyncio.sleep(0)
+        assert slots.waiting == 1
+        with pytest.raises(RequestError, match="1 image requests running and 1 waiting") as err:
+            async with slots.hold():
+                pass
+        assert err.value.status == 429 and err.value.headers == {"Retry-After": "2"}
+        gate.set()
+        await asyncio.gather(first, second)
+        async with slots.hold():  # free again
+            assert slots.waiting == 0
+
+    asyncio.run(scenario())

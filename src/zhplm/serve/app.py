@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 
 from zhplm.errors import RequestError, UnknownModelError, ZhplmError
-from zhplm.serve.batching import Batcher, MemoryTrim
+from zhplm.serve.batching import Batcher, MemoryTrim, Slots
 from zhplm.serve.generation import GenerateFn, GenerationRequest, Generator, pipeline_stream
 from zhplm.serve.images import ImageGenerator, ImageTextModel, is_image
 from zhplm.serve.pool import ModelPool, is_image_text
@@ -227,11 +227,12 @@ def texts_of(value: str | list[str], cfg: ServeConfig, *, images: bool = False) 
     return texts
 
 
-async def _embed(value: Any, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+async def _embed(state: ServerState, value: Any, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
     """Rows of the embeddings resident: a text model's batcher, or an image-text model (texts and images,
-    one forward per request, in a worker thread)."""
+    one forward per request, in a worker thread, within the image slots)."""
     if isinstance(value, ImageTextModel):
-        return await asyncio.to_thread(value.embed, texts)
+        async with state.image_slots.hold():
+            return await asyncio.to_thread(value.embed, texts)
     return np.asarray(await value.submit(texts), dtype=np.float32)
 
 
@@ -323,6 +324,8 @@ class ServerState:
         self.batched_inputs = 0
         self._rerank_tasks: dict[str, str] = {}
         self.trim = MemoryTrim(cfg.trim_every_s) if cfg.trim_every_s > 0 else None
+        # image requests run one forward each (no cross-request batch): as many at once as batched forwards
+        self.image_slots = Slots(cfg.forwards_in_flight, cfg.max_waiting_generations, "image requests")
 
     def _load(self, folder: Path, task: str) -> Any:
         """Runs in a worker thread: the task object for ``folder``."""
@@ -620,7 +623,7 @@ def create_app(
         body = await parse(request, cfg, EmbeddingsBody)
         resident = await state.pool.get(body.model, "embeddings")
         texts = texts_of(body.input, cfg, images=isinstance(resident.value, ImageTextModel))
-        rows = await _embed(resident.value, texts)
+        rows = await _embed(state, resident.value, texts)
         if body.dimensions is not None and body.dimensions != rows.shape[1]:
             raise RequestError(
                 422, f"this model's embeddings have {rows.shape[1]} dimensions, not {body.dimensions}"
@@ -651,7 +654,7 @@ def create_app(
         body = await parse(request, cfg, SimilarityBody)
         resident = await state.pool.get(body.model, "embeddings")
         texts = texts_of([body.source, *body.targets], cfg, images=isinstance(resident.value, ImageTextModel))
-        rows = await _embed(resident.value, texts)
+        rows = await _embed(state, resident.value, texts)
         rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
         scores = (rows[1:] @ rows[0]).tolist()
         data = [
@@ -676,7 +679,8 @@ def create_app(
         if body.template is not None and len(body.template) > cfg.max_input_chars:
             raise RequestError(422, f"the template is over the limit of {cfg.max_input_chars} characters")
         resident = await state.pool.get(body.model, "embeddings")
-        ranked = await asyncio.to_thread(resident.value.classify, body.image, body.labels, body.template)
+        async with state.image_slots.hold():
+            ranked = await asyncio.to_thread(resident.value.classify, body.image, body.labels, body.template)
         data = [{"label": label, "score": score} for label, score in ranked]
         return {"object": "list", "model": body.model, "data": data}
 

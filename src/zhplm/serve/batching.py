@@ -1,6 +1,7 @@
 """Dynamic batching for encoder requests: collect up to ``max_batch`` inputs or ``max_wait_s``, run one
 forward, hand each request its own rows. The queue is bounded: past ``max_pending`` inputs a request is
-refused with 503 + Retry-After instead of waiting without end."""
+refused with 503 + Retry-After instead of waiting without end. :class:`Slots` bounds the requests that run
+one forward each (the image routes) the same way."""
 
 from __future__ import annotations
 
@@ -8,14 +9,46 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Any
 
 from zhplm.allocator import libc_function
 from zhplm.errors import RequestError
 
 Forward = Callable[[list[str]], Any]  # texts -> array of rows, one per text, in order
+
+
+class Slots:
+    """At most ``running`` requests at work and ``waiting`` more queued; past that, 429 + Retry-After."""
+
+    def __init__(self, running: int, waiting: int, what: str) -> None:
+        self.running = max(1, running)
+        self.waiting_limit = max(0, waiting)
+        self.what = what
+        self.waiting = 0
+        self._free = asyncio.Semaphore(self.running)
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        if self._free.locked() and self.waiting >= self.waiting_limit:
+            raise RequestError(
+                429,
+                f"{self.running} {self.what} running and {self.waiting} waiting (limit {self.waiting_limit}); "
+                "retry in a few seconds",
+                kind="overloaded",
+                headers={"Retry-After": "2"},
+            )
+        self.waiting += 1
+        try:
+            await self._free.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._free.release()
 
 
 class MemoryTrim:
