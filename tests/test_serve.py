@@ -557,3 +557,17 @@ def test_memory_trim_gives_freed_heap_back_at_most_every_interval() -> None:
     rare()
     rare()
     assert rare.trims == 0  # within its first interval: no trim yet
+
+
+def test_two_folders_of_one_name_are_refused_before_the_port_opens(
+    dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    from zhplm.errors import ConfigError
+    from zhplm.serve import model_dirs
+
+    for side in ("a", "b"):
+        shutil.copytree(dirs["tiny-bert"], tmp_path / side / "tiny-bert")
+    with pytest.raises(ConfigError, match="two models would be served as 'tiny-bert'"):
+        model_dirs([tmp_path / "a" / "tiny-bert", tmp_path / "b" / "tiny-bert"])
+    same = model_dirs([tmp_path / "a" / "tiny-bert", tmp_path / "a" / "tiny-bert"])
+    assert list(same) == ["tiny-bert"]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zhplm.errors import MissingDependencyError
+from zhplm.errors import ConfigError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,13 @@ def model_dirs(names: Sequence[str | Path]) -> dict[str, Path]:
     for item in names:
         path = Path(item)
         name = path.resolve().name if path.is_dir() else str(item)
-        found[name] = resolve_model_dir(item)
+        folder = resolve_model_dir(item)
+        if name in found and found[name] != folder:
+            raise ConfigError(
+                f"two models would be served as {name!r}: {found[name]} and {folder}; a folder is served under its "
+                "own name, so rename one of them"
+            )
+        found[name] = folder
     return found
 
 
