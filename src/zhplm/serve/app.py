@@ -296,9 +296,9 @@ class Metrics:
                 "gauge",
                 "Inputs waiting for a batch.",
             ),
-            "zhplm_generations_running": (state.generations_running, "gauge", "Generations holding a slot."),
+            "zhplm_generations_running": (state.generations.busy, "gauge", "Generations holding a slot."),
             "zhplm_generations_waiting": (
-                state.generations_waiting,
+                state.generations.waiting,
                 "gauge",
                 "Generations waiting for a slot.",
             ),
@@ -317,9 +317,7 @@ class ServerState:
         self.cfg = cfg
         self.pool = ModelPool(models, self._load, max_models=cfg.max_models, store_models=cfg.store_models)
         self.metrics = Metrics()
-        self.generation_slots = asyncio.Semaphore(cfg.max_generations)
-        self.generations_running = 0
-        self.generations_waiting = 0
+        self.generations = Slots(cfg.max_generations, cfg.max_waiting_generations, "generations")
         self.batches = 0
         self.batched_inputs = 0
         self._rerank_tasks: dict[str, str] = {}
@@ -401,26 +399,6 @@ class ServerState:
         task = "embeddings" if pooling == DEFAULT_POOLING else "rerank"
         self._rerank_tasks[name] = task
         return task
-
-    async def generation_slot(self) -> None:
-        if self.generations_waiting >= self.cfg.max_waiting_generations and self.generation_slots.locked():
-            raise RequestError(
-                429,
-                f"{self.cfg.max_generations} generations running and {self.generations_waiting} waiting "
-                f"(limit {self.cfg.max_waiting_generations}); retry in a few seconds",
-                kind="overloaded",
-                headers={"Retry-After": "2"},
-            )
-        self.generations_waiting += 1
-        try:
-            await self.generation_slots.acquire()
-        finally:
-            self.generations_waiting -= 1
-        self.generations_running += 1
-
-    def release_generation(self) -> None:
-        self.generations_running -= 1
-        self.generation_slots.release()
 
 
 # ------------------------------------------------------------------ the outer ASGI layer
@@ -697,11 +675,8 @@ def create_app(
             )
         resident = await state.pool.get(body.model, "text-to-image")
         grid = resident.value.grid_for(body.size)
-        await state.generation_slot()
-        try:
+        async with state.generations.hold():
             images = await asyncio.to_thread(resident.value.generate, body.prompt, body.n, grid, body.seed)
-        finally:
-            state.release_generation()
         return {"created": int(time.time()), "data": [{"b64_json": b64} for b64 in images]}
 
     @app.post("/v1/rerank")
@@ -878,7 +853,7 @@ async def _generate(
     state: ServerState, body: _GenerationBody, gen: GenerationRequest, *, chat: bool
 ) -> Response | dict[str, Any]:
     resident = await state.pool.get(body.model, "text-generation")
-    await state.generation_slot()
+    await state.generations.acquire()
     released = False
 
     def release() -> None:
@@ -887,7 +862,7 @@ async def _generate(
         gen.cancel.set()
         if not released:
             released = True
-            state.release_generation()
+            state.generations.release()
 
     ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
     created = int(time.time())

@@ -21,17 +21,19 @@ Forward = Callable[[list[str]], Any]  # texts -> array of rows, one per text, in
 
 
 class Slots:
-    """At most ``running`` requests at work and ``waiting`` more queued; past that, 429 + Retry-After."""
+    """At most ``running`` requests at work and ``waiting`` more queued; past that, 429 + Retry-After.
+    Generations hold one from start to the end of their stream (:meth:`acquire` / :meth:`release`); the image
+    routes hold one for their forward (:meth:`hold`)."""
 
     def __init__(self, running: int, waiting: int, what: str) -> None:
         self.running = max(1, running)
         self.waiting_limit = max(0, waiting)
         self.what = what
         self.waiting = 0
+        self.busy = 0
         self._free = asyncio.Semaphore(self.running)
 
-    @asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
+    async def acquire(self) -> None:
         if self._free.locked() and self.waiting >= self.waiting_limit:
             raise RequestError(
                 429,
@@ -45,10 +47,19 @@ class Slots:
             await self._free.acquire()
         finally:
             self.waiting -= 1
+        self.busy += 1
+
+    def release(self) -> None:
+        self.busy -= 1
+        self._free.release()
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        await self.acquire()
         try:
             yield
         finally:
-            self._free.release()
+            self.release()
 
 
 class MemoryTrim:
