@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -115,37 +114,28 @@ class ImageGenerator:
     its positions hold, up to the release's 256×256); ``size`` may ask for a smaller square."""
 
     pipeline: Any
-    config: dict[str, Any]
 
     @classmethod
     def load(cls, folder: Path, *, allow_slow: bool, **load_options: Any) -> ImageGenerator:
-        from zhplm.tasks.text_to_image import TextToImage, largest_grid
+        from zhplm.tasks.text_to_image import TextToImage
 
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        grid = largest_grid(config)
-        if grid == 0:
-            raise RequestError(
-                422, f"{folder.name}'s {config.get('max_position_embeddings')} positions hold no image"
-            )
-        pipeline = TextToImage.from_model(folder, grid=grid, allow_slow=allow_slow, **load_options)
-        return cls(pipeline, config)
+        return cls(TextToImage.from_model(folder, grid=None, allow_slow=allow_slow, **load_options))
 
     def grid_for(self, size: str | None) -> int:
-        """``"WxH"`` → codes per side: square, a multiple of 8 pixels, at most the loaded size; 422 otherwise."""
-        from zhplm.tasks.text_to_image import fits
-
-        largest = self.pipeline.grid * CODE_PIXELS
+        """``"WxH"`` → codes per side: square, a multiple of 8 pixels, at most the loaded size (every smaller
+        grid fits too); 422 otherwise."""
+        loaded = int(self.pipeline.grid)
         if size is None:
-            return int(self.pipeline.grid)
+            return loaded
         match = SIZE.fullmatch(size)
         side = int(match.group(1)) if match and match.group(1) == match.group(2) else 0
-        grid = side // CODE_PIXELS
-        if side % CODE_PIXELS or not fits(self.config, grid) or side > largest:
+        if side % CODE_PIXELS or not 0 < side // CODE_PIXELS <= loaded:
+            largest = loaded * CODE_PIXELS
             raise RequestError(
                 422,
                 f"size {size[:20]!r}: this model draws squares of a multiple of 8 pixels up to {largest}x{largest}",
             )
-        return grid
+        return side // CODE_PIXELS
 
     def generate(self, prompt: str, n: int, grid: int, seed: int | None) -> list[str]:
         """``n`` images for ``prompt`` as base64 PNG (seeded: the original's draw for that seed)."""

@@ -93,12 +93,14 @@ class TextToImage:
         model: str | Path,
         *,
         vqvae: str | Path | None = None,
-        grid: int = GRID,
+        grid: int | None = GRID,
         allow_slow: bool = False,
         **load_options: Any,
     ) -> TextToImage:
-        """Check the folder and the expected time first (no weights read), then load model and VQ-VAE."""
+        """Check the folder and the expected time first (no weights read), then load model and VQ-VAE.
+        ``grid=None``: the largest image the model's positions hold, up to the release's 32×32 codes."""
         folder, config = _cogview.open_folder(model, "text-to-image")
+        grid = largest_grid(config) if grid is None else grid
         if not fits(config, grid):
             raise ConversionError(
                 f"a {grid}×{grid} image does not fit CogView's {config.get('max_position_embeddings')} "
