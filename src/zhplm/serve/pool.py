@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from zhplm.errors import RequestError, ZhplmError
-from zhplm.tasks.image_text import IMAGE_TEXT_TYPES
+from zhplm.tasks.image_text import BOXED_TYPES, IMAGE_TEXT_TYPES
 
 log = logging.getLogger(__name__)
 
 CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
-# BriVL's images need detector boxes, which a data URL does not carry: the server embeds only its texts
-BOXED_TYPES = ("brivl",)
 IMAGE_TEXT_TASKS = ("embeddings", "zero-shot-image-classification")
 
 
@@ -48,6 +46,7 @@ def model_tasks(folder: Path) -> tuple[str, ...]:
     if config.get("model_type") == "cogview" and (folder / "vqvae.safetensors").is_file():
         return ("text-to-image",)  # CogView's text is a prompt for its image codes (zhplm.serve.images)
     if config.get("model_type") in IMAGE_TEXT_TYPES:  # texts and images in one space (zhplm.serve.images)
+        # a boxed model (BriVL) needs detector boxes, which a data URL does not carry: its texts only
         return ("embeddings",) if config.get("model_type") in BOXED_TYPES else IMAGE_TEXT_TASKS
     if config.get("is_decoder") or any(a.endswith(CAUSAL_SUFFIXES) for a in archs):
         return ("text-generation",)

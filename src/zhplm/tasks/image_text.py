@@ -41,6 +41,7 @@ DEFAULT_TEMPLATE = "一张{}的照片"
 CONTEXT_LENGTH = 52
 # model types these tasks serve: each has get_text_features / get_image_features / logit_scale
 IMAGE_TEXT_TYPES = ("chinese_clip", "r2d2", "brivl")
+BOXED_TYPES = ("brivl",)  # their images are read as detector boxes (RegionImageTransform)
 RERANK = 64  # R2D2's top_k (config/retrieval_*.yaml)
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
 
@@ -150,7 +151,7 @@ class ClipEncoder:
             )
         fold_quick_gelu(loaded.model)  # CLIP ViTs' QuickGELU as one kernel (the pipeline's own model)
         cfg = json.loads((loaded.path / "preprocessor_config.json").read_text(encoding="utf-8"))
-        boxed = loaded.model.config.model_type == "brivl"
+        boxed = loaded.model.config.model_type in BOXED_TYPES
         return cls(
             loaded.model,
             loaded.tokenizer,
