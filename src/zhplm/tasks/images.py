@@ -72,9 +72,9 @@ def _decode(source: Path | io.BytesIO, name: str, max_pixels: int | None) -> Any
         raise ImageError(name, "not an image Pillow can identify") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(name, f"too many pixels ({exc})") from None
+    except ImageError:  # over max_pixels (an ImageError is a ValueError: not "corrupt" below)
+        raise
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated or corrupt data
-        if isinstance(exc, ImageError):
-            raise
         raise ImageError(name, f"corrupt or truncated image data ({exc})") from None
 
 
