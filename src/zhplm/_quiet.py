@@ -42,9 +42,8 @@ def quiet_libraries(enabled: bool | None = None) -> Iterator[None]:
     with ExitStack() as stack:
         stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")
-        stack.enter_context(
-            quiet_loggers(*NOISY_LOGGERS)
-        )  # transformers imports torchao on first model build
+        # transformers imports torchao on its first model build
+        stack.enter_context(quiet_loggers(*NOISY_LOGGERS))
         if "huggingface_hub" in sys.modules:  # restored last: transformers' restore touches it
             _quiet_hub(stack)
         if "transformers" in sys.modules:

@@ -82,8 +82,6 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(*flags, action="store_true", help="only warnings and errors on stderr")
 
 
-# libraries that log about themselves while being imported, with nothing for the user to act on: torchao
-# (imported by transformers whenever it is installed) on missing GPU kernels, torch on its pytree registry
 class _StderrHandler(logging.Handler):
     """Writes ``zhplm: message`` to whatever ``sys.stderr`` is when a record arrives (so a redirected
     or captured stderr gets it)."""

@@ -61,9 +61,7 @@ class ServeConfig:
     max_images: int = 32  # images per request (image-text models; each a data URL within max_body_bytes)
     max_image_pixels: int = 25_000_000  # per image, read from its header before decoding
     max_generated_images: int = 4  # images per /v1/images/generations request (n)
-    allow_slow: bool = (
-        False  # load a text-to-image model even where one image takes minutes (CogView on a CPU)
-    )
+    allow_slow: bool = False  # serve text-to-image where one image takes minutes (CogView on a CPU)
     max_tokens: int = 512  # upper bound of max_tokens
     batch_size: int = 64  # dynamic batching: inputs per forward
     batch_wait_ms: float = 5.0  # dynamic batching: how long the first input waits for company
@@ -330,9 +328,8 @@ class ServerState:
         from zhplm import pipeline
 
         options: dict[str, Any] = {"dtype": self.cfg.dtype}
-        if task == "embeddings" and is_image_text(
-            folder
-        ):  # one resident serves texts, images, classification
+        # an image-text model: one resident serves texts, images and classification
+        if task == "embeddings" and is_image_text(folder):
             from zhplm.tasks.image_text import ClipEncoder
 
             encoder = ClipEncoder.from_model(folder, batch_size=self.cfg.batch_size, **options)
